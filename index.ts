@@ -1,0 +1,4 @@
+import { deploySite } from "./infra";
+
+// Pulumi runs an exported function and uses its result as the stack outputs.
+export = () => deploySite();

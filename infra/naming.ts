@@ -1,0 +1,34 @@
+import { SiteName } from "./roles";
+
+/**
+ * Naming rules. Each stack derives its peer's resource names from these
+ * functions and shared config, so the primary never needs to read the
+ * secondary's stack and the secondary never needs the primary to be reachable.
+ */
+
+const S3_BUCKET_NAME_MAX = 63;
+
+export function backupBucketName(namePrefix: string, site: SiteName, region: string): string {
+  return `${namePrefix}-backups-${site}-${region}`;
+}
+
+/** The KMS alias of a site's backup key; S3 replication accepts an alias ARN as the replica key. */
+export function backupKeyAliasName(namePrefix: string, site: SiteName): string {
+  return `alias/${namePrefix}-backups-${site}`;
+}
+
+export function kmsAliasArn(region: string, accountId: string, aliasName: string): string {
+  return `arn:aws:kms:${region}:${accountId}:${aliasName}`;
+}
+
+export function replicationRoleName(namePrefix: string, from: SiteName, to: SiteName): string {
+  return `${namePrefix}-replicate-${from}-to-${to}`;
+}
+
+/** The longest namePrefix for which every derived bucket name is a legal S3 name. */
+export function maxNamePrefixLength(regions: readonly string[]): number {
+  const longestSuffix = Math.max(
+    ...regions.map((region) => backupBucketName("", "secondary", region).length),
+  );
+  return S3_BUCKET_NAME_MAX - longestSuffix;
+}

@@ -1,0 +1,177 @@
+import * as pulumi from "@pulumi/pulumi";
+import { PROJECT_NAME } from "../infra/configSchema";
+import { readStackConfig, StackConfig } from "./stackFiles";
+
+/**
+ * Evaluates the real drstack program for one stack with Pulumi's mock runtime:
+ * no engine, no cloud account, no provider plugin. Every resource the program
+ * declares is recorded with its inputs and the options a reviewer cares about
+ * (protect, parent). The tests and the offline plan both stand on this.
+ */
+
+export const MOCK_ACCOUNT_ID = "123456789012";
+
+export interface RecordedResource {
+  type: string;
+  name: string;
+  /** Inputs as the provider would receive them (Outputs resolved). */
+  inputs: Record<string, unknown>;
+  /** True for provider-managed resources, false for components. */
+  custom: boolean;
+  protect: boolean;
+  /** `type::name` of the parent, when there is one below the stack. */
+  parent?: string;
+  provider?: string;
+}
+
+/** How the mocks answer a StackReference: with outputs, or as if the peer's region and state were gone. */
+export type StackReferenceBehaviour = { kind: "available"; outputs: Record<string, Record<string, unknown>> } | { kind: "unreachable" };
+
+export interface EvaluateOptions {
+  stack: string;
+  /** `key=value` overrides on top of the stack file, like `pulumi config set` would make. */
+  overrides?: Readonly<Record<string, string>>;
+  stackReferences?: StackReferenceBehaviour;
+  /** Evaluate a stack config assembled elsewhere instead of reading the stack file. */
+  stackConfig?: StackConfig;
+}
+
+export interface Evaluation {
+  stack: string;
+  config: Record<string, string>;
+  resources: RecordedResource[];
+  outputs: Record<string, unknown>;
+  /** Names of the stacks the program asked a StackReference for. */
+  stackReferencesRead: string[];
+  /** Tokens of the provider functions the program invoked. */
+  invokes: string[];
+  warnings: string[];
+}
+
+const STACK_REFERENCE_TYPE = "pulumi:pulumi:StackReference";
+
+interface RuntimeSettings {
+  waitForRPCs(): Promise<void>;
+}
+
+// waitForRPCs is exported but marked internal; it is how the language host
+// itself knows every registration has finished.
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const settings = require("@pulumi/pulumi/runtime/settings") as RuntimeSettings;
+
+/** Synthesises the attributes a provider would compute, so ARNs and IDs flow like in a real deployment. */
+function computedState(type: string, name: string, inputs: Record<string, unknown>, region: string): Record<string, unknown> {
+  const state: Record<string, unknown> = { ...inputs };
+  switch (type) {
+    case "aws:s3/bucket:Bucket": {
+      const bucket = (inputs.bucket as string | undefined) ?? name;
+      state.bucket = bucket;
+      state.arn = `arn:aws:s3:::${bucket}`;
+      state.region = region;
+      break;
+    }
+    case "aws:kms/key:Key":
+      state.keyId = `${name}-key-id`;
+      state.arn = `arn:aws:kms:${region}:${MOCK_ACCOUNT_ID}:key/${name}-key-id`;
+      break;
+    case "aws:iam/role:Role":
+      state.name = (inputs.name as string | undefined) ?? name;
+      state.arn = `arn:aws:iam::${MOCK_ACCOUNT_ID}:role/${state.name}`;
+      break;
+    default:
+      if (state.arn === undefined) {
+        state.arn = `arn:aws:mock:${region}:${MOCK_ACCOUNT_ID}:${type}/${name}`;
+      }
+  }
+  return state;
+}
+
+export async function evaluateStack(options: EvaluateOptions): Promise<Evaluation> {
+  const stackConfig = options.stackConfig ?? readStackConfig(options.stack, options.overrides);
+  const region = stackConfig.values["aws:region"] ?? "us-east-1";
+  const stackReferences: StackReferenceBehaviour = options.stackReferences ?? { kind: "unreachable" };
+
+  const recorded = new Map<string, RecordedResource>();
+  const resourceOptions = new Map<string, { protect: boolean; parent?: string; provider?: string }>();
+  const stackReferencesRead: string[] = [];
+  const invokes: string[] = [];
+  const warnings: string[] = [];
+
+  await pulumi.runtime.setMocks(
+    {
+      newResource(args: pulumi.runtime.MockResourceArgs): { id: string; state: Record<string, unknown> } {
+        if (args.type === STACK_REFERENCE_TYPE) {
+          const referenced = String(args.inputs.name ?? args.name);
+          stackReferencesRead.push(referenced);
+          if (stackReferences.kind === "unreachable") {
+            throw new Error(`stack reference ${referenced} is unreachable (offline evaluation treats the peer as lost)`);
+          }
+          const outputs = stackReferences.outputs[referenced];
+          if (outputs === undefined) {
+            throw new Error(`stack ${referenced} does not exist yet`);
+          }
+          return { id: referenced, state: { name: referenced, outputs, secretOutputNames: [] } };
+        }
+        recorded.set(`${args.type}::${args.name}`, {
+          type: args.type,
+          name: args.name,
+          inputs: args.inputs as Record<string, unknown>,
+          custom: args.custom ?? true,
+          protect: false,
+          provider: args.provider,
+        });
+        return { id: `${args.name}-id`, state: computedState(args.type, args.name, args.inputs as Record<string, unknown>, region) };
+      },
+      call(args: pulumi.runtime.MockCallArgs): Record<string, unknown> {
+        invokes.push(args.token);
+        if (args.token === "aws:index/getCallerIdentity:getCallerIdentity") {
+          return { accountId: MOCK_ACCOUNT_ID, arn: `arn:aws:iam::${MOCK_ACCOUNT_ID}:user/offline`, userId: "offline", id: MOCK_ACCOUNT_ID };
+        }
+        throw new Error(`offline evaluation has no answer for ${args.token}; add one to offline/evaluate.ts`);
+      },
+    },
+    PROJECT_NAME,
+    stackConfig.stack,
+    false,
+  );
+  pulumi.runtime.setAllConfig(stackConfig.values, stackConfig.secretKeys);
+
+  const originalWarn = console.warn;
+  console.warn = (...messages: unknown[]) => {
+    warnings.push(messages.map(String).join(" "));
+  };
+  let outputs: Record<string, unknown>;
+  try {
+    // The program module is loaded only now, after the mocks are in place.
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const program = require("../infra") as typeof import("../infra");
+    const result = await pulumi.runtime.runInPulumiStack(async () => {
+      pulumi.runtime.registerStackTransformation((transform) => {
+        const parent = transform.opts.parent;
+        resourceOptions.set(`${transform.type}::${transform.name}`, {
+          protect: transform.opts.protect === true,
+          parent: parent && parent.constructor.name !== "Stack" ? parentKey(parent) : undefined,
+        });
+        return undefined;
+      });
+      return program.deploySite();
+    });
+    await settings.waitForRPCs();
+    outputs = (result ?? {}) as Record<string, unknown>;
+  } finally {
+    console.warn = originalWarn;
+  }
+
+  const resources = [...recorded.values()].map((resource) => ({
+    ...resource,
+    ...resourceOptions.get(`${resource.type}::${resource.name}`),
+    provider: resource.provider,
+  }));
+  return { stack: stackConfig.stack, config: stackConfig.values, resources, outputs, stackReferencesRead, invokes, warnings };
+}
+
+function parentKey(parent: pulumi.Resource): string {
+  // Resource keeps its type and name in fields the public typings do not expose.
+  const internal = parent as unknown as { __pulumiType?: string; __name?: string };
+  return `${internal.__pulumiType}::${internal.__name}`;
+}
