@@ -2,6 +2,8 @@ import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import { BackupStorage } from "./backupStorage";
 import { DrConfig, loadConfig } from "./config";
+
+export { loadConfig } from "./config";
 import { backupBucketName, backupKeyAliasName } from "./naming";
 import { CrossRegionReplication } from "./replication";
 import { SiteName, SiteRole } from "./roles";

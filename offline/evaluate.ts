@@ -50,6 +50,17 @@ export interface Evaluation {
 
 const STACK_REFERENCE_TYPE = "pulumi:pulumi:StackReference";
 
+/** The program failed; `resources` shows what had been declared before it did (for config errors: nothing). */
+export class EvaluationError extends Error {
+  constructor(
+    readonly cause: unknown,
+    readonly resources: RecordedResource[],
+  ) {
+    super(cause instanceof Error ? cause.message : String(cause));
+    this.name = "EvaluationError";
+  }
+}
+
 interface RuntimeSettings {
   waitForRPCs(): Promise<void>;
 }
@@ -140,11 +151,20 @@ export async function evaluateStack(options: EvaluateOptions): Promise<Evaluatio
   console.warn = (...messages: unknown[]) => {
     warnings.push(messages.map(String).join(" "));
   };
+  // A program error surfaces both as the stack's rejected outputs and as
+  // rejections of promises the SDK chains off them; collect those instead of
+  // letting them crash the host process.
+  const strayRejections: unknown[] = [];
+  const onRejection = (reason: unknown) => strayRejections.push(reason);
+  process.on("unhandledRejection", onRejection);
   let outputs: Record<string, unknown>;
   try {
     // The program module is loaded only now, after the mocks are in place.
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const program = require("../infra") as typeof import("../infra");
+    // Config is validated before the stack resource exists, as in a real run
+    // where a config error stops the program before anything is declared.
+    const config = program.loadConfig();
     const result = await pulumi.runtime.runInPulumiStack(async () => {
       pulumi.runtime.registerStackTransformation((transform) => {
         const parent = transform.opts.parent;
@@ -154,12 +174,20 @@ export async function evaluateStack(options: EvaluateOptions): Promise<Evaluatio
         });
         return undefined;
       });
-      return program.deploySite();
+      return program.deploySite(config);
     });
     await settings.waitForRPCs();
+    await new Promise((resolve) => setImmediate(resolve));
+    if (strayRejections.length > 0) {
+      throw strayRejections[0];
+    }
     outputs = (result ?? {}) as Record<string, unknown>;
+  } catch (error) {
+    await settings.waitForRPCs().catch(() => undefined);
+    throw new EvaluationError(error, [...recorded.values()]);
   } finally {
     console.warn = originalWarn;
+    process.off("unhandledRejection", onRejection);
   }
 
   const resources = [...recorded.values()].map((resource) => ({

@@ -1,0 +1,132 @@
+import { ConfigError, parseConfig, RawConfig } from "../../infra/config";
+import { configValueToString, readConfigSchema } from "../../infra/configSchema";
+import { EvaluationError } from "../../offline/evaluate";
+import { evaluate } from "./evaluations";
+
+function defaults(): Record<string, string> {
+  const raw: Record<string, string> = {};
+  for (const declaration of readConfigSchema()) {
+    if (declaration.default !== undefined) {
+      raw[declaration.key] = configValueToString(declaration.default);
+    }
+  }
+  return raw;
+}
+
+function problemsOf(raw: RawConfig, stack = "primary"): string {
+  try {
+    parseConfig(raw, stack);
+  } catch (error) {
+    expect(error).toBeInstanceOf(ConfigError);
+    return (error as ConfigError).message;
+  }
+  throw new Error("expected the config to be rejected");
+}
+
+describe("config validation", () => {
+  test("the declared defaults are a valid primary configuration", () => {
+    const config = parseConfig(defaults(), "primary");
+    expect(config.site).toBe("primary");
+    expect(config.role).toBe("active");
+    expect(config.regions).toEqual({ primary: "us-west-2", secondary: "us-east-1" });
+    expect(config.endpoints.primary).toBe("primary.app.example.com");
+  });
+
+  test.each([
+    ["activeSite", "tertiary", /activeSite = "tertiary": must be one of "primary", "secondary". Fix: pulumi -s primary config set activeSite primary/],
+    ["site", "dr", /site = "dr": must be "primary" or "secondary"/],
+    ["primaryRegion", "mars-1", /primaryRegion = "mars-1": is not an AWS region name. Fix: pulumi -s primary config set primaryRegion us-west-2/],
+    ["namePrefix", "Acme_Shop", /namePrefix = "Acme_Shop": must be 1-\d+ lowercase letters/],
+    ["namePrefix", "a".repeat(40), /namePrefix = "a{40}": must be 1-\d+ lowercase/],
+    ["appHostname", "not a host", /appHostname = "not a host": is not a DNS hostname/],
+    ["primaryEndpoint", "bad host!", /primaryEndpoint = "bad host!": is not a DNS hostname/],
+    ["peerProvisioned", "yes", /peerProvisioned = "yes": must be true or false/],
+    ["objectLockMode", "STRICT", /objectLockMode = "STRICT": must be one of "GOVERNANCE", "COMPLIANCE", "NONE"/],
+    ["objectLockDays", "0", /objectLockDays = "0": must be at least 1/],
+    ["objectLockDays", "thirty", /objectLockDays = "thirty": must be a whole number/],
+    ["noncurrentVersionDays", "-1", /noncurrentVersionDays = "-1": must be at least 1/],
+    ["abortIncompleteUploadDays", "0", /abortIncompleteUploadDays = "0": must be at least 1/],
+    ["tierCriticalRpoMinutes", "0", /tierCriticalRpoMinutes = "0": must be at least 1/],
+    ["tierLowRtoMinutes", "1.5", /tierLowRtoMinutes = "1.5": must be a whole number/],
+    ["dbTier", "platinum", /dbTier = "platinum": is not a recovery tier; known tiers are critical, high, standard, low/],
+    ["financialTier", "", /financialTier = "": is not a recovery tier/],
+  ])("%s = %j is rejected with the key, the value and the fix", (key, value, message) => {
+    expect(problemsOf({ ...defaults(), [key]: value })).toMatch(message);
+  });
+
+  test.each([
+    ["dbRetentionDays", "6", 7, "corruption noticed days late"],
+    ["criticalRetentionDays", "29", 30, "at least a month"],
+    ["archiveRetentionDays", "364", 365, "one-year archive"],
+    ["financialRetentionDays", "2556", 2557, "7 years"],
+  ])("%s below what its data class needs (%s) is rejected", (key, value, minimum, reason) => {
+    const message = problemsOf({ ...defaults(), [key]: value, objectLockDays: "1" });
+    expect(message).toContain(`${key} = "${value}": must be at least ${minimum}`);
+    expect(message).toContain(reason);
+  });
+
+  test("retention shorter than the Object Lock period is rejected unless Object Lock is off", () => {
+    const raw = { ...defaults(), dbRetentionDays: "10", objectLockDays: "30" };
+    expect(problemsOf(raw)).toMatch(/dbRetentionDays = "10": is shorter than objectLockDays \(30\)/);
+    expect(parseConfig({ ...raw, objectLockMode: "NONE" }, "primary").dataClasses[0].retentionDays).toBe(10);
+  });
+
+  test("the two regions must differ", () => {
+    expect(problemsOf({ ...defaults(), secondaryRegion: "us-west-2" })).toMatch(
+      /secondaryRegion = "us-west-2": equals primaryRegion; a standby in the same region does not survive/,
+    );
+  });
+
+  test("the two endpoints must differ", () => {
+    expect(problemsOf({ ...defaults(), primaryEndpoint: "a.example.com", secondaryEndpoint: "a.example.com" })).toMatch(
+      /secondaryEndpoint = "a.example.com": equals primaryEndpoint/,
+    );
+  });
+
+  test("a stack not named after a site must say which site it deploys", () => {
+    expect(problemsOf(defaults(), "staging")).toMatch(/site = "": is empty and the stack name "staging" is not a site/);
+    expect(parseConfig({ ...defaults(), site: "secondary" }, "staging").site).toBe("secondary");
+  });
+
+  test("every problem is reported at once", () => {
+    const message = problemsOf({ ...defaults(), activeSite: "x", dbTier: "y", objectLockDays: "z" });
+    expect(message.split("\n").filter((line) => line.startsWith("  - "))).toHaveLength(3);
+  });
+
+  test("every declared key has a description and a default", () => {
+    for (const declaration of readConfigSchema()) {
+      expect(declaration.description.length).toBeGreaterThan(10);
+      expect(declaration.default).toBeDefined();
+    }
+  });
+});
+
+describe("config errors stop the program before any resource exists", () => {
+  async function failure(overrides: Record<string, string>): Promise<EvaluationError> {
+    try {
+      await evaluate("secondary", overrides);
+    } catch (error) {
+      expect(error).toBeInstanceOf(EvaluationError);
+      return error as EvaluationError;
+    }
+    throw new Error("expected the evaluation to fail");
+  }
+
+  test("an invalid activeSite declares nothing", async () => {
+    const error = await failure({ activeSite: "both" });
+    expect(error.message).toMatch(/stack "secondary" is invalid; nothing was deployed/);
+    expect(error.message).toMatch(/activeSite = "both"/);
+    expect(error.resources.filter((resource) => resource.type !== "pulumi:pulumi:Stack")).toEqual([]);
+  });
+
+  test("a misspelt key is rejected, not silently replaced by its default", async () => {
+    const error = await failure({ activesite: "secondary" });
+    expect(error.message).toMatch(/activesite: is not a drstack setting. Fix: did you mean activeSite\? pulumi -s secondary config rm activesite/);
+    expect(error.resources.filter((resource) => resource.type !== "pulumi:pulumi:Stack")).toEqual([]);
+  });
+
+  test("an unknown key without a near match points at the README", async () => {
+    const error = await failure({ replicas: "3" });
+    expect(error.message).toMatch(/replicas: is not a drstack setting. Fix: remove it .*README.md lists every key/);
+  });
+});
