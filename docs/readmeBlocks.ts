@@ -1,0 +1,50 @@
+import * as fs from "fs";
+import * as path from "path";
+import { ConfigKeyDeclaration, PROJECT_ROOT, readConfigSchema } from "../infra/configSchema";
+
+/**
+ * README blocks generated from the code, between `<!-- name:start -->` and
+ * `<!-- name:end -->` markers, so the front door cannot drift from Pulumi.yaml.
+ * `npm run docs` rewrites them; a unit test fails while they are stale.
+ */
+
+export const README_PATH = path.join(PROJECT_ROOT, "README.md");
+
+function markdownCell(text: string): string {
+  return text.replace(/\|/g, "\\|").replace(/\s+/g, " ").trim();
+}
+
+function renderDefault(declaration: ConfigKeyDeclaration): string {
+  if (declaration.default === "") {
+    return "(empty)";
+  }
+  return `\`${typeof declaration.default === "string" ? declaration.default : JSON.stringify(declaration.default)}\``;
+}
+
+export function renderConfigTable(schema: ConfigKeyDeclaration[] = readConfigSchema()): string {
+  const rows = schema.map(
+    (d) => `| \`${d.key}\` | ${d.type}${d.secret ? " (secret)" : ""} | ${renderDefault(d)} | ${markdownCell(d.description)} |`,
+  );
+  return ["| key | type | default | description |", "|---|---|---|---|", ...rows].join("\n");
+}
+
+export function replaceBlock(document: string, name: string, content: string): string {
+  const start = `<!-- ${name}:start -->`;
+  const end = `<!-- ${name}:end -->`;
+  const from = document.indexOf(start);
+  const to = document.indexOf(end);
+  if (from < 0 || to < from) {
+    throw new Error(`README.md has no ${start} ... ${end} block`);
+  }
+  return `${document.slice(0, from + start.length)}\n${content}\n${document.slice(to)}`;
+}
+
+export function renderedReadme(document: string): string {
+  return replaceBlock(document, "config", renderConfigTable());
+}
+
+if (require.main === module) {
+  const current = fs.readFileSync(README_PATH, "utf8");
+  fs.writeFileSync(README_PATH, renderedReadme(current));
+  console.log("README.md blocks regenerated");
+}
