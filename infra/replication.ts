@@ -68,6 +68,8 @@ export class CrossRegionReplication extends pulumi.ComponentResource {
       },
       { parent: this },
     );
+    // S3 resolves an alias ARN in the requester's account; both buckets live
+    // in this account, so the alias names the peer bucket owner's own key.
     const replicaKmsKeyId = pulumi
       .output(args.accountId)
       .apply((account) => kmsAliasArn(args.destinationRegion, account, args.destinationKeyAliasName));

@@ -130,3 +130,27 @@ describe("config errors stop the program before any resource exists", () => {
     expect(error.message).toMatch(/replicas: is not a drstack setting. Fix: remove it .*README.md lists every key/);
   });
 });
+
+describe("Pulumi.yaml schema", () => {
+  const fs = jest.requireActual<typeof import("fs")>("fs");
+  const os = jest.requireActual<typeof import("os")>("os");
+  const path = jest.requireActual<typeof import("path")>("path");
+
+  function schemaFrom(yaml: string): () => unknown {
+    const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "drstack-schema-")), "Pulumi.yaml");
+    fs.writeFileSync(file, yaml);
+    return () => readConfigSchema(file);
+  }
+
+  test("a key without a type is rejected", () => {
+    expect(schemaFrom("name: drstack\nconfig:\n  foo:\n    description: something\n")).toThrow(/config key "foo" needs a type/);
+  });
+
+  test("a key without a description is rejected", () => {
+    expect(schemaFrom("name: drstack\nconfig:\n  foo:\n    type: string\n")).toThrow(/config key "foo" needs a description/);
+  });
+
+  test("another project's file is rejected", () => {
+    expect(schemaFrom("name: other\n")).toThrow(/declares project "other", expected "drstack"/);
+  });
+});
