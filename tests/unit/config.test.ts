@@ -85,7 +85,7 @@ describe("config validation", () => {
 
   test("a stack not named after a site must say which site it deploys", () => {
     expect(problemsOf(defaults(), "staging")).toMatch(/site = "": is empty and the stack name "staging" is not a site/);
-    expect(parseConfig({ ...defaults(), site: "secondary" }, "staging").site).toBe("secondary");
+    expect(parseConfig({ ...defaults(), site: "secondary", cloudflareZoneId: "0".repeat(32) }, "staging").site).toBe("secondary");
   });
 
   test("every problem is reported at once", () => {
