@@ -3,6 +3,7 @@ import { configValueToString, PROJECT_NAME, readConfigSchema } from "./configSch
 import { DATA_CLASS_NAMES, DATA_CLASSES, DataClassPolicy } from "./dataClasses";
 import { cacheReplicationGroupId, maxNamePrefixLength } from "./naming";
 import { isSiteName, peerOf, roleOf, SiteName, SiteRole, SITES } from "./roles";
+import { generationsConsistent } from "./sitePlan";
 import { isTierName, TIER_NAMES, tierKeyStem, TierObjectives } from "./tiers";
 
 export const OBJECT_LOCK_MODES = ["GOVERNANCE", "COMPLIANCE", "NONE"] as const;
@@ -474,6 +475,17 @@ function readDatabaseConfig(reader: ConfigReader): DatabaseConfig {
       reader.setCommand("dbPerformanceInsightsRetentionDays", "7"),
     );
   }
+  const generations = {
+    primary: reader.integer("primaryDatabaseGeneration", 1),
+    secondary: reader.integer("secondaryDatabaseGeneration", 1),
+  };
+  if (!generationsConsistent(generations)) {
+    reader.report(
+      "primaryDatabaseGeneration",
+      `(${generations.primary}) must equal secondaryDatabaseGeneration (${generations.secondary}) or be one more; failback raises them one at a time`,
+      "set both in both stacks as README, Failback describes",
+    );
+  }
   return {
     instanceClass: reader.matching("dbInstanceClass", /^db\.[a-z0-9]+\.[a-z0-9]+$/, "an RDS instance class", "db.r6g.large"),
     engineVersion: reader.matching("dbEngineVersion", /^\d{2}(\.\d+)?$/, "a PostgreSQL version such as 16 or 16.4", "16"),
@@ -488,10 +500,7 @@ function readDatabaseConfig(reader: ConfigReader): DatabaseConfig {
     multiAz: reader.boolean("dbMultiAz"),
     monitoringIntervalSeconds: reader.oneOfNumbers("dbMonitoringIntervalSeconds", MONITORING_INTERVALS, "the granularities Enhanced Monitoring offers"),
     performanceInsightsRetentionDays,
-    generations: {
-      primary: reader.integer("primaryDatabaseGeneration", 1),
-      secondary: reader.integer("secondaryDatabaseGeneration", 1),
-    },
+    generations,
   };
 }
 

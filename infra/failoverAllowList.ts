@@ -15,6 +15,8 @@ export interface FailoverAllowance {
   type: string;
   /** Input paths that may change in place on a failover. */
   paths: string[];
+  /** Paths that may change in one direction only: `removal` (set to unset) or `addition` (unset to set). */
+  directions?: Readonly<Record<string, "removal" | "addition">>;
   /** Why the change is a role change, in one sentence for README. */
   why: string;
 }
@@ -23,6 +25,8 @@ export const FAILOVER_ALLOW_LIST: readonly FailoverAllowance[] = [
   {
     type: "aws:rds/instance:Instance",
     paths: ["replicateSourceDb", "password"],
+    // RDS promotes a replica in place but can never turn a writer back into one.
+    directions: { replicateSourceDb: "removal", password: "addition" },
     why: "promotion: the standby's replica loses its source and becomes the writer, which gets its own site's master password",
   },
   {
@@ -104,7 +108,23 @@ function segmentPattern(path: string): RegExp {
   return new RegExp(`^${escaped}(?:$|[.\\[])`);
 }
 
-/** Whether a failover may change `path` of a resource of `type` in place. */
-export function failoverMayChange(type: string, path: string): boolean {
-  return FAILOVER_ALLOW_LIST.some((allowance) => allowance.type === type && allowance.paths.some((allowed) => segmentPattern(allowed).test(path)));
+/** Whether a failover may change `path` of a resource of `type` in place, from `before` to `after` when given. */
+export function failoverMayChange(type: string, path: string, before?: unknown, after?: unknown): boolean {
+  return FAILOVER_ALLOW_LIST.some(
+    (allowance) =>
+      allowance.type === type &&
+      allowance.paths.some((allowed) => {
+        if (!segmentPattern(allowed).test(path)) {
+          return false;
+        }
+        const direction = allowance.directions?.[allowed];
+        if (direction === "removal") {
+          return before !== undefined && after === undefined;
+        }
+        if (direction === "addition") {
+          return before === undefined && after !== undefined;
+        }
+        return true;
+      }),
+  );
 }

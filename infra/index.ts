@@ -116,7 +116,7 @@ export function deploySite(config: DrConfig = loadConfig()): SiteOutputs {
     {
       site,
       namePrefix,
-      mode: databaseMode(site, config.activeSite, config.database.generations[site]),
+      mode: databaseMode(site, config.activeSite, config.database.generations),
       generation: config.database.generations[site],
       replicationSourceArn: writerArnToReplicate(config, accountId),
       database: config.database,
@@ -143,8 +143,8 @@ export function deploySite(config: DrConfig = loadConfig()): SiteOutputs {
   if (database.mode === "fenced") {
     pulumi.log.warn(
       `${site} is standby but its database ${database.identifier} is a former writer; it is kept untouched and takes no traffic. ` +
-        `To rebuild it as a replica of the ${config.activeSite} writer (failback step 1), raise ${site}DatabaseGeneration ` +
-        `to ${config.database.generations[site] + 1} in both stacks and run \`pulumi up\` on this stack.`,
+        `To rebuild it as a replica of the ${config.activeSite} writer, raise ${site}DatabaseGeneration ` +
+        `to ${config.database.generations[site] + 1} in both stacks and run \`pulumi up\` on this stack (README, Failback).`,
     );
   }
 
@@ -188,7 +188,7 @@ export function deploySite(config: DrConfig = loadConfig()): SiteOutputs {
  * stack references point one way. The active site follows nothing.
  */
 function writerArnToReplicate(config: DrConfig, accountId: pulumi.Output<string>): pulumi.Output<string> | undefined {
-  if (databaseMode(config.site, config.activeSite, config.database.generations[config.site]) !== "replica") {
+  if (databaseMode(config.site, config.activeSite, config.database.generations) !== "replica") {
     return undefined;
   }
   if (readsPrimaryStack(config.site, config.activeSite)) {

@@ -24,27 +24,45 @@ export function dnsFailoverOrder(activeSite: SiteName): [SiteName, SiteName] {
  * - `writer`: a standalone instance that takes writes (the active site; a
  *   replica is promoted in place by dropping its source);
  * - `replica`: a cross-region read replica of the active site's writer;
- * - `fenced`: a standalone instance that was born a writer while this site is
- *   standby. RDS cannot turn a standalone instance back into a replica, so it
- *   is kept untouched (its application is scaled down and DNS points away)
- *   until failback step 1 raises the site's database generation.
+ * - `fenced`: a former writer on a site that is now standby. RDS cannot turn
+ *   a standalone instance back into a replica, so it is kept untouched (its
+ *   application is scaled down and DNS points away) until failback raises the
+ *   site's database generation and a fresh replica is built beside it.
  */
 export type DatabaseMode = "writer" | "replica" | "fenced";
 
 /**
- * The generation a site's database is created with at first deployment:
- * generation 1 of the primary is created as the writer, every other
- * generation is created as a replica of the active writer.
+ * The two sites' database generations record where the pair is in the
+ * failover/failback cycle, so the program can tell a fresh replica from a
+ * former writer without any memory of its own:
+ *
+ * | phase | activeSite | primary gen | secondary gen | primary | secondary |
+ * |---|---|---|---|---|---|
+ * | normal | primary | n | n | writer | replica |
+ * | failed over | secondary | n | n | fenced | writer (promoted) |
+ * | primary rebuilt | secondary | n+1 | n | replica | writer |
+ * | switched back | primary | n+1 | n | writer (promoted) | fenced |
+ * | secondary rebuilt | primary | n+1 | n+1 | writer | replica |
+ *
+ * A standby's current generation is a replica exactly when it was built
+ * after its peer's: the primary's when it is one ahead, the secondary's when
+ * the two are equal. Any other standby generation has been a writer.
  */
-export function bornAsWriter(site: SiteName, generation: number): boolean {
-  return site === "primary" && generation === 1;
+export function isFreshReplicaGeneration(site: SiteName, generations: Readonly<Record<SiteName, number>>): boolean {
+  return site === "primary" ? generations.primary === generations.secondary + 1 : generations.secondary === generations.primary;
 }
 
-export function databaseMode(site: SiteName, activeSite: SiteName, generation: number): DatabaseMode {
+/** The generations are consistent when the primary's equals the secondary's or is one ahead. */
+export function generationsConsistent(generations: Readonly<Record<SiteName, number>>): boolean {
+  const lead = generations.primary - generations.secondary;
+  return lead === 0 || lead === 1;
+}
+
+export function databaseMode(site: SiteName, activeSite: SiteName, generations: Readonly<Record<SiteName, number>>): DatabaseMode {
   if (roleOf(site, activeSite) === "active") {
     return "writer";
   }
-  return bornAsWriter(site, generation) ? "fenced" : "replica";
+  return isFreshReplicaGeneration(site, generations) ? "replica" : "fenced";
 }
 
 /** The site whose writer a replica follows: always the active site. */

@@ -73,7 +73,7 @@ export function diffGraphs(before: RecordedResource[], after: RecordedResource[]
 export function forbiddenFailoverChanges(changes: GraphChange[]): GraphChange[] {
   return changes.filter((change) => {
     if (change.kind === "changed") {
-      return !failoverMayChange(change.type, change.path);
+      return !failoverMayChange(change.type, change.path, change.before, change.after);
     }
     return true;
   });

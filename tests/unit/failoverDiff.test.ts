@@ -1,4 +1,7 @@
+import { parseConfig } from "../../infra/config";
+import { configValueToString, readConfigSchema } from "../../infra/configSchema";
 import { DATA_STORE_TYPES, FAILOVER_ALLOW_LIST, failoverMayChange, REPLACING_INPUTS } from "../../infra/failoverAllowList";
+import { SiteName } from "../../infra/roles";
 import { diffGraphs, forbiddenFailoverChanges, GraphChange, isDataStore } from "../../offline/graphDiff";
 import { evaluate } from "./evaluations";
 
@@ -30,20 +33,40 @@ const CASES = (["primary", "secondary"] as const).flatMap((stack) =>
   ),
 );
 
+/**
+ * The flip the generations are waiting for: with equal generations the pair
+ * runs on the primary and the next flip is a failover to the secondary; with
+ * the primary one ahead (rebuilt) the next flip is the switchover back.
+ */
+function flipFrom(overrides: Record<string, string>): { from: SiteName; to: SiteName } {
+  const generations = parseConfig({ ...defaults(), ...overrides, cloudflareZoneId: "0".repeat(32) }, "secondary").database.generations;
+  return generations.primary === generations.secondary ? { from: "primary", to: "secondary" } : { from: "secondary", to: "primary" };
+}
+
+function defaults(): Record<string, string> {
+  return Object.fromEntries(readConfigSchema().map((declaration) => [declaration.key, configValueToString(declaration.default)]));
+}
+
+/** A lost site's stack reference is unreachable; the secondary on the way out of standby reads nothing anyway. */
 async function failoverDiff(stack: string, overrides: Record<string, string>): Promise<GraphChange[]> {
-  const before = await evaluate(stack, { ...overrides, activeSite: "primary" });
-  const after = await evaluate(stack, { ...overrides, activeSite: "secondary" }, { kind: "unreachable" });
+  const { from, to } = flipFrom(overrides);
+  const references = (activeSite: SiteName) => (stack === "secondary" && activeSite === "secondary" ? LOST_PRIMARY : undefined);
+  const before = await evaluate(stack, { ...overrides, activeSite: from }, references(from));
+  const after = await evaluate(stack, { ...overrides, activeSite: to }, references(to));
   return diffGraphs(before.resources, after.resources);
 }
 
-describe.each(CASES)("flipping activeSite on the $stack stack ($dnsMode, $generation)", ({ stack, overrides }) => {
+const LOST_PRIMARY = { kind: "unreachable" } as const;
+
+describe.each(CASES)("the next flip of activeSite on the $stack stack ($dnsMode, $generation)", ({ stack, overrides }) => {
   test("changes nothing outside the failover allow-list", async () => {
     expect(forbiddenFailoverChanges(await failoverDiff(stack, overrides))).toEqual([]);
   });
 
   test("keeps every data store, protected, under the same name", async () => {
-    for (const activeSite of ["primary", "secondary"]) {
-      const { resources } = await evaluate(stack, { ...overrides, activeSite }, activeSite === "secondary" ? { kind: "unreachable" } : undefined);
+    for (const activeSite of ["primary", "secondary"] as const) {
+      const lost = stack === "secondary" && activeSite === "secondary";
+      const { resources } = await evaluate(stack, { ...overrides, activeSite }, lost ? LOST_PRIMARY : undefined);
       const stores = resources.filter(isDataStore);
       expect(stores.length).toBeGreaterThanOrEqual(5);
       for (const store of stores) {
@@ -84,6 +107,13 @@ describe("the failover diff is the role change, not nothing", () => {
     expect(changes.filter((change) => change.type === "aws:rds/instance:Instance").map((change) => change.kind === "changed" && change.path)).toEqual(
       expect.arrayContaining(["replicateSourceDb", "password"]),
     );
+  });
+
+  test("a writer is never turned back into a replica by a flip", () => {
+    expect(failoverMayChange("aws:rds/instance:Instance", "replicateSourceDb", "arn:source", undefined)).toBe(true);
+    expect(failoverMayChange("aws:rds/instance:Instance", "replicateSourceDb", undefined, "arn:source")).toBe(false);
+    expect(failoverMayChange("aws:rds/instance:Instance", "replicateSourceDb", "arn:one", "arn:other")).toBe(false);
+    expect(failoverMayChange("aws:rds/instance:Instance", "password", "secret", undefined)).toBe(false);
   });
 
   test("a change outside the allow-list would be caught", () => {
