@@ -59,12 +59,15 @@ export class FailoverDns extends pulumi.ComponentResource {
   constructor(name: string, args: FailoverDnsArgs, opts?: pulumi.ComponentResourceOptions) {
     super("drstack:dns:FailoverDns", name, {}, opts);
     this.plan = dnsPlan(args.activeSite, args.dns.ttlSeconds);
+    // Every record waits for what the component waits for (the database's
+    // promotion), so a failed promotion never moves traffic.
+    const after = { parent: this, dependsOn: opts?.dependsOn };
     this.target = args.endpoints[this.plan.target];
 
     if (args.dns.provider === "route53") {
-      declareRoute53(name, args, this.plan, this);
+      declareRoute53(name, args, this.plan, after);
     } else if (args.dns.cloudflare.loadBalancer) {
-      declareCloudflareLoadBalancer(name, args, this.plan, cloudflareProvider(name, this), this);
+      declareCloudflareLoadBalancer(name, args, this.plan, { ...after, provider: cloudflareProvider(name, this) });
     } else {
       new cloudflare.DnsRecord(
         `${name}-record`,
@@ -78,7 +81,7 @@ export class FailoverDns extends pulumi.ComponentResource {
           proxied: false,
           comment: `drstack failover: ${this.plan.target} is active`,
         },
-        { parent: this, provider: cloudflareProvider(name, this) },
+        { ...after, provider: cloudflareProvider(name, this) },
       );
     }
     this.registerOutputs({ target: this.target });
@@ -91,8 +94,8 @@ function cloudflareProvider(name: string, parent: pulumi.Resource): cloudflare.P
   return new cloudflare.Provider(`${name}-cloudflare`, token === undefined ? {} : { apiToken: token }, { parent });
 }
 
-function declareRoute53(name: string, args: FailoverDnsArgs, plan: DnsPlan, parent: pulumi.Resource): void {
-  const options = { parent, provider: args.awsProvider };
+function declareRoute53(name: string, args: FailoverDnsArgs, plan: DnsPlan, after: pulumi.CustomResourceOptions): void {
+  const options = { ...after, provider: args.awsProvider };
   for (const site of SITES) {
     const check = new aws.route53.HealthCheck(
       `${name}-${site}-health`,
@@ -125,14 +128,7 @@ function declareRoute53(name: string, args: FailoverDnsArgs, plan: DnsPlan, pare
   }
 }
 
-function declareCloudflareLoadBalancer(
-  name: string,
-  args: FailoverDnsArgs,
-  plan: DnsPlan,
-  provider: cloudflare.Provider,
-  parent: pulumi.Resource,
-): void {
-  const options = { parent, provider };
+function declareCloudflareLoadBalancer(name: string, args: FailoverDnsArgs, plan: DnsPlan, options: pulumi.CustomResourceOptions): void {
   const { accountId, zoneId } = args.dns.cloudflare;
   const monitor = new cloudflare.LoadBalancerMonitor(
     `${name}-monitor`,

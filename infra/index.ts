@@ -152,7 +152,9 @@ export function deploySite(config: DrConfig = loadConfig()): SiteOutputs {
     ? new FailoverDns(
         `${site}-failover-dns`,
         { appHostname: config.appHostname, activeSite: config.activeSite, endpoints: config.endpoints, dns: config.dns, awsProvider: provider },
-        {},
+        // Traffic moves only once the database change succeeded: if the
+        // promotion fails, the engine does not update DNS after it.
+        { dependsOn: [database] },
       )
     : undefined;
 

@@ -23,6 +23,8 @@ export interface RecordedResource {
   protect: boolean;
   /** `type::name` of the parent, when there is one below the stack. */
   parent?: string;
+  /** `type::name` of the resources given in its `dependsOn` option. */
+  dependsOn?: string[];
   provider?: string;
 }
 
@@ -136,7 +138,7 @@ export async function evaluateStack(options: EvaluateOptions): Promise<Evaluatio
   const stackReferences: StackReferenceBehaviour = options.stackReferences ?? { kind: "unreachable" };
 
   const recorded = new Map<string, RecordedResource>();
-  const resourceOptions = new Map<string, { protect: boolean; parent?: string; provider?: string }>();
+  const resourceOptions = new Map<string, { protect: boolean; parent?: string; dependsOn?: string[] }>();
   const stackReferencesRead: string[] = [];
   const invokes: string[] = [];
   const warnings: string[] = [];
@@ -205,7 +207,8 @@ export async function evaluateStack(options: EvaluateOptions): Promise<Evaluatio
         const parent = transform.opts.parent;
         resourceOptions.set(`${transform.type}::${transform.name}`, {
           protect: transform.opts.protect === true,
-          parent: parent && parent.constructor.name !== "Stack" ? parentKey(parent) : undefined,
+          parent: parent && parent.constructor.name !== "Stack" ? resourceKey(parent) : undefined,
+          dependsOn: explicitDependencies(transform.opts.dependsOn),
         });
         return undefined;
       });
@@ -233,7 +236,15 @@ export async function evaluateStack(options: EvaluateOptions): Promise<Evaluatio
   return { stack: stackConfig.stack, config: stackConfig.values, resources, outputs, stackReferencesRead, invokes, warnings };
 }
 
-function parentKey(parent: pulumi.Resource): string {
+/** `dependsOn` given as resources (not Outputs) — the form drstack uses — by `type::name`. */
+function explicitDependencies(dependsOn: unknown): string[] | undefined {
+  const list = (Array.isArray(dependsOn) ? dependsOn : dependsOn === undefined ? [] : [dependsOn]).filter(
+    (item): item is pulumi.Resource => pulumi.Resource.isInstance(item),
+  );
+  return list.length > 0 ? list.map(resourceKey) : undefined;
+}
+
+function resourceKey(parent: pulumi.Resource): string {
   // Resource keeps its type and name in fields the public typings do not expose.
   const internal = parent as unknown as { __pulumiType?: string; __name?: string };
   return `${internal.__pulumiType}::${internal.__name}`;

@@ -117,6 +117,21 @@ describe("Route 53 failover routing", () => {
   });
 });
 
+describe("traffic moves only after the database change succeeded", () => {
+  test.each([
+    ["cloudflare", {}, T.cfRecord],
+    ["cloudflare load balancer", LOAD_BALANCER, T.cfLoadBalancer],
+    ["route53", ROUTE53, T.r53Record],
+  ])("in %s mode every DNS resource depends on the site's database", async (_mode, dns, type) => {
+    const evaluation = await evaluate("secondary", { ...dns, activeSite: "secondary" }, LOST_PRIMARY);
+    const dnsResources = evaluation.resources.filter((resource) => resource.custom && resource.parent === "drstack:dns:FailoverDns::secondary-failover-dns" && resource.type !== "pulumi:providers:cloudflare");
+    expect(dnsResources.map((resource) => resource.type)).toContain(type);
+    for (const resource of dnsResources) {
+      expect({ name: resource.name, dependsOn: resource.dependsOn }).toEqual({ name: resource.name, dependsOn: ["drstack:database:SiteDatabase::secondary-database"] });
+    }
+  });
+});
+
 describe("the secondary reads the primary only while standby", () => {
   test("standby: one reference to the primary stack, for the writer to replicate", async () => {
     const evaluation = await evaluate("secondary");
