@@ -111,14 +111,15 @@ export function deploySite(config: DrConfig = loadConfig()): SiteOutputs {
 
   const network = new SiteNetwork(`${site}-network`, { site, network: config.network }, { provider });
   const dataKey = new SiteDataKey(`${site}-data`, { site, namePrefix, accountId }, { provider });
+  const mode = databaseMode(site, config.activeSite, config.database.generations);
   const database = new SiteDatabase(
     `${site}-database`,
     {
       site,
       namePrefix,
-      mode: databaseMode(site, config.activeSite, config.database.generations),
+      mode,
       generation: config.database.generations[site],
-      replicationSourceArn: writerArnToReplicate(config, accountId),
+      replicationSourceArn: mode === "replica" ? writerArnToReplicate(config, accountId) : undefined,
       database: config.database,
       vpcId: network.vpcId,
       privateSubnetIds: network.privateSubnetIds,
@@ -187,12 +188,9 @@ export function deploySite(config: DrConfig = loadConfig()): SiteOutputs {
  * The writer a standby's replica follows. The secondary reads it from the
  * primary's stack outputs while standby; the primary (standby only after a
  * failover) derives the secondary writer's ARN by the naming rule, because
- * stack references point one way. The active site follows nothing.
+ * stack references point one way.
  */
-function writerArnToReplicate(config: DrConfig, accountId: pulumi.Output<string>): pulumi.Output<string> | undefined {
-  if (databaseMode(config.site, config.activeSite, config.database.generations) !== "replica") {
-    return undefined;
-  }
+function writerArnToReplicate(config: DrConfig, accountId: pulumi.Output<string>): pulumi.Output<string> {
   if (readsPrimaryStack(config.site, config.activeSite)) {
     const name = config.primaryStackName || `${pulumi.getOrganization()}/${pulumi.getProject()}/primary`;
     const primary = new pulumi.StackReference(`${config.site}-reads-primary`, { name });

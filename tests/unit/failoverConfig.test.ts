@@ -1,31 +1,17 @@
-import { ConfigError, parseConfig, RawConfig } from "../../infra/config";
-import { configValueToString, readConfigSchema } from "../../infra/configSchema";
+import { parseConfig, RawConfig } from "../../infra/config";
 import { readStackConfig } from "../../offline/stackFiles";
+import { declaredDefaults, problemsOf as problemsOfStack } from "./configHelpers";
 
 /** Validation of the failover keys: every error names the key, the bad value and the fix. */
 
-function defaults(): Record<string, string> {
-  const raw: Record<string, string> = {};
-  for (const declaration of readConfigSchema()) {
-    if (declaration.default !== undefined) {
-      raw[declaration.key] = configValueToString(declaration.default);
-    }
-  }
-  return raw;
-}
+const defaults = declaredDefaults;
 
 /** A valid secondary: the DNS owner needs its zone. */
 const SECONDARY = { cloudflareZoneId: "023e105f4ecef8ad9ca31a8372d0c353" };
 const ROUTE53 = { dnsProvider: "route53", route53ZoneId: "Z04517273EXAMPLE1XYZ" };
 
-function problemsOf(raw: RawConfig, stack = "secondary"): string {
-  try {
-    parseConfig(raw, stack);
-  } catch (error) {
-    expect(error).toBeInstanceOf(ConfigError);
-    return (error as ConfigError).message;
-  }
-  throw new Error("expected the config to be rejected");
+function problemsOf(raw: RawConfig): string {
+  return problemsOfStack(raw, "secondary");
 }
 
 describe("failover config", () => {

@@ -1,8 +1,8 @@
 import { parseConfig } from "../../infra/config";
-import { configValueToString, readConfigSchema } from "../../infra/configSchema";
 import { DATA_STORE_TYPES, FAILOVER_ALLOW_LIST, failoverMayChange, REPLACING_INPUTS } from "../../infra/failoverAllowList";
 import { SiteName } from "../../infra/roles";
 import { diffGraphs, forbiddenFailoverChanges, GraphChange, isDataStore } from "../../offline/graphDiff";
+import { declaredDefaults } from "./configHelpers";
 import { evaluate } from "./evaluations";
 
 // Each case evaluates two stacks with the mock runtime; allow for a slow machine.
@@ -39,12 +39,8 @@ const CASES = (["primary", "secondary"] as const).flatMap((stack) =>
  * the primary one ahead (rebuilt) the next flip is the switchover back.
  */
 function flipFrom(overrides: Record<string, string>): { from: SiteName; to: SiteName } {
-  const generations = parseConfig({ ...defaults(), ...overrides, cloudflareZoneId: "0".repeat(32) }, "secondary").database.generations;
+  const generations = parseConfig({ ...declaredDefaults(), ...overrides, cloudflareZoneId: "0".repeat(32) }, "secondary").database.generations;
   return generations.primary === generations.secondary ? { from: "primary", to: "secondary" } : { from: "secondary", to: "primary" };
-}
-
-function defaults(): Record<string, string> {
-  return Object.fromEntries(readConfigSchema().map((declaration) => [declaration.key, configValueToString(declaration.default)]));
 }
 
 /** A lost site's stack reference is unreachable; the secondary on the way out of standby reads nothing anyway. */
