@@ -100,8 +100,6 @@ export class SiteDatabase extends pulumi.ComponentResource {
       vpcSecurityGroupIds: [securityGroup.id],
       publiclyAccessible: false,
       multiAz: args.database.multiAz,
-      backupRetentionPeriod: args.database.backupRetentionDays,
-      backupWindow: "03:00-04:00",
       maintenanceWindow: "sun:05:00-sun:06:00",
       copyTagsToSnapshot: true,
       deletionProtection: true,
@@ -117,6 +115,9 @@ export class SiteDatabase extends pulumi.ComponentResource {
       autoMinorVersionUpgrade: true,
       applyImmediately: true,
     };
+    // PostgreSQL read replicas cannot keep automated backups; the writer's
+    // settings are applied when a replica is promoted.
+    const writerOnly = { password: password.result, backupRetentionPeriod: args.database.backupRetentionDays, backupWindow: "03:00-04:00" };
     const dataStore = { parent: this, protect: true };
 
     // Older generations are former writers kept after failback step 1 rebuilt
@@ -126,7 +127,7 @@ export class SiteDatabase extends pulumi.ComponentResource {
       const identifier = databaseIdentifier(args.namePrefix, args.site, retired);
       new aws.rds.Instance(
         instanceResourceName(name, retired),
-        { ...common, identifier, finalSnapshotIdentifier: `${identifier}-final`, password: password.result },
+        { ...common, ...writerOnly, identifier, finalSnapshotIdentifier: `${identifier}-final` },
         dataStore,
       );
     }
@@ -138,7 +139,7 @@ export class SiteDatabase extends pulumi.ComponentResource {
         ...common,
         identifier: this.identifier,
         finalSnapshotIdentifier: `${this.identifier}-final`,
-        ...(args.mode === "replica" ? { replicateSourceDb: args.replicationSourceArn } : { password: password.result }),
+        ...(args.mode === "replica" ? { replicateSourceDb: args.replicationSourceArn } : writerOnly),
       },
       dataStore,
     );

@@ -24,10 +24,10 @@ export interface FailoverAllowance {
 export const FAILOVER_ALLOW_LIST: readonly FailoverAllowance[] = [
   {
     type: "aws:rds/instance:Instance",
-    paths: ["replicateSourceDb", "password"],
+    paths: ["replicateSourceDb", "password", "backupRetentionPeriod", "backupWindow"],
     // RDS promotes a replica in place but can never turn a writer back into one.
-    directions: { replicateSourceDb: "removal", password: "addition" },
-    why: "promotion: the standby's replica loses its source and becomes the writer, which gets its own site's master password",
+    directions: { replicateSourceDb: "removal", password: "addition", backupRetentionPeriod: "addition", backupWindow: "addition" },
+    why: "promotion: the standby's replica loses its source and becomes the writer, with its own site's master password and automated backups (which PostgreSQL replicas cannot keep)",
   },
   {
     type: "cloudflare:index/dnsRecord:DnsRecord",

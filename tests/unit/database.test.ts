@@ -34,7 +34,6 @@ describe.each(STACK_CASES)("the database of $stack with activeSite=$activeSite",
       skipFinalSnapshot: false,
       finalSnapshotIdentifier: `acme-shop-dr-${stack}-db-final`,
       deleteAutomatedBackups: false,
-      backupRetentionPeriod: 14,
       storageEncrypted: true,
       publiclyAccessible: false,
       multiAz: true,
@@ -44,6 +43,14 @@ describe.each(STACK_CASES)("the database of $stack with activeSite=$activeSite",
       copyTagsToSnapshot: true,
     });
     expect(db.inputs.monitoringRoleArn).toBe(`arn:aws:iam::123456789012:role/acme-shop-dr-rds-monitoring-${stack}`);
+  });
+
+  test("keeps automated backups wherever it is not a replica (PostgreSQL replicas cannot)", async () => {
+    const evaluation = await run();
+    const db = single(evaluation, INSTANCE);
+    const replica = evaluation.outputs.databaseMode === "replica";
+    expect(db.inputs.backupRetentionPeriod).toBe(replica ? undefined : 14);
+    expect(db.inputs.backupWindow).toBe(replica ? undefined : "03:00-04:00");
   });
 
   test("is encrypted with its own region's data key, which is protected", async () => {

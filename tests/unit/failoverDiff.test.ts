@@ -101,7 +101,7 @@ describe("the failover diff is the role change, not nothing", () => {
   test("a planned switchover back promotes the rebuilt primary in place", async () => {
     const changes = await failoverDiff("primary", { primaryDatabaseGeneration: "2" });
     expect(changes.filter((change) => change.type === "aws:rds/instance:Instance").map((change) => change.kind === "changed" && change.path)).toEqual(
-      expect.arrayContaining(["replicateSourceDb", "password"]),
+      expect.arrayContaining(["replicateSourceDb", "password", "backupRetentionPeriod"]),
     );
   });
 
