@@ -1,6 +1,7 @@
 import * as fs from "fs";
 import * as path from "path";
 import { ConfigKeyDeclaration, PROJECT_ROOT, readConfigSchema } from "../infra/configSchema";
+import { FAILOVER_ALLOW_LIST } from "../infra/failoverAllowList";
 
 /**
  * README blocks generated from the code, between `<!-- name:start -->` and
@@ -28,6 +29,20 @@ export function renderConfigTable(schema: ConfigKeyDeclaration[] = readConfigSch
   return ["| key | type | default | description |", "|---|---|---|---|", ...rows].join("\n");
 }
 
+/** What a failover may change: the allow-list the failover diff test enforces, as a table. */
+export function renderFailoverAllowList(): string {
+  const rows = FAILOVER_ALLOW_LIST.map((allowance) => {
+    const paths = allowance.paths
+      .map((path) => {
+        const direction = allowance.directions?.[path];
+        return `\`${path}\`${direction ? ` (${direction} only)` : ""}`;
+      })
+      .join(", ");
+    return `| \`${allowance.type}\` | ${paths} | ${markdownCell(allowance.why)} |`;
+  });
+  return ["| resource type | inputs that may change | why |", "|---|---|---|", ...rows].join("\n");
+}
+
 export function replaceBlock(document: string, name: string, content: string): string {
   const start = `<!-- ${name}:start -->`;
   const end = `<!-- ${name}:end -->`;
@@ -40,7 +55,7 @@ export function replaceBlock(document: string, name: string, content: string): s
 }
 
 export function renderedReadme(document: string): string {
-  return replaceBlock(document, "config", renderConfigTable());
+  return replaceBlock(replaceBlock(document, "config", renderConfigTable()), "failover-allow-list", renderFailoverAllowList());
 }
 
 if (require.main === module) {

@@ -1,8 +1,9 @@
 import * as pulumi from "@pulumi/pulumi";
 import { configValueToString, PROJECT_NAME, readConfigSchema } from "./configSchema";
 import { DATA_CLASS_NAMES, DATA_CLASSES, DataClassPolicy } from "./dataClasses";
-import { maxNamePrefixLength } from "./naming";
+import { cacheReplicationGroupId, maxNamePrefixLength } from "./naming";
 import { isSiteName, peerOf, roleOf, SiteName, SiteRole, SITES } from "./roles";
+import { generationsConsistent } from "./sitePlan";
 import { isTierName, TIER_NAMES, tierKeyStem, TierObjectives } from "./tiers";
 
 export const OBJECT_LOCK_MODES = ["GOVERNANCE", "COMPLIANCE", "NONE"] as const;
@@ -27,6 +28,54 @@ export interface DrConfig {
   abortIncompleteUploadDays: number;
   dataClasses: DataClassPolicy[];
   tiers: TierObjectives;
+  dns: DnsConfig;
+  network: NetworkConfig;
+  database: DatabaseConfig;
+  cache: CacheConfig;
+  /** The stack the secondary reads for the writer's ARN while it is standby. */
+  primaryStackName: string;
+}
+
+export const DNS_PROVIDERS = ["cloudflare", "route53"] as const;
+export type DnsProviderName = (typeof DNS_PROVIDERS)[number];
+
+export interface HealthCheckConfig {
+  path: string;
+  intervalSeconds: number;
+  failureThreshold: number;
+}
+
+export interface DnsConfig {
+  provider: DnsProviderName;
+  ttlSeconds: number;
+  cloudflare: { zoneId: string; accountId: string; loadBalancer: boolean };
+  route53ZoneId: string;
+  healthCheck: HealthCheckConfig;
+}
+
+export interface NetworkConfig {
+  vpcCidr: string;
+  availabilityZoneCount: number;
+  /** An existing VPC and its private subnets, instead of a VPC drstack creates. */
+  existing?: { vpcId: string; privateSubnetIds: string[] };
+}
+
+export interface DatabaseConfig {
+  instanceClass: string;
+  engineVersion: string;
+  allocatedStorageGb: number;
+  maxAllocatedStorageGb: number;
+  backupRetentionDays: number;
+  multiAz: boolean;
+  monitoringIntervalSeconds: number;
+  performanceInsightsRetentionDays: number;
+  /** Each site's current database generation; both stacks must agree (README, Failback). */
+  generations: Record<SiteName, number>;
+}
+
+export interface CacheConfig {
+  nodeType: string;
+  replicaCount: number;
 }
 
 /** Config values as Pulumi hands them to a program: strings, keyed without the project namespace. */
@@ -69,6 +118,10 @@ class ConfigReader {
     private readonly stack: string,
   ) {}
 
+  get stackName(): string {
+    return this.stack;
+  }
+
   setCommand(key: string, value: string): string {
     return `pulumi -s ${this.stack} config set ${key} ${value}`;
   }
@@ -105,6 +158,40 @@ class ConfigReader {
       this.report(key, `must be at least ${minimum}`, fix ?? this.setCommand(key, String(minimum)));
     }
     return parsed;
+  }
+
+  /** A whole number in [minimum, maximum]. */
+  between(key: string, minimum: number, maximum: number, fix?: string): number {
+    const parsed = this.integer(key, minimum, fix);
+    if (/^-?\d+$/.test(this.string(key)) && parsed > maximum) {
+      this.report(key, `must be at most ${maximum}`, fix ?? this.setCommand(key, String(maximum)));
+    }
+    return parsed;
+  }
+
+  /** A whole number from a fixed set. */
+  oneOfNumbers(key: string, allowed: readonly number[], why: string): number {
+    const value = this.string(key);
+    if (/^\d+$/.test(value) && allowed.includes(Number(value))) {
+      return Number(value);
+    }
+    this.report(key, `must be one of ${allowed.join(", ")} (${why})`, this.setCommand(key, String(allowed[allowed.length - 1])));
+    return allowed[allowed.length - 1];
+  }
+
+  /** A JSON list of strings, as Pulumi hands an `array` key to a program. */
+  stringList(key: string, example: string): string[] {
+    const value = this.string(key);
+    try {
+      const parsed = JSON.parse(value === "" ? "[]" : value) as unknown;
+      if (Array.isArray(parsed) && parsed.every((item) => typeof item === "string")) {
+        return parsed as string[];
+      }
+    } catch {
+      // reported below
+    }
+    this.report(key, "must be a JSON list of strings", `pulumi -s ${this.stack} config set --path '${key}[0]' ${example}`);
+    return [];
   }
 
   boolean(key: string): boolean {
@@ -219,6 +306,32 @@ export function parseConfig(raw: RawConfig, stack: string): DrConfig {
     return { ...definition, retentionDays, tier: isTierName(tierSetting) ? tierSetting : "critical" };
   });
 
+  const dns = readDnsConfig(reader, site);
+  const network = readNetworkConfig(reader);
+  const database = readDatabaseConfig(reader);
+  const cache: CacheConfig = {
+    nodeType: reader.matching("cacheNodeType", /^cache\.[a-z0-9]+\.[a-z0-9]+$/, "an ElastiCache node type", "cache.r7g.large"),
+    replicaCount: reader.between("cacheReplicaCount", 0, 5),
+  };
+  if (!/^[a-z]/.test(namePrefix)) {
+    reader.report(
+      "namePrefix",
+      "must start with a letter, because RDS instance and ElastiCache group identifiers are derived from it",
+      `${reader.setCommand("namePrefix", `a${namePrefix}`)} in both stacks`,
+    );
+  }
+  if (cacheReplicationGroupId(namePrefix, "secondary").length > 40) {
+    reader.report(
+      "namePrefix",
+      `is too long for the ElastiCache replication group id "${cacheReplicationGroupId(namePrefix, "secondary")}" (at most 40 characters)`,
+      `choose a prefix of at most ${40 - cacheReplicationGroupId("", "secondary").length} characters in both stacks`,
+    );
+  }
+  const primaryStackName = reader.string("primaryStackName");
+  if (primaryStackName !== "" && !/^[\w.-]+\/[\w.-]+\/[\w.-]+$/.test(primaryStackName)) {
+    reader.report("primaryStackName", "is not a fully qualified stack name <org>/<project>/<stack>", reader.setCommand("primaryStackName", "acme/drstack/primary"));
+  }
+
   if (reader.problems.length > 0) {
     throw new ConfigError(stack, reader.problems);
   }
@@ -242,6 +355,152 @@ export function parseConfig(raw: RawConfig, stack: string): DrConfig {
     abortIncompleteUploadDays,
     dataClasses,
     tiers,
+    dns,
+    network,
+    database,
+    cache,
+    primaryStackName,
+  };
+}
+
+const CLOUDFLARE_ID = /^[0-9a-f]{32}$/;
+const ROUTE53_ZONE_ID = /^Z[A-Z0-9]{1,32}$/;
+const HEALTH_CHECK_PATH = /^\/[\x21-\x7e]*$/;
+
+/** DNS keys matter only to the secondary stack, which owns the failover record; the primary ignores them. */
+function readDnsConfig(reader: ConfigReader, site: SiteName): DnsConfig {
+  const provider = reader.oneOf("dnsProvider", DNS_PROVIDERS, "cloudflare");
+  const ttlSeconds = reader.between(
+    "dnsTtlSeconds",
+    1,
+    60,
+    `${reader.setCommand("dnsTtlSeconds", "60")}; resolvers keep an answer for its TTL, so a longer TTL delays every failover by that much`,
+  );
+  if (provider === "cloudflare" && ttlSeconds < 30) {
+    reader.report("dnsTtlSeconds", "is below 30, the lowest TTL Cloudflare accepts (60 outside Enterprise plans)", reader.setCommand("dnsTtlSeconds", "60"));
+  }
+  const loadBalancer = reader.boolean("cloudflareLoadBalancer");
+  const zoneId = reader.string("cloudflareZoneId").toLowerCase();
+  const accountId = reader.string("cloudflareAccountId").toLowerCase();
+  const route53ZoneId = reader.string("route53ZoneId").toUpperCase();
+  const ownsDns = site === "secondary";
+  if (ownsDns && provider === "cloudflare" && !CLOUDFLARE_ID.test(zoneId)) {
+    reader.report(
+      "cloudflareZoneId",
+      "must be the 32-hex-character id of the zone holding appHostname, because the secondary stack owns the Cloudflare failover record",
+      `${reader.setCommand("cloudflareZoneId", "<zone id from the Cloudflare dashboard>")}, or choose route53 with dnsProvider`,
+    );
+  }
+  if (ownsDns && provider === "cloudflare" && loadBalancer && !CLOUDFLARE_ID.test(accountId)) {
+    reader.report(
+      "cloudflareAccountId",
+      "must be the 32-hex-character Cloudflare account id, because the load balancer's monitor and pools belong to an account",
+      `${reader.setCommand("cloudflareAccountId", "<account id>")}, or set cloudflareLoadBalancer false`,
+    );
+  }
+  if (ownsDns && provider === "route53" && !ROUTE53_ZONE_ID.test(route53ZoneId)) {
+    reader.report(
+      "route53ZoneId",
+      "must be the id of the Route 53 hosted zone holding appHostname (Z followed by letters and digits), because the secondary stack owns the failover records",
+      reader.setCommand("route53ZoneId", "Z0123456789ABCDEFGHIJ"),
+    );
+  }
+  const path = reader.string("healthCheckPath");
+  if (!HEALTH_CHECK_PATH.test(path) || path.length > 255) {
+    reader.report(
+      "healthCheckPath",
+      "must be a URL path that starts with `/` (no spaces, at most 255 characters); health checks request it on each site's endpoint",
+      reader.setCommand("healthCheckPath", "/api/health/deep"),
+    );
+  }
+  const intervalSeconds =
+    provider === "route53"
+      ? reader.oneOfNumbers("healthCheckIntervalSeconds", [10, 30], "the intervals Route 53 health checks offer")
+      : reader.between("healthCheckIntervalSeconds", 10, 3600);
+  const failureThreshold = reader.between("healthCheckFailureThreshold", 1, 10);
+  return {
+    provider,
+    ttlSeconds,
+    cloudflare: { zoneId, accountId, loadBalancer },
+    route53ZoneId,
+    healthCheck: { path, intervalSeconds, failureThreshold },
+  };
+}
+
+const IPV4_CIDR = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\/(\d{1,2})$/;
+
+function readNetworkConfig(reader: ConfigReader): NetworkConfig {
+  const availabilityZoneCount = reader.between("availabilityZoneCount", 2, 4);
+  const vpcCidr = reader.string("vpcCidr");
+  const match = IPV4_CIDR.exec(vpcCidr);
+  const prefix = match ? Number(match[5]) : NaN;
+  if (!match || match.slice(1, 5).some((octet) => Number(octet) > 255) || prefix < 16 || prefix > 24) {
+    reader.report("vpcCidr", "must be an IPv4 CIDR from /16 to /24", reader.setCommand("vpcCidr", "10.10.0.0/16"));
+  }
+  const vpcId = reader.string("existingVpcId");
+  const privateSubnetIds = reader.stringList("existingPrivateSubnetIds", "subnet-0123456789abcdef0");
+  if (vpcId === "" && privateSubnetIds.length === 0) {
+    return { vpcCidr, availabilityZoneCount };
+  }
+  if (!/^vpc-[0-9a-f]{8,17}$/.test(vpcId)) {
+    reader.report("existingVpcId", "must be a VPC id (vpc-...) when existingPrivateSubnetIds is set", reader.setCommand("existingVpcId", "vpc-0123456789abcdef0"));
+  }
+  if (privateSubnetIds.length < 2 || privateSubnetIds.some((id) => !/^subnet-[0-9a-f]{8,17}$/.test(id))) {
+    reader.report(
+      "existingPrivateSubnetIds",
+      "must list at least two subnet ids (subnet-...) in different availability zones, so the database and cache survive the loss of one zone",
+      `pulumi -s ${reader.stackName} config set --path 'existingPrivateSubnetIds[1]' subnet-...`,
+    );
+  }
+  return { vpcCidr, availabilityZoneCount, existing: { vpcId, privateSubnetIds } };
+}
+
+const MONITORING_INTERVALS = [1, 5, 10, 15, 30, 60] as const;
+
+function readDatabaseConfig(reader: ConfigReader): DatabaseConfig {
+  const allocatedStorageGb = reader.between("dbAllocatedStorageGb", 20, 65536);
+  const maxAllocatedStorageGb = reader.between("dbMaxAllocatedStorageGb", 20, 65536);
+  if (maxAllocatedStorageGb < allocatedStorageGb) {
+    reader.report(
+      "dbMaxAllocatedStorageGb",
+      `is below dbAllocatedStorageGb (${allocatedStorageGb}); storage autoscaling needs room above the initial size`,
+      reader.setCommand("dbMaxAllocatedStorageGb", String(allocatedStorageGb * 5)),
+    );
+  }
+  const performanceInsightsRetentionDays = reader.integer("dbPerformanceInsightsRetentionDays", 7);
+  if (performanceInsightsRetentionDays !== 7 && (performanceInsightsRetentionDays % 31 !== 0 || performanceInsightsRetentionDays > 731)) {
+    reader.report(
+      "dbPerformanceInsightsRetentionDays",
+      "must be 7 or a multiple of 31 up to 731, the retentions Performance Insights offers",
+      reader.setCommand("dbPerformanceInsightsRetentionDays", "7"),
+    );
+  }
+  const generations = {
+    primary: reader.integer("primaryDatabaseGeneration", 1),
+    secondary: reader.integer("secondaryDatabaseGeneration", 1),
+  };
+  if (!generationsConsistent(generations)) {
+    reader.report(
+      "primaryDatabaseGeneration",
+      `(${generations.primary}) must equal secondaryDatabaseGeneration (${generations.secondary}) or be one more; failback raises them one at a time`,
+      "set both in both stacks as README, Failback describes",
+    );
+  }
+  return {
+    instanceClass: reader.matching("dbInstanceClass", /^db\.[a-z0-9]+\.[a-z0-9]+$/, "an RDS instance class", "db.r6g.large"),
+    engineVersion: reader.matching("dbEngineVersion", /^\d{2}(\.\d+)?$/, "a PostgreSQL version such as 16 or 16.4", "16"),
+    allocatedStorageGb,
+    maxAllocatedStorageGb,
+    backupRetentionDays: reader.between(
+      "dbBackupRetentionDays",
+      1,
+      35,
+      `${reader.setCommand("dbBackupRetentionDays", "14")}; RDS keeps 1-35 days, and 0 would turn off automated backups and point-in-time recovery`,
+    ),
+    multiAz: reader.boolean("dbMultiAz"),
+    monitoringIntervalSeconds: reader.oneOfNumbers("dbMonitoringIntervalSeconds", MONITORING_INTERVALS, "the granularities Enhanced Monitoring offers"),
+    performanceInsightsRetentionDays,
+    generations,
   };
 }
 

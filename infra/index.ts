@@ -4,9 +4,24 @@ import { BackupStorage } from "./backupStorage";
 import { DrConfig, loadConfig } from "./config";
 
 export { loadConfig } from "./config";
-import { backupBucketName, backupKeyAliasName } from "./naming";
+import { SiteCache } from "./cache";
+import { SiteDatabase } from "./database";
+import { SiteDataKey } from "./dataKey";
+import { FailoverDns } from "./dns";
+import { backupBucketName, backupKeyAliasName, databaseArn, databaseIdentifier } from "./naming";
+import { SiteNetwork } from "./network";
 import { CrossRegionReplication } from "./replication";
 import { SiteName, SiteRole } from "./roles";
+import {
+  backupsScheduled,
+  DatabaseMode,
+  databaseMode,
+  ownsDns,
+  readsPrimaryStack,
+  replicationSourceSite,
+  WorkloadScale,
+  workloadScale,
+} from "./sitePlan";
 
 /** The stack outputs; DESIGN.md's contract names the first six. */
 export interface SiteOutputs {
@@ -22,6 +37,23 @@ export interface SiteOutputs {
   /** The peer bucket this site replicates into, derived by the naming rule. */
   peerBackupBucketName: string;
   replicatesToPeer: boolean;
+  /** How this site's current database runs: writer, replica or fenced former writer. */
+  databaseMode: DatabaseMode;
+  databaseIdentifier: string;
+  /** The secondary reads this output of the primary, while standby, as its replica source. */
+  databaseArn: pulumi.Output<string>;
+  databaseEndpoint: pulumi.Output<string>;
+  cacheEndpoint: pulumi.Output<string>;
+  vpcId: pulumi.Output<string>;
+  privateSubnetIds: pulumi.Output<string[]>;
+  /** Attach to workloads and functions that use the database and cache. */
+  appSecurityGroupId: pulumi.Output<string>;
+  /** For the workloads: full size when active, the warm minimum when standby. */
+  workloadScale: WorkloadScale;
+  /** For the backup schedules: they run only where the writer is. */
+  backupsScheduled: boolean;
+  /** Set on the DNS owner (the secondary): the hostname DNS answers with while both sites are healthy. */
+  dnsTarget?: string;
 }
 
 /** One site of the DR pair, in the order an operator reads it. */
@@ -77,6 +109,56 @@ export function deploySite(config: DrConfig = loadConfig()): SiteOutputs {
     );
   }
 
+  const network = new SiteNetwork(`${site}-network`, { site, network: config.network }, { provider });
+  const dataKey = new SiteDataKey(`${site}-data`, { site, namePrefix, accountId }, { provider });
+  const mode = databaseMode(site, config.activeSite, config.database.generations);
+  const database = new SiteDatabase(
+    `${site}-database`,
+    {
+      site,
+      namePrefix,
+      mode,
+      generation: config.database.generations[site],
+      replicationSourceArn: mode === "replica" ? writerArnToReplicate(config, accountId) : undefined,
+      database: config.database,
+      vpcId: network.vpcId,
+      privateSubnetIds: network.privateSubnetIds,
+      appSecurityGroupId: network.appSecurityGroupId,
+      kmsKeyArn: dataKey.arn,
+    },
+    { provider },
+  );
+  const cache = new SiteCache(
+    `${site}-cache`,
+    {
+      site,
+      namePrefix,
+      cache: config.cache,
+      vpcId: network.vpcId,
+      privateSubnetIds: network.privateSubnetIds,
+      appSecurityGroupId: network.appSecurityGroupId,
+      kmsKeyArn: dataKey.arn,
+    },
+    { provider },
+  );
+  if (database.mode === "fenced") {
+    pulumi.log.warn(
+      `${site} is standby but its database ${database.identifier} is a former writer; it is kept untouched and takes no traffic. ` +
+        `To rebuild it as a replica of the ${config.activeSite} writer, raise ${site}DatabaseGeneration ` +
+        `to ${config.database.generations[site] + 1} in both stacks and run \`pulumi up\` on this stack (README, Failback).`,
+    );
+  }
+
+  const dns = ownsDns(site)
+    ? new FailoverDns(
+        `${site}-failover-dns`,
+        { appHostname: config.appHostname, activeSite: config.activeSite, endpoints: config.endpoints, dns: config.dns, awsProvider: provider },
+        // Traffic moves only once the database change succeeded: if the
+        // promotion fails, the engine does not update DNS after it.
+        { dependsOn: [database] },
+      )
+    : undefined;
+
   return {
     site,
     role: config.role,
@@ -88,5 +170,33 @@ export function deploySite(config: DrConfig = loadConfig()): SiteOutputs {
     backupKeyArn: storage.keyArn,
     peerBackupBucketName: peerBucketName,
     replicatesToPeer: config.peerProvisioned,
+    databaseMode: database.mode,
+    databaseIdentifier: database.identifier,
+    databaseArn: database.arn,
+    databaseEndpoint: database.endpoint,
+    cacheEndpoint: cache.primaryEndpoint,
+    vpcId: network.vpcId,
+    privateSubnetIds: network.privateSubnetIds,
+    appSecurityGroupId: network.appSecurityGroupId,
+    workloadScale: workloadScale(config.role),
+    backupsScheduled: backupsScheduled(config.role),
+    ...(dns ? { dnsTarget: dns.target } : {}),
   };
+}
+
+/**
+ * The writer a standby's replica follows. The secondary reads it from the
+ * primary's stack outputs while standby; the primary (standby only after a
+ * failover) derives the secondary writer's ARN by the naming rule, because
+ * stack references point one way.
+ */
+function writerArnToReplicate(config: DrConfig, accountId: pulumi.Output<string>): pulumi.Output<string> {
+  if (readsPrimaryStack(config.site, config.activeSite)) {
+    const name = config.primaryStackName || `${pulumi.getOrganization()}/${pulumi.getProject()}/primary`;
+    const primary = new pulumi.StackReference(`${config.site}-reads-primary`, { name });
+    return primary.requireOutput("databaseArn").apply((arn) => String(arn));
+  }
+  const source = replicationSourceSite(config.activeSite);
+  const identifier = databaseIdentifier(config.namePrefix, source, config.database.generations[source]);
+  return accountId.apply((account) => databaseArn(config.regions[source], account, identifier));
 }

@@ -32,3 +32,17 @@ export function maxNamePrefixLength(regions: readonly string[]): number {
   );
   return S3_BUCKET_NAME_MAX - longestSuffix;
 }
+
+/** A site's database instance identifier; generation 1 keeps the plain name. Never derived from the role, so a promotion is an in-place update. */
+export function databaseIdentifier(namePrefix: string, site: SiteName, generation: number): string {
+  return generation === 1 ? `${namePrefix}-${site}-db` : `${namePrefix}-${site}-db-g${generation}`;
+}
+
+/** The ARN of a site's database instance, derived so the primary never reads the secondary's stack. */
+export function databaseArn(region: string, accountId: string, identifier: string): string {
+  return `arn:aws:rds:${region}:${accountId}:db:${identifier}`;
+}
+
+export function cacheReplicationGroupId(namePrefix: string, site: SiteName): string {
+  return `${namePrefix}-${site}-cache`;
+}

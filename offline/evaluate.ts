@@ -10,6 +10,8 @@ import { readStackConfig, StackConfig } from "./stackFiles";
  */
 
 export const MOCK_ACCOUNT_ID = "123456789012";
+/** The organization a DIY state backend reports; stack references are named `<org>/<project>/<stack>`. */
+export const MOCK_ORGANIZATION = "organization";
 
 export interface RecordedResource {
   type: string;
@@ -21,6 +23,8 @@ export interface RecordedResource {
   protect: boolean;
   /** `type::name` of the parent, when there is one below the stack. */
   parent?: string;
+  /** `type::name` of the resources given in its `dependsOn` option. */
+  dependsOn?: string[];
   provider?: string;
 }
 
@@ -89,12 +93,43 @@ function computedState(type: string, name: string, inputs: Record<string, unknow
       state.name = (inputs.name as string | undefined) ?? name;
       state.arn = `arn:aws:iam::${MOCK_ACCOUNT_ID}:role/${state.name}`;
       break;
+    case "aws:rds/instance:Instance": {
+      const identifier = (inputs.identifier as string | undefined) ?? name;
+      state.identifier = identifier;
+      state.arn = `arn:aws:rds:${region}:${MOCK_ACCOUNT_ID}:db:${identifier}`;
+      state.address = `${identifier}.mock.${region}.rds.amazonaws.com`;
+      state.endpoint = `${state.address}:5432`;
+      break;
+    }
+    case "aws:elasticache/replicationGroup:ReplicationGroup":
+      state.primaryEndpointAddress = `master.${String(inputs.replicationGroupId ?? name)}.mock.${region}.cache.amazonaws.com`;
+      state.arn = `arn:aws:elasticache:${region}:${MOCK_ACCOUNT_ID}:replicationgroup:${String(inputs.replicationGroupId ?? name)}`;
+      break;
     default:
+      if (type.startsWith("random:")) {
+        // Random values are secrets computed by the provider; a fixed stand-in keeps evaluations reproducible.
+        state.result = `offline-random-${name}`;
+      }
       if (state.arn === undefined) {
         state.arn = `arn:aws:mock:${region}:${MOCK_ACCOUNT_ID}:${type}/${name}`;
       }
   }
   return state;
+}
+
+/** Answers for the provider functions the program invokes, shaped like the provider's results. */
+function invokeAnswer(token: string, inputs: Record<string, unknown>, region: string): Record<string, unknown> | undefined {
+  switch (token) {
+    case "aws:index/getCallerIdentity:getCallerIdentity":
+      return { accountId: MOCK_ACCOUNT_ID, arn: `arn:aws:iam::${MOCK_ACCOUNT_ID}:user/offline`, userId: "offline", id: MOCK_ACCOUNT_ID };
+    case "aws:index/getAvailabilityZones:getAvailabilityZones": {
+      // Three zones, like most regions; the state filter is echoed back.
+      const names = ["a", "b", "c"].map((letter) => `${region}${letter}`);
+      return { id: region, names, zoneIds: names.map((_, index) => `${region.replace(/-/g, "")}-az${index + 1}`), state: inputs.state, groupNames: [region] };
+    }
+    default:
+      return undefined;
+  }
 }
 
 export async function evaluateStack(options: EvaluateOptions): Promise<Evaluation> {
@@ -103,7 +138,7 @@ export async function evaluateStack(options: EvaluateOptions): Promise<Evaluatio
   const stackReferences: StackReferenceBehaviour = options.stackReferences ?? { kind: "unreachable" };
 
   const recorded = new Map<string, RecordedResource>();
-  const resourceOptions = new Map<string, { protect: boolean; parent?: string; provider?: string }>();
+  const resourceOptions = new Map<string, { protect: boolean; parent?: string; dependsOn?: string[] }>();
   const stackReferencesRead: string[] = [];
   const invokes: string[] = [];
   const warnings: string[] = [];
@@ -135,8 +170,9 @@ export async function evaluateStack(options: EvaluateOptions): Promise<Evaluatio
       },
       call(args: pulumi.runtime.MockCallArgs): Record<string, unknown> {
         invokes.push(args.token);
-        if (args.token === "aws:index/getCallerIdentity:getCallerIdentity") {
-          return { accountId: MOCK_ACCOUNT_ID, arn: `arn:aws:iam::${MOCK_ACCOUNT_ID}:user/offline`, userId: "offline", id: MOCK_ACCOUNT_ID };
+        const answer = invokeAnswer(args.token, args.inputs as Record<string, unknown>, region);
+        if (answer !== undefined) {
+          return answer;
         }
         throw new Error(`offline evaluation has no answer for ${args.token}; add one to offline/evaluate.ts`);
       },
@@ -144,6 +180,7 @@ export async function evaluateStack(options: EvaluateOptions): Promise<Evaluatio
     PROJECT_NAME,
     stackConfig.stack,
     false,
+    MOCK_ORGANIZATION,
   );
   pulumi.runtime.setAllConfig(stackConfig.values, stackConfig.secretKeys);
 
@@ -170,7 +207,8 @@ export async function evaluateStack(options: EvaluateOptions): Promise<Evaluatio
         const parent = transform.opts.parent;
         resourceOptions.set(`${transform.type}::${transform.name}`, {
           protect: transform.opts.protect === true,
-          parent: parent && parent.constructor.name !== "Stack" ? parentKey(parent) : undefined,
+          parent: parent && parent.constructor.name !== "Stack" ? resourceKey(parent) : undefined,
+          dependsOn: explicitDependencies(transform.opts.dependsOn),
         });
         return undefined;
       });
@@ -198,7 +236,15 @@ export async function evaluateStack(options: EvaluateOptions): Promise<Evaluatio
   return { stack: stackConfig.stack, config: stackConfig.values, resources, outputs, stackReferencesRead, invokes, warnings };
 }
 
-function parentKey(parent: pulumi.Resource): string {
+/** `dependsOn` given as resources (not Outputs) — the form drstack uses — by `type::name`. */
+function explicitDependencies(dependsOn: unknown): string[] | undefined {
+  const list = (Array.isArray(dependsOn) ? dependsOn : dependsOn === undefined ? [] : [dependsOn]).filter(
+    (item): item is pulumi.Resource => pulumi.Resource.isInstance(item),
+  );
+  return list.length > 0 ? list.map(resourceKey) : undefined;
+}
+
+function resourceKey(parent: pulumi.Resource): string {
   // Resource keeps its type and name in fields the public typings do not expose.
   const internal = parent as unknown as { __pulumiType?: string; __name?: string };
   return `${internal.__pulumiType}::${internal.__name}`;

@@ -1,27 +1,10 @@
-import { ConfigError, parseConfig, RawConfig } from "../../infra/config";
-import { configValueToString, readConfigSchema } from "../../infra/configSchema";
+import { parseConfig } from "../../infra/config";
+import { readConfigSchema } from "../../infra/configSchema";
 import { EvaluationError } from "../../offline/evaluate";
+import { declaredDefaults, problemsOf } from "./configHelpers";
 import { evaluate } from "./evaluations";
 
-function defaults(): Record<string, string> {
-  const raw: Record<string, string> = {};
-  for (const declaration of readConfigSchema()) {
-    if (declaration.default !== undefined) {
-      raw[declaration.key] = configValueToString(declaration.default);
-    }
-  }
-  return raw;
-}
-
-function problemsOf(raw: RawConfig, stack = "primary"): string {
-  try {
-    parseConfig(raw, stack);
-  } catch (error) {
-    expect(error).toBeInstanceOf(ConfigError);
-    return (error as ConfigError).message;
-  }
-  throw new Error("expected the config to be rejected");
-}
+const defaults = declaredDefaults;
 
 describe("config validation", () => {
   test("the declared defaults are a valid primary configuration", () => {
@@ -85,7 +68,7 @@ describe("config validation", () => {
 
   test("a stack not named after a site must say which site it deploys", () => {
     expect(problemsOf(defaults(), "staging")).toMatch(/site = "": is empty and the stack name "staging" is not a site/);
-    expect(parseConfig({ ...defaults(), site: "secondary" }, "staging").site).toBe("secondary");
+    expect(parseConfig({ ...defaults(), site: "secondary", cloudflareZoneId: "0".repeat(32) }, "staging").site).toBe("secondary");
   });
 
   test("every problem is reported at once", () => {

@@ -1,10 +1,18 @@
-import { Evaluation, evaluateStack, RecordedResource, StackReferenceBehaviour } from "../../offline/evaluate";
+import { Evaluation, evaluateStack, MOCK_ORGANIZATION, RecordedResource, StackReferenceBehaviour } from "../../offline/evaluate";
 import { SiteName, SITES } from "../../infra/roles";
 
 /** Shared helpers for the mock-runtime tests: evaluations are cached per stack and overrides. */
 
 const cache = new Map<string, Promise<Evaluation>>();
 
+export const PRIMARY_STACK_NAME = `${MOCK_ORGANIZATION}/drstack/primary`;
+
+/**
+ * Evaluates a stack. Unless told otherwise, the secondary's reference to the
+ * primary answers with the outputs of the primary evaluated under the same
+ * overrides, as a deployed primary would; pass `{ kind: "unreachable" }` to
+ * model the primary's loss.
+ */
 export function evaluate(
   stack: string,
   overrides: Record<string, string> = {},
@@ -13,10 +21,37 @@ export function evaluate(
   const cacheKey = JSON.stringify({ stack, overrides, stackReferences });
   let evaluation = cache.get(cacheKey);
   if (!evaluation) {
-    evaluation = evaluateStack({ stack, overrides, stackReferences });
+    evaluation = (async () => {
+      const references = stackReferences ?? (stack === "secondary" ? await primaryOutputs(overrides) : undefined);
+      return evaluateStack({ stack, overrides, stackReferences: references });
+    })();
     cache.set(cacheKey, evaluation);
   }
   return evaluation;
+}
+
+/** The primary's outputs, or an unreachable primary when it does not evaluate under these overrides. */
+async function primaryOutputs(overrides: Record<string, string>): Promise<StackReferenceBehaviour> {
+  try {
+    const primary = await evaluate("primary", overrides);
+    return { kind: "available", outputs: { [PRIMARY_STACK_NAME]: primary.outputs } };
+  } catch {
+    return { kind: "unreachable" };
+  }
+}
+
+/** The part of an evaluation below the components of one type, e.g. one site's backup storage. */
+export function within(evaluation: Evaluation, componentType: string): Evaluation {
+  const parents = new Map(evaluation.resources.map((resource) => [`${resource.type}::${resource.name}`, resource.parent]));
+  const below = (resource: RecordedResource): boolean => {
+    for (let parent = resource.parent; parent !== undefined; parent = parents.get(parent)) {
+      if (parent.startsWith(`${componentType}::`)) {
+        return true;
+      }
+    }
+    return false;
+  };
+  return { ...evaluation, resources: evaluation.resources.filter(below) };
 }
 
 /** Every (stack, activeSite) pair: the four worlds the program must handle. */

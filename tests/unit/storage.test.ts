@@ -1,6 +1,12 @@
 import { storageTransitions } from "../../infra/backupStorage";
 import { DATA_CLASSES } from "../../infra/dataClasses";
-import { asArray, evaluate, parsePolicy, resourcesOfType, single, STACK_CASES } from "./evaluations";
+import { Evaluation } from "../../offline/evaluate";
+import { asArray, evaluate as evaluateStack, parsePolicy, resourcesOfType, single, STACK_CASES, within } from "./evaluations";
+
+/** The site's backup storage only: the site has other keys (its data key) that these tests are not about. */
+async function evaluate(stack: string, overrides: Record<string, string> = {}): Promise<Evaluation> {
+  return within(await evaluateStack(stack, overrides), "drstack:storage:BackupStorage");
+}
 
 const T = {
   bucket: "aws:s3/bucket:Bucket",

@@ -1,0 +1,172 @@
+import * as aws from "@pulumi/aws";
+import * as pulumi from "@pulumi/pulumi";
+import * as random from "@pulumi/random";
+import { DatabaseConfig } from "./config";
+import { databaseIdentifier } from "./naming";
+import { PolicyDocument } from "./policyDocument";
+import { SiteName } from "./roles";
+import { DatabaseMode, retiredGenerations } from "./sitePlan";
+
+export interface SiteDatabaseArgs {
+  site: SiteName;
+  namePrefix: string;
+  /** From `databaseMode()` in sitePlan.ts: writer, replica or fenced former writer. */
+  mode: DatabaseMode;
+  /** The site's current database generation (config); older generations are retired. */
+  generation: number;
+  /** ARN of the active site's writer; required when mode is `replica`. */
+  replicationSourceArn?: pulumi.Input<string>;
+  database: DatabaseConfig;
+  privateSubnetIds: pulumi.Input<pulumi.Input<string>[]>;
+  vpcId: pulumi.Input<string>;
+  /** Only members of this group may connect. */
+  appSecurityGroupId: pulumi.Input<string>;
+  /** The site's own data key: a cross-region replica must be encrypted with a key of its own region. */
+  kmsKeyArn: pulumi.Input<string>;
+}
+
+/**
+ * The site's PostgreSQL on RDS. The current generation's instance is the
+ * writer on the active site and a cross-region read replica of the writer on
+ * the standby. Promotion is an in-place update: the identifier, resource name
+ * and every other input are independent of the role, and only
+ * `replicateSourceDb` disappears (the site's own master password is set at
+ * the same time, so the promoted writer never depends on the lost site's
+ * secret). Every instance is `protect`ed, has deletion protection, a final
+ * snapshot, automated backups that outlive it, Performance Insights and
+ * Enhanced Monitoring.
+ */
+export class SiteDatabase extends pulumi.ComponentResource {
+  public readonly identifier: string;
+  public readonly arn: pulumi.Output<string>;
+  public readonly endpoint: pulumi.Output<string>;
+  public readonly mode: DatabaseMode;
+  /** The site's master password (secret); it becomes the database's password when this site holds the writer. */
+  public readonly masterPassword: pulumi.Output<string>;
+
+  constructor(name: string, args: SiteDatabaseArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("drstack:database:SiteDatabase", name, {}, opts);
+    const child = { parent: this };
+    if (args.mode === "replica" && args.replicationSourceArn === undefined) {
+      throw new Error(`SiteDatabase ${name}: a replica needs replicationSourceArn, the ARN of the active site's writer.`);
+    }
+
+    const subnetGroup = new aws.rds.SubnetGroup(
+      `${name}-subnets`,
+      { name: `${args.namePrefix}-${args.site}-db-subnets`, subnetIds: args.privateSubnetIds, description: `drstack ${args.site} database` },
+      child,
+    );
+    const securityGroup = new aws.ec2.SecurityGroup(
+      `${name}-sg`,
+      {
+        vpcId: args.vpcId,
+        description: `drstack ${args.site} PostgreSQL: from the application security group only`,
+        ingress: [{ protocol: "tcp", fromPort: 5432, toPort: 5432, securityGroups: [args.appSecurityGroupId], description: "PostgreSQL" }],
+      },
+      child,
+    );
+    const monitoringRole = new aws.iam.Role(
+      `${name}-monitoring`,
+      {
+        name: `${args.namePrefix}-rds-monitoring-${args.site}`,
+        description: `Enhanced Monitoring of drstack ${args.site} databases`,
+        assumeRolePolicy: pulumi.jsonStringify(enhancedMonitoringTrustPolicy()),
+      },
+      child,
+    );
+    new aws.iam.RolePolicyAttachment(
+      `${name}-monitoring-policy`,
+      { role: monitoringRole.name, policyArn: "arn:aws:iam::aws:policy/service-role/AmazonRDSEnhancedMonitoringRole" },
+      child,
+    );
+    const password = new random.RandomPassword(
+      `${name}-master-password`,
+      // RDS forbids /, @, " and spaces in the master password.
+      { length: 40, special: true, overrideSpecial: "!#%^*-_=+" },
+      child,
+    );
+
+    const common = {
+      engine: "postgres",
+      engineVersion: args.database.engineVersion,
+      instanceClass: args.database.instanceClass,
+      allocatedStorage: args.database.allocatedStorageGb,
+      maxAllocatedStorage: args.database.maxAllocatedStorageGb,
+      storageType: "gp3",
+      storageEncrypted: true,
+      kmsKeyId: args.kmsKeyArn,
+      username: "drstack",
+      dbSubnetGroupName: subnetGroup.name,
+      vpcSecurityGroupIds: [securityGroup.id],
+      publiclyAccessible: false,
+      multiAz: args.database.multiAz,
+      maintenanceWindow: "sun:05:00-sun:06:00",
+      copyTagsToSnapshot: true,
+      deletionProtection: true,
+      skipFinalSnapshot: false,
+      deleteAutomatedBackups: false,
+      performanceInsightsEnabled: true,
+      performanceInsightsKmsKeyId: args.kmsKeyArn,
+      performanceInsightsRetentionPeriod: args.database.performanceInsightsRetentionDays,
+      monitoringInterval: args.database.monitoringIntervalSeconds,
+      monitoringRoleArn: monitoringRole.arn,
+      enabledCloudwatchLogsExports: ["postgresql", "upgrade"],
+      iamDatabaseAuthenticationEnabled: true,
+      autoMinorVersionUpgrade: true,
+      applyImmediately: true,
+    };
+    // PostgreSQL read replicas cannot keep automated backups; the writer's
+    // settings are applied when a replica is promoted.
+    const writerOnly = { password: password.result, backupRetentionPeriod: args.database.backupRetentionDays, backupWindow: "03:00-04:00" };
+    const dataStore = { parent: this, protect: true };
+
+    // Older generations are former writers kept after failback step 1 rebuilt
+    // the site; they stay standalone and untouched until an operator retires
+    // them deliberately (README, Failback).
+    for (const retired of retiredGenerations(args.generation)) {
+      const identifier = databaseIdentifier(args.namePrefix, args.site, retired);
+      new aws.rds.Instance(
+        instanceResourceName(name, retired),
+        { ...common, ...writerOnly, identifier, finalSnapshotIdentifier: `${identifier}-final` },
+        dataStore,
+      );
+    }
+
+    this.identifier = databaseIdentifier(args.namePrefix, args.site, args.generation);
+    const instance = new aws.rds.Instance(
+      instanceResourceName(name, args.generation),
+      {
+        ...common,
+        identifier: this.identifier,
+        finalSnapshotIdentifier: `${this.identifier}-final`,
+        ...(args.mode === "replica" ? { replicateSourceDb: args.replicationSourceArn } : writerOnly),
+      },
+      dataStore,
+    );
+    this.mode = args.mode;
+    this.arn = instance.arn;
+    this.endpoint = instance.address;
+    this.masterPassword = pulumi.secret(password.result);
+    this.registerOutputs({ identifier: this.identifier, arn: this.arn, endpoint: this.endpoint, mode: this.mode });
+  }
+}
+
+/** Generation 1 keeps the plain name, so the first deployment's instance never needs a rename. */
+export function instanceResourceName(componentName: string, generation: number): string {
+  return generation === 1 ? `${componentName}-instance` : `${componentName}-instance-g${generation}`;
+}
+
+/** Only the RDS monitoring service may assume the Enhanced Monitoring role. */
+export function enhancedMonitoringTrustPolicy(): PolicyDocument {
+  return {
+    Version: "2012-10-17",
+    Statement: [
+      {
+        Sid: "RdsEnhancedMonitoring",
+        Effect: "Allow",
+        Principal: { Service: "monitoring.rds.amazonaws.com" },
+        Action: "sts:AssumeRole",
+      },
+    ],
+  };
+}

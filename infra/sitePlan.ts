@@ -1,0 +1,98 @@
+import { peerOf, roleOf, SiteName, SiteRole } from "./roles";
+
+/**
+ * What a site does, decided from its role alone. These pure functions are the
+ * only place the program decides DNS ownership and targets, database mode and
+ * backup schedules; `deploySite` and the failover model in the property tests
+ * both call them, so the model cannot drift from the program.
+ */
+
+/** The stack that must act when the primary is lost owns the failover DNS (DESIGN.md, principle 2). */
+export const DNS_OWNER: SiteName = "secondary";
+
+export function ownsDns(site: SiteName): boolean {
+  return site === DNS_OWNER;
+}
+
+/** Failover order of the sites in DNS: the active site first (Route 53 PRIMARY, first Cloudflare pool), its peer second. */
+export function dnsFailoverOrder(activeSite: SiteName): [SiteName, SiteName] {
+  return [activeSite, peerOf(activeSite)];
+}
+
+/**
+ * How a site's current database instance runs:
+ * - `writer`: a standalone instance that takes writes (the active site; a
+ *   replica is promoted in place by dropping its source);
+ * - `replica`: a cross-region read replica of the active site's writer;
+ * - `fenced`: a former writer on a site that is now standby. RDS cannot turn
+ *   a standalone instance back into a replica, so it is kept untouched (its
+ *   application is scaled down and DNS points away) until failback raises the
+ *   site's database generation and a fresh replica is built beside it.
+ */
+export type DatabaseMode = "writer" | "replica" | "fenced";
+
+/**
+ * The two sites' database generations record where the pair is in the
+ * failover/failback cycle, so the program can tell a fresh replica from a
+ * former writer without any memory of its own:
+ *
+ * | phase | activeSite | primary gen | secondary gen | primary | secondary |
+ * |---|---|---|---|---|---|
+ * | normal | primary | n | n | writer | replica |
+ * | failed over | secondary | n | n | fenced | writer (promoted) |
+ * | primary rebuilt | secondary | n+1 | n | replica | writer |
+ * | switched back | primary | n+1 | n | writer (promoted) | fenced |
+ * | secondary rebuilt | primary | n+1 | n+1 | writer | replica |
+ *
+ * A standby's current generation is a replica exactly when it was built
+ * after its peer's: the primary's when it is one ahead, the secondary's when
+ * the two are equal. Any other standby generation has been a writer.
+ */
+export function isFreshReplicaGeneration(site: SiteName, generations: Readonly<Record<SiteName, number>>): boolean {
+  return site === "primary" ? generations.primary === generations.secondary + 1 : generations.secondary === generations.primary;
+}
+
+/** The generations are consistent when the primary's equals the secondary's or is one ahead. */
+export function generationsConsistent(generations: Readonly<Record<SiteName, number>>): boolean {
+  const lead = generations.primary - generations.secondary;
+  return lead === 0 || lead === 1;
+}
+
+export function databaseMode(site: SiteName, activeSite: SiteName, generations: Readonly<Record<SiteName, number>>): DatabaseMode {
+  if (roleOf(site, activeSite) === "active") {
+    return "writer";
+  }
+  return isFreshReplicaGeneration(site, generations) ? "replica" : "fenced";
+}
+
+/** The site whose writer a replica follows: always the active site. */
+export function replicationSourceSite(activeSite: SiteName): SiteName {
+  return activeSite;
+}
+
+/**
+ * Whether a stack reads the primary's stack outputs: only the secondary, and
+ * only while it is standby. On the failover path (activeSite=secondary) the
+ * secondary needs nothing from the primary (principle 1); the primary never
+ * reads the secondary (principle 2).
+ */
+export function readsPrimaryStack(site: SiteName, activeSite: SiteName): boolean {
+  return site === "secondary" && roleOf(site, activeSite) === "standby";
+}
+
+/** Scheduled backups run where the writer is, and only there. */
+export function backupsScheduled(role: SiteRole): boolean {
+  return role === "active";
+}
+
+/** Workloads run at full size on the active site, at the warm minimum on the standby. */
+export type WorkloadScale = "full" | "warm";
+
+export function workloadScale(role: SiteRole): WorkloadScale {
+  return role === "active" ? "full" : "warm";
+}
+
+/** Generations of a site's database that are retired but kept: the one before the current. */
+export function retiredGenerations(generation: number): number[] {
+  return generation > 1 ? [generation - 1] : [];
+}

@@ -1,0 +1,149 @@
+import { parseConfig } from "../../infra/config";
+import { DATA_STORE_TYPES, FAILOVER_ALLOW_LIST, failoverMayChange, REPLACING_INPUTS } from "../../infra/failoverAllowList";
+import { SiteName } from "../../infra/roles";
+import { diffGraphs, forbiddenFailoverChanges, GraphChange, isDataStore } from "../../offline/graphDiff";
+import { declaredDefaults } from "./configHelpers";
+import { evaluate } from "./evaluations";
+
+// Each case evaluates two stacks with the mock runtime; allow for a slow machine.
+jest.setTimeout(60_000);
+
+/**
+ * The failover diff: each stack evaluated with activeSite=primary and with
+ * activeSite=secondary (the secondary then with its primary unreachable, as in
+ * a real regional loss) may differ only by the allow-list.
+ */
+
+const DNS_MODES: Array<[string, Record<string, string>]> = [
+  ["Cloudflare record", {}],
+  ["Cloudflare load balancer", { cloudflareLoadBalancer: "true", cloudflareAccountId: "f037e56e89293a057740de681ac9abbe" }],
+  ["Route 53 failover records", { dnsProvider: "route53", route53ZoneId: "Z04517273EXAMPLE1XYZ" }],
+];
+
+/** The database generations before and after failback step 1 (README, Failback). */
+const GENERATIONS: Array<[string, Record<string, string>]> = [
+  ["first generation", {}],
+  ["after the primary was rebuilt", { primaryDatabaseGeneration: "2" }],
+  ["after both were rebuilt", { primaryDatabaseGeneration: "2", secondaryDatabaseGeneration: "2" }],
+];
+
+const CASES = (["primary", "secondary"] as const).flatMap((stack) =>
+  DNS_MODES.flatMap(([dnsMode, dns]) =>
+    GENERATIONS.map(([generation, generations]) => ({ stack, dnsMode, generation, overrides: { ...dns, ...generations } })),
+  ),
+);
+
+/**
+ * The flip the generations are waiting for: with equal generations the pair
+ * runs on the primary and the next flip is a failover to the secondary; with
+ * the primary one ahead (rebuilt) the next flip is the switchover back.
+ */
+function flipFrom(overrides: Record<string, string>): { from: SiteName; to: SiteName } {
+  const generations = parseConfig({ ...declaredDefaults(), ...overrides, cloudflareZoneId: "0".repeat(32) }, "secondary").database.generations;
+  return generations.primary === generations.secondary ? { from: "primary", to: "secondary" } : { from: "secondary", to: "primary" };
+}
+
+/** A lost site's stack reference is unreachable; the secondary on the way out of standby reads nothing anyway. */
+async function failoverDiff(stack: string, overrides: Record<string, string>): Promise<GraphChange[]> {
+  const { from, to } = flipFrom(overrides);
+  const references = (activeSite: SiteName) => (stack === "secondary" && activeSite === "secondary" ? LOST_PRIMARY : undefined);
+  const before = await evaluate(stack, { ...overrides, activeSite: from }, references(from));
+  const after = await evaluate(stack, { ...overrides, activeSite: to }, references(to));
+  return diffGraphs(before.resources, after.resources);
+}
+
+const LOST_PRIMARY = { kind: "unreachable" } as const;
+
+describe.each(CASES)("the next flip of activeSite on the $stack stack ($dnsMode, $generation)", ({ stack, overrides }) => {
+  test("changes nothing outside the failover allow-list", async () => {
+    expect(forbiddenFailoverChanges(await failoverDiff(stack, overrides))).toEqual([]);
+  });
+
+  test("keeps every data store, protected, under the same name", async () => {
+    for (const activeSite of ["primary", "secondary"] as const) {
+      const lost = stack === "secondary" && activeSite === "secondary";
+      const { resources } = await evaluate(stack, { ...overrides, activeSite }, lost ? LOST_PRIMARY : undefined);
+      const stores = resources.filter(isDataStore);
+      expect(stores.length).toBeGreaterThanOrEqual(5);
+      for (const store of stores) {
+        expect({ store: store.name, protect: store.protect }).toEqual({ store: store.name, protect: true });
+      }
+    }
+  });
+});
+
+describe("the failover diff is the role change, not nothing", () => {
+  test("the secondary's replica is promoted in place and DNS moves to the secondary", async () => {
+    const changes = await failoverDiff("secondary", {});
+    expect(changes).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ kind: "changed", type: "aws:rds/instance:Instance", name: "secondary-database-instance", path: "replicateSourceDb", after: undefined }),
+        expect.objectContaining({ kind: "changed", type: "cloudflare:index/dnsRecord:DnsRecord", path: "content", after: "secondary.shop.example.com" }),
+      ]),
+    );
+  });
+
+  test("Route 53 swaps PRIMARY and SECONDARY between the two sites' records", async () => {
+    const changes = (await failoverDiff("secondary", DNS_MODES[2][1])).filter((change) => change.type === "aws:route53/record:Record");
+    expect(changes.map((change) => [change.name, change.kind === "changed" && change.after])).toEqual(
+      expect.arrayContaining([
+        ["secondary-failover-dns-primary-record", "SECONDARY"],
+        ["secondary-failover-dns-secondary-record", "PRIMARY"],
+      ]),
+    );
+  });
+
+  test("the primary stack's first-generation writer is left untouched (fenced, not converted)", async () => {
+    const changes = await failoverDiff("primary", {});
+    expect(changes.filter((change) => change.type === "aws:rds/instance:Instance")).toEqual([]);
+  });
+
+  test("a planned switchover back promotes the rebuilt primary in place", async () => {
+    const changes = await failoverDiff("primary", { primaryDatabaseGeneration: "2" });
+    expect(changes.filter((change) => change.type === "aws:rds/instance:Instance").map((change) => change.kind === "changed" && change.path)).toEqual(
+      expect.arrayContaining(["replicateSourceDb", "password", "backupRetentionPeriod"]),
+    );
+  });
+
+  test("a writer is never turned back into a replica by a flip", () => {
+    expect(failoverMayChange("aws:rds/instance:Instance", "replicateSourceDb", "arn:source", undefined)).toBe(true);
+    expect(failoverMayChange("aws:rds/instance:Instance", "replicateSourceDb", undefined, "arn:source")).toBe(false);
+    expect(failoverMayChange("aws:rds/instance:Instance", "replicateSourceDb", "arn:one", "arn:other")).toBe(false);
+    expect(failoverMayChange("aws:rds/instance:Instance", "password", "secret", undefined)).toBe(false);
+  });
+
+  test("a change outside the allow-list would be caught", () => {
+    const before = [{ type: "aws:rds/instance:Instance", name: "db", inputs: { instanceClass: "db.r6g.large" }, custom: true, protect: true }];
+    const after = [{ ...before[0], inputs: { instanceClass: "db.t4g.micro" } }];
+    expect(forbiddenFailoverChanges(diffGraphs(before, after))).toHaveLength(1);
+    expect(forbiddenFailoverChanges(diffGraphs(before, []))).toEqual([{ kind: "removed", type: "aws:rds/instance:Instance", name: "db" }]);
+    expect(forbiddenFailoverChanges(diffGraphs(before, [{ ...before[0], protect: false }]))).toEqual([
+      { kind: "unprotected", type: "aws:rds/instance:Instance", name: "db" },
+    ]);
+  });
+});
+
+describe("the failover allow-list", () => {
+  test("never allows an input whose change replaces a data store", () => {
+    for (const type of DATA_STORE_TYPES) {
+      for (const input of REPLACING_INPUTS[type] ?? []) {
+        expect({ type, input, allowed: failoverMayChange(type, input) }).toEqual({ type, input, allowed: false });
+      }
+    }
+  });
+
+  test("matches list elements and nested fields, and nothing else", () => {
+    expect(failoverMayChange("cloudflare:index/loadBalancer:LoadBalancer", "defaultPools[1]")).toBe(true);
+    expect(failoverMayChange("aws:route53/record:Record", "failoverRoutingPolicies[0].type")).toBe(true);
+    expect(failoverMayChange("aws:route53/record:Record", "records[0]")).toBe(false);
+    expect(failoverMayChange("aws:rds/instance:Instance", "replicateSourceDbX")).toBe(false);
+    expect(failoverMayChange("aws:s3/bucket:Bucket", "replicateSourceDb")).toBe(false);
+  });
+
+  test("explains every entry", () => {
+    for (const allowance of FAILOVER_ALLOW_LIST) {
+      expect(allowance.why.length).toBeGreaterThan(20);
+      expect(allowance.paths.length).toBeGreaterThan(0);
+    }
+  });
+});
