@@ -41,6 +41,23 @@ export interface UploadResult extends StreamSummary {
   s3ChecksumSha256?: string;
 }
 
+/**
+ * Over plain HTTP (MinIO on a LAN) the SDK would otherwise hash every part a
+ * second time to sign it, and the server would verify that hash too. The
+ * part's x-amz-checksum-sha256, which the server checks before accepting the
+ * part, already protects the bytes, so the payload is left out of the signature.
+ */
+function leavePayloadUnsigned(command: UploadPartCommand): void {
+  command.middlewareStack.add(
+    (next) => async (args) => {
+      const request = args.request as { headers?: Record<string, string> };
+      if (request.headers) request.headers["x-amz-content-sha256"] = "UNSIGNED-PAYLOAD";
+      return next(args);
+    },
+    { step: "build", name: "drstackUnsignedPayload" },
+  );
+}
+
 export const MIN_PART_SIZE = 5 * 1024 * 1024;
 export const MAX_PARTS = 10_000;
 
@@ -80,7 +97,12 @@ export async function uploadStream(
   let size = 0;
   let partNumber = 0;
 
-  const send = (body: Buffer): void => {
+  // Part buffers are reused rather than reallocated: memory stays at
+  // (concurrency + 1) parts and the GC never sees 16 MiB garbage per part.
+  const pool: Buffer[] = [];
+  const take = (): Buffer => pool.pop() ?? Buffer.allocUnsafe(opts.partSize);
+
+  const send = (body: Buffer, recycle?: Buffer): void => {
     const n = ++partNumber;
     if (n > MAX_PARTS) throw new Error(`stream needs more than ${MAX_PARTS} parts of ${opts.partSize} bytes; raise the part size`);
     const digest = createHash("sha256").update(body).digest();
@@ -88,20 +110,25 @@ export async function uploadStream(
     size += body.length;
     digests[n - 1] = digest;
     const checksum = digest.toString("base64");
+    const command = new UploadPartCommand({ Bucket: bucket, Key: key, UploadId: uploadId, PartNumber: n, Body: body, ContentLength: body.length, ChecksumSHA256: checksum });
+    leavePayloadUnsigned(command);
     const p: Promise<void> = s3
-      .send(new UploadPartCommand({ Bucket: bucket, Key: key, UploadId: uploadId, PartNumber: n, Body: body, ContentLength: body.length, ChecksumSHA256: checksum }))
+      .send(command)
       .then((res) => {
         parts[n - 1] = { PartNumber: n, ETag: res.ETag, ChecksumSHA256: checksum };
       })
       .catch((err: unknown) => {
         failure ??= err;
       })
-      .finally(() => inFlight.delete(p));
+      .finally(() => {
+        inFlight.delete(p);
+        if (recycle) pool.push(recycle);
+      });
     inFlight.add(p);
   };
 
   try {
-    let buf = Buffer.allocUnsafe(opts.partSize);
+    let buf = take();
     let filled = 0;
     for await (const chunk of source) {
       let offset = 0;
@@ -110,8 +137,8 @@ export async function uploadStream(
         filled += n;
         offset += n;
         if (filled === buf.length) {
-          send(buf);
-          buf = Buffer.allocUnsafe(opts.partSize);
+          send(buf, buf);
+          buf = take();
           filled = 0;
           // Backpressure: stop reading the source while the pipe to S3 is full.
           while (inFlight.size >= opts.concurrency) await Promise.race(inFlight);

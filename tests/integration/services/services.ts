@@ -69,11 +69,12 @@ async function waitForPort(port: number, what: string, logFile: string, timeoutM
   throw new Error(`${what} did not listen on 127.0.0.1:${port} within ${timeoutMs} ms. Log tail:\n${log}`);
 }
 
-function startDaemon(cmd: string, args: string[], logFile: string, opts: SpawnOptions = {}): ChildProcess {
+function startDaemon(started: number[], cmd: string, args: string[], logFile: string, opts: SpawnOptions = {}): ChildProcess {
   const out = openSync(logFile, "a");
   const child = spawn(cmd, args, { ...opts, stdio: ["ignore", out, out], detached: true });
   child.unref();
   if (!child.pid) throw new Error(`could not start ${cmd}`);
+  started.push(child.pid);
   return child;
 }
 
@@ -92,6 +93,20 @@ function asPgUser(bin: string, args: string[]): [string, string[]] {
 
 export async function startServices(): Promise<ServiceCoordinates> {
   const workDir = mkdtempSync(join(tmpdir(), "drstack-services-"));
+  const started: number[] = [];
+  try {
+    return await start(workDir, started);
+  } catch (err) {
+    // Don't leave half a stack running when one service fails to come up.
+    for (const pid of started) {
+      try { process.kill(-pid, "SIGKILL"); } catch { /* already gone */ }
+    }
+    rmSync(workDir, { recursive: true, force: true });
+    throw err;
+  }
+}
+
+async function start(workDir: string, started: number[]): Promise<ServiceCoordinates> {
   // The postgres user must be able to traverse to its own data dir inside.
   chmodSync(workDir, 0o711);
   const pgBin = pgBinDir();
@@ -126,7 +141,7 @@ export async function startServices(): Promise<ServiceCoordinates> {
     "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off", "-c", "max_wal_size=4GB",
   ]);
   const pgLog = join(workDir, "postgres.log");
-  const pg = startDaemon(pgCmd, pgArgs, pgLog);
+  const pg = startDaemon(started, pgCmd, pgArgs, pgLog);
 
   // Two MinIO sites with the same root credentials.
   const accessKey = "drstackadmin";
@@ -139,13 +154,13 @@ export async function startServices(): Promise<ServiceCoordinates> {
     const dir = join(workDir, `minio-${site}`);
     mkdirSync(dir);
     const log = join(workDir, `minio-${site}.log`);
-    const child = startDaemon(minioBin, ["server", dir, "--address", `127.0.0.1:${port}`, "--console-address", `127.0.0.1:${consolePort}`, "--quiet"], log, { env: minioEnv });
+    const child = startDaemon(started, minioBin, ["server", dir, "--address", `127.0.0.1:${port}`, "--console-address", `127.0.0.1:${consolePort}`, "--quiet"], log, { env: minioEnv });
     sites.push({ endpoint: `http://127.0.0.1:${port}`, bucket: `drstack-backups-site${site}`, pid: child.pid!, port });
   }
 
   const motoPort = await freePort();
   const motoLog = join(workDir, "moto.log");
-  const moto = startDaemon(motoBin, ["-H", "127.0.0.1", "-p", String(motoPort)], motoLog);
+  const moto = startDaemon(started, motoBin, ["-H", "127.0.0.1", "-p", String(motoPort)], motoLog);
 
   await waitForPort(pgPort, "PostgreSQL", pgLog);
   for (const [i, s] of sites.entries()) await waitForPort(s.port, `MinIO site ${i ? "B" : "A"}`, join(workDir, `minio-${i ? "b" : "a"}.log`));
