@@ -2,7 +2,8 @@
  * `drstack-backup backup|verify|restore`: the Lambda handlers' core as a
  * command for hosts that run it from cron against MinIO or S3.
  *
- * Prints the result as JSON on stdout and progress on stderr. Exit status:
+ * Started by bin/drstack-backup. Prints the result as JSON on stdout and
+ * progress on stderr. Exit status:
  * 0 all good, 1 a check failed (backup not verified, verification or restore
  * check failed), 2 bad input or an unreachable or misconfigured service.
  */
@@ -106,18 +107,3 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
   }
 }
 
-if (require.main === module) {
-  main(process.argv.slice(2), {
-    out: (t) => process.stdout.write(t + "\n"),
-    err: (t) => process.stderr.write(t + "\n"),
-    env: process.env,
-  }).then(
-    (code) => {
-      process.exitCode = code;
-    },
-    (err: unknown) => {
-      process.stderr.write(`drstack-backup: ${errorMessage(err)}\n`);
-      process.exitCode = 1;
-    },
-  );
-}

@@ -11,11 +11,11 @@
 import { spawn } from "node:child_process";
 import { once } from "node:events";
 import { createHash } from "node:crypto";
-import { GetObjectCommand } from "@aws-sdk/client-s3";
+import { GetObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import { CheckFailedError, UsageError } from "./errors";
 import { BackupTarget, latestKey } from "./layout";
 import { BackupManifest, LatestPointer, getJson } from "./manifest";
-import { DatabaseConnection, connect, countRows, parseDatabaseUrl, pgTool, pgToolEnv, TableCount } from "./postgres";
+import { DatabaseConnection, ParsedDatabaseUrl, connect, countRows, parseDatabaseUrl, pgTool, pgToolEnv, TableCount } from "./postgres";
 import { BucketLocation, checkBucket, explainS3Error, s3Client } from "./s3";
 
 export interface RestoreOptions {
@@ -58,14 +58,14 @@ export async function runRestore(opts: RestoreOptions): Promise<RestoreReport> {
     }
     await checkBucket(s3, opts.bucket);
 
-    const manifestKey = opts.manifestKey ?? (await resolveLatest(opts)).manifestKey;
+    const manifestKey = opts.manifestKey ?? (await resolveLatest(s3, opts)).manifestKey;
     const manifest = (await getJson<BackupManifest>(s3, bucket, manifestKey).catch((err: unknown) => {
       throw explainS3Error(err, opts.bucket, `read ${manifestKey}`);
     }))?.value;
     if (!manifest) throw new UsageError(`No manifest at s3://${bucket}/${manifestKey}. Check --manifest-key, or omit it to restore the latest good backup.`);
     log(`restoring ${manifest.dumpKey} (${manifest.size} bytes, taken ${manifest.endedAt}) into ${dest.database}`);
 
-    await streamIntoPgRestore(opts, pgRestore.path, manifest, dest);
+    await streamIntoPgRestore(s3, opts, pgRestore.path, manifest, dest);
 
     const restored = new Map((await countRows(client)).map((t) => [`${t.schema}.${t.table}`, t.rows]));
     const failures: string[] = [];
@@ -83,9 +83,9 @@ export async function runRestore(opts: RestoreOptions): Promise<RestoreReport> {
   }
 }
 
-async function resolveLatest(opts: RestoreOptions): Promise<LatestPointer> {
+async function resolveLatest(s3: S3Client, opts: RestoreOptions): Promise<LatestPointer> {
   const key = latestKey(opts.source);
-  const pointer = await getJson<LatestPointer>(s3Client(opts.bucket), opts.bucket.bucket, key).catch((err: unknown) => {
+  const pointer = await getJson<LatestPointer>(s3, opts.bucket.bucket, key).catch((err: unknown) => {
     throw explainS3Error(err, opts.bucket, `read ${key}`);
   });
   if (!pointer) {
@@ -94,8 +94,7 @@ async function resolveLatest(opts: RestoreOptions): Promise<LatestPointer> {
   return pointer.value;
 }
 
-async function streamIntoPgRestore(opts: RestoreOptions, pgRestorePath: string, m: BackupManifest, dest: ReturnType<typeof parseDatabaseUrl>): Promise<void> {
-  const s3 = s3Client(opts.bucket);
+async function streamIntoPgRestore(s3: S3Client, opts: RestoreOptions, pgRestorePath: string, m: BackupManifest, dest: ParsedDatabaseUrl): Promise<void> {
   const obj = await s3.send(new GetObjectCommand({ Bucket: opts.bucket.bucket, Key: m.dumpKey })).catch((err: unknown) => {
     throw explainS3Error(err, opts.bucket, `read ${m.dumpKey}`);
   });

@@ -143,14 +143,11 @@ function finish(report: TargetReport): TargetReport {
   return report;
 }
 
-function checkObjectAgainstManifest(head: HeadObjectCommandOutput, m: BackupManifest, what: string, fail: (msg: string) => void): boolean {
-  const before: string[] = [];
-  if (head.ContentLength !== m.size) before.push(`${what} is ${head.ContentLength} bytes, the manifest recorded ${m.size}`);
+function checkObjectAgainstManifest(head: HeadObjectCommandOutput, m: BackupManifest, what: string, fail: (msg: string) => void): void {
+  if (head.ContentLength !== m.size) fail(`${what} is ${head.ContentLength} bytes, the manifest recorded ${m.size}`);
   if (m.s3ChecksumSha256 && head.ChecksumSHA256 && head.ChecksumSHA256 !== m.s3ChecksumSha256) {
-    before.push(`checksum mismatch: ${what} has S3 checksum ${head.ChecksumSHA256}, the manifest recorded ${m.s3ChecksumSha256}`);
+    fail(`checksum mismatch: ${what} has S3 checksum ${head.ChecksumSHA256}, the manifest recorded ${m.s3ChecksumSha256}`);
   }
-  before.forEach(fail);
-  return before.length === 0;
 }
 
 async function checkReplica(report: TargetReport, m: BackupManifest, peer: BucketLocation, peerS3: S3Client, now: Date, graceSeconds: number): Promise<void> {

@@ -1,10 +1,12 @@
 /** Backup and restore against real PostgreSQL and MinIO: round trip, idempotent retry, interrupted dump. */
+import { createHash } from "node:crypto";
 import { GetObjectCommand } from "@aws-sdk/client-s3";
 import { runBackup, runIdForSlot } from "../../lambdas/core/backup";
 import { CheckFailedError } from "../../lambdas/core/errors";
 import { backupKeys, latestKey } from "../../lambdas/core/layout";
 import { BackupManifest, LatestPointer, getJson } from "../../lambdas/core/manifest";
-import { createDatabase, listKeys, openUploads, runCli, s3, services, siteA, siteAFlags, superuserUrl, withClient } from "./helpers";
+import { s3Client } from "../../lambdas/core/s3";
+import { createDatabase, listKeys, openUploads, runCli, services, siteA, siteAFlags, superuserUrl, withClient } from "./helpers";
 
 jest.setTimeout(120_000);
 
@@ -32,13 +34,13 @@ describe("backup then restore", () => {
     expect(m.verification.tableDataEntries).toBe(3);
 
     // The manifest's SHA-256 is the SHA-256 of the stored bytes.
-    const obj = await s3(siteA()).send(new GetObjectCommand({ Bucket: siteA().bucket, Key: m.dumpKey }));
+    const obj = await s3Client(siteA()).send(new GetObjectCommand({ Bucket: siteA().bucket, Key: m.dumpKey }));
     const bytes = Buffer.from(await obj.Body!.transformToByteArray());
     expect(bytes.length).toBe(m.size);
-    expect(require("node:crypto").createHash("sha256").update(bytes).digest("hex")).toBe(m.sha256);
+    expect(createHash("sha256").update(bytes).digest("hex")).toBe(m.sha256);
     expect(bytes.subarray(0, 5).toString()).toBe("PGDMP");
 
-    const pointer = await getJson<LatestPointer>(s3(siteA()), siteA().bucket, "db/roundtrip/latest.json");
+    const pointer = await getJson<LatestPointer>(s3Client(siteA()), siteA().bucket, "db/roundtrip/latest.json");
     expect(pointer?.value.manifestKey).toBe(m.manifestKey);
 
     // Rows change after the backup: the restore must bring back the backup's counts, not today's.
@@ -70,7 +72,7 @@ describe("backup then restore", () => {
     const older = await runBackup({ ...opts, slot: new Date("2026-11-19T03:00:00Z") });
     expect(older.outcome).toBe("created");
     expect(older.published).toBe("newer-exists");
-    const pointer = await getJson<LatestPointer>(s3(siteA()), siteA().bucket, latestKey({ database: "retried", dataClass: "daily" }));
+    const pointer = await getJson<LatestPointer>(s3Client(siteA()), siteA().bucket, latestKey({ database: "retried", dataClass: "daily" }));
     expect(pointer?.value.manifestKey).toBe(first.manifest.manifestKey);
   });
 
@@ -118,7 +120,7 @@ describe("backup then restore", () => {
     expect(await openUploads(siteA(), dumpKey)).toEqual([]);
     expect(await listKeys(siteA(), "critical/interrupted/")).toEqual(before);
     expect(before).not.toContain(manifestKey);
-    const pointer = await getJson<LatestPointer>(s3(siteA()), siteA().bucket, latestKey(target));
+    const pointer = await getJson<LatestPointer>(s3Client(siteA()), siteA().bucket, latestKey(target));
     expect(pointer?.value.manifestKey).toBe(good.manifest.manifestKey);
   });
 });

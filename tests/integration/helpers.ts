@@ -2,7 +2,7 @@
 import { execFile } from "node:child_process";
 import { join } from "node:path";
 import { Client } from "pg";
-import { S3Client, ListObjectVersionsCommand, DeleteObjectCommand, HeadObjectCommand, ListMultipartUploadsCommand, ListObjectsV2Command, ListPartsCommand } from "@aws-sdk/client-s3";
+import { ListObjectVersionsCommand, DeleteObjectCommand, HeadObjectCommand, ListMultipartUploadsCommand, ListObjectsV2Command, ListPartsCommand } from "@aws-sdk/client-s3";
 import { SNSClient, CreateTopicCommand, SubscribeCommand } from "@aws-sdk/client-sns";
 import { SQSClient, CreateQueueCommand, GetQueueAttributesCommand, ReceiveMessageCommand } from "@aws-sdk/client-sqs";
 import { readCoordinates, ServiceCoordinates } from "./services/services";
@@ -160,8 +160,4 @@ export function siteAFlags(): string[] {
     "--secret-access-key", services.minio.secretKey,
     "--region", services.minio.region,
   ];
-}
-
-export function s3(loc: BucketLocation): S3Client {
-  return s3Client(loc);
 }

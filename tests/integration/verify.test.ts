@@ -6,7 +6,8 @@ import { BackupTarget, TIER_RPO_SECONDS } from "../../lambdas/core/layout";
 import { BackupManifest } from "../../lambdas/core/manifest";
 import { runRestore } from "../../lambdas/core/restore";
 import { runVerify } from "../../lambdas/core/verify";
-import { alarmTopic, createDatabase, deleteAllVersions, runCli, s3, services, siteA, siteAFlags, siteB, superuserUrl, waitForReplica, withClient } from "./helpers";
+import { s3Client } from "../../lambdas/core/s3";
+import { alarmTopic, createDatabase, deleteAllVersions, runCli, services, siteA, siteAFlags, siteB, superuserUrl, waitForReplica, withClient } from "./helpers";
 
 jest.setTimeout(120_000);
 
@@ -54,7 +55,7 @@ describe("verify", () => {
     const { target, manifest } = await backedUp("tampered");
     // Overwrite the dump with same-sized different bytes: only hashing the content can tell.
     const forged = Buffer.alloc(manifest.size, 0x41);
-    await s3(siteA()).send(new PutObjectCommand({ Bucket: siteA().bucket, Key: manifest.dumpKey, Body: forged }));
+    await s3Client(siteA()).send(new PutObjectCommand({ Bucket: siteA().bucket, Key: manifest.dumpKey, Body: forged }));
 
     const alarm = await alarmTopic("tampered");
     const report = await runVerify({ targets: [target], bucket: siteA(), monitoring: alarm.monitoring });
