@@ -15,6 +15,7 @@
 import { spawn } from "node:child_process";
 import { readFileSync, openSync, closeSync } from "node:fs";
 import { join } from "node:path";
+import { cpus, loadavg } from "node:os";
 import { Client } from "pg";
 import { startServices, stopServices, ServiceCoordinates } from "../tests/integration/services/services";
 
@@ -144,6 +145,7 @@ async function main(): Promise<void> {
       `(b) drstack backup       best ${best(b).toFixed(1)} s = ${thr(best(b)).toFixed(1)} MiB/s; median ${median(b).toFixed(1)} s; all ${b.map((x) => x.seconds.toFixed(1)).join(", ")}`,
       `ratio b/a (throughput)   best ${(best(a) / best(b)).toFixed(2)}, median ${(median(a) / median(b)).toFixed(2)}   (target >= 0.80)`,
       `(b) peak RSS (VmHWM)     ${(peak / MB).toFixed(0)} MiB   (target <= 256 MiB)`,
+      `load average at the end  ${loadavg().map((l) => l.toFixed(1)).join(" ")} on ${cpus().length} CPUs (other work on the machine skews single rounds)`,
     ];
     process.stdout.write(lines.join("\n") + "\n");
   } finally {
