@@ -15,6 +15,8 @@ module.exports = {
       testEnvironment: "node",
       transform,
       testMatch: ["<rootDir>/tests/integration/**/*.test.ts"],
+      globalSetup: "<rootDir>/tests/integration/services/globalSetup.ts",
+      globalTeardown: "<rootDir>/tests/integration/services/globalTeardown.ts",
     },
   ],
 };

@@ -1,23 +1,56 @@
 #!/usr/bin/env bash
-# Installs the real services the integration suite starts on loopback:
-# PostgreSQL (Debian), MinIO and mc (go install), moto's server (PyPI).
-# Idempotent: each step is skipped when the tool is already there.
+# Installs what the integration tests and the backup benchmark start on
+# loopback: PostgreSQL 15 server and client tools (Debian packages), MinIO and
+# mc (go install), and moto_server (PyPI) for CloudWatch and SNS.
+# Idempotent: each piece is installed only when it is missing.
 set -euo pipefail
 
-export PATH="$PATH:$(go env GOPATH 2>/dev/null || echo "$HOME/go")/bin"
+PG_BIN_DIR="${PG_BIN_DIR:-/usr/lib/postgresql/15/bin}"
+GOBIN_DIR="$(go env GOBIN 2>/dev/null || true)"
+[ -n "$GOBIN_DIR" ] || GOBIN_DIR="$(go env GOPATH 2>/dev/null || echo "$HOME/go")/bin"
+
 SUDO=""
-[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 
-if ! ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || ! command -v pg_dump >/dev/null 2>&1; then
-  $SUDO apt-get update
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y --no-install-recommends postgresql postgresql-client
+log() { printf 'install-services: %s\n' "$*"; }
+
+# PostgreSQL 15 (Debian 12's `postgresql` is 15). apt-get update only when the install needs it.
+if [ ! -x "$PG_BIN_DIR/postgres" ] || [ ! -x "$PG_BIN_DIR/pg_dump" ]; then
+  log "installing PostgreSQL 15"
+  export DEBIAN_FRONTEND=noninteractive
+  if ! $SUDO apt-get install -y --no-install-recommends postgresql-15 postgresql-client-15; then
+    $SUDO apt-get update
+    $SUDO apt-get install -y --no-install-recommends postgresql-15 postgresql-client-15
+  fi
+  # The tests run their own cluster; the packaged one is not needed.
+  $SUDO service postgresql stop >/dev/null 2>&1 || true
+fi
+# The tests run postgres as the `postgres` OS user when they run as root.
+if [ "$(id -u)" -eq 0 ] && ! id postgres >/dev/null 2>&1; then
+  log "creating the postgres OS user"
+  useradd --system --home /var/lib/postgresql --shell /bin/bash postgres
 fi
 
-command -v minio >/dev/null 2>&1 || go install github.com/minio/minio@latest
-command -v mc >/dev/null 2>&1 || go install github.com/minio/mc@latest
+have() { command -v "$1" >/dev/null 2>&1 || [ -x "$GOBIN_DIR/$1" ]; }
 
-if ! command -v moto_server >/dev/null 2>&1 || ! python3 -c "import moto, flask" >/dev/null 2>&1; then
+for tool in minio mc; do
+  if ! have "$tool"; then
+    if ! command -v go >/dev/null 2>&1; then
+      echo "install-services: go is required to build $tool (go install github.com/minio/$tool@latest); install Go 1.24+ first" >&2
+      exit 1
+    fi
+    log "building $tool with go install (a few minutes)"
+    go install "github.com/minio/$tool@latest"
+  fi
+done
+
+if ! command -v moto_server >/dev/null 2>&1; then
+  log "installing moto[server]"
   python3 -m pip install --quiet 'moto[server]'
+  command -v pyenv >/dev/null 2>&1 && pyenv rehash || true
 fi
 
-echo "services installed: $(ls -d /usr/lib/postgresql/*/ | tr '\n' ' ') minio=$(command -v minio) mc=$(command -v mc) moto_server=$(command -v moto_server)"
+log "postgres: $("$PG_BIN_DIR/postgres" --version)"
+log "minio: $(command -v minio || echo "$GOBIN_DIR/minio")"
+log "mc: $(command -v mc || echo "$GOBIN_DIR/mc")"
+log "moto_server: $(command -v moto_server)"

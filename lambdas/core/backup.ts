@@ -1,0 +1,222 @@
+/**
+ * One backup run: pg_dump (custom format) streamed into a multipart upload,
+ * verified, then published. The order is what makes a backup trustworthy:
+ *
+ * 1. preflight: database reachable with these credentials, pg_dump new
+ *    enough, bucket present - before anything is written;
+ * 2. a REPEATABLE READ transaction exports its snapshot; pg_dump dumps that
+ *    snapshot while the same transaction counts every table's rows;
+ * 3. the archive streams to S3 in parts (bounded memory) while being hashed
+ *    and while `pg_restore --list` reads its table of contents;
+ * 4. the upload is completed only if pg_dump exited 0 and the TOC lists data
+ *    for every counted table; otherwise it is aborted;
+ * 5. the stored object's size and composite checksum are compared with what
+ *    was streamed; then the manifest is written once and latest.json moved.
+ *
+ * A retried run for the same schedule slot maps to the same keys: if its
+ * manifest exists the run only re-publishes; stale uploads are aborted first.
+ */
+import { spawn, ChildProcess } from "node:child_process";
+import { createHash, randomBytes } from "node:crypto";
+import { S3Client, HeadObjectCommand, ListMultipartUploadsCommand, AbortMultipartUploadCommand, DeleteObjectCommand } from "@aws-sdk/client-s3";
+import { CheckFailedError, UsageError } from "./errors";
+import { BackupTarget, backupKeys, checkDatabaseName, latestKey } from "./layout";
+import { BackupManifest, MANIFEST_FORMAT, getJson, publishLatest, putManifestOnce, PublishOutcome } from "./manifest";
+import { uploadStream } from "./multipart";
+import { DatabaseConnection, connect, countRows, parseDatabaseUrl, pgTool, pgToolEnv, serverVersion, TableCount } from "./postgres";
+import { BucketLocation, checkBucket, explainS3Error, s3Client } from "./s3";
+import { startTocReader, TocSummary } from "./toc";
+
+export interface BackupOptions {
+  source: DatabaseConnection;
+  /** Name, tier and class of the database; the name defaults to the database in the URL. */
+  target: Omit<BackupTarget, "database"> & { database?: string };
+  bucket: BucketLocation;
+  /** Schedule slot; a retry of the same slot reuses the same keys. Defaults to the start time. */
+  slot?: Date;
+  /** Overrides the run id (normally derived from the slot, or random for ad-hoc runs). */
+  runId?: string;
+  partSize?: number;
+  concurrency?: number;
+  /** pg_dump -Z level; pg_dump's default when unset. */
+  compressLevel?: number;
+  /** Directory holding pg_dump and pg_restore; PATH when unset. */
+  pgBinDir?: string;
+  /** Called with pg_dump's pid once it runs (tests interrupt it through this). */
+  onDumpStarted?: (pid: number) => void;
+  log?: (message: string) => void;
+}
+
+export interface BackupResult {
+  outcome: "created" | "already-done";
+  published: PublishOutcome;
+  manifest: BackupManifest;
+}
+
+export const DEFAULT_PART_SIZE = 16 * 1024 * 1024;
+export const DEFAULT_CONCURRENCY = 4;
+
+/** Same slot and database, same run id: that is what makes a retry land on the same keys. */
+export function runIdForSlot(database: string, slot: Date): string {
+  return createHash("sha256").update(`${database}|${slot.toISOString()}`).digest("hex").slice(0, 12);
+}
+
+export async function runBackup(opts: BackupOptions): Promise<BackupResult> {
+  const log = opts.log ?? (() => undefined);
+  const db = parseDatabaseUrl(opts.source);
+  const target: BackupTarget = {
+    database: checkDatabaseName(opts.target.database ?? db.database, opts.target.database ? "--name / BACKUP_NAME" : opts.source.label),
+    tier: opts.target.tier,
+    dataClass: opts.target.dataClass,
+  };
+  const partSize = opts.partSize ?? DEFAULT_PART_SIZE;
+  const concurrency = opts.concurrency ?? DEFAULT_CONCURRENCY;
+
+  // 1. Preflight: every check that needs no write.
+  const pgDump = pgTool("pg_dump", opts.pgBinDir);
+  const pgRestore = pgTool("pg_restore", opts.pgBinDir);
+  const s3 = s3Client(opts.bucket);
+  const client = await connect(opts.source);
+  let dump: ChildProcess | undefined;
+  try {
+    const server = await serverVersion(client);
+    if (pgDump.major < server.major) {
+      throw new UsageError(`${pgDump.path} is version ${pgDump.major} but the server runs ${server.version}; pg_dump must be at least the server's major version. Set --pg-bin-dir / PG_BIN_DIR to newer client tools.`);
+    }
+    await checkBucket(s3, opts.bucket);
+
+    const startedAt = new Date();
+    const slot = opts.slot ?? startedAt;
+    const runId = opts.runId ?? (opts.slot ? runIdForSlot(target.database, slot) : randomBytes(6).toString("hex"));
+    const keys = backupKeys(target, slot, runId);
+    const pointerKey = latestKey(target);
+    const bucket = opts.bucket.bucket;
+
+    const existing = await getJson<BackupManifest>(s3, bucket, keys.manifestKey).catch((err: unknown) => {
+      throw explainS3Error(err, opts.bucket, `read ${keys.manifestKey}`);
+    });
+    if (existing) {
+      log(`slot ${slot.toISOString()} already backed up at ${keys.dumpKey}; re-publishing only`);
+      return { outcome: "already-done", published: await publishLatest(s3, bucket, pointerKey, existing.value), manifest: existing.value };
+    }
+    await abortStaleUploads(s3, bucket, keys.dumpKey, log);
+
+    // 2. One snapshot for the dump and the counts.
+    await client.query("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY");
+    const snap = await client.query<{ s: string }>("SELECT pg_export_snapshot() AS s");
+    const args = ["--format=custom", `--snapshot=${snap.rows[0].s}`, "--no-password", `--dbname=${db.redacted}`];
+    if (opts.compressLevel !== undefined) args.push(`--compress=${opts.compressLevel}`);
+    const child = spawn(pgDump.path, args, { env: pgToolEnv(db), stdio: ["ignore", "pipe", "pipe"] });
+    dump = child;
+    let dumpStderr = "";
+    child.stderr.setEncoding("utf8").on("data", (s: string) => {
+      dumpStderr = (dumpStderr + s).slice(-4000);
+    });
+    const dumpExit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
+      child.on("close", (code, signal) => resolve({ code, signal }));
+      child.on("error", () => resolve({ code: -1, signal: null }));
+    });
+    if (child.pid) opts.onDumpStarted?.(child.pid);
+    log(`pg_dump of ${target.database} started (pid ${child.pid}) -> s3://${bucket}/${keys.dumpKey}`);
+
+    const countsPromise: Promise<TableCount[]> = countRows(client);
+    countsPromise.catch(() => undefined); // observed in beforeComplete
+    const toc = startTocReader(pgRestore.path);
+    let tocSummary: TocSummary | undefined;
+    let counts: TableCount[] = [];
+
+    // 3-4. Stream, verify, complete or abort.
+    const upload = await uploadStream(s3, bucket, keys.dumpKey, teeInto(child.stdout, toc.write), {
+      partSize,
+      concurrency,
+      beforeComplete: async () => {
+        const exit = await dumpExit;
+        if (exit.code !== 0) {
+          throw new CheckFailedError(`pg_dump failed (${exit.signal ? `killed by ${exit.signal}` : `exit ${exit.code}`}): ${dumpStderr.trim() || "no message"}`);
+        }
+        tocSummary = await toc.finish();
+        counts = await countsPromise;
+        if (tocSummary.format !== "CUSTOM") throw new CheckFailedError(`archive format is "${tocSummary.format}", expected CUSTOM`);
+        const missing = counts.filter((t) => !tocSummary!.tableData.has(`${t.schema} ${t.table}`));
+        if (missing.length > 0) {
+          throw new CheckFailedError(`archive TOC has no data for ${missing.map((t) => `${t.schema}.${t.table}`).join(", ")}`);
+        }
+      },
+    }).catch((err: unknown) => {
+      toc.kill();
+      child.kill("SIGKILL");
+      throw err instanceof CheckFailedError || err instanceof UsageError ? err : explainS3Error(err, opts.bucket, `upload ${keys.dumpKey}`);
+    });
+    dump = undefined;
+    await client.query("COMMIT");
+
+    // 5. What S3 stored is what we streamed; then publish.
+    await checkStoredObject(s3, bucket, keys.dumpKey, upload.size, upload.s3ChecksumSha256);
+    const manifest: BackupManifest = {
+      format: MANIFEST_FORMAT,
+      database: target.database,
+      tier: target.tier,
+      dataClass: target.dataClass,
+      runId,
+      slot: slot.toISOString(),
+      startedAt: startedAt.toISOString(),
+      endedAt: new Date().toISOString(),
+      dumpKey: keys.dumpKey,
+      manifestKey: keys.manifestKey,
+      size: upload.size,
+      sha256: upload.sha256,
+      s3ChecksumSha256: upload.s3ChecksumSha256,
+      etag: upload.etag,
+      versionId: upload.versionId,
+      partSize,
+      partCount: upload.partCount,
+      serverVersion: server.version,
+      pgDumpVersion: pgDump.version,
+      tables: counts,
+      verification: {
+        method: "pg_restore --list on the uploaded stream",
+        tocEntries: tocSummary!.entries,
+        tableDataEntries: tocSummary!.tableData.size,
+      },
+    };
+    if (!(await putManifestOnce(s3, bucket, manifest))) {
+      // Another attempt of this slot finished first; its manifest describes the object now stored.
+      const winner = (await getJson<BackupManifest>(s3, bucket, keys.manifestKey))!.value;
+      return { outcome: "already-done", published: await publishLatest(s3, bucket, pointerKey, winner), manifest: winner };
+    }
+    const published = await publishLatest(s3, bucket, pointerKey, manifest);
+    log(`backup ${keys.dumpKey}: ${manifest.size} bytes, sha256 ${manifest.sha256}, latest: ${published}`);
+    return { outcome: "created", published, manifest };
+  } finally {
+    dump?.kill("SIGKILL");
+    await client.end().catch(() => undefined);
+  }
+}
+
+async function* teeInto(source: AsyncIterable<Buffer>, write: (chunk: Buffer) => Promise<void>): AsyncGenerator<Buffer> {
+  for await (const chunk of source) {
+    await write(chunk);
+    yield chunk;
+  }
+}
+
+/** A crashed earlier attempt of this slot may have left an upload open: abort it before starting. */
+async function abortStaleUploads(s3: S3Client, bucket: string, key: string, log: (m: string) => void): Promise<void> {
+  const res = await s3.send(new ListMultipartUploadsCommand({ Bucket: bucket, Prefix: key }));
+  for (const u of res.Uploads ?? []) {
+    if (u.Key !== key || !u.UploadId) continue;
+    log(`aborting stale upload ${u.UploadId} of ${key}`);
+    await s3.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: u.UploadId }));
+  }
+}
+
+async function checkStoredObject(s3: S3Client, bucket: string, key: string, size: number, composite: string | undefined): Promise<void> {
+  const head = await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: key, ChecksumMode: "ENABLED" }));
+  const problems: string[] = [];
+  if (head.ContentLength !== size) problems.push(`size ${head.ContentLength} != streamed ${size}`);
+  if (composite && head.ChecksumSHA256 && head.ChecksumSHA256 !== composite) problems.push(`checksum ${head.ChecksumSHA256} != ${composite}`);
+  if (problems.length > 0) {
+    await s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: key })).catch(() => undefined);
+    throw new CheckFailedError(`stored object ${key} does not match the stream: ${problems.join("; ")}`);
+  }
+}

@@ -1,0 +1,250 @@
+/**
+ * The monitor: for every protected database, proves that the newest good
+ * backup is recent enough for its tier, that its bytes still hash to what
+ * the manifest recorded, and that the peer region's bucket holds the same
+ * object. Publishes one set of metrics per database and, when anything
+ * fails, one SNS notification listing every failure.
+ *
+ * Cost per database is O(1) requests (pointer, manifest, HEAD, GET, peer HEADs).
+ */
+import { createHash } from "node:crypto";
+import { S3Client, GetObjectCommand, HeadObjectCommand, HeadObjectCommandOutput } from "@aws-sdk/client-s3";
+import { CloudWatchClient, PutMetricDataCommand, MetricDatum, StandardUnit } from "@aws-sdk/client-cloudwatch";
+import { SNSClient, PublishCommand } from "@aws-sdk/client-sns";
+import { errorMessage, UsageError } from "./errors";
+import { BackupTarget, TIER_RPO_SECONDS, latestKey } from "./layout";
+import { BackupManifest, LatestPointer, getJson } from "./manifest";
+import { BucketLocation, checkBucket, isNotFound, s3Client } from "./s3";
+
+export const DEFAULT_METRIC_NAMESPACE = "drstack/backups";
+export const DEFAULT_REPLICATION_GRACE_SECONDS = 15 * 60;
+
+/** Where metrics and notifications go (CloudWatch and SNS in one region/endpoint). */
+export interface MonitoringTarget {
+  region: string;
+  /** Endpoint for CloudWatch and SNS (moto in tests); AWS when unset. */
+  endpoint?: string;
+  namespace: string;
+  /** SNS topic for failure notifications; none are sent when unset. */
+  topicArn?: string;
+  /** Added as a `Site` dimension when set, so both sites' monitors stay apart. */
+  site?: string;
+}
+
+export interface VerifyOptions {
+  targets: BackupTarget[];
+  bucket: BucketLocation;
+  /** The peer region's bucket that replication copies into; the replication check is skipped when unset. */
+  peer?: BucketLocation;
+  monitoring?: MonitoringTarget;
+  /** Re-read every byte of the newest dump and hash it (default), or trust S3's stored checksum. */
+  deep?: boolean;
+  /** How long a new backup may be missing from the peer before that is a failure. */
+  replicationGraceSeconds?: number;
+  now?: Date;
+}
+
+export interface TargetReport {
+  database: string;
+  tier: BackupTarget["tier"];
+  ok: boolean;
+  failures: string[];
+  dumpKey?: string;
+  ageSeconds?: number;
+  rpoSeconds: number;
+  sizeBytes?: number;
+  replicationLagSeconds?: number;
+  replica?: "present" | "missing" | "mismatch" | "unreachable" | "not-checked";
+}
+
+export interface VerifyReport {
+  ok: boolean;
+  checkedAt: string;
+  site?: string;
+  targets: TargetReport[];
+  notified: boolean;
+}
+
+export async function runVerify(opts: VerifyOptions): Promise<VerifyReport> {
+  if (opts.targets.length === 0) throw new UsageError("No databases to verify: set --targets / BACKUP_TARGETS, e.g. app:critical.");
+  const now = opts.now ?? new Date();
+  const s3 = s3Client(opts.bucket);
+  await checkBucket(s3, opts.bucket);
+  const peerS3 = opts.peer ? s3Client(opts.peer) : undefined;
+  const reports: TargetReport[] = [];
+  for (const target of opts.targets) {
+    reports.push(await verifyTarget(target, s3, opts, peerS3, now));
+  }
+  const report: VerifyReport = {
+    ok: reports.every((r) => r.ok),
+    checkedAt: now.toISOString(),
+    site: opts.monitoring?.site,
+    targets: reports,
+    notified: false,
+  };
+  if (opts.monitoring) {
+    await publishMetrics(opts.monitoring, reports, now);
+    if (!report.ok && opts.monitoring.topicArn) {
+      await notify(opts.monitoring, report);
+      report.notified = true;
+    }
+  }
+  return report;
+}
+
+async function verifyTarget(target: BackupTarget, s3: S3Client, opts: VerifyOptions, peerS3: S3Client | undefined, now: Date): Promise<TargetReport> {
+  const bucket = opts.bucket.bucket;
+  const report: TargetReport = { database: target.database, tier: target.tier, ok: false, failures: [], rpoSeconds: TIER_RPO_SECONDS[target.tier] };
+  const fail = (msg: string) => report.failures.push(msg);
+  try {
+    const pointerKey = latestKey(target);
+    const pointer = await getJson<LatestPointer>(s3, bucket, pointerKey);
+    if (!pointer) {
+      fail(`no verified backup has been published (s3://${bucket}/${pointerKey} is missing)`);
+      return finish(report);
+    }
+    const manifest = (await getJson<BackupManifest>(s3, bucket, pointer.value.manifestKey))?.value;
+    if (!manifest) {
+      fail(`latest.json names ${pointer.value.manifestKey}, which is missing`);
+      return finish(report);
+    }
+    report.dumpKey = manifest.dumpKey;
+    report.sizeBytes = manifest.size;
+    report.ageSeconds = Math.max(0, Math.round((now.getTime() - Date.parse(manifest.endedAt)) / 1000));
+    if (report.ageSeconds > report.rpoSeconds) {
+      fail(`newest good backup is ${formatDuration(report.ageSeconds)} old, older than the ${target.tier} tier's RPO of ${formatDuration(report.rpoSeconds)}`);
+    }
+
+    const head = await headOrUndefined(s3, bucket, manifest.dumpKey);
+    if (!head) {
+      fail(`dump ${manifest.dumpKey} named by the manifest is missing`);
+      return finish(report);
+    }
+    checkObjectAgainstManifest(head, manifest, "stored dump", fail);
+    if (opts.deep ?? true) {
+      const actual = await hashObject(s3, bucket, manifest.dumpKey);
+      if (actual !== manifest.sha256) fail(`checksum mismatch: ${manifest.dumpKey} hashes to sha256 ${actual}, the manifest recorded ${manifest.sha256}`);
+    }
+    if (head.ReplicationStatus === "FAILED") fail(`S3 reports replication of ${manifest.dumpKey} FAILED`);
+
+    if (opts.peer && peerS3) {
+      await checkReplica(report, manifest, opts.peer, peerS3, now, opts.replicationGraceSeconds ?? DEFAULT_REPLICATION_GRACE_SECONDS);
+    } else {
+      report.replica = "not-checked";
+    }
+  } catch (err) {
+    fail(`check could not complete: ${errorMessage(err)}`);
+  }
+  return finish(report);
+}
+
+function finish(report: TargetReport): TargetReport {
+  report.ok = report.failures.length === 0;
+  return report;
+}
+
+function checkObjectAgainstManifest(head: HeadObjectCommandOutput, m: BackupManifest, what: string, fail: (msg: string) => void): void {
+  if (head.ContentLength !== m.size) fail(`${what} is ${head.ContentLength} bytes, the manifest recorded ${m.size}`);
+  if (m.s3ChecksumSha256 && head.ChecksumSHA256 && head.ChecksumSHA256 !== m.s3ChecksumSha256) {
+    fail(`checksum mismatch: ${what} has S3 checksum ${head.ChecksumSHA256}, the manifest recorded ${m.s3ChecksumSha256}`);
+  }
+}
+
+async function checkReplica(report: TargetReport, m: BackupManifest, peer: BucketLocation, peerS3: S3Client, now: Date, graceSeconds: number): Promise<void> {
+  const sinceBackup = Math.max(0, Math.round((now.getTime() - Date.parse(m.endedAt)) / 1000));
+  let head: HeadObjectCommandOutput | undefined;
+  let manifestHead: HeadObjectCommandOutput | undefined;
+  try {
+    head = await headOrUndefined(peerS3, peer.bucket, m.dumpKey);
+    manifestHead = await headOrUndefined(peerS3, peer.bucket, m.manifestKey);
+  } catch (err) {
+    report.replica = "unreachable";
+    report.replicationLagSeconds = sinceBackup;
+    report.failures.push(`peer bucket ${peer.bucket} (${peer.endpoint ?? peer.region}) could not be read: ${errorMessage(err)}`);
+    return;
+  }
+  if (!head || !manifestHead) {
+    // Not replicated yet: the lag is how long the newest backup has been waiting.
+    report.replica = "missing";
+    report.replicationLagSeconds = sinceBackup;
+    if (sinceBackup > graceSeconds) {
+      report.failures.push(`replica missing: ${!head ? m.dumpKey : m.manifestKey} is not in peer bucket ${peer.bucket} ${formatDuration(sinceBackup)} after the backup (grace ${formatDuration(graceSeconds)})`);
+    }
+    return;
+  }
+  const problems: string[] = [];
+  checkObjectAgainstManifest(head, m, `replica in ${peer.bucket}`, (msg) => problems.push(msg));
+  if (!m.s3ChecksumSha256 || !head.ChecksumSHA256) {
+    // Without checksums on both sides, the multipart ETag (digest of part digests) stands in.
+    if (m.etag && head.ETag && head.ETag !== m.etag) problems.push(`replica in ${peer.bucket} has ETag ${head.ETag}, the manifest recorded ${m.etag}`);
+  }
+  report.replica = problems.length ? "mismatch" : "present";
+  report.replicationLagSeconds = 0;
+  report.failures.push(...problems);
+}
+
+async function headOrUndefined(s3: S3Client, bucket: string, key: string): Promise<HeadObjectCommandOutput | undefined> {
+  try {
+    return await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: key, ChecksumMode: "ENABLED" }));
+  } catch (err) {
+    if (isNotFound(err)) return undefined;
+    throw err;
+  }
+}
+
+async function hashObject(s3: S3Client, bucket: string, key: string): Promise<string> {
+  const res = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+  const h = createHash("sha256");
+  for await (const chunk of res.Body as AsyncIterable<Uint8Array>) h.update(chunk);
+  return h.digest("hex");
+}
+
+export function formatDuration(seconds: number): string {
+  if (seconds < 120) return `${seconds}s`;
+  if (seconds < 7200) return `${Math.round(seconds / 60)}m`;
+  if (seconds < 172800) return `${(seconds / 3600).toFixed(1)}h`;
+  return `${(seconds / 86400).toFixed(1)}d`;
+}
+
+/** Metric names the infra alarms refer to. */
+export const METRICS = {
+  age: "BackupAgeSeconds",
+  size: "BackupSizeBytes",
+  lag: "ReplicationLagSeconds",
+  failed: "BackupCheckFailed",
+} as const;
+
+export function metricData(reports: TargetReport[], now: Date, site?: string): MetricDatum[] {
+  const data: MetricDatum[] = [];
+  for (const r of reports) {
+    const dims = [{ Name: "Database", Value: r.database }, ...(site ? [{ Name: "Site", Value: site }] : [])];
+    const put = (name: string, value: number, unit: StandardUnit) => data.push({ MetricName: name, Dimensions: dims, Value: value, Unit: unit, Timestamp: now });
+    put(METRICS.failed, r.ok ? 0 : 1, "Count");
+    if (r.ageSeconds !== undefined) put(METRICS.age, r.ageSeconds, "Seconds");
+    if (r.sizeBytes !== undefined) put(METRICS.size, r.sizeBytes, "Bytes");
+    if (r.replicationLagSeconds !== undefined) put(METRICS.lag, r.replicationLagSeconds, "Seconds");
+  }
+  return data;
+}
+
+async function publishMetrics(m: MonitoringTarget, reports: TargetReport[], now: Date): Promise<void> {
+  const cw = new CloudWatchClient({ region: m.region, endpoint: m.endpoint });
+  const data = metricData(reports, now, m.site);
+  // PutMetricData takes up to 1000 data points per call.
+  for (let i = 0; i < data.length; i += 1000) {
+    await cw.send(new PutMetricDataCommand({ Namespace: m.namespace, MetricData: data.slice(i, i + 1000) }));
+  }
+}
+
+export function notificationFor(report: VerifyReport): { subject: string; message: string } {
+  const failed = report.targets.filter((t) => !t.ok);
+  const subject = `drstack backup check failed${report.site ? ` on ${report.site}` : ""}: ${failed.map((t) => t.database).join(", ")}`.slice(0, 100);
+  const lines = failed.flatMap((t) => [`${t.database} (${t.tier}):`, ...t.failures.map((f) => `  - ${f}`)]);
+  return { subject, message: `${lines.join("\n")}\n\nFull report:\n${JSON.stringify(report, null, 2)}` };
+}
+
+async function notify(m: MonitoringTarget, report: VerifyReport): Promise<void> {
+  const sns = new SNSClient({ region: m.region, endpoint: m.endpoint });
+  const { subject, message } = notificationFor(report);
+  await sns.send(new PublishCommand({ TopicArn: m.topicArn, Subject: subject, Message: message }));
+}

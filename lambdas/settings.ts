@@ -1,0 +1,249 @@
+/**
+ * Every setting the three commands read, with its CLI flag and environment
+ * variable, and the builders that turn them into core options. The CLI and
+ * the Lambda handlers both go through here, so a setting means the same
+ * thing (and fails with the same sentence) wherever it is given.
+ */
+import { SecretsManagerClient, GetSecretValueCommand } from "@aws-sdk/client-secrets-manager";
+import { BackupOptions, DEFAULT_CONCURRENCY, DEFAULT_PART_SIZE } from "./core/backup";
+import { UsageError, errorMessage } from "./core/errors";
+import { checkDatabaseName, defaultDataClass, parseDataClass, parseTargets, parseTier } from "./core/layout";
+import { MIN_PART_SIZE } from "./core/multipart";
+import { DatabaseConnection } from "./core/postgres";
+import { RestoreOptions } from "./core/restore";
+import { BucketLocation } from "./core/s3";
+import { DEFAULT_REPLICATION_GRACE_SECONDS, VerifyOptions } from "./core/verify";
+
+export type Command = "backup" | "verify" | "restore";
+
+export interface SettingSpec {
+  flag: string;
+  env: string;
+  commands: Command[];
+  description: string;
+}
+
+const ALL: Command[] = ["backup", "verify", "restore"];
+
+export const SETTINGS = {
+  databaseUrl: { flag: "database-url", env: "DATABASE_URL", commands: ["backup"], description: "Database to back up: postgres://user:password@host:5432/dbname" },
+  databaseSecretArn: { flag: "database-secret-arn", env: "DATABASE_SECRET_ARN", commands: ["backup"], description: "Secrets Manager secret (RDS JSON: username, password, host, port, dbname) filling in what DATABASE_URL leaves out" },
+  bucket: { flag: "bucket", env: "BACKUP_BUCKET", commands: ALL, description: "Backup bucket of this site" },
+  region: { flag: "region", env: "AWS_REGION", commands: ALL, description: "Region of the bucket (and of CloudWatch/SNS); AWS_DEFAULT_REGION also read; default us-east-1" },
+  s3Endpoint: { flag: "s3-endpoint", env: "S3_ENDPOINT", commands: ALL, description: "S3-compatible endpoint such as MinIO (http://host:9000); AWS S3 when unset" },
+  accessKeyId: { flag: "access-key-id", env: "S3_ACCESS_KEY_ID", commands: ALL, description: "S3 access key; the AWS default chain (AWS_ACCESS_KEY_ID, Lambda role) when unset" },
+  secretAccessKey: { flag: "secret-access-key", env: "S3_SECRET_ACCESS_KEY", commands: ALL, description: "S3 secret key, with --access-key-id" },
+  name: { flag: "name", env: "BACKUP_NAME", commands: ["backup", "restore"], description: "Name of the database in the bucket layout; defaults to the database in DATABASE_URL (required for restore)" },
+  tier: { flag: "tier", env: "BACKUP_TIER", commands: ["backup", "restore"], description: "Recovery tier: critical, high, standard or low (restore: only to find the default data class)" },
+  dataClass: { flag: "data-class", env: "BACKUP_DATA_CLASS", commands: ["backup", "restore"], description: "Retention class / key prefix: daily (db/), critical, archive, financial; default from the tier (critical -> critical, else daily)" },
+  slot: { flag: "slot", env: "BACKUP_SLOT", commands: ["backup"], description: "Schedule slot (ISO 8601) this run belongs to; retries of a slot are idempotent. Default: now" },
+  partSizeMb: { flag: "part-size-mb", env: "BACKUP_PART_SIZE_MB", commands: ["backup"], description: `Multipart part size in MiB (default ${DEFAULT_PART_SIZE / 1048576})` },
+  concurrency: { flag: "concurrency", env: "BACKUP_CONCURRENCY", commands: ["backup"], description: `Parts uploaded in parallel (default ${DEFAULT_CONCURRENCY})` },
+  compressLevel: { flag: "compress", env: "BACKUP_COMPRESS_LEVEL", commands: ["backup"], description: "pg_dump -Z level 0-9 (default: pg_dump's)" },
+  pgBinDir: { flag: "pg-bin-dir", env: "PG_BIN_DIR", commands: ["backup", "restore"], description: "Directory with pg_dump and pg_restore; PATH when unset" },
+  targets: { flag: "targets", env: "BACKUP_TARGETS", commands: ["verify"], description: "Protected databases as name:tier[:class], comma separated, e.g. app:critical,ledger:standard:financial" },
+  peerBucket: { flag: "peer-bucket", env: "PEER_BUCKET", commands: ["verify"], description: "Peer region's bucket that replication copies into; replication is not checked when unset" },
+  peerRegion: { flag: "peer-region", env: "PEER_REGION", commands: ["verify"], description: "Region of the peer bucket (default: --region)" },
+  peerS3Endpoint: { flag: "peer-s3-endpoint", env: "PEER_S3_ENDPOINT", commands: ["verify"], description: "S3-compatible endpoint of the peer site" },
+  peerAccessKeyId: { flag: "peer-access-key-id", env: "PEER_S3_ACCESS_KEY_ID", commands: ["verify"], description: "Access key for the peer site (default: same credentials as --bucket)" },
+  peerSecretAccessKey: { flag: "peer-secret-access-key", env: "PEER_S3_SECRET_ACCESS_KEY", commands: ["verify"], description: "Secret key for the peer site" },
+  replicationGraceSeconds: { flag: "replication-grace-seconds", env: "REPLICATION_GRACE_SECONDS", commands: ["verify"], description: `How long a new backup may be missing from the peer (default ${DEFAULT_REPLICATION_GRACE_SECONDS})` },
+  shallow: { flag: "shallow", env: "VERIFY_SHALLOW", commands: ["verify"], description: "true: trust S3's stored checksum instead of re-reading and hashing the dump" },
+  metricNamespace: { flag: "metric-namespace", env: "METRIC_NAMESPACE", commands: ["verify"], description: "CloudWatch namespace for metrics (e.g. drstack/backups); no metrics when unset" },
+  alarmTopicArn: { flag: "alarm-topic-arn", env: "ALARM_TOPIC_ARN", commands: ["verify"], description: "SNS topic notified when a check fails" },
+  monitoringEndpoint: { flag: "monitoring-endpoint", env: "MONITORING_ENDPOINT", commands: ["verify"], description: "Endpoint for CloudWatch and SNS (tests use moto); AWS when unset" },
+  site: { flag: "site", env: "SITE", commands: ["verify"], description: "Site name added as the Site metric dimension (primary/secondary)" },
+  manifestKey: { flag: "manifest-key", env: "RESTORE_MANIFEST_KEY", commands: ["restore"], description: "Manifest of the backup to restore; the latest good backup when unset" },
+  targetDatabaseUrl: { flag: "target-database-url", env: "RESTORE_DATABASE_URL", commands: ["restore"], description: "Existing, empty database to restore into" },
+} satisfies Record<string, SettingSpec>;
+
+export type SettingKey = keyof typeof SETTINGS;
+
+export function label(key: SettingKey): string {
+  return `--${SETTINGS[key].flag} / ${SETTINGS[key].env}`;
+}
+
+/** Flags win over environment variables; empty strings count as unset. */
+export class Settings {
+  constructor(
+    private readonly flags: Partial<Record<string, string>>,
+    private readonly env: NodeJS.ProcessEnv,
+  ) {}
+
+  get(key: SettingKey): string | undefined {
+    const v = this.flags[SETTINGS[key].flag] ?? this.env[SETTINGS[key].env] ?? (key === "region" ? this.env.AWS_DEFAULT_REGION : undefined);
+    return v === undefined || v === "" ? undefined : v;
+  }
+
+  require(key: SettingKey, example: string): string {
+    const v = this.get(key);
+    if (v === undefined) throw new UsageError(`Missing ${label(key)}: ${SETTINGS[key].description}. Set it, e.g. ${example}.`);
+    return v;
+  }
+
+  int(key: SettingKey, fallback: number, min: number, max: number): number {
+    const v = this.get(key);
+    if (v === undefined) return fallback;
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < min || n > max) throw new UsageError(`${label(key)} must be a whole number from ${min} to ${max} (got "${v}").`);
+    return n;
+  }
+
+  bool(key: SettingKey): boolean {
+    const v = this.get(key);
+    if (v === undefined) return false;
+    if (["1", "true", "yes"].includes(v.toLowerCase())) return true;
+    if (["0", "false", "no"].includes(v.toLowerCase())) return false;
+    throw new UsageError(`${label(key)} must be true or false (got "${v}").`);
+  }
+}
+
+function region(s: Settings): string {
+  return s.get("region") ?? "us-east-1";
+}
+
+function checkEndpoint(value: string | undefined, key: SettingKey): string | undefined {
+  if (value === undefined) return undefined;
+  if (!/^https?:\/\/[^/\s]+\/?$/.test(value)) throw new UsageError(`${label(key)} must be a URL like http://127.0.0.1:9000 (got "${value}").`);
+  return value;
+}
+
+function credentials(s: Settings, idKey: SettingKey, secretKey: SettingKey): BucketLocation["credentials"] {
+  const id = s.get(idKey);
+  const secret = s.get(secretKey);
+  if (!id && !secret) return undefined;
+  if (!id || !secret) throw new UsageError(`${label(idKey)} and ${label(secretKey)} go together; set both, or neither to use the AWS default credential chain.`);
+  return { accessKeyId: id, secretAccessKey: secret };
+}
+
+export function bucketLocation(s: Settings): BucketLocation {
+  return {
+    bucket: s.require("bucket", "--bucket drstack-backups-primary"),
+    region: region(s),
+    endpoint: checkEndpoint(s.get("s3Endpoint"), "s3Endpoint"),
+    credentials: credentials(s, "accessKeyId", "secretAccessKey"),
+    label: {
+      bucket: label("bucket"),
+      endpoint: label("s3Endpoint"),
+      credentials: `${label("accessKeyId")} and ${label("secretAccessKey")} (or AWS_ACCESS_KEY_ID / the Lambda role)`,
+    },
+  };
+}
+
+interface RdsSecret {
+  username?: string;
+  password?: string;
+  host?: string;
+  port?: number | string;
+  dbname?: string;
+}
+
+/** DATABASE_URL, completed from the Secrets Manager secret when one is named. */
+export async function databaseConnection(s: Settings): Promise<DatabaseConnection> {
+  const url = s.get("databaseUrl");
+  const arn = s.get("databaseSecretArn");
+  if (!url && !arn) {
+    throw new UsageError(`Missing ${label("databaseUrl")}: the database to back up, e.g. postgres://backup:secret@db.internal:5432/app (or name a secret with ${label("databaseSecretArn")}).`);
+  }
+  if (!arn) return { url: url!, label: label("databaseUrl") };
+  let secret: RdsSecret;
+  try {
+    const res = await new SecretsManagerClient({ region: region(s) }).send(new GetSecretValueCommand({ SecretId: arn }));
+    const text = res.SecretString ?? "";
+    secret = text.trim().startsWith("{") ? (JSON.parse(text) as RdsSecret) : { password: text };
+  } catch (err) {
+    throw new UsageError(`Could not read the database secret ${arn} named by ${label("databaseSecretArn")}: ${errorMessage(err)}. Check the ARN and that this role may call secretsmanager:GetSecretValue on it.`);
+  }
+  const u = new URL(url ?? "postgres://localhost/postgres");
+  if (!url) {
+    u.hostname = secret.host ?? "localhost";
+    u.port = String(secret.port ?? 5432);
+    u.pathname = `/${secret.dbname ?? "postgres"}`;
+  }
+  if (secret.username) u.username = encodeURIComponent(secret.username);
+  if (secret.password !== undefined) u.password = encodeURIComponent(secret.password);
+  return { url: u.toString(), label: `${label("databaseUrl")} with secret ${label("databaseSecretArn")}` };
+}
+
+function parseSlot(value: string | undefined): Date | undefined {
+  if (value === undefined) return undefined;
+  const t = new Date(value);
+  if (Number.isNaN(t.getTime())) throw new UsageError(`${label("slot")} must be an ISO 8601 time such as 2026-11-23T02:00:00Z (got "${value}").`);
+  // Slots are whole seconds: a retry carrying the same scheduled time maps to the same keys.
+  t.setUTCMilliseconds(0);
+  return t;
+}
+
+export async function backupOptions(s: Settings): Promise<BackupOptions> {
+  const tier = parseTier(s.require("tier", "--tier critical"), label("tier"));
+  const dataClassValue = s.get("dataClass");
+  const name = s.get("name");
+  // Validate everything local before anything touches the network.
+  const bucket = bucketLocation(s);
+  const partSizeMb = s.int("partSizeMb", DEFAULT_PART_SIZE / 1048576, MIN_PART_SIZE / 1048576, 5120);
+  const concurrency = s.int("concurrency", DEFAULT_CONCURRENCY, 1, 64);
+  const compress = s.get("compressLevel") === undefined ? undefined : s.int("compressLevel", 0, 0, 9);
+  const slot = parseSlot(s.get("slot"));
+  return {
+    source: await databaseConnection(s),
+    target: {
+      database: name === undefined ? undefined : checkDatabaseName(name, label("name")),
+      tier,
+      dataClass: dataClassValue ? parseDataClass(dataClassValue, label("dataClass")) : defaultDataClass(tier),
+    },
+    bucket,
+    slot,
+    partSize: partSizeMb * 1048576,
+    concurrency,
+    compressLevel: compress,
+    pgBinDir: s.get("pgBinDir"),
+  };
+}
+
+export function verifyOptions(s: Settings): VerifyOptions {
+  const targets = parseTargets(s.require("targets", "--targets app:critical,ledger:standard:financial"), label("targets"));
+  const bucket = bucketLocation(s);
+  const peerBucket = s.get("peerBucket");
+  const peer: BucketLocation | undefined = peerBucket
+    ? {
+        bucket: peerBucket,
+        region: s.get("peerRegion") ?? bucket.region,
+        endpoint: checkEndpoint(s.get("peerS3Endpoint"), "peerS3Endpoint"),
+        credentials: credentials(s, "peerAccessKeyId", "peerSecretAccessKey") ?? bucket.credentials,
+        label: { bucket: label("peerBucket"), endpoint: label("peerS3Endpoint"), credentials: `${label("peerAccessKeyId")} and ${label("peerSecretAccessKey")}` },
+      }
+    : undefined;
+  const namespace = s.get("metricNamespace");
+  const topicArn = s.get("alarmTopicArn");
+  if (topicArn && !topicArn.startsWith("arn:")) throw new UsageError(`${label("alarmTopicArn")} must be an SNS topic ARN (arn:aws:sns:region:account:name), got "${topicArn}".`);
+  const monitoringEndpoint = checkEndpoint(s.get("monitoringEndpoint"), "monitoringEndpoint");
+  return {
+    targets,
+    bucket,
+    peer,
+    monitoring:
+      namespace || topicArn
+        ? { region: region(s), endpoint: monitoringEndpoint, namespace: namespace ?? "drstack/backups", topicArn, site: s.get("site") }
+        : undefined,
+    deep: !s.bool("shallow"),
+    replicationGraceSeconds: s.int("replicationGraceSeconds", DEFAULT_REPLICATION_GRACE_SECONDS, 0, 7 * 86400),
+  };
+}
+
+export function restoreOptions(s: Settings): RestoreOptions {
+  const name = checkDatabaseName(s.require("name", "--name app"), label("name"));
+  const dataClassValue = s.get("dataClass");
+  const tier = s.get("tier");
+  const dataClass = dataClassValue
+    ? parseDataClass(dataClassValue, label("dataClass"))
+    : tier
+      ? defaultDataClass(parseTier(tier, label("tier")))
+      : "daily";
+  return {
+    bucket: bucketLocation(s),
+    source: { database: name, dataClass },
+    manifestKey: s.get("manifestKey"),
+    destination: { url: s.require("targetDatabaseUrl", "--target-database-url postgres://postgres:secret@127.0.0.1:5432/app_restore_test"), label: label("targetDatabaseUrl") },
+    pgBinDir: s.get("pgBinDir"),
+  };
+}
