@@ -1,4 +1,5 @@
 import { Evaluation, evaluateStack, RecordedResource, StackReferenceBehaviour } from "../../offline/evaluate";
+import { configValueToString, readConfigSchema } from "../../infra/configSchema";
 import { SiteName, SITES } from "../../infra/roles";
 
 /** Shared helpers for the mock-runtime tests: evaluations are cached per stack and overrides. */
@@ -54,4 +55,23 @@ export function parsePolicy(policy: unknown): ParsedStatement[] {
 
 export function asArray<T>(value: T | T[] | undefined): T[] {
   return value === undefined ? [] : Array.isArray(value) ? value : [value];
+}
+
+/** The same evaluation narrowed to the direct children of one component type, e.g. `drstack:replication:CrossRegionReplication`. */
+export function within(evaluation: Evaluation, componentType: string): Evaluation {
+  return { ...evaluation, resources: evaluation.resources.filter((resource) => resource.parent?.startsWith(`${componentType}::`)) };
+}
+
+/** What a stack must set itself: Pulumi.yaml cannot hold a secret, and no default release tag is right. */
+export const REQUIRED_SETTINGS: Readonly<Record<string, string>> = { kubeconfig: "apiVersion: v1\nkind: Config\n", appImageTag: "2026.11.1" };
+
+/** Pulumi.yaml's defaults as raw config, plus the settings every stack must make: a valid configuration. */
+export function declaredDefaults(): Record<string, string> {
+  const raw: Record<string, string> = {};
+  for (const declaration of readConfigSchema()) {
+    if (declaration.default !== undefined) {
+      raw[declaration.key] = configValueToString(declaration.default);
+    }
+  }
+  return { ...raw, ...REQUIRED_SETTINGS };
 }
