@@ -1,12 +1,23 @@
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
+import * as fs from "fs";
+import * as path from "path";
+import { BackupJobs } from "./backups";
 import { BackupStorage } from "./backupStorage";
+import { PROJECT_ROOT } from "./configSchema";
+import { BackupJobImage, ImageRegistry } from "./images";
 import { DrConfig, loadConfig } from "./config";
 
 export { loadConfig } from "./config";
 import { backupBucketName, backupKeyAliasName } from "./naming";
 import { CrossRegionReplication } from "./replication";
 import { SiteName, SiteRole } from "./roles";
+import { placeholderDatabase, placeholderNetwork } from "./sitePlaceholders";
+import { TierReplicas } from "./workloadReplicas";
+import { Workloads } from "./workloads";
+
+/** Where `npm run build:lambdas` leaves the verification function. */
+export const VERIFY_BUNDLE_DIR = path.join(PROJECT_ROOT, "dist", "lambdas", "verify");
 
 /** The stack outputs; DESIGN.md's contract names the first six. */
 export interface SiteOutputs {
@@ -22,6 +33,12 @@ export interface SiteOutputs {
   /** The peer bucket this site replicates into, derived by the naming rule. */
   peerBackupBucketName: string;
   replicatesToPeer: boolean;
+  /** Pods of each application tier this site runs in its role. */
+  workloadReplicas: TierReplicas;
+  appImageRepositoryUrl: pulumi.Output<string>;
+  /** The web tier's load balancer; this site's endpoint should resolve to it. */
+  webLoadBalancerHostname: pulumi.Output<string | undefined>;
+  backupAlarmTopicArn: pulumi.Output<string>;
 }
 
 /** One site of the DR pair, in the order an operator reads it. */
@@ -77,6 +94,65 @@ export function deploySite(config: DrConfig = loadConfig()): SiteOutputs {
     );
   }
 
+  // Until the database and network components are wired in, their outputs
+  // are stood in for by names and lookups in this site's own region.
+  const database = placeholderDatabase(namePrefix, site, provider);
+  const network = placeholderNetwork(namePrefix, site, provider);
+
+  const images = new ImageRegistry(
+    `${site}-images`,
+    { site, namePrefix, peerRegion, accountId, peerProvisioned: config.peerProvisioned },
+    { provider },
+  );
+
+  const workloads = new Workloads(`${site}-workloads`, {
+    site,
+    role: config.role,
+    kubeconfig: config.workloads.kubeconfig,
+    namespace: config.workloads.namespace,
+    imageRepositoryUrl: images.appRepositoryUrl,
+    imageTag: config.workloads.appImageTag,
+    replicas: config.workloads.replicas,
+    containerPort: config.workloads.containerPort,
+    healthPath: config.workloads.healthPath,
+    databaseHost: database.host,
+    databasePort: database.port,
+    databaseName: config.workloads.databaseName,
+  });
+
+  const backupImage = new BackupJobImage(
+    `${site}-backup-image`,
+    { repository: images.backupRepository, tag: config.backups.imageTag },
+    { provider },
+  );
+  if (!fs.existsSync(VERIFY_BUNDLE_DIR)) {
+    pulumi.log.warn(`${path.relative(PROJECT_ROOT, VERIFY_BUNDLE_DIR)} does not exist: run \`npm run build:lambdas\` before \`pulumi up\`.`);
+  }
+  const backups = new BackupJobs(
+    `${site}-backup-jobs`,
+    {
+      site,
+      role: config.role,
+      region,
+      peerRegion,
+      accountId,
+      bucketName: storage.bucketName,
+      bucketArn: storage.bucketArn,
+      keyArn: storage.keyArn,
+      peerBucketName,
+      databases: config.backups.databases,
+      tiers: config.tiers,
+      schedules: config.backups.schedules,
+      verifySchedule: config.backups.verifySchedule,
+      alarmEmails: config.backups.alarmEmails,
+      backupImageUri: backupImage.imageUri,
+      verifyCode: new pulumi.asset.FileArchive(VERIFY_BUNDLE_DIR),
+      database,
+      network: { vpcId: network.vpcId, subnetIds: network.privateSubnetIds },
+    },
+    { provider },
+  );
+
   return {
     site,
     role: config.role,
@@ -88,5 +164,9 @@ export function deploySite(config: DrConfig = loadConfig()): SiteOutputs {
     backupKeyArn: storage.keyArn,
     peerBackupBucketName: peerBucketName,
     replicatesToPeer: config.peerProvisioned,
+    workloadReplicas: workloads.replicas,
+    appImageRepositoryUrl: images.appRepositoryUrl,
+    webLoadBalancerHostname: workloads.webHostname,
+    backupAlarmTopicArn: backups.alarmTopicArn,
   };
 }

@@ -89,12 +89,68 @@ function computedState(type: string, name: string, inputs: Record<string, unknow
       state.name = (inputs.name as string | undefined) ?? name;
       state.arn = `arn:aws:iam::${MOCK_ACCOUNT_ID}:role/${state.name}`;
       break;
+    case "aws:ecr/repository:Repository": {
+      const repository = (inputs.name as string | undefined) ?? name;
+      state.name = repository;
+      state.registryId = MOCK_ACCOUNT_ID;
+      state.repositoryUrl = `${MOCK_ACCOUNT_ID}.dkr.ecr.${region}.amazonaws.com/${repository}`;
+      state.arn = `arn:aws:ecr:${region}:${MOCK_ACCOUNT_ID}:repository/${repository}`;
+      break;
+    }
+    case "docker:index/image:Image": {
+      // The registry answers a push with the image's content digest.
+      const imageName = String(inputs.imageName);
+      state.repoDigest = `${imageName.replace(/:[^:/]+$/, "")}@sha256:${"0".repeat(56)}${name.length.toString(16).padStart(8, "0")}`;
+      break;
+    }
+    case "aws:sns/topic:Topic":
+      state.name = (inputs.name as string | undefined) ?? `${name}-topic`;
+      state.arn = `arn:aws:sns:${region}:${MOCK_ACCOUNT_ID}:${state.name}`;
+      break;
+    case "aws:lambda/function:Function":
+      state.name = (inputs.name as string | undefined) ?? `${name}-fn`;
+      state.arn = `arn:aws:lambda:${region}:${MOCK_ACCOUNT_ID}:function:${state.name}`;
+      break;
+    case "aws:cloudwatch/logGroup:LogGroup":
+      state.name = (inputs.name as string | undefined) ?? `/drstack/${name}`;
+      state.arn = `arn:aws:logs:${region}:${MOCK_ACCOUNT_ID}:log-group:${state.name}`;
+      break;
     default:
       if (state.arn === undefined) {
         state.arn = `arn:aws:mock:${region}:${MOCK_ACCOUNT_ID}:${type}/${name}`;
       }
   }
   return state;
+}
+
+/**
+ * Lookups the program makes in its own region, answered with what a deployed
+ * site would hold. A lookup with no answer here fails the evaluation.
+ */
+function invokeAnswer(token: string, inputs: Record<string, unknown>, region: string): Record<string, unknown> | undefined {
+  switch (token) {
+    case "aws:ecr/getAuthorizationToken:getAuthorizationToken":
+      return {
+        id: region,
+        authorizationToken: "QVdTOm9mZmxpbmU=",
+        userName: "AWS",
+        password: "offline",
+        proxyEndpoint: `https://${MOCK_ACCOUNT_ID}.dkr.ecr.${region}.amazonaws.com`,
+        expiresAt: "2099-01-01T00:00:00Z",
+        registryId: inputs.registryId ?? MOCK_ACCOUNT_ID,
+      };
+    case "aws:secretsmanager/getSecret:getSecret": {
+      const secretName = String(inputs.name);
+      // Secrets Manager appends six random characters to every secret ARN.
+      return { id: secretName, name: secretName, arn: `arn:aws:secretsmanager:${region}:${MOCK_ACCOUNT_ID}:secret:${secretName}-AbCdEf` };
+    }
+    case "aws:ec2/getVpc:getVpc":
+      return { id: `vpc-offline-${region}`, cidrBlock: "10.0.0.0/16", arn: `arn:aws:ec2:${region}:${MOCK_ACCOUNT_ID}:vpc/vpc-offline-${region}` };
+    case "aws:ec2/getSubnets:getSubnets":
+      return { id: region, ids: [`subnet-offline-${region}-a`, `subnet-offline-${region}-b`] };
+    default:
+      return undefined;
+  }
 }
 
 export async function evaluateStack(options: EvaluateOptions): Promise<Evaluation> {
@@ -137,6 +193,10 @@ export async function evaluateStack(options: EvaluateOptions): Promise<Evaluatio
         invokes.push(args.token);
         if (args.token === "aws:index/getCallerIdentity:getCallerIdentity") {
           return { accountId: MOCK_ACCOUNT_ID, arn: `arn:aws:iam::${MOCK_ACCOUNT_ID}:user/offline`, userId: "offline", id: MOCK_ACCOUNT_ID };
+        }
+        const answer = invokeAnswer(args.token, args.inputs, region);
+        if (answer !== undefined) {
+          return answer;
         }
         throw new Error(`offline evaluation has no answer for ${args.token}; add one to offline/evaluate.ts`);
       },

@@ -1,5 +1,7 @@
 import { needsReplicationTimeControl } from "../../infra/replication";
-import { asArray, evaluate, parsePolicy, resourcesOfType, single, STACK_CASES } from "./evaluations";
+import { asArray, evaluate, parsePolicy, resourcesOfType, single, STACK_CASES, within } from "./evaluations";
+
+const REPLICATION = "drstack:replication:CrossRegionReplication";
 
 const T = {
   rules: "aws:s3/bucketReplicationConfig:BucketReplicationConfig",
@@ -93,7 +95,7 @@ describe.each(STACK_CASES)("replication from $stack with activeSite=$activeSite"
 
   test("the replication role can be assumed only by S3 for this account and this bucket", async () => {
     const { evaluation } = await rulesAndPeer();
-    const role = single(evaluation, T.role);
+    const role = single(within(evaluation, REPLICATION), T.role);
     expect(role.inputs.name).toBe(`acme-shop-dr-replicate-${stack}-to-${peer}`);
     const [trust] = parsePolicy(role.inputs.assumeRolePolicy);
     expect(trust).toMatchObject({
@@ -113,7 +115,7 @@ describe.each(STACK_CASES)("replication from $stack with activeSite=$activeSite"
     const sourceBucket = evaluation.outputs.backupBucketArn as string;
     const peerBucket = `arn:aws:s3:::${evaluation.outputs.peerBackupBucketName}`;
     const peerKeys = `arn:aws:kms:${peerRegion}:123456789012:key/*`;
-    const statements = parsePolicy(single(evaluation, T.policy).inputs.policy);
+    const statements = parsePolicy(single(within(evaluation, REPLICATION), T.policy).inputs.policy);
     const allowedResources = new Set([sourceBucket, `${sourceBucket}/*`, `${peerBucket}/*`, evaluation.outputs.backupKeyArn, peerKeys]);
 
     for (const statement of statements) {
@@ -149,8 +151,10 @@ describe("replication follows the tiers in config", () => {
 
   test("no replication resources exist while the peer is not provisioned", async () => {
     const evaluation = await evaluate("secondary", { peerProvisioned: "false" });
+    expect(resourcesOfType(evaluation, REPLICATION)).toEqual([]);
     for (const type of Object.values(T)) {
-      expect(resourcesOfType(evaluation, type)).toEqual([]);
+      expect(resourcesOfType(within(evaluation, REPLICATION), type)).toEqual([]);
     }
+    expect(resourcesOfType(evaluation, T.rules)).toEqual([]);
   });
 });
