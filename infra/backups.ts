@@ -1,5 +1,7 @@
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
+import * as fs from "fs";
+import * as path from "path";
 import {
   BACKUP_HANDLER,
   BACKUP_METRICS,
@@ -13,6 +15,7 @@ import {
   verifyTargets,
 } from "./backupContract";
 import { BackupDatabase } from "./backupTargets";
+import { PROJECT_ROOT } from "./configSchema";
 import { PolicyDocument } from "./policyDocument";
 import { SiteName, SiteRole } from "./roles";
 import { TierName, TierObjectives } from "./tiers";
@@ -330,6 +333,17 @@ export class BackupJobs extends pulumi.ComponentResource {
     this.securityGroupId = securityGroup.id;
     this.registerOutputs({ alarmTopicArn: this.alarmTopicArn, securityGroupId: this.securityGroupId, verifyFunctionArn: this.verifyFunctionArn });
   }
+}
+
+/** Where `npm run build:lambdas` leaves the verification function. */
+export const VERIFY_BUNDLE_DIR = path.join(PROJECT_ROOT, "dist", "lambdas", "verify");
+
+/** The built verification function; a missing build is said at preview, before the upload would fail. */
+export function verifyFunctionArchive(): pulumi.asset.FileArchive {
+  if (!fs.existsSync(VERIFY_BUNDLE_DIR)) {
+    pulumi.log.warn(`${path.relative(PROJECT_ROOT, VERIFY_BUNDLE_DIR)} does not exist: run \`npm run build:lambdas\` before \`pulumi up\`.`);
+  }
+  return new pulumi.asset.FileArchive(VERIFY_BUNDLE_DIR);
 }
 
 /** Resource names allow what database names allow except dots. */

@@ -1,10 +1,7 @@
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
-import * as fs from "fs";
-import * as path from "path";
-import { BackupJobs } from "./backups";
+import { BackupJobs, verifyFunctionArchive } from "./backups";
 import { BackupStorage } from "./backupStorage";
-import { PROJECT_ROOT } from "./configSchema";
 import { BackupJobImage, ImageRegistry } from "./images";
 import { DrConfig, loadConfig } from "./config";
 
@@ -15,9 +12,6 @@ import { SiteName, SiteRole } from "./roles";
 import { placeholderDatabase, placeholderNetwork } from "./sitePlaceholders";
 import { TierReplicas } from "./workloadReplicas";
 import { Workloads } from "./workloads";
-
-/** Where `npm run build:lambdas` leaves the verification function. */
-export const VERIFY_BUNDLE_DIR = path.join(PROJECT_ROOT, "dist", "lambdas", "verify");
 
 /** The stack outputs; DESIGN.md's contract names the first six. */
 export interface SiteOutputs {
@@ -39,6 +33,8 @@ export interface SiteOutputs {
   /** The web tier's load balancer; this site's endpoint should resolve to it. */
   webLoadBalancerHostname: pulumi.Output<string | undefined>;
   backupAlarmTopicArn: pulumi.Output<string>;
+  /** The backup functions' security group: the database's security group must admit it on 5432. */
+  backupSecurityGroupId: pulumi.Output<string>;
 }
 
 /** One site of the DR pair, in the order an operator reads it. */
@@ -125,9 +121,6 @@ export function deploySite(config: DrConfig = loadConfig()): SiteOutputs {
     { repository: images.backupRepository, tag: config.backups.imageTag },
     { provider },
   );
-  if (!fs.existsSync(VERIFY_BUNDLE_DIR)) {
-    pulumi.log.warn(`${path.relative(PROJECT_ROOT, VERIFY_BUNDLE_DIR)} does not exist: run \`npm run build:lambdas\` before \`pulumi up\`.`);
-  }
   const backups = new BackupJobs(
     `${site}-backup-jobs`,
     {
@@ -146,7 +139,7 @@ export function deploySite(config: DrConfig = loadConfig()): SiteOutputs {
       verifySchedule: config.backups.verifySchedule,
       alarmEmails: config.backups.alarmEmails,
       backupImageUri: backupImage.imageUri,
-      verifyCode: new pulumi.asset.FileArchive(VERIFY_BUNDLE_DIR),
+      verifyCode: verifyFunctionArchive(),
       database,
       network: { vpcId: network.vpcId, subnetIds: network.privateSubnetIds },
     },
@@ -168,5 +161,6 @@ export function deploySite(config: DrConfig = loadConfig()): SiteOutputs {
     appImageRepositoryUrl: images.appRepositoryUrl,
     webLoadBalancerHostname: workloads.webHostname,
     backupAlarmTopicArn: backups.alarmTopicArn,
+    backupSecurityGroupId: backups.securityGroupId,
   };
 }

@@ -1,5 +1,6 @@
 import { BACKUP_HANDLER, backupSchedulesEnabled, VERIFY_HANDLER } from "../../infra/backupContract";
-import { VPC_EXECUTION_POLICY_ARN } from "../../infra/backups";
+import * as fs from "fs";
+import { VERIFY_BUNDLE_DIR, VPC_EXECUTION_POLICY_ARN } from "../../infra/backups";
 import { roleOf } from "../../infra/roles";
 import { Evaluation } from "../../offline/evaluate";
 import { readStackConfig } from "../../offline/stackFiles";
@@ -217,6 +218,26 @@ describe.each(STACK_CASES)("backup jobs of stack $stack with activeSite=$activeS
       { topic: topicArn, protocol: "email", endpoint: "oncall@shop.example.com" },
       { topic: topicArn, protocol: "email", endpoint: "dba@shop.example.com" },
     ]);
+  });
+});
+
+describe("backup function network and build", () => {
+  test("the functions' security group lets them out only to PostgreSQL and HTTPS, and is exported for the database to admit", async () => {
+    const evaluation = await evaluate("secondary");
+    const group = named(evaluation, "aws:ec2/securityGroup:SecurityGroup", "secondary-backup-jobs-functions").inputs;
+    expect(group.vpcId).toBe("vpc-offline-us-east-1");
+    expect((group.egress as Array<{ fromPort: number; toPort: number; protocol: string }>).map((rule) => [rule.protocol, rule.fromPort, rule.toPort])).toEqual([
+      ["tcp", 5432, 5432],
+      ["tcp", 443, 443],
+    ]);
+    expect(group.ingress).toBeUndefined();
+    expect(evaluation.outputs.backupSecurityGroupId).toBe("secondary-backup-jobs-functions-id");
+  });
+
+  test("a missing handler build is reported with the command that makes it, and only then", async () => {
+    const evaluation = await evaluate("primary");
+    const warned = /dist\/lambdas\/verify does not exist: run `npm run build:lambdas` before `pulumi up`/.test(evaluation.warnings.join("\n"));
+    expect(warned).toBe(!fs.existsSync(VERIFY_BUNDLE_DIR));
   });
 });
 
