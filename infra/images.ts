@@ -4,10 +4,8 @@ import * as pulumi from "@pulumi/pulumi";
 import * as path from "path";
 import { PROJECT_ROOT } from "./configSchema";
 import { appImageRepositoryName, appImageRepositoryPrefix, backupImageRepositoryName } from "./naming";
-import { SiteName } from "./roles";
 
 export interface ImageRegistryArgs {
-  site: SiteName;
   namePrefix: string;
   /** The peer site's region: where this site's application images are replicated to. */
   peerRegion: string;

@@ -97,7 +97,7 @@ export function deploySite(config: DrConfig = loadConfig()): SiteOutputs {
 
   const images = new ImageRegistry(
     `${site}-images`,
-    { site, namePrefix, peerRegion, accountId, peerProvisioned: config.peerProvisioned },
+    { namePrefix, peerRegion, accountId, peerProvisioned: config.peerProvisioned },
     { provider },
   );
 
