@@ -269,16 +269,7 @@ export class BackupJobs extends pulumi.ComponentResource {
         {
           ...notify,
           alarmDescription: `A backup of ${database.name} in ${args.site} failed; the previous good backup is still the latest.`,
-          namespace: "AWS/Lambda",
-          metricName: "Errors",
-          dimensions: { FunctionName: fn.name },
-          statistic: "Sum",
-          period: 300,
-          evaluationPeriods: 1,
-          comparisonOperator: "GreaterThanOrEqualToThreshold",
-          threshold: 1,
-          // No invocations (the standby, whose schedule is off) is not an error.
-          treatMissingData: "notBreaching",
+          ...functionErrorsAlarm(fn.name),
         },
         child,
       );
@@ -316,15 +307,7 @@ export class BackupJobs extends pulumi.ComponentResource {
       {
         ...notify,
         alarmDescription: `The backup verification function of ${args.site} itself failed, so backups are unobserved.`,
-        namespace: "AWS/Lambda",
-        metricName: "Errors",
-        dimensions: { FunctionName: verifyFunction.name },
-        statistic: "Sum",
-        period: 300,
-        evaluationPeriods: 1,
-        comparisonOperator: "GreaterThanOrEqualToThreshold",
-        threshold: 1,
-        treatMissingData: "notBreaching",
+        ...functionErrorsAlarm(verifyFunction.name),
       },
       child,
     );
@@ -349,6 +332,21 @@ export function verifyFunctionArchive(): pulumi.asset.FileArchive {
 /** Resource names allow what database names allow except dots. */
 function resourceSuffix(databaseName: string): string {
   return databaseName.replace(/[^A-Za-z0-9-]/g, "-").toLowerCase();
+}
+
+/** Any failed invocation in five minutes. No invocations (the standby, whose backup schedules are off) is not an error. */
+export function functionErrorsAlarm(functionName: pulumi.Input<string>): Partial<aws.cloudwatch.MetricAlarmArgs> {
+  return {
+    namespace: "AWS/Lambda",
+    metricName: "Errors",
+    dimensions: { FunctionName: functionName },
+    statistic: "Sum",
+    period: 300,
+    evaluationPeriods: 1,
+    comparisonOperator: "GreaterThanOrEqualToThreshold",
+    threshold: 1,
+    treatMissingData: "notBreaching",
+  };
 }
 
 /**

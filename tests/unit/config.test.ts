@@ -1,20 +1,10 @@
-import { ConfigError, parseConfig, RawConfig } from "../../infra/config";
+import { parseConfig } from "../../infra/config";
 import { readConfigSchema } from "../../infra/configSchema";
 import { EvaluationError } from "../../offline/evaluate";
-import { declaredDefaults, evaluate } from "./evaluations";
+import { configProblems as problemsOf, declaredDefaults, evaluate } from "./evaluations";
 
 function defaults(): Record<string, string> {
   return declaredDefaults();
-}
-
-function problemsOf(raw: RawConfig, stack = "primary"): string {
-  try {
-    parseConfig(raw, stack);
-  } catch (error) {
-    expect(error).toBeInstanceOf(ConfigError);
-    return (error as ConfigError).message;
-  }
-  throw new Error("expected the config to be rejected");
 }
 
 describe("config validation", () => {

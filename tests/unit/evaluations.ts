@@ -1,4 +1,5 @@
 import { Evaluation, evaluateStack, RecordedResource, StackReferenceBehaviour } from "../../offline/evaluate";
+import { ConfigError, parseConfig, RawConfig } from "../../infra/config";
 import { configValueToString, readConfigSchema } from "../../infra/configSchema";
 import { SiteName, SITES } from "../../infra/roles";
 
@@ -74,4 +75,17 @@ export function declaredDefaults(): Record<string, string> {
     }
   }
   return { ...raw, ...REQUIRED_SETTINGS };
+}
+
+/** The message parseConfig rejects `raw` with; fails the test if it accepts it. */
+export function configProblems(raw: RawConfig, stack = "primary"): string {
+  try {
+    parseConfig(raw, stack);
+  } catch (error) {
+    if (!(error instanceof ConfigError)) {
+      throw error;
+    }
+    return error.message;
+  }
+  throw new Error("expected the config to be rejected");
 }

@@ -1,19 +1,9 @@
 import * as pulumi from "@pulumi/pulumi";
 import { parseBackupDatabases } from "../../infra/backupTargets";
-import { ConfigError, parseConfig, RawConfig } from "../../infra/config";
+import { parseConfig } from "../../infra/config";
 import { checkScheduleExpression } from "../../infra/scheduleExpression";
 import { EvaluationError } from "../../offline/evaluate";
-import { declaredDefaults, evaluate } from "./evaluations";
-
-function problemsOf(raw: RawConfig, stack = "primary"): string {
-  try {
-    parseConfig(raw, stack);
-  } catch (error) {
-    expect(error).toBeInstanceOf(ConfigError);
-    return (error as ConfigError).message;
-  }
-  throw new Error("expected the config to be rejected");
-}
+import { configProblems as problemsOf, declaredDefaults, evaluate } from "./evaluations";
 
 describe("workload and backup config validation", () => {
   test("the declared defaults with the required settings are valid", () => {
