@@ -18,6 +18,7 @@ import { BackupDatabase } from "./backupTargets";
 import { PROJECT_ROOT } from "./configSchema";
 import { PolicyDocument } from "./policyDocument";
 import { SiteName, SiteRole } from "./roles";
+import { databaseUrl, SiteDatabaseEndpoint, SiteNetwork } from "./sitePlaceholders";
 import { TierName, TierObjectives } from "./tiers";
 
 /** Lambda's hard ceiling; a dump that needs longer belongs in a longer-running job. */
@@ -51,9 +52,9 @@ export interface BackupJobsArgs {
   /** The built verification function (`npm run build:lambdas`). */
   verifyCode: pulumi.asset.Archive;
   /** The site's own database instance and the Secrets Manager secret holding its credentials. */
-  database: { host: pulumi.Input<string>; port: pulumi.Input<number>; secretArn: pulumi.Input<string> };
-  /** Where the backup functions reach the database from. */
-  network: { vpcId: pulumi.Input<string>; subnetIds: pulumi.Input<pulumi.Input<string>[]> };
+  database: SiteDatabaseEndpoint;
+  /** Where the backup functions reach the database from: the site's private subnets. */
+  network: SiteNetwork;
 }
 
 /**
@@ -136,12 +137,13 @@ export class BackupJobs extends pulumi.ComponentResource {
           role: backupRole.arn,
           timeout: BACKUP_TIMEOUT_SECONDS,
           memorySize: 1024,
-          vpcConfig: { subnetIds: args.network.subnetIds, securityGroupIds: [securityGroup.id] },
+          vpcConfig: { subnetIds: args.network.privateSubnetIds, securityGroupIds: [securityGroup.id] },
           loggingConfig: { logFormat: "Text", logGroup: logGroup.name },
           environment: {
             variables: {
               [HANDLER_ENV.bucket]: args.bucketName,
-              [HANDLER_ENV.databaseUrl]: pulumi.interpolate`postgres://${args.database.host}:${args.database.port}/${database.name}`,
+              // Host, port and database; the user and password come from the secret.
+              [HANDLER_ENV.databaseUrl]: databaseUrl(args.database.host, args.database.port, database.name),
               [HANDLER_ENV.databaseSecretArn]: args.database.secretArn,
               [HANDLER_ENV.databaseName]: database.name,
               [HANDLER_ENV.tier]: database.tier,

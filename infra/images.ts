@@ -3,7 +3,7 @@ import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import * as path from "path";
 import { PROJECT_ROOT } from "./configSchema";
-import { appImageRepositoryName, appImageRepositoryPrefix, backupImageRepositoryName } from "./naming";
+import { appImageRepositoryName, backupImageRepositoryName } from "./naming";
 
 export interface ImageRegistryArgs {
   namePrefix: string;
@@ -75,7 +75,11 @@ export class ImageRegistry extends pulumi.ComponentResource {
   }
 }
 
-/** Application images only: drstack's own images are built in each site, so replicating them would collide. */
+/**
+ * Application images only (the repository name as a prefix, so further
+ * `<namePrefix>/app-*` repositories replicate too): drstack's own images are
+ * built in each site, so replicating them would collide.
+ */
 export function imageReplication(
   namePrefix: string,
   peerRegion: string,
@@ -85,7 +89,7 @@ export function imageReplication(
     rules: [
       {
         destinations: [{ region: peerRegion, registryId: accountId }],
-        repositoryFilters: [{ filter: appImageRepositoryPrefix(namePrefix), filterType: "PREFIX_MATCH" }],
+        repositoryFilters: [{ filter: appImageRepositoryName(namePrefix), filterType: "PREFIX_MATCH" }],
       },
     ],
   };

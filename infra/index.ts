@@ -141,7 +141,7 @@ export function deploySite(config: DrConfig = loadConfig()): SiteOutputs {
       backupImageUri: backupImage.imageUri,
       verifyCode: verifyFunctionArchive(),
       database,
-      network: { vpcId: network.vpcId, subnetIds: network.privateSubnetIds },
+      network,
     },
     { provider },
   );

@@ -31,12 +31,8 @@ export function replicationRoleName(namePrefix: string, from: SiteName, to: Site
  * Only the application's repositories (under this prefix) replicate; each
  * site builds and pushes drstack's own images itself.
  */
-export function appImageRepositoryPrefix(namePrefix: string): string {
-  return `${namePrefix}/app`;
-}
-
 export function appImageRepositoryName(namePrefix: string): string {
-  return appImageRepositoryPrefix(namePrefix);
+  return `${namePrefix}/app`;
 }
 
 export function backupImageRepositoryName(namePrefix: string): string {

@@ -3,10 +3,10 @@ import * as pulumi from "@pulumi/pulumi";
 import { SiteName } from "./roles";
 
 /**
- * Stand-ins for what the database and network components provide. The
- * workloads and backup components take these as plain typed inputs; when the
- * database (`infra/database.ts`) and network components land, `deploySite`
- * passes their outputs instead and this module goes away.
+ * What the workloads and backup components need from the database and network
+ * components, and stand-ins for it. The components take these as plain typed
+ * inputs; when the database (`infra/database.ts`) and network components land,
+ * `deploySite` passes their outputs instead of the `placeholder*` functions.
  *
  * Every value is derived from this site's own config or read in this site's
  * own region, so the stand-ins never reach into the peer's region either.
@@ -26,6 +26,11 @@ export interface SiteNetwork {
 }
 
 export const POSTGRES_PORT = 5432;
+
+/** The URL both the application and the backup job connect with; never with credentials in it. */
+export function databaseUrl(host: pulumi.Input<string>, port: pulumi.Input<number>, database: string): pulumi.Output<string> {
+  return pulumi.interpolate`postgres://${host}:${port}/${database}`;
+}
 
 /** `<namePrefix>-<site>-db`: the database instance's identifier, resolvable inside the site. */
 export function placeholderDatabaseHost(namePrefix: string, site: SiteName): string {

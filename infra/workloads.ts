@@ -1,6 +1,7 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { SiteName, SiteRole } from "./roles";
+import { databaseUrl } from "./sitePlaceholders";
 import { ReplicaSettings, TierReplicas, workloadReplicas } from "./workloadReplicas";
 
 export interface WorkloadsArgs {
@@ -87,11 +88,6 @@ export function appLabels(tier: AppTier): Record<string, string> {
   return { "app.kubernetes.io/name": "app", "app.kubernetes.io/component": tier, "app.kubernetes.io/managed-by": "drstack" };
 }
 
-/** The database URL carries no credentials; the application reads those from its own secret. */
-export function databaseUrl(host: pulumi.Input<string>, port: pulumi.Input<number>, database: string): pulumi.Output<string> {
-  return pulumi.interpolate`postgres://${host}:${port}/${database}`;
-}
-
 export function deploymentSpec(
   tier: AppTier,
   replicas: number,
@@ -116,6 +112,7 @@ export function deploymentSpec(
             image,
             args: [tier],
             ports: [{ name: "http", containerPort: args.containerPort }],
+            // No credentials in the URL: the application reads those from its own secret.
             env: [
               { name: "DATABASE_URL", value: databaseUrl(args.databaseHost, args.databasePort, args.databaseName) },
               { name: "DRSTACK_SITE", value: args.site },
