@@ -384,13 +384,14 @@ function readBackupSettings(reader: ConfigReader, tiers: TierObjectives): Backup
   for (const tier of TIER_NAMES) {
     const key = `${tierKeyStem(tier)}BackupSchedule`;
     schedules[tier] = reader.schedule(key, "rate(1 hour)");
-    // A fixed rate can be held against the tier's RPO here; a cron's gaps vary, so it is the operator's to check.
+    // A rate, or a cron that fires every day, can be held against the tier's
+    // RPO here; a cron that skips days is the operator's to check.
     const check = checkScheduleExpression(schedules[tier]);
     const rpo = tiers[tier].rpoMinutes;
     if (check.ok && check.intervalMinutes !== undefined && check.intervalMinutes > rpo) {
       reader.report(
         key,
-        `backs up every ${check.intervalMinutes} minutes, longer than the ${tier} tier's RPO of ${rpo} minutes, so a lost site could lose more than the RPO allows`,
+        `leaves up to ${check.intervalMinutes} minutes between backups, longer than the ${tier} tier's RPO of ${rpo} minutes, so a lost site could lose more than the RPO allows`,
         reader.setCommand(key, `'rate(${rpo} minute${rpo === 1 ? "" : "s"})'`),
       );
     }

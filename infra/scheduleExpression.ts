@@ -48,7 +48,49 @@ export function checkScheduleExpression(expression: string): ScheduleCheck {
     if ((fields[2] === "?") === (fields[4] === "?")) {
       return { ok: false, problem: "exactly one of day-of-month and day-of-week must be ?" };
     }
-    return { ok: true };
+    const gap = dailyCronGapMinutes(fields);
+    return gap === undefined ? { ok: true } : { ok: true, intervalMinutes: gap };
   }
   return { ok: false, problem: "is neither rate(value unit) nor cron(minutes hours day-of-month month day-of-week year)" };
+}
+
+/** The values a minutes or hours field selects: `*`, numbers, ranges, steps and lists of them. */
+function expandField(field: string, max: number): number[] | undefined {
+  const values = new Set<number>();
+  for (const part of field.split(",")) {
+    const match = /^(\*|(\d+)(?:-(\d+))?)(?:\/(\d+))?$/.exec(part);
+    if (!match) {
+      return undefined;
+    }
+    const from = match[1] === "*" ? 0 : Number(match[2]);
+    const to = match[1] === "*" ? max : match[3] !== undefined ? Number(match[3]) : match[4] !== undefined ? max : from;
+    const step = match[4] !== undefined ? Number(match[4]) : 1;
+    if (step < 1 || from > to || to > max) {
+      return undefined;
+    }
+    for (let value = from; value <= to; value += step) {
+      values.add(value);
+    }
+  }
+  return [...values].sort((a, b) => a - b);
+}
+
+/**
+ * The longest wait between two runs of a cron that fires every day (day, month
+ * and year fields all `*` or `?`), so it can be held against an RPO like a
+ * rate. Other crons (weekdays only, some months) return undefined.
+ */
+function dailyCronGapMinutes(fields: string[]): number | undefined {
+  const [minutes, hours, dayOfMonth, month, dayOfWeek, year] = fields;
+  if (![dayOfMonth, month, dayOfWeek, year].every((field) => field === "*" || field === "?")) {
+    return undefined;
+  }
+  const minuteValues = expandField(minutes, 59);
+  const hourValues = expandField(hours, 23);
+  if (!minuteValues?.length || !hourValues?.length) {
+    return undefined;
+  }
+  const times = hourValues.flatMap((hour) => minuteValues.map((minute) => hour * 60 + minute));
+  // The gap that wraps past midnight counts too.
+  return Math.max(...times.map((time, index) => (index + 1 < times.length ? times[index + 1] : times[0] + 24 * 60) - time));
 }

@@ -43,7 +43,8 @@ describe("workload and backup config validation", () => {
     ["tierLowBackupSchedule", "cron(61 3 * * ? *)", /the minutes field "61" is not valid/],
     ["tierHighBackupSchedule", "rate(1 minutes)", /the unit must be singular for 1 and plural otherwise/],
     ["backupVerifySchedule", "rate(0 minutes)", /backupVerifySchedule = "rate\(0 minutes\)": is not an EventBridge Scheduler expression: a rate must be at least 1/],
-    ["tierCriticalBackupSchedule", "rate(1 hour)", /tierCriticalBackupSchedule = "rate\(1 hour\)": backs up every 60 minutes, longer than the critical tier's RPO of 5 minutes.*Fix: pulumi -s primary config set tierCriticalBackupSchedule 'rate\(5 minutes\)'/],
+    ["tierCriticalBackupSchedule", "rate(1 hour)", /tierCriticalBackupSchedule = "rate\(1 hour\)": leaves up to 60 minutes between backups, longer than the critical tier's RPO of 5 minutes.*Fix: pulumi -s primary config set tierCriticalBackupSchedule 'rate\(5 minutes\)'/],
+    ["tierHighBackupSchedule", "cron(0 3 * * ? *)", /tierHighBackupSchedule = "cron\(0 3 \* \* \? \*\)": leaves up to 1440 minutes between backups, longer than the high tier's RPO of 30 minutes/],
     ["alarmEmails", '["oncall@example.com", "not-an-address"]', /alarmEmails = .*: entry "not-an-address" is not an email address/],
     ["alarmEmails", "oncall@example.com", /alarmEmails = "oncall@example.com": must be a list of strings. Fix: pulumi -s primary config set --path 'alarmEmails\[0\]' oncall@example.com/],
   ])("%s = %j is rejected with the key, the value and the fix", (key, value, message) => {
@@ -90,12 +91,22 @@ describe("schedule expressions", () => {
     expect(checkScheduleExpression(expression)).toEqual({ ok: true, intervalMinutes: minutes });
   });
 
-  test.each(["cron(0 3 * * ? *)", "cron(*/15 * * * ? *)", "cron(0 2 ? * MON-FRI *)", "cron(30 1 1,15 * ? 2026-2030)", "cron(0 4 ? * 6#1 *)"])(
-    "%s is a valid cron",
-    (expression) => {
-      expect(checkScheduleExpression(expression)).toEqual({ ok: true });
-    },
-  );
+  test.each([
+    ["cron(0 3 * * ? *)", 1440],
+    ["cron(*/15 * * * ? *)", 15],
+    ["cron(0,30 * * * ? *)", 30],
+    ["cron(0 */2 * * ? *)", 120],
+    ["cron(0 1,13 * * ? *)", 720],
+    ["cron(0 8-20 * * ? *)", 720],
+    ["cron(5/20 * ? * * *)", 20],
+    ["cron(50/20 * ? * * *)", 60],
+  ])("%s, firing every day, leaves at most %i minutes between runs", (expression, gap) => {
+    expect(checkScheduleExpression(expression)).toEqual({ ok: true, intervalMinutes: gap });
+  });
+
+  test.each(["cron(0 2 ? * MON-FRI *)", "cron(30 1 1,15 * ? 2026-2030)", "cron(0 4 ? * 6#1 *)"])("%s is valid; its gaps depend on the calendar", (expression) => {
+    expect(checkScheduleExpression(expression)).toEqual({ ok: true });
+  });
 
   test.each(["at(2026-11-23T03:00:00)", "rate(5 weeks)", "rate(-1 minutes)", "cron(0 24 * * ? *)", "cron(0 3 ? * ? *)", ""])("%j is rejected", (expression) => {
     expect(checkScheduleExpression(expression).ok).toBe(false);
