@@ -53,5 +53,6 @@ describe.each(["primary", "secondary"])("flipping activeSite on the %s stack", (
       `${stack}-backup-jobs-backup-ledger-schedule`,
       `${stack}-backup-jobs-backup-shop-schedule`,
     ]);
-  });
+    // Two full evaluations in one test: more than jest's default 5 s on a busy machine.
+  }, 60_000);
 });
