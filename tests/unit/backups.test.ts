@@ -6,6 +6,9 @@ import { Evaluation } from "../../offline/evaluate";
 import { readStackConfig } from "../../offline/stackFiles";
 import { asArray, evaluate, parsePolicy, ParsedStatement, resourcesOfType, single, STACK_CASES, within } from "./evaluations";
 
+// Each evaluation of the program takes seconds; several in one test outgrow jest's 5 s default on a busy machine.
+jest.setTimeout(60_000);
+
 const BACKUPS = "drstack:backups:BackupJobs";
 const T = {
   fn: "aws:lambda/function:Function",

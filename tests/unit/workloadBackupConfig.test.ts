@@ -5,6 +5,9 @@ import { checkScheduleExpression } from "../../infra/scheduleExpression";
 import { EvaluationError } from "../../offline/evaluate";
 import { configProblems as problemsOf, declaredDefaults, evaluate } from "./evaluations";
 
+// Each evaluation of the program takes seconds; several in one test outgrow jest's 5 s default on a busy machine.
+jest.setTimeout(60_000);
+
 describe("workload and backup config validation", () => {
   test("the declared defaults with the required settings are valid", () => {
     const config = parseConfig(declaredDefaults(), "secondary");

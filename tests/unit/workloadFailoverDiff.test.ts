@@ -1,6 +1,9 @@
 import { RecordedResource } from "../../offline/evaluate";
 import { evaluate } from "./evaluations";
 
+// Each evaluation of the program takes seconds; several in one test outgrow jest's 5 s default on a busy machine.
+jest.setTimeout(60_000);
+
 /**
  * What flipping `activeSite` may change in the workloads, images and backup
  * jobs of a stack: replica counts and backup schedule states, nothing else.
@@ -53,6 +56,5 @@ describe.each(["primary", "secondary"])("flipping activeSite on the %s stack", (
       `${stack}-backup-jobs-backup-ledger-schedule`,
       `${stack}-backup-jobs-backup-shop-schedule`,
     ]);
-    // Two full evaluations in one test: more than jest's default 5 s on a busy machine.
-  }, 60_000);
+  });
 });

@@ -4,6 +4,9 @@ import { workloadReplicas } from "../../infra/workloadReplicas";
 import { readStackConfig } from "../../offline/stackFiles";
 import { evaluate, resourcesOfType, single, STACK_CASES, within } from "./evaluations";
 
+// Each evaluation of the program takes seconds; several in one test outgrow jest's 5 s default on a busy machine.
+jest.setTimeout(60_000);
+
 const T = {
   deployment: "kubernetes:apps/v1:Deployment",
   service: "kubernetes:core/v1:Service",
