@@ -16,6 +16,9 @@ function markdownCell(text: string): string {
 }
 
 function renderDefault(declaration: ConfigKeyDeclaration): string {
+  if (declaration.default === undefined) {
+    return "(required)";
+  }
   if (declaration.default === "") {
     return "(empty)";
   }

@@ -3,8 +3,11 @@ import { configValueToString, PROJECT_NAME, readConfigSchema } from "./configSch
 import { DATA_CLASS_NAMES, DATA_CLASSES, DataClassPolicy } from "./dataClasses";
 import { cacheReplicationGroupId, maxNamePrefixLength } from "./naming";
 import { isSiteName, peerOf, roleOf, SiteName, SiteRole, SITES } from "./roles";
+import { BackupDatabase, parseBackupDatabases } from "./backupTargets";
+import { checkScheduleExpression } from "./scheduleExpression";
 import { generationsConsistent } from "./sitePlan";
-import { isTierName, TIER_NAMES, tierKeyStem, TierObjectives } from "./tiers";
+import { isTierName, TIER_NAMES, tierKeyStem, TierName, TierObjectives } from "./tiers";
+import { ReplicaSettings } from "./workloadReplicas";
 
 export const OBJECT_LOCK_MODES = ["GOVERNANCE", "COMPLIANCE", "NONE"] as const;
 export type ObjectLockMode = (typeof OBJECT_LOCK_MODES)[number];
@@ -34,6 +37,8 @@ export interface DrConfig {
   cache: CacheConfig;
   /** The stack the secondary reads for the writer's ARN while it is standby. */
   primaryStackName: string;
+  workloads: WorkloadSettings;
+  backups: BackupSettings;
 }
 
 export const DNS_PROVIDERS = ["cloudflare", "route53"] as const;
@@ -78,6 +83,32 @@ export interface CacheConfig {
   replicaCount: number;
 }
 
+/** The application on the site's Kubernetes cluster. */
+export interface WorkloadSettings {
+  /** The site's own cluster; a secret from the moment it is read. */
+  kubeconfig: pulumi.Output<string>;
+  namespace: string;
+  /** Tag of the application image in the site's own ECR repository. */
+  appImageTag: string;
+  replicas: ReplicaSettings;
+  containerPort: number;
+  /** Path of the liveness and readiness probes. */
+  healthPath: string;
+  /** The database the application connects to on the site's database instance. */
+  databaseName: string;
+}
+
+/** The scheduled backup and verification functions and their alarms. */
+export interface BackupSettings {
+  databases: BackupDatabase[];
+  /** Tag the backup job image is pushed with; the functions run it by digest. */
+  imageTag: string;
+  /** Backup schedule (EventBridge Scheduler expression) of each tier. */
+  schedules: Record<TierName, string>;
+  verifySchedule: string;
+  alarmEmails: string[];
+}
+
 /** Config values as Pulumi hands them to a program: strings, keyed without the project namespace. */
 export type RawConfig = Readonly<Record<string, string | undefined>>;
 
@@ -108,6 +139,11 @@ export class ConfigError extends Error {
 const REGION_PATTERN = /^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d+$/;
 const HOSTNAME_PATTERN = /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/;
 const NAME_PREFIX_PATTERN = /^[a-z0-9]([a-z0-9-]*[a-z0-9])?$/;
+/** Docker's tag grammar. */
+const IMAGE_TAG_PATTERN = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
+/** An RFC 1123 label, what Kubernetes accepts as a namespace name. */
+const NAMESPACE_PATTERN = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
+const EMAIL_PATTERN = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
 
 /** Collects every problem instead of stopping at the first, so one run shows them all. */
 class ConfigReader {
@@ -115,7 +151,7 @@ class ConfigReader {
 
   constructor(
     private readonly raw: RawConfig,
-    private readonly stack: string,
+    readonly stack: string,
   ) {}
 
   get stackName(): string {
@@ -201,6 +237,15 @@ class ConfigReader {
     }
     this.report(key, "must be true or false", this.setCommand(key, "true"));
     return true;
+  }
+
+  schedule(key: string, example: string): string {
+    const value = this.string(key);
+    const check = checkScheduleExpression(value);
+    if (!check.ok) {
+      this.report(key, `is not an EventBridge Scheduler expression: ${check.problem}`, this.setCommand(key, `'${example}'`));
+    }
+    return value;
   }
 
   matching(key: string, pattern: RegExp, what: string, example: string): string {
@@ -331,6 +376,8 @@ export function parseConfig(raw: RawConfig, stack: string): DrConfig {
   if (primaryStackName !== "" && !/^[\w.-]+\/[\w.-]+\/[\w.-]+$/.test(primaryStackName)) {
     reader.report("primaryStackName", "is not a fully qualified stack name <org>/<project>/<stack>", reader.setCommand("primaryStackName", "acme/drstack/primary"));
   }
+  const workloads = readWorkloadSettings(reader, raw);
+  const backups = readBackupSettings(reader, tiers);
 
   if (reader.problems.length > 0) {
     throw new ConfigError(stack, reader.problems);
@@ -360,6 +407,8 @@ export function parseConfig(raw: RawConfig, stack: string): DrConfig {
     database,
     cache,
     primaryStackName,
+    workloads,
+    backups,
   };
 }
 
@@ -502,6 +551,104 @@ function readDatabaseConfig(reader: ConfigReader): DatabaseConfig {
     performanceInsightsRetentionDays,
     generations,
   };
+}
+
+function readWorkloadSettings(reader: ConfigReader, raw: RawConfig): WorkloadSettings {
+  const kubeconfig = raw.kubeconfig ?? "";
+  if (kubeconfig.trim() === "") {
+    reader.report(
+      "kubeconfig",
+      "is not set; drstack deploys the application to the site's own Kubernetes cluster and will not guess one from the environment",
+      `pulumi -s ${reader.stack} config set --secret kubeconfig < kubeconfig-${reader.stack}.yaml (the cluster in this site's region)`,
+    );
+  }
+  const namespace = reader.matching("workloadNamespace", NAMESPACE_PATTERN, "a Kubernetes namespace name", "shop");
+
+  const appImageTag = reader.string("appImageTag");
+  if (!IMAGE_TAG_PATTERN.test(appImageTag)) {
+    reader.report(
+      "appImageTag",
+      appImageTag === "" ? "is not set; it names the release of the application image that CI pushed" : "is not a Docker image tag",
+      reader.setCommand("appImageTag", "2026.11.1"),
+    );
+  }
+
+  const full = { web: reader.integer("webReplicas", 1), worker: reader.integer("workerReplicas", 0) };
+  const warmMinimum = { web: reader.integer("standbyWebReplicas", 0), worker: reader.integer("standbyWorkerReplicas", 0) };
+  for (const tier of ["web", "worker"] as const) {
+    if (warmMinimum[tier] > full[tier]) {
+      const key = `standby${tier === "web" ? "Web" : "Worker"}Replicas`;
+      reader.report(
+        key,
+        `is more than the full size ${tier}Replicas (${full[tier]}); a standby never runs more than the active site`,
+        reader.setCommand(key, String(full[tier])),
+      );
+    }
+  }
+  const pilotLight = reader.boolean("pilotLight");
+
+  const containerPort = reader.integer("webContainerPort", 1);
+  if (containerPort > 65535) {
+    reader.report("webContainerPort", "must be a TCP port, 1-65535", reader.setCommand("webContainerPort", "8080"));
+  }
+  const healthPath = reader.string("workloadHealthPath");
+  if (!/^\/[^\s]*$/.test(healthPath)) {
+    reader.report(
+      "workloadHealthPath",
+      "must be an absolute URL path starting with / and without spaces",
+      reader.setCommand("workloadHealthPath", healthPath.startsWith("/") || healthPath === "" ? "/healthz" : `/${healthPath.trim()}`),
+    );
+  }
+  const databaseName = reader.matching("appDatabaseName", /^[a-z_][a-z0-9_]{0,62}$/, "a PostgreSQL database name", "app");
+
+  return {
+    kubeconfig: pulumi.secret(kubeconfig),
+    namespace,
+    appImageTag,
+    replicas: { full, warmMinimum, pilotLight },
+    containerPort,
+    healthPath,
+    databaseName,
+  };
+}
+
+function readBackupSettings(reader: ConfigReader, tiers: TierObjectives): BackupSettings {
+  const parsed = parseBackupDatabases(reader.string("backupDatabases"));
+  if (!parsed.ok) {
+    reader.report("backupDatabases", parsed.problem, reader.setCommand("backupDatabases", "app:critical,ledger:standard:financial"));
+  }
+
+  const imageTag = reader.string("backupImageTag");
+  if (!IMAGE_TAG_PATTERN.test(imageTag)) {
+    reader.report("backupImageTag", "is not a Docker image tag", reader.setCommand("backupImageTag", "latest"));
+  }
+
+  const schedules = {} as Record<TierName, string>;
+  for (const tier of TIER_NAMES) {
+    const key = `${tierKeyStem(tier)}BackupSchedule`;
+    schedules[tier] = reader.schedule(key, "rate(1 hour)");
+    // A rate, or a cron that fires every day, can be held against the tier's
+    // RPO here; a cron that skips days is the operator's to check.
+    const check = checkScheduleExpression(schedules[tier]);
+    const rpo = tiers[tier].rpoMinutes;
+    if (check.ok && check.intervalMinutes !== undefined && check.intervalMinutes > rpo) {
+      reader.report(
+        key,
+        `leaves up to ${check.intervalMinutes} minutes between backups, longer than the ${tier} tier's RPO of ${rpo} minutes, so a lost site could lose more than the RPO allows`,
+        reader.setCommand(key, `'rate(${rpo} minute${rpo === 1 ? "" : "s"})'`),
+      );
+    }
+  }
+  const verifySchedule = reader.schedule("backupVerifySchedule", "rate(15 minutes)");
+
+  const alarmEmails = reader.stringList("alarmEmails", "oncall@example.com");
+  for (const email of alarmEmails) {
+    if (!EMAIL_PATTERN.test(email)) {
+      reader.report("alarmEmails", `entry ${JSON.stringify(email)} is not an email address`, `pulumi -s ${reader.stack} config set --path 'alarmEmails[0]' oncall@example.com`);
+    }
+  }
+
+  return { databases: parsed.ok ? parsed.databases : [], imageTag, schedules, verifySchedule, alarmEmails };
 }
 
 /** Rejects `drstack:` keys that Pulumi.yaml does not declare: a typo must not silently fall back to a default. */

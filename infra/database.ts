@@ -3,6 +3,7 @@ import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
 import { DatabaseConfig } from "./config";
 import { databaseIdentifier } from "./naming";
+import { databaseSecretName, POSTGRES_PORT } from "./siteConnections";
 import { PolicyDocument } from "./policyDocument";
 import { SiteName } from "./roles";
 import { DatabaseMode, retiredGenerations } from "./sitePlan";
@@ -43,6 +44,8 @@ export class SiteDatabase extends pulumi.ComponentResource {
   public readonly mode: DatabaseMode;
   /** The site's master password (secret); it becomes the database's password when this site holds the writer. */
   public readonly masterPassword: pulumi.Output<string>;
+  /** Secrets Manager secret in RDS's JSON shape (username, password, host, port) for the backup job. */
+  public readonly credentialsSecretArn: pulumi.Output<string>;
 
   constructor(name: string, args: SiteDatabaseArgs, opts?: pulumi.ComponentResourceOptions) {
     super("drstack:database:SiteDatabase", name, {}, opts);
@@ -147,6 +150,34 @@ export class SiteDatabase extends pulumi.ComponentResource {
     this.arn = instance.arn;
     this.endpoint = instance.address;
     this.masterPassword = pulumi.secret(password.result);
+
+    // The backup job reads the credentials here rather than from config, so
+    // the password never appears in a function's environment.
+    const credentials = new aws.secretsmanager.Secret(
+      `${name}-credentials`,
+      {
+        name: databaseSecretName(args.namePrefix, args.site),
+        description: `drstack ${args.site} database credentials for the backup job`,
+        kmsKeyId: args.kmsKeyArn,
+        recoveryWindowInDays: 30,
+      },
+      child,
+    );
+    new aws.secretsmanager.SecretVersion(
+      `${name}-credentials-value`,
+      {
+        secretId: credentials.id,
+        secretString: pulumi.jsonStringify({
+          engine: "postgres",
+          username: "drstack",
+          password: password.result,
+          host: instance.address,
+          port: POSTGRES_PORT,
+        }),
+      },
+      child,
+    );
+    this.credentialsSecretArn = credentials.arn;
     this.registerOutputs({ identifier: this.identifier, arn: this.arn, endpoint: this.endpoint, mode: this.mode });
   }
 }

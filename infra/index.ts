@@ -1,6 +1,8 @@
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
+import { BackupJobs, verifyFunctionArchive } from "./backups";
 import { BackupStorage } from "./backupStorage";
+import { BackupJobImage, ImageRegistry } from "./images";
 import { DrConfig, loadConfig } from "./config";
 
 export { loadConfig } from "./config";
@@ -22,6 +24,9 @@ import {
   WorkloadScale,
   workloadScale,
 } from "./sitePlan";
+import { TierReplicas } from "./workloadReplicas";
+import { POSTGRES_PORT } from "./siteConnections";
+import { Workloads } from "./workloads";
 
 /** The stack outputs; DESIGN.md's contract names the first six. */
 export interface SiteOutputs {
@@ -54,6 +59,14 @@ export interface SiteOutputs {
   backupsScheduled: boolean;
   /** Set on the DNS owner (the secondary): the hostname DNS answers with while both sites are healthy. */
   dnsTarget?: string;
+  /** Pods of each application tier this site runs in its role. */
+  workloadReplicas: TierReplicas;
+  appImageRepositoryUrl: pulumi.Output<string>;
+  /** The web tier's load balancer; this site's endpoint should resolve to it. */
+  webLoadBalancerHostname: pulumi.Output<string | undefined>;
+  backupAlarmTopicArn: pulumi.Output<string>;
+  /** The backup functions' security group: the database's security group must admit it on 5432. */
+  backupSecurityGroupId: pulumi.Output<string>;
 }
 
 /** One site of the DR pair, in the order an operator reads it. */
@@ -159,6 +172,62 @@ export function deploySite(config: DrConfig = loadConfig()): SiteOutputs {
       )
     : undefined;
 
+
+  const images = new ImageRegistry(
+    `${site}-images`,
+    { namePrefix, peerRegion, accountId, peerProvisioned: config.peerProvisioned },
+    { provider },
+  );
+
+  const workloads = new Workloads(`${site}-workloads`, {
+    site,
+    role: config.role,
+    kubeconfig: config.workloads.kubeconfig,
+    namespace: config.workloads.namespace,
+    imageRepositoryUrl: images.appRepositoryUrl,
+    imageTag: config.workloads.appImageTag,
+    replicas: config.workloads.replicas,
+    containerPort: config.workloads.containerPort,
+    healthPath: config.workloads.healthPath,
+    databaseHost: database.endpoint,
+    databasePort: POSTGRES_PORT,
+    databaseName: config.workloads.databaseName,
+  });
+
+  const backupImage = new BackupJobImage(
+    `${site}-backup-image`,
+    { repository: images.backupRepository, tag: config.backups.imageTag },
+    { provider },
+  );
+  const backups = new BackupJobs(
+    `${site}-backup-jobs`,
+    {
+      site,
+      role: config.role,
+      region,
+      peerRegion,
+      accountId,
+      bucketName: storage.bucketName,
+      bucketArn: storage.bucketArn,
+      keyArn: storage.keyArn,
+      peerBucketName,
+      databases: config.backups.databases,
+      tiers: config.tiers,
+      schedules: config.backups.schedules,
+      verifySchedule: config.backups.verifySchedule,
+      alarmEmails: config.backups.alarmEmails,
+      backupImageUri: backupImage.imageUri,
+      verifyCode: verifyFunctionArchive(),
+      database: { host: database.endpoint, port: POSTGRES_PORT, secretArn: database.credentialsSecretArn },
+      network: {
+        vpcId: network.vpcId,
+        privateSubnetIds: network.privateSubnetIds,
+        databaseClientSecurityGroupId: network.appSecurityGroupId,
+      },
+    },
+    { provider },
+  );
+
   return {
     site,
     role: config.role,
@@ -181,6 +250,11 @@ export function deploySite(config: DrConfig = loadConfig()): SiteOutputs {
     workloadScale: workloadScale(config.role),
     backupsScheduled: backupsScheduled(config.role),
     ...(dns ? { dnsTarget: dns.target } : {}),
+    workloadReplicas: workloads.replicas,
+    appImageRepositoryUrl: images.appRepositoryUrl,
+    webLoadBalancerHostname: workloads.webHostname,
+    backupAlarmTopicArn: backups.alarmTopicArn,
+    backupSecurityGroupId: backups.securityGroupId,
   };
 }
 

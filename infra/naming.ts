@@ -25,6 +25,20 @@ export function replicationRoleName(namePrefix: string, from: SiteName, to: Site
   return `${namePrefix}-replicate-${from}-to-${to}`;
 }
 
+/**
+ * ECR repositories carry the same names in both regions: ECR replication
+ * copies an image into the repository of the same name in the peer region.
+ * Only the application's repositories (under this prefix) replicate; each
+ * site builds and pushes drstack's own images itself.
+ */
+export function appImageRepositoryName(namePrefix: string): string {
+  return `${namePrefix}/app`;
+}
+
+export function backupImageRepositoryName(namePrefix: string): string {
+  return `${namePrefix}/drstack-backup`;
+}
+
 /** The longest namePrefix for which every derived bucket name is a legal S3 name. */
 export function maxNamePrefixLength(regions: readonly string[]): number {
   const longestSuffix = Math.max(

@@ -105,6 +105,36 @@ function computedState(type: string, name: string, inputs: Record<string, unknow
       state.primaryEndpointAddress = `master.${String(inputs.replicationGroupId ?? name)}.mock.${region}.cache.amazonaws.com`;
       state.arn = `arn:aws:elasticache:${region}:${MOCK_ACCOUNT_ID}:replicationgroup:${String(inputs.replicationGroupId ?? name)}`;
       break;
+    case "aws:ecr/repository:Repository": {
+      const repository = (inputs.name as string | undefined) ?? name;
+      state.name = repository;
+      state.registryId = MOCK_ACCOUNT_ID;
+      state.repositoryUrl = `${MOCK_ACCOUNT_ID}.dkr.ecr.${region}.amazonaws.com/${repository}`;
+      state.arn = `arn:aws:ecr:${region}:${MOCK_ACCOUNT_ID}:repository/${repository}`;
+      break;
+    }
+    case "docker:index/image:Image": {
+      // The registry answers a push with the image's content digest.
+      const imageName = String(inputs.imageName);
+      state.repoDigest = `${imageName.replace(/:[^:/]+$/, "")}@sha256:${"0".repeat(56)}${name.length.toString(16).padStart(8, "0")}`;
+      break;
+    }
+    case "aws:secretsmanager/secret:Secret":
+      // Secrets Manager appends six random characters to every secret ARN.
+      state.arn = `arn:aws:secretsmanager:${region}:${MOCK_ACCOUNT_ID}:secret:${String(inputs.name ?? name)}-AbCdEf`;
+      break;
+    case "aws:sns/topic:Topic":
+      state.name = (inputs.name as string | undefined) ?? `${name}-topic`;
+      state.arn = `arn:aws:sns:${region}:${MOCK_ACCOUNT_ID}:${state.name}`;
+      break;
+    case "aws:lambda/function:Function":
+      state.name = (inputs.name as string | undefined) ?? `${name}-fn`;
+      state.arn = `arn:aws:lambda:${region}:${MOCK_ACCOUNT_ID}:function:${state.name}`;
+      break;
+    case "aws:cloudwatch/logGroup:LogGroup":
+      state.name = (inputs.name as string | undefined) ?? `/drstack/${name}`;
+      state.arn = `arn:aws:logs:${region}:${MOCK_ACCOUNT_ID}:log-group:${state.name}`;
+      break;
     default:
       if (type.startsWith("random:")) {
         // Random values are secrets computed by the provider; a fixed stand-in keeps evaluations reproducible.
@@ -117,7 +147,10 @@ function computedState(type: string, name: string, inputs: Record<string, unknow
   return state;
 }
 
-/** Answers for the provider functions the program invokes, shaped like the provider's results. */
+/**
+ * Lookups the program makes in its own region, answered with what a deployed
+ * site would hold. A lookup with no answer here fails the evaluation.
+ */
 function invokeAnswer(token: string, inputs: Record<string, unknown>, region: string): Record<string, unknown> | undefined {
   switch (token) {
     case "aws:index/getCallerIdentity:getCallerIdentity":
@@ -127,6 +160,16 @@ function invokeAnswer(token: string, inputs: Record<string, unknown>, region: st
       const names = ["a", "b", "c"].map((letter) => `${region}${letter}`);
       return { id: region, names, zoneIds: names.map((_, index) => `${region.replace(/-/g, "")}-az${index + 1}`), state: inputs.state, groupNames: [region] };
     }
+    case "aws:ecr/getAuthorizationToken:getAuthorizationToken":
+      return {
+        id: region,
+        authorizationToken: "QVdTOm9mZmxpbmU=",
+        userName: "AWS",
+        password: "offline",
+        proxyEndpoint: `https://${MOCK_ACCOUNT_ID}.dkr.ecr.${region}.amazonaws.com`,
+        expiresAt: "2099-01-01T00:00:00Z",
+        registryId: inputs.registryId ?? MOCK_ACCOUNT_ID,
+      };
     default:
       return undefined;
   }

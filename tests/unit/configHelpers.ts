@@ -1,7 +1,10 @@
 import { ConfigError, parseConfig, RawConfig } from "../../infra/config";
 import { configValueToString, readConfigSchema } from "../../infra/configSchema";
 
-/** Config as Pulumi.yaml's defaults alone would give it, keyed without the project namespace. */
+/** What a stack must set itself: Pulumi.yaml cannot hold a secret, and no default release tag is right. */
+export const REQUIRED_SETTINGS: Readonly<Record<string, string>> = { kubeconfig: "apiVersion: v1\nkind: Config\n", appImageTag: "2026.11.1" };
+
+/** Pulumi.yaml's defaults as raw config, plus the settings every stack must make: a valid configuration. */
 export function declaredDefaults(): Record<string, string> {
   const raw: Record<string, string> = {};
   for (const declaration of readConfigSchema()) {
@@ -9,7 +12,7 @@ export function declaredDefaults(): Record<string, string> {
       raw[declaration.key] = configValueToString(declaration.default);
     }
   }
-  return raw;
+  return { ...raw, ...REQUIRED_SETTINGS };
 }
 
 /** The message of the ConfigError `raw` must raise; fails the test when it is accepted. */

@@ -1,0 +1,510 @@
+import * as aws from "@pulumi/aws";
+import * as pulumi from "@pulumi/pulumi";
+import * as fs from "fs";
+import * as path from "path";
+import {
+  BACKUP_HANDLER,
+  BACKUP_METRICS,
+  databaseKeyPrefix,
+  HANDLER_ENV,
+  handlerDataClass,
+  METRIC_DIMENSION,
+  METRIC_NAMESPACE,
+  VERIFY_HANDLER,
+  verifyTargets,
+} from "./backupContract";
+import { BackupDatabase } from "./backupTargets";
+import { PROJECT_ROOT } from "./configSchema";
+import { PolicyDocument } from "./policyDocument";
+import { SiteName, SiteRole } from "./roles";
+import { backupsScheduled } from "./sitePlan";
+import { databaseUrl, SiteDatabaseEndpoint, SiteNetwork } from "./siteConnections";
+import { TierName, TierObjectives } from "./tiers";
+
+/** Lambda's hard ceiling; a dump that needs longer belongs in a longer-running job. */
+export const BACKUP_TIMEOUT_SECONDS = 900;
+export const VERIFY_TIMEOUT_SECONDS = 300;
+/** A backup slower than this share of its timeout alarms before it starts failing. */
+export const DURATION_ALARM_SHARE = 0.8;
+export const LOG_RETENTION_DAYS = 90;
+/** AWS's policy for functions in a VPC: network interfaces and their own logs. */
+export const VPC_EXECUTION_POLICY_ARN = "arn:aws:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole";
+
+export interface BackupJobsArgs {
+  site: SiteName;
+  role: SiteRole;
+  region: string;
+  peerRegion: string;
+  accountId: pulumi.Input<string>;
+  /** This site's backup bucket and the key that encrypts it. */
+  bucketName: pulumi.Input<string>;
+  bucketArn: pulumi.Input<string>;
+  keyArn: pulumi.Input<string>;
+  /** The peer's bucket, by naming rule: the verifier checks that replication reached it. */
+  peerBucketName: string;
+  databases: BackupDatabase[];
+  tiers: TierObjectives;
+  schedules: Record<TierName, string>;
+  verifySchedule: string;
+  alarmEmails: string[];
+  /** The backup job image in this site's ECR, by digest. */
+  backupImageUri: pulumi.Input<string>;
+  /** The built verification function (`npm run build:lambdas`). */
+  verifyCode: pulumi.asset.Archive;
+  /** The site's own database instance and the Secrets Manager secret holding its credentials. */
+  database: SiteDatabaseEndpoint;
+  /** Where the backup functions reach the database from: the site's private subnets. */
+  network: SiteNetwork;
+}
+
+/**
+ * Scheduled, observed backups for one site: a container-image function per
+ * database that streams `pg_dump` into the backup bucket, a Node.js function
+ * that verifies the newest backups (age against RPO, checksum, the copy in the
+ * peer region) and publishes metrics, EventBridge Scheduler schedules, and
+ * CloudWatch alarms on an SNS topic.
+ *
+ * Backups run on the active site only; the standby's schedules are kept,
+ * disabled, so failover flips a state instead of creating anything. The
+ * verifier runs on both sites: on the standby it checks what replicates to it.
+ */
+export class BackupJobs extends pulumi.ComponentResource {
+  public readonly alarmTopicArn: pulumi.Output<string>;
+  /** Attach to the database's security group as an allowed source of connections. */
+  public readonly securityGroupId: pulumi.Output<string>;
+  public readonly backupFunctionArns: Record<string, pulumi.Output<string>>;
+  public readonly verifyFunctionArn: pulumi.Output<string>;
+
+  constructor(name: string, args: BackupJobsArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("drstack:backups:BackupJobs", name, {}, opts);
+    const child = { parent: this };
+
+    const topic = new aws.sns.Topic(`${name}-alarms`, { displayName: `drstack ${args.site} backup alarms` }, child);
+    args.alarmEmails.forEach((email, index) => {
+      new aws.sns.TopicSubscription(`${name}-alarm-email-${index}`, { topic: topic.arn, protocol: "email", endpoint: email }, child);
+    });
+
+    const securityGroup = new aws.ec2.SecurityGroup(
+      `${name}-functions`,
+      {
+        vpcId: args.network.vpcId,
+        description: `drstack ${args.site} backup functions: out to PostgreSQL and AWS APIs only`,
+        egress: [
+          { description: "PostgreSQL", protocol: "tcp", fromPort: 5432, toPort: 5432, cidrBlocks: ["0.0.0.0/0"] },
+          { description: "AWS APIs over TLS (S3, Secrets Manager)", protocol: "tcp", fromPort: 443, toPort: 443, cidrBlocks: ["0.0.0.0/0"] },
+        ],
+      },
+      child,
+    );
+
+    // --- backup functions, one per database
+    const backupRole = new aws.iam.Role(
+      `${name}-backup-role`,
+      { description: `drstack ${args.site} backup functions`, assumeRolePolicy: pulumi.jsonStringify(serviceTrustPolicy("lambda.amazonaws.com", args.accountId)) },
+      child,
+    );
+    new aws.iam.RolePolicyAttachment(`${name}-backup-vpc-access`, { role: backupRole.name, policyArn: VPC_EXECUTION_POLICY_ARN }, child);
+    const backupPermissions = new aws.iam.RolePolicy(
+      `${name}-backup-permissions`,
+      {
+        role: backupRole.name,
+        policy: pulumi.jsonStringify(
+          backupFunctionPolicy({
+            region: args.region,
+            bucketArn: args.bucketArn,
+            keyArn: args.keyArn,
+            secretArn: args.database.secretArn,
+            databases: args.databases,
+          }),
+        ),
+      },
+      child,
+    );
+
+    this.backupFunctionArns = {};
+    const backupFunctions: Array<{ database: BackupDatabase; fn: aws.lambda.Function }> = [];
+    for (const database of args.databases) {
+      const id = `${name}-backup-${resourceSuffix(database.name)}`;
+      const logGroup = new aws.cloudwatch.LogGroup(`${id}-logs`, { retentionInDays: LOG_RETENTION_DAYS }, child);
+      const fn = new aws.lambda.Function(
+        id,
+        {
+          description: `drstack: pg_dump of ${database.name} (${database.tier} tier) into the ${args.site} backup bucket`,
+          packageType: "Image",
+          imageUri: args.backupImageUri,
+          imageConfig: { commands: [BACKUP_HANDLER] },
+          architectures: ["x86_64"],
+          role: backupRole.arn,
+          timeout: BACKUP_TIMEOUT_SECONDS,
+          memorySize: 1024,
+          vpcConfig: { subnetIds: args.network.privateSubnetIds, securityGroupIds: [securityGroup.id, args.network.databaseClientSecurityGroupId] },
+          loggingConfig: { logFormat: "Text", logGroup: logGroup.name },
+          environment: {
+            variables: {
+              [HANDLER_ENV.bucket]: args.bucketName,
+              // Host, port and database; the user and password come from the secret.
+              [HANDLER_ENV.databaseUrl]: databaseUrl(args.database.host, args.database.port, database.name),
+              [HANDLER_ENV.databaseSecretArn]: args.database.secretArn,
+              [HANDLER_ENV.databaseName]: database.name,
+              [HANDLER_ENV.tier]: database.tier,
+              [HANDLER_ENV.dataClass]: handlerDataClass(database.dataClass),
+            },
+          },
+        },
+        { parent: this, dependsOn: [backupPermissions] },
+      );
+      // Scheduler invokes asynchronously and retries only delivery; a failed run
+      // is retried once by Lambda, idempotently, because the slot is in the event.
+      new aws.lambda.FunctionEventInvokeConfig(
+        `${id}-retries`,
+        { functionName: fn.name, maximumRetryAttempts: 1, maximumEventAgeInSeconds: 3600 },
+        child,
+      );
+      backupFunctions.push({ database, fn });
+      this.backupFunctionArns[database.name] = fn.arn;
+    }
+
+    // --- verification function, on both sites
+    const verifyLogGroup = new aws.cloudwatch.LogGroup(`${name}-verify-logs`, { retentionInDays: LOG_RETENTION_DAYS }, child);
+    const verifyRole = new aws.iam.Role(
+      `${name}-verify-role`,
+      { description: `drstack ${args.site} backup verification`, assumeRolePolicy: pulumi.jsonStringify(serviceTrustPolicy("lambda.amazonaws.com", args.accountId)) },
+      child,
+    );
+    const verifyPermissions = new aws.iam.RolePolicy(
+      `${name}-verify-permissions`,
+      {
+        role: verifyRole.name,
+        policy: pulumi.jsonStringify(
+          verifyFunctionPolicy({
+            region: args.region,
+            bucketArn: args.bucketArn,
+            keyArn: args.keyArn,
+            peerBucketArn: `arn:aws:s3:::${args.peerBucketName}`,
+            topicArn: topic.arn,
+            logGroupArn: verifyLogGroup.arn,
+            databases: args.databases,
+          }),
+        ),
+      },
+      child,
+    );
+    // Not in the VPC: it talks only to S3, CloudWatch and SNS, never to the database.
+    const verifyFunction = new aws.lambda.Function(
+      `${name}-verify`,
+      {
+        description: `drstack: verifies ${args.site}'s newest backups and their copies in ${args.peerRegion}`,
+        runtime: aws.lambda.Runtime.NodeJS20dX,
+        handler: VERIFY_HANDLER,
+        code: args.verifyCode,
+        role: verifyRole.arn,
+        timeout: VERIFY_TIMEOUT_SECONDS,
+        memorySize: 512,
+        loggingConfig: { logFormat: "Text", logGroup: verifyLogGroup.name },
+        environment: {
+          variables: {
+            [HANDLER_ENV.bucket]: args.bucketName,
+            [HANDLER_ENV.targets]: verifyTargets(args.databases),
+            [HANDLER_ENV.peerBucket]: args.peerBucketName,
+            [HANDLER_ENV.peerRegion]: args.peerRegion,
+            [HANDLER_ENV.metricNamespace]: METRIC_NAMESPACE,
+            [HANDLER_ENV.alarmTopicArn]: topic.arn,
+          },
+        },
+      },
+      { parent: this, dependsOn: [verifyPermissions] },
+    );
+    this.verifyFunctionArn = verifyFunction.arn;
+
+    // --- schedules
+    const schedulerRole = new aws.iam.Role(
+      `${name}-scheduler-role`,
+      { description: `EventBridge Scheduler invoking drstack ${args.site} backups`, assumeRolePolicy: pulumi.jsonStringify(serviceTrustPolicy("scheduler.amazonaws.com", args.accountId)) },
+      child,
+    );
+    const functionArns = [...backupFunctions.map(({ fn }) => fn.arn), verifyFunction.arn];
+    const schedulerPermissions = new aws.iam.RolePolicy(
+      `${name}-scheduler-permissions`,
+      { role: schedulerRole.name, policy: pulumi.jsonStringify(schedulerPolicy(functionArns)) },
+      child,
+    );
+    const backupState = backupsScheduled(args.role) ? "ENABLED" : "DISABLED";
+    for (const { database, fn } of backupFunctions) {
+      new aws.scheduler.Schedule(
+        `${name}-backup-${resourceSuffix(database.name)}-schedule`,
+        {
+          description: `${database.tier}-tier backup of ${database.name}; runs only while ${args.site} is the active site`,
+          scheduleExpression: args.schedules[database.tier],
+          scheduleExpressionTimezone: "UTC",
+          state: backupState,
+          flexibleTimeWindow: { mode: "OFF" },
+          target: {
+            arn: fn.arn,
+            roleArn: schedulerRole.arn,
+            // The scheduled time names the slot, so a retried invocation writes the same keys.
+            input: JSON.stringify({ slot: "<aws.scheduler.scheduled-time>" }),
+            retryPolicy: { maximumRetryAttempts: 2, maximumEventAgeInSeconds: 3600 },
+          },
+        },
+        { parent: this, dependsOn: [schedulerPermissions] },
+      );
+    }
+    new aws.scheduler.Schedule(
+      `${name}-verify-schedule`,
+      {
+        description: `Verification of ${args.site}'s backups and their replication; runs on both sites`,
+        scheduleExpression: args.verifySchedule,
+        scheduleExpressionTimezone: "UTC",
+        state: "ENABLED",
+        flexibleTimeWindow: { mode: "OFF" },
+        target: { arn: verifyFunction.arn, roleArn: schedulerRole.arn, retryPolicy: { maximumRetryAttempts: 1, maximumEventAgeInSeconds: 900 } },
+      },
+      { parent: this, dependsOn: [schedulerPermissions] },
+    );
+
+    // --- alarms
+    const notify = { alarmActions: [topic.arn], okActions: [topic.arn] };
+    for (const { database, fn } of backupFunctions) {
+      const id = `${name}-backup-${resourceSuffix(database.name)}`;
+      new aws.cloudwatch.MetricAlarm(
+        `${id}-errors`,
+        {
+          ...notify,
+          alarmDescription: `A backup of ${database.name} in ${args.site} failed; the previous good backup is still the latest.`,
+          ...functionErrorsAlarm(fn.name),
+        },
+        child,
+      );
+      new aws.cloudwatch.MetricAlarm(
+        `${id}-duration`,
+        {
+          ...notify,
+          alarmDescription: `The backup of ${database.name} in ${args.site} is nearing Lambda's ${BACKUP_TIMEOUT_SECONDS}s limit.`,
+          namespace: "AWS/Lambda",
+          metricName: "Duration",
+          dimensions: { FunctionName: fn.name },
+          statistic: "Maximum",
+          period: 300,
+          evaluationPeriods: 1,
+          comparisonOperator: "GreaterThanThreshold",
+          threshold: BACKUP_TIMEOUT_SECONDS * 1000 * DURATION_ALARM_SHARE,
+          treatMissingData: "notBreaching",
+        },
+        child,
+      );
+    }
+    for (const database of args.databases) {
+      new aws.cloudwatch.MetricAlarm(
+        `${name}-backup-${resourceSuffix(database.name)}-age`,
+        {
+          ...notify,
+          alarmDescription: `The newest good backup of ${database.name} in ${args.site} is older than the ${database.tier} tier's RPO.`,
+          ...backupAgeAlarm(database, args.tiers),
+        },
+        child,
+      );
+    }
+    new aws.cloudwatch.MetricAlarm(
+      `${name}-verify-errors`,
+      {
+        ...notify,
+        alarmDescription: `The backup verification function of ${args.site} itself failed, so backups are unobserved.`,
+        ...functionErrorsAlarm(verifyFunction.name),
+      },
+      child,
+    );
+
+    this.alarmTopicArn = topic.arn;
+    this.securityGroupId = securityGroup.id;
+    this.registerOutputs({ alarmTopicArn: this.alarmTopicArn, securityGroupId: this.securityGroupId, verifyFunctionArn: this.verifyFunctionArn });
+  }
+}
+
+/** Where `npm run build:lambdas` leaves the verification function. */
+export const VERIFY_BUNDLE_DIR = path.join(PROJECT_ROOT, "dist", "lambdas", "verify");
+
+/** The built verification function; a missing build is said at preview, before the upload would fail. */
+export function verifyFunctionArchive(): pulumi.asset.FileArchive {
+  if (!fs.existsSync(VERIFY_BUNDLE_DIR)) {
+    pulumi.log.warn(`${path.relative(PROJECT_ROOT, VERIFY_BUNDLE_DIR)} does not exist: run \`npm run build:lambdas\` before \`pulumi up\`.`);
+  }
+  return new pulumi.asset.FileArchive(VERIFY_BUNDLE_DIR);
+}
+
+/** Resource names allow what database names allow except dots. */
+function resourceSuffix(databaseName: string): string {
+  return databaseName.replace(/[^A-Za-z0-9-]/g, "-").toLowerCase();
+}
+
+/** Any failed invocation in five minutes. No invocations (the standby, whose backup schedules are off) is not an error. */
+export function functionErrorsAlarm(functionName: pulumi.Input<string>): Partial<aws.cloudwatch.MetricAlarmArgs> {
+  return {
+    namespace: "AWS/Lambda",
+    metricName: "Errors",
+    dimensions: { FunctionName: functionName },
+    statistic: "Sum",
+    period: 300,
+    evaluationPeriods: 1,
+    comparisonOperator: "GreaterThanOrEqualToThreshold",
+    threshold: 1,
+    treatMissingData: "notBreaching",
+  };
+}
+
+/**
+ * Age of the newest good backup against the tier's RPO. A missing metric means
+ * the verifier is not reporting, which is as bad as a stale backup: it breaches.
+ */
+export function backupAgeAlarm(database: BackupDatabase, tiers: TierObjectives): Partial<aws.cloudwatch.MetricAlarmArgs> {
+  return {
+    namespace: METRIC_NAMESPACE,
+    metricName: BACKUP_METRICS.age,
+    dimensions: { [METRIC_DIMENSION]: database.name },
+    statistic: "Maximum",
+    period: 300,
+    evaluationPeriods: 2,
+    datapointsToAlarm: 2,
+    comparisonOperator: "GreaterThanThreshold",
+    threshold: tiers[database.tier].rpoMinutes * 60,
+    treatMissingData: "breaching",
+  };
+}
+
+/** Only the named service, acting for this account, may assume the role. */
+export function serviceTrustPolicy(service: string, accountId: pulumi.Input<string>): PolicyDocument {
+  return {
+    Version: "2012-10-17",
+    Statement: [
+      {
+        Sid: "ServiceForThisAccount",
+        Effect: "Allow",
+        Principal: { Service: service },
+        Action: "sts:AssumeRole",
+        Condition: { StringEquals: { "aws:SourceAccount": accountId } },
+      },
+    ],
+  };
+}
+
+export interface BackupFunctionPolicyArgs {
+  region: string;
+  bucketArn: pulumi.Input<string>;
+  keyArn: pulumi.Input<string>;
+  secretArn: pulumi.Input<string>;
+  databases: BackupDatabase[];
+}
+
+/**
+ * Write dumps, manifests and `latest.json` under each database's own prefix
+ * and nowhere else; abort its own failed uploads; read the database password.
+ * Bucket-level listing is on the bucket itself (HeadBucket and finding stale
+ * multipart uploads need it).
+ */
+export function backupFunctionPolicy(args: BackupFunctionPolicyArgs): PolicyDocument {
+  return {
+    Version: "2012-10-17",
+    Statement: [
+      {
+        Sid: "FindBucketAndStaleUploads",
+        Effect: "Allow",
+        Action: ["s3:ListBucket", "s3:ListBucketMultipartUploads"],
+        Resource: args.bucketArn,
+      },
+      {
+        Sid: "WriteOwnDatabasePrefixes",
+        Effect: "Allow",
+        Action: ["s3:PutObject", "s3:GetObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts", "s3:DeleteObject"],
+        Resource: args.databases.map((database) => pulumi.interpolate`${args.bucketArn}/${databaseKeyPrefix(database)}*`),
+      },
+      {
+        Sid: "EncryptWithBackupKeyThroughS3",
+        Effect: "Allow",
+        Action: ["kms:GenerateDataKey", "kms:Decrypt"],
+        Resource: args.keyArn,
+        Condition: { StringEquals: { "kms:ViaService": `s3.${args.region}.amazonaws.com` } },
+      },
+      {
+        Sid: "ReadDatabaseCredentials",
+        Effect: "Allow",
+        Action: "secretsmanager:GetSecretValue",
+        Resource: args.secretArn,
+      },
+    ],
+  };
+}
+
+export interface VerifyFunctionPolicyArgs {
+  region: string;
+  bucketArn: pulumi.Input<string>;
+  keyArn: pulumi.Input<string>;
+  peerBucketArn: string;
+  topicArn: pulumi.Input<string>;
+  logGroupArn: pulumi.Input<string>;
+  databases: BackupDatabase[];
+}
+
+/**
+ * Read (never write) the backups of the protected databases here, check their
+ * copies in the peer bucket by HEAD (which needs no key), publish metrics in
+ * drstack's namespace only (PutMetricData has no resource-level permission;
+ * the namespace condition is its scope) and notify the alarm topic.
+ */
+export function verifyFunctionPolicy(args: VerifyFunctionPolicyArgs): PolicyDocument {
+  const prefixes = (bucketArn: pulumi.Input<string>) => args.databases.map((database) => pulumi.interpolate`${bucketArn}/${databaseKeyPrefix(database)}*`);
+  return {
+    Version: "2012-10-17",
+    Statement: [
+      {
+        Sid: "SeeBothBuckets",
+        Effect: "Allow",
+        Action: "s3:ListBucket",
+        Resource: [args.bucketArn, args.peerBucketArn],
+      },
+      {
+        Sid: "ReadOwnBackups",
+        Effect: "Allow",
+        Action: "s3:GetObject",
+        Resource: prefixes(args.bucketArn),
+      },
+      {
+        Sid: "CheckPeerCopies",
+        Effect: "Allow",
+        Action: "s3:GetObject",
+        Resource: prefixes(args.peerBucketArn),
+      },
+      {
+        Sid: "DecryptOwnBackupsThroughS3",
+        Effect: "Allow",
+        Action: "kms:Decrypt",
+        Resource: args.keyArn,
+        Condition: { StringEquals: { "kms:ViaService": `s3.${args.region}.amazonaws.com` } },
+      },
+      {
+        Sid: "PublishBackupMetrics",
+        Effect: "Allow",
+        Action: "cloudwatch:PutMetricData",
+        Resource: "*",
+        Condition: { StringEquals: { "cloudwatch:namespace": METRIC_NAMESPACE } },
+      },
+      {
+        Sid: "NotifyAlarmTopic",
+        Effect: "Allow",
+        Action: "sns:Publish",
+        Resource: args.topicArn,
+      },
+      {
+        Sid: "WriteOwnLogs",
+        Effect: "Allow",
+        Action: ["logs:CreateLogStream", "logs:PutLogEvents"],
+        Resource: pulumi.interpolate`${args.logGroupArn}:*`,
+      },
+    ],
+  };
+}
+
+export function schedulerPolicy(functionArns: pulumi.Input<string>[]): PolicyDocument {
+  return {
+    Version: "2012-10-17",
+    Statement: [{ Sid: "InvokeBackupFunctions", Effect: "Allow", Action: "lambda:InvokeFunction", Resource: functionArns }],
+  };
+}

@@ -1,0 +1,261 @@
+import { BACKUP_HANDLER, VERIFY_HANDLER } from "../../infra/backupContract";
+import { backupsScheduled } from "../../infra/sitePlan";
+import * as fs from "fs";
+import { VERIFY_BUNDLE_DIR, VPC_EXECUTION_POLICY_ARN } from "../../infra/backups";
+import { roleOf } from "../../infra/roles";
+import { Evaluation } from "../../offline/evaluate";
+import { readStackConfig } from "../../offline/stackFiles";
+import { asArray, evaluate, parsePolicy, ParsedStatement, resourcesOfType, single, STACK_CASES, within } from "./evaluations";
+
+// Each evaluation of the program takes seconds; several in one test outgrow jest's 5 s default on a busy machine.
+jest.setTimeout(60_000);
+
+const BACKUPS = "drstack:backups:BackupJobs";
+const T = {
+  fn: "aws:lambda/function:Function",
+  schedule: "aws:scheduler/schedule:Schedule",
+  role: "aws:iam/role:Role",
+  policy: "aws:iam/rolePolicy:RolePolicy",
+  attachment: "aws:iam/rolePolicyAttachment:RolePolicyAttachment",
+  alarm: "aws:cloudwatch/metricAlarm:MetricAlarm",
+  topic: "aws:sns/topic:Topic",
+  subscription: "aws:sns/topicSubscription:TopicSubscription",
+};
+const ACCOUNT = "123456789012";
+
+function named(evaluation: Evaluation, type: string, name: string) {
+  const found = resourcesOfType(evaluation, type).find((resource) => resource.name === name);
+  if (!found) {
+    throw new Error(`no ${type} named ${name} in ${evaluation.stack}; have ${resourcesOfType(evaluation, type).map((r) => r.name).join(", ")}`);
+  }
+  return found;
+}
+
+function policyOf(evaluation: Evaluation, name: string): ParsedStatement[] {
+  return parsePolicy(named(evaluation, T.policy, name).inputs.policy);
+}
+
+describe.each(STACK_CASES)("backup jobs of stack $stack with activeSite=$activeSite", ({ stack, activeSite }) => {
+  const run = () => evaluate(stack, { activeSite });
+  const role = roleOf(stack, activeSite);
+  const values = readStackConfig(stack).values;
+  const region = values[`drstack:${stack}Region`];
+  const peer = stack === "primary" ? "secondary" : "primary";
+  const peerRegion = values[`drstack:${peer}Region`];
+  const bucketArn = `arn:aws:s3:::acme-shop-dr-backups-${stack}-${region}`;
+  const peerBucketArn = `arn:aws:s3:::acme-shop-dr-backups-${peer}-${peerRegion}`;
+  const prefixes = (arn: string) => [`${arn}/db/shop/*`, `${arn}/financial/ledger/*`];
+  const secretArn = `arn:aws:secretsmanager:${region}:${ACCOUNT}:secret:acme-shop-dr/${stack}/db-AbCdEf`;
+  const topicArn = `arn:aws:sns:${region}:${ACCOUNT}:${stack}-backup-jobs-alarms-topic`;
+  const fnArn = (name: string) => `arn:aws:lambda:${region}:${ACCOUNT}:function:${name}-fn`;
+
+  test(`backup schedules are ${role === "active" ? "enabled" : "disabled"} on the ${role} site, one per database on its tier's expression`, async () => {
+    const evaluation = await run();
+    const expected = role === "active" ? "ENABLED" : "DISABLED";
+    expect(backupsScheduled(role)).toBe(role === "active");
+    const shop = named(evaluation, T.schedule, `${stack}-backup-jobs-backup-shop-schedule`).inputs;
+    const ledger = named(evaluation, T.schedule, `${stack}-backup-jobs-backup-ledger-schedule`).inputs;
+    expect([shop.state, ledger.state]).toEqual([expected, expected]);
+    expect(shop.scheduleExpression).toBe("rate(5 minutes)");
+    expect(ledger.scheduleExpression).toBe("rate(2 hours)");
+    expect(shop.target).toMatchObject({ arn: fnArn(`${stack}-backup-jobs-backup-shop`), input: JSON.stringify({ slot: "<aws.scheduler.scheduled-time>" }) });
+  });
+
+  test("verification is scheduled on both sites, so the standby checks what replicates to it", async () => {
+    const schedule = named(await run(), T.schedule, `${stack}-backup-jobs-verify-schedule`).inputs;
+    expect(schedule.state).toBe("ENABLED");
+    expect(schedule.scheduleExpression).toBe("rate(15 minutes)");
+    expect((schedule.target as { arn: string }).arn).toBe(fnArn(`${stack}-backup-jobs-verify`));
+  });
+
+  test("the backup function runs the pushed image by digest from this region, in the VPC, with the handler contract", async () => {
+    const evaluation = await run();
+    const fn = named(evaluation, T.fn, `${stack}-backup-jobs-backup-shop`).inputs;
+    expect(fn.packageType).toBe("Image");
+    expect(fn.imageUri).toMatch(new RegExp(`^${ACCOUNT}\\.dkr\\.ecr\\.${region}\\.amazonaws\\.com/acme-shop-dr/drstack-backup@sha256:[0-9a-f]{64}$`));
+    expect(fn.imageConfig).toEqual({ commands: [BACKUP_HANDLER] });
+    // Its own group for egress, and the site's application group, which is what the database admits.
+    expect(fn.vpcConfig).toEqual({
+      subnetIds: evaluation.outputs.privateSubnetIds,
+      securityGroupIds: [`${stack}-backup-jobs-functions-id`, evaluation.outputs.appSecurityGroupId],
+    });
+    expect((fn.environment as { variables: Record<string, string> }).variables).toEqual({
+      BACKUP_BUCKET: `acme-shop-dr-backups-${stack}-${region}`,
+      DATABASE_URL: `postgres://${evaluation.outputs.databaseEndpoint}:5432/shop`,
+      DATABASE_SECRET_ARN: secretArn,
+      BACKUP_NAME: "shop",
+      BACKUP_TIER: "critical",
+      BACKUP_DATA_CLASS: "daily",
+    });
+    expect(fn.role).toBe(`arn:aws:iam::${ACCOUNT}:role/${stack}-backup-jobs-backup-role`);
+  });
+
+  test("the verify function is a Node.js function from the built archive, not a serialised CallbackFunction", async () => {
+    const fn = named(await run(), T.fn, `${stack}-backup-jobs-verify`).inputs;
+    expect(fn.runtime).toBe("nodejs20.x");
+    expect(fn.handler).toBe(VERIFY_HANDLER);
+    const code = fn.code as Record<string, unknown>;
+    expect(code.__pulumiArchive).toBe(true);
+    expect(Object.keys(code)).toContain("path");
+    expect(Object.keys(code)).not.toContain("assets");
+    expect(fn.vpcConfig).toBeUndefined();
+    expect((fn.environment as { variables: Record<string, string> }).variables).toEqual({
+      BACKUP_BUCKET: `acme-shop-dr-backups-${stack}-${region}`,
+      BACKUP_TARGETS: "shop:critical:daily,ledger:standard:financial",
+      PEER_BUCKET: `acme-shop-dr-backups-${peer}-${peerRegion}`,
+      PEER_REGION: peerRegion,
+      METRIC_NAMESPACE: "drstack/backups",
+      ALARM_TOPIC_ARN: topicArn,
+    });
+  });
+
+  test("no function is a CallbackFunction (their handler is the serialised __index.handler)", async () => {
+    for (const fn of resourcesOfType(await run(), T.fn)) {
+      expect(fn.inputs.handler).not.toBe("__index.handler");
+    }
+  });
+
+  test("the backup role may write only its databases' prefixes, use only this site's key, and read only the database secret", async () => {
+    const evaluation = await run();
+    const statements = policyOf(evaluation, `${stack}-backup-jobs-backup-permissions`);
+    const allowed = new Set([bucketArn, ...prefixes(bucketArn), `arn:aws:kms:${region}:${ACCOUNT}:key/${stack}-backups-key-key-id`, secretArn]);
+    for (const statement of statements) {
+      expect(statement.Effect).toBe("Allow");
+      for (const action of asArray(statement.Action)) {
+        expect(action).not.toContain("*");
+      }
+      for (const resource of asArray(statement.Resource)) {
+        expect({ resource, allowed: allowed.has(resource) }).toEqual({ resource, allowed: true });
+      }
+    }
+    const writes = statements.find((s) => asArray(s.Action).includes("s3:PutObject"));
+    expect(asArray(writes?.Resource).sort()).toEqual(prefixes(bucketArn).sort());
+    expect(statements.find((s) => asArray(s.Action).includes("secretsmanager:GetSecretValue"))?.Resource).toBe(secretArn);
+    expect(statements.find((s) => asArray(s.Action).includes("kms:GenerateDataKey"))?.Condition).toEqual({
+      StringEquals: { "kms:ViaService": `s3.${region}.amazonaws.com` },
+    });
+    const attachments = resourcesOfType(within(evaluation, BACKUPS), T.attachment);
+    expect(attachments.map((a) => a.inputs.policyArn)).toEqual([VPC_EXECUTION_POLICY_ARN]);
+  });
+
+  test("the verify role reads both buckets' backup prefixes, writes nothing there, and publishes only in drstack's namespace", async () => {
+    const statements = policyOf(await run(), `${stack}-backup-jobs-verify-permissions`);
+    const logGroupArn = `arn:aws:logs:${region}:${ACCOUNT}:log-group:/drstack/${stack}-backup-jobs-verify-logs`;
+    const allowed = new Set([
+      bucketArn,
+      peerBucketArn,
+      ...prefixes(bucketArn),
+      ...prefixes(peerBucketArn),
+      `arn:aws:kms:${region}:${ACCOUNT}:key/${stack}-backups-key-key-id`,
+      topicArn,
+      `${logGroupArn}:*`,
+    ]);
+    for (const statement of statements) {
+      expect(statement.Effect).toBe("Allow");
+      for (const action of asArray(statement.Action)) {
+        expect(action).not.toContain("*");
+        expect(action).not.toMatch(/^s3:(Put|Delete)/);
+      }
+      for (const resource of asArray(statement.Resource)) {
+        if (resource === "*") {
+          // PutMetricData has no resource-level permission: its scope is the namespace condition.
+          expect(statement.Action).toBe("cloudwatch:PutMetricData");
+          expect(statement.Condition).toEqual({ StringEquals: { "cloudwatch:namespace": "drstack/backups" } });
+        } else {
+          expect({ resource, allowed: allowed.has(resource) }).toEqual({ resource, allowed: true });
+        }
+      }
+    }
+    expect(statements.find((s) => s.Action === "sns:Publish")?.Resource).toBe(topicArn);
+    expect(asArray(statements.find((s) => s.Sid === "CheckPeerCopies")?.Resource).sort()).toEqual(prefixes(peerBucketArn).sort());
+  });
+
+  test("the scheduler may only invoke this site's backup and verify functions", async () => {
+    const evaluation = await run();
+    const [statement, ...rest] = policyOf(evaluation, `${stack}-backup-jobs-scheduler-permissions`);
+    expect(rest).toEqual([]);
+    expect(statement.Action).toBe("lambda:InvokeFunction");
+    expect(asArray(statement.Resource).sort()).toEqual(
+      [fnArn(`${stack}-backup-jobs-backup-shop`), fnArn(`${stack}-backup-jobs-backup-ledger`), fnArn(`${stack}-backup-jobs-verify`)].sort(),
+    );
+  });
+
+  test("each role can be assumed only by its service for this account", async () => {
+    const evaluation = await run();
+    const services: Record<string, string> = { backup: "lambda.amazonaws.com", verify: "lambda.amazonaws.com", scheduler: "scheduler.amazonaws.com" };
+    for (const [kind, service] of Object.entries(services)) {
+      const [trust, ...rest] = parsePolicy(named(evaluation, T.role, `${stack}-backup-jobs-${kind}-role`).inputs.assumeRolePolicy);
+      expect(rest).toEqual([]);
+      expect(trust).toMatchObject({ Principal: { Service: service }, Action: "sts:AssumeRole", Condition: { StringEquals: { "aws:SourceAccount": ACCOUNT } } });
+    }
+  });
+
+  test("alarms on errors, duration and backup age notify the site's topic, which mails the configured subscribers", async () => {
+    const evaluation = await run();
+    const alarms = resourcesOfType(within(evaluation, BACKUPS), T.alarm);
+    expect(alarms.map((a) => a.name).sort()).toEqual(
+      [
+        ...["shop", "ledger"].flatMap((db) => ["errors", "duration", "age"].map((kind) => `${stack}-backup-jobs-backup-${db}-${kind}`)),
+        `${stack}-backup-jobs-verify-errors`,
+      ].sort(),
+    );
+    for (const alarm of alarms) {
+      expect(alarm.inputs.alarmActions).toEqual([topicArn]);
+      expect(alarm.inputs.okActions).toEqual([topicArn]);
+    }
+    const errors = named(evaluation, T.alarm, `${stack}-backup-jobs-backup-shop-errors`).inputs;
+    expect(errors).toMatchObject({ namespace: "AWS/Lambda", metricName: "Errors", dimensions: { FunctionName: `${stack}-backup-jobs-backup-shop-fn` }, threshold: 1 });
+    const duration = named(evaluation, T.alarm, `${stack}-backup-jobs-backup-shop-duration`).inputs;
+    expect(duration).toMatchObject({ namespace: "AWS/Lambda", metricName: "Duration", statistic: "Maximum", threshold: 720000 });
+    const age = named(evaluation, T.alarm, `${stack}-backup-jobs-backup-ledger-age`).inputs;
+    expect(age).toMatchObject({
+      namespace: "drstack/backups",
+      metricName: "BackupAgeSeconds",
+      dimensions: { Database: "ledger" },
+      comparisonOperator: "GreaterThanThreshold",
+      threshold: 120 * 60,
+      treatMissingData: "breaching",
+    });
+    const topic = single(within(evaluation, BACKUPS), T.topic);
+    expect(topic.provider).toContain(`::${stack}-aws::`);
+    const subscriptions = resourcesOfType(evaluation, T.subscription).map((s) => s.inputs);
+    expect(subscriptions).toEqual([
+      { topic: topicArn, protocol: "email", endpoint: "oncall@shop.example.com" },
+      { topic: topicArn, protocol: "email", endpoint: "dba@shop.example.com" },
+    ]);
+  });
+});
+
+describe("backup function network and build", () => {
+  test("the functions' security group lets them out only to PostgreSQL and HTTPS", async () => {
+    const evaluation = await evaluate("secondary");
+    const group = named(evaluation, "aws:ec2/securityGroup:SecurityGroup", "secondary-backup-jobs-functions").inputs;
+    expect(group.vpcId).toBe(evaluation.outputs.vpcId);
+    expect((group.egress as Array<{ fromPort: number; toPort: number; protocol: string }>).map((rule) => [rule.protocol, rule.fromPort, rule.toPort])).toEqual([
+      ["tcp", 5432, 5432],
+      ["tcp", 443, 443],
+    ]);
+    expect(group.ingress).toBeUndefined();
+    expect(evaluation.outputs.backupSecurityGroupId).toBe("secondary-backup-jobs-functions-id");
+  });
+
+  test("a missing handler build is reported with the command that makes it, and only then", async () => {
+    const evaluation = await evaluate("primary");
+    const warned = /dist\/lambdas\/verify does not exist: run `npm run build:lambdas` before `pulumi up`/.test(evaluation.warnings.join("\n"));
+    expect(warned).toBe(!fs.existsSync(VERIFY_BUNDLE_DIR));
+  });
+});
+
+describe("backup jobs follow config", () => {
+  test("no email subscriptions when alarmEmails is empty; the topic and alarms stay", async () => {
+    const evaluation = await evaluate("primary", { alarmEmails: "[]" });
+    expect(resourcesOfType(evaluation, T.subscription)).toEqual([]);
+    expect(resourcesOfType(evaluation, T.topic)).toHaveLength(1);
+  });
+
+  test("a tier's schedule and RPO reach the schedule and the age alarm", async () => {
+    const evaluation = await evaluate("primary", { tierStandardBackupSchedule: "cron(0 */1 * * ? *)", tierStandardRpoMinutes: "90" });
+    expect(named(evaluation, T.schedule, "primary-backup-jobs-backup-ledger-schedule").inputs.scheduleExpression).toBe("cron(0 */1 * * ? *)");
+    expect(named(evaluation, T.alarm, "primary-backup-jobs-backup-ledger-age").inputs.threshold).toBe(90 * 60);
+  });
+});
