@@ -6,7 +6,7 @@ import { databaseIdentifier } from "./naming";
 import { databaseSecretName, POSTGRES_PORT } from "./siteConnections";
 import { PolicyDocument } from "./policyDocument";
 import { SiteName } from "./roles";
-import { DatabaseMode, retiredGenerations } from "./sitePlan";
+import { DatabaseMode, retiredGenerations, writerMustAlreadyExist } from "./sitePlan";
 
 export interface SiteDatabaseArgs {
   site: SiteName;
@@ -136,11 +136,14 @@ export class SiteDatabase extends pulumi.ComponentResource {
     }
 
     this.identifier = databaseIdentifier(args.namePrefix, args.site, args.generation);
+    const identifier = writerMustAlreadyExist(args.mode, args.generation)
+      ? existingInstanceIdentifier(this.identifier, args.site, args.generation, this)
+      : this.identifier;
     const instance = new aws.rds.Instance(
       instanceResourceName(name, args.generation),
       {
         ...common,
-        identifier: this.identifier,
+        identifier,
         finalSnapshotIdentifier: `${this.identifier}-final`,
         ...(args.mode === "replica" ? { replicateSourceDb: args.replicationSourceArn } : writerOnly),
       },
@@ -200,4 +203,23 @@ export function enhancedMonitoringTrustPolicy(): PolicyDocument {
       },
     ],
   };
+}
+
+/**
+ * The identifier of an instance that must already exist in this site's region,
+ * or an error that stops the `up` before an empty writer is created.
+ */
+function existingInstanceIdentifier(identifier: string, site: SiteName, generation: number, parent: pulumi.Resource): pulumi.Output<string> {
+  return aws.rds
+    .getInstancesOutput({ filters: [{ name: "db-instance-id", values: [identifier] }] }, { parent })
+    .apply((found) => {
+      if (!found.instanceIdentifiers.includes(identifier)) {
+        throw new Error(
+          `${identifier} does not exist, so ${site} cannot become the writer on database generation ${generation}: ` +
+            `only a replica built by an earlier \`pulumi up\` is ever promoted, and creating the writer now would start an empty database. ` +
+            `Run \`pulumi -s ${site} up\` while ${site} is still standby to build the replica (README, Failback), then switch.`,
+        );
+      }
+      return identifier;
+    });
 }

@@ -96,3 +96,14 @@ export function workloadScale(role: SiteRole): WorkloadScale {
 export function retiredGenerations(generation: number): number[] {
   return generation > 1 ? [generation - 1] : [];
 }
+
+/**
+ * Only a site's first database generation may start as a writer from nothing.
+ * Every later writer is a replica promoted in place, so it must already exist;
+ * declaring one that does not would create an empty database beside the real
+ * data (for example, flipping back to a site whose rebuilt replica was never
+ * `up`ed). The program refuses such an `up` (README, Failback).
+ */
+export function writerMustAlreadyExist(mode: DatabaseMode, generation: number): boolean {
+  return mode === "writer" && generation > 1;
+}

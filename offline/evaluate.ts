@@ -160,6 +160,13 @@ function invokeAnswer(token: string, inputs: Record<string, unknown>, region: st
       const names = ["a", "b", "c"].map((letter) => `${region}${letter}`);
       return { id: region, names, zoneIds: names.map((_, index) => `${region.replace(/-/g, "")}-az${index + 1}`), state: inputs.state, groupNames: [region] };
     }
+    case "aws:rds/getInstances:getInstances": {
+      // The offline plan models a deployed world: an instance asked for by
+      // identifier exists (the program asks only for ones an earlier up built).
+      const filters = (inputs.filters as Array<{ name: string; values: string[] }> | undefined) ?? [];
+      const identifiers = filters.find((filter) => filter.name === "db-instance-id")?.values ?? [];
+      return { id: region, instanceIdentifiers: identifiers, instanceArns: identifiers.map((id) => `arn:aws:rds:${region}:${MOCK_ACCOUNT_ID}:db:${id}`) };
+    }
     case "aws:ecr/getAuthorizationToken:getAuthorizationToken":
       return {
         id: region,

@@ -138,3 +138,13 @@ describe("failback (README, Failback)", () => {
     expect(primary.outputs.databaseArn).toBe("arn:aws:rds:us-west-2:123456789012:db:acme-shop-dr-primary-db-g2");
   });
 });
+
+describe("a writer beyond the first generation is never created from nothing", () => {
+  test("generation 1 writers are declared directly; a later writer is looked up in its own region first", async () => {
+    const first = await evaluate("primary");
+    expect(first.invokes).not.toContain("aws:rds/getInstances:getInstances");
+    const switchedBack = await evaluate("primary", { primaryDatabaseGeneration: "2" });
+    expect(switchedBack.outputs.databaseMode).toBe("writer");
+    expect(switchedBack.invokes).toContain("aws:rds/getInstances:getInstances");
+  });
+});

@@ -10,6 +10,7 @@ import {
   readsPrimaryStack,
   replicationSourceSite,
   retiredGenerations,
+  writerMustAlreadyExist,
 } from "../../infra/sitePlan";
 
 /**
@@ -136,6 +137,9 @@ function up(world: World, stack: SiteName): void {
     }
   }
   if (existing === undefined) {
+    if (writerMustAlreadyExist(mode, generation)) {
+      throw new Refused(`the program refuses to create ${currentId} as an empty writer`);
+    }
     if (mode === "replica") {
       const origin = source === undefined ? undefined : world.instances.get(source);
       if (!origin || origin.kind !== "writer" || !world.regionUp[origin.site]) {
@@ -373,6 +377,23 @@ describe("the failover model, driven by the program's role decisions", () => {
         "acme-shop-dr-secondary-db-g2",
       ]);
     }
+  });
+
+  test("switching back to a site whose rebuilt replica was never built is refused, not answered with an empty writer", () => {
+    // Found by the property above: the primary's generation was raised, then
+    // the primary was made active again before any up had built its replica.
+    const world = play(false, [
+      { kind: "flip", stack: "secondary", activeSite: "secondary" },
+      { kind: "flip", stack: "primary", activeSite: "secondary" },
+      { kind: "rebuild", site: "primary" },
+      { kind: "flip", stack: "primary", activeSite: "primary" },
+      { kind: "up", stack: "primary" },
+    ]);
+    expect(world.refusals).toEqual(["primary: the program refuses to create acme-shop-dr-primary-db-g2 as an empty writer"]);
+    expect(world.instances.has("acme-shop-dr-primary-db-g2")).toBe(false);
+    expect(writerMustAlreadyExist("writer", 1)).toBe(false);
+    expect(writerMustAlreadyExist("writer", 2)).toBe(true);
+    expect(writerMustAlreadyExist("replica", 2)).toBe(false);
   });
 
   test("the model would catch a second writer: promoting while the peer still serves breaks the invariant", () => {
