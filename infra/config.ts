@@ -2,6 +2,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { configValueToString, PROJECT_NAME, readConfigSchema } from "./configSchema";
 import { DATA_CLASS_NAMES, DATA_CLASSES, DataClassPolicy } from "./dataClasses";
 import { maxNamePrefixLength } from "./naming";
+import { ObjectivesEnforcement, OBJECTIVES_ENFORCEMENT_MODES } from "./objectives";
 import { isSiteName, peerOf, roleOf, SiteName, SiteRole, SITES } from "./roles";
 import { isTierName, TIER_NAMES, tierKeyStem, TierObjectives } from "./tiers";
 
@@ -27,6 +28,8 @@ export interface DrConfig {
   abortIncompleteUploadDays: number;
   dataClasses: DataClassPolicy[];
   tiers: TierObjectives;
+  /** Whether objectives the mechanisms cannot meet stop the deployment (`error`) or only warn. */
+  objectivesEnforcement: ObjectivesEnforcement;
 }
 
 /** Config values as Pulumi hands them to a program: strings, keyed without the project namespace. */
@@ -196,6 +199,8 @@ export function parseConfig(raw: RawConfig, stack: string): DrConfig {
     };
   }
 
+  const objectivesEnforcement = reader.oneOf("objectivesEnforcement", OBJECTIVES_ENFORCEMENT_MODES, "error");
+
   const dataClasses: DataClassPolicy[] = DATA_CLASS_NAMES.map((name) => {
     const definition = DATA_CLASSES[name];
     const retentionKey = `${name}RetentionDays`;
@@ -242,6 +247,7 @@ export function parseConfig(raw: RawConfig, stack: string): DrConfig {
     abortIncompleteUploadDays,
     dataClasses,
     tiers,
+    objectivesEnforcement,
   };
 }
 

@@ -5,6 +5,7 @@ import { DrConfig, loadConfig } from "./config";
 
 export { loadConfig } from "./config";
 import { backupBucketName, backupKeyAliasName } from "./naming";
+import { assessPosture, DrPosture, enforceObjectives, recoveryMechanisms } from "./objectives";
 import { CrossRegionReplication } from "./replication";
 import { SiteName, SiteRole } from "./roles";
 
@@ -22,10 +23,23 @@ export interface SiteOutputs {
   /** The peer bucket this site replicates into, derived by the naming rule. */
   peerBackupBucketName: string;
   replicatesToPeer: boolean;
+  /** What each recovery tier asks and what this site's mechanisms achieve (infra/objectives.ts). */
+  drPosture: DrPosture;
+}
+
+/**
+ * Objectives as code: what each tier asks against what the site's mechanisms
+ * achieve. A tier they cannot meet stops the preview before anything is
+ * declared, or only warns when the stack sets `objectivesEnforcement: warn`.
+ */
+export function checkObjectives(config: DrConfig): DrPosture {
+  const posture = assessPosture(config, recoveryMechanisms(config));
+  enforceObjectives(posture, config.stack, (message) => pulumi.log.warn(message));
+  return posture;
 }
 
 /** One site of the DR pair, in the order an operator reads it. */
-export function deploySite(config: DrConfig = loadConfig()): SiteOutputs {
+export function deploySite(config: DrConfig = loadConfig(), drPosture: DrPosture = checkObjectives(config)): SiteOutputs {
   const { site, peer, region, peerRegion, namePrefix } = config;
   const provider = new aws.Provider(`${site}-aws`, {
     region,
@@ -88,5 +102,6 @@ export function deploySite(config: DrConfig = loadConfig()): SiteOutputs {
     backupKeyArn: storage.keyArn,
     peerBackupBucketName: peerBucketName,
     replicatesToPeer: config.peerProvisioned,
+    drPosture,
   };
 }
