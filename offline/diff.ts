@@ -210,7 +210,7 @@ export function pairsFromPreview(document: PreviewDocument): { stack: string; pa
     entry.ops.add(step.op);
     entry.old = entry.old ?? step.oldState;
     if (step.op !== "delete" && step.op !== "delete-replaced" && step.op !== "discard" && step.op !== "discard-replaced") {
-      entry.new = step.newState ?? entry.new;
+      entry.new = entry.new ?? step.newState;
     }
     for (const path of Object.keys(step.detailedDiff ?? {})) {
       entry.paths.add(path);

@@ -395,7 +395,7 @@ export const objectivesNoLongerMet: FindingRule = ({ old, new: next }) => {
           "warning",
           "objectives-not-met",
           next,
-          `Tier ${name} no longer meets its objectives: RTO ${tier.objectives.rtoMinutes} min (achieves ${tier.achievedRtoMinutes}), RPO ${tier.objectives.rpoMinutes} min (achieves ${rpo}).`,
+          `Tier ${name} no longer meets its objectives: RTO ${tier.objectives.rtoMinutes} min (achieves ${tier.achievedRtoMinutes} min), RPO ${tier.objectives.rpoMinutes} min (achieves ${rpo}).`,
         ),
       );
     }
