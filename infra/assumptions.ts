@@ -13,3 +13,76 @@ export const S3_RTC_REPLICATION_MINUTES = 15;
  * uncontrolled replication as good only for objectives of a day or longer.
  */
 export const UNCONTROLLED_REPLICATION_MINUTES = 24 * 60;
+
+/**
+ * How often a tier's data is backed up when no backup schedule is provisioned
+ * for it: once a day, the daily `pg_dump` of the plans this project grew from
+ * (DESIGN.md, "30 days (daily dumps)"). The backups work replaces this figure
+ * with its real schedule through `recoveryMechanisms()` in infra/objectives.ts.
+ */
+export const DEFAULT_BACKUP_INTERVAL_MINUTES = 24 * 60;
+
+/**
+ * TTL of the DNS record users resolve when drstack has not provisioned the
+ * failover record: 300 s, the TTL of the plans this project grew from
+ * (DESIGN.md). Resolvers may cache an answer this long after the record moves.
+ */
+export const DEFAULT_DNS_TTL_SECONDS = 300;
+
+/**
+ * Route 53 propagates a change to all of its authoritative name servers within
+ * 60 seconds (Amazon Route 53 Developer Guide, "Checking the status of your
+ * change"; the same bound applies to failover routing flipping on a health
+ * check). Cloudflare documents faster propagation; 60 s covers both.
+ */
+export const DNS_PROPAGATION_SECONDS = 60;
+
+/**
+ * Route 53 health check defaults when a health check exists but does not say:
+ * a request every 30 seconds, unhealthy after 3 consecutive failures (Amazon
+ * Route 53 API Reference, HealthCheckConfig: RequestInterval default 30,
+ * FailureThreshold default 3).
+ */
+export const ROUTE53_DEFAULT_HEALTH_CHECK_INTERVAL_SECONDS = 30;
+export const ROUTE53_DEFAULT_HEALTH_CHECK_FAILURE_THRESHOLD = 3;
+
+/**
+ * Without a health check, a person notices the outage: an alarm pages the
+ * on-call engineer, who acknowledges and decides to fail over. drstack's own
+ * estimate (no external source): 15 minutes for page, acknowledgement and
+ * decision. Replace it with your measured figure from a rehearsal.
+ */
+export const MANUAL_DETECTION_MINUTES = 15;
+
+/**
+ * Promoting a cross-region RDS read replica to a standalone writer: AWS says
+ * the promotion "takes a few minutes" depending on the replica's size (Amazon
+ * RDS User Guide, "Promoting a read replica to be a standalone DB instance");
+ * drstack budgets 10 minutes, including the reviewed `pulumi up` that does it.
+ */
+export const DATABASE_PROMOTION_MINUTES = 10;
+
+/**
+ * Cross-region replica lag drstack assumes for the RPO of database data. AWS
+ * documents no bound (RDS User Guide, "Monitoring read replication": lag is
+ * usually seconds and grows under write bursts or network trouble), so this is
+ * a budget, not an SLA: keep a ReplicaLag alarm at this threshold.
+ */
+export const DATABASE_REPLICA_LAG_MINUTES = 1;
+
+/**
+ * Without a replica, the database is restored from the latest dump in the
+ * surviving region: creating an RDS instance (typically 10-20 minutes, RDS
+ * User Guide, "Creating a DB instance") plus `pg_restore` of the dump.
+ * drstack's estimate for a database of tens of GB: 60 minutes in all. Measure
+ * it in a restore rehearsal and change it here.
+ */
+export const DATABASE_RESTORE_MINUTES = 60;
+
+/**
+ * Scaling the warm standby's workloads from their standby size to full size:
+ * new nodes join an EKS cluster in a few minutes (Karpenter and Cluster
+ * Autoscaler both document 1-3 minutes to launch a node) plus image pulls and
+ * readiness probes. drstack's estimate: 10 minutes.
+ */
+export const STANDBY_SCALE_UP_MINUTES = 10;

@@ -2,6 +2,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { configValueToString, PROJECT_NAME, readConfigSchema } from "./configSchema";
 import { DATA_CLASS_NAMES, DATA_CLASSES, DataClassPolicy } from "./dataClasses";
 import { cacheReplicationGroupId, maxNamePrefixLength } from "./naming";
+import { ObjectivesEnforcement, OBJECTIVES_ENFORCEMENT_MODES } from "./objectives";
 import { isSiteName, peerOf, roleOf, SiteName, SiteRole, SITES } from "./roles";
 import { BackupDatabase, parseBackupDatabases } from "./backupTargets";
 import { checkScheduleExpression } from "./scheduleExpression";
@@ -39,6 +40,8 @@ export interface DrConfig {
   primaryStackName: string;
   workloads: WorkloadSettings;
   backups: BackupSettings;
+  /** Whether objectives the mechanisms cannot meet stop the deployment (`error`) or only warn. */
+  objectivesEnforcement: ObjectivesEnforcement;
 }
 
 export const DNS_PROVIDERS = ["cloudflare", "route53"] as const;
@@ -328,6 +331,8 @@ export function parseConfig(raw: RawConfig, stack: string): DrConfig {
     };
   }
 
+  const objectivesEnforcement = reader.oneOf("objectivesEnforcement", OBJECTIVES_ENFORCEMENT_MODES, "error");
+
   const dataClasses: DataClassPolicy[] = DATA_CLASS_NAMES.map((name) => {
     const definition = DATA_CLASSES[name];
     const retentionKey = `${name}RetentionDays`;
@@ -409,6 +414,7 @@ export function parseConfig(raw: RawConfig, stack: string): DrConfig {
     primaryStackName,
     workloads,
     backups,
+    objectivesEnforcement,
   };
 }
 

@@ -12,6 +12,7 @@ import { SiteDataKey } from "./dataKey";
 import { FailoverDns } from "./dns";
 import { backupBucketName, backupKeyAliasName, databaseArn, databaseIdentifier } from "./naming";
 import { SiteNetwork } from "./network";
+import { assessPosture, DrPosture, enforceObjectives, recoveryMechanisms } from "./objectives";
 import { CrossRegionReplication } from "./replication";
 import { SiteName, SiteRole } from "./roles";
 import {
@@ -67,10 +68,23 @@ export interface SiteOutputs {
   backupAlarmTopicArn: pulumi.Output<string>;
   /** The backup functions' security group: the database's security group must admit it on 5432. */
   backupSecurityGroupId: pulumi.Output<string>;
+  /** What each recovery tier asks and what this site's mechanisms achieve (infra/objectives.ts). */
+  drPosture: DrPosture;
+}
+
+/**
+ * Objectives as code: what each tier asks against what the site's mechanisms
+ * achieve. A tier they cannot meet stops the preview before anything is
+ * declared, or only warns when the stack sets `objectivesEnforcement: warn`.
+ */
+export function checkObjectives(config: DrConfig): DrPosture {
+  const posture = assessPosture(config, recoveryMechanisms(config));
+  enforceObjectives(posture, config.stack, (message) => pulumi.log.warn(message));
+  return posture;
 }
 
 /** One site of the DR pair, in the order an operator reads it. */
-export function deploySite(config: DrConfig = loadConfig()): SiteOutputs {
+export function deploySite(config: DrConfig = loadConfig(), drPosture: DrPosture = checkObjectives(config)): SiteOutputs {
   const { site, peer, region, peerRegion, namePrefix } = config;
   const provider = new aws.Provider(`${site}-aws`, {
     region,
@@ -255,6 +269,7 @@ export function deploySite(config: DrConfig = loadConfig()): SiteOutputs {
     webLoadBalancerHostname: workloads.webHostname,
     backupAlarmTopicArn: backups.alarmTopicArn,
     backupSecurityGroupId: backups.securityGroupId,
+    drPosture,
   };
 }
 

@@ -252,6 +252,8 @@ export async function evaluateStack(options: EvaluateOptions): Promise<Evaluatio
     // Config is validated before the stack resource exists, as in a real run
     // where a config error stops the program before anything is declared.
     const config = program.loadConfig();
+    // Likewise the objectives check: it throws (or warns) before any resource.
+    const posture = program.checkObjectives(config);
     const result = await pulumi.runtime.runInPulumiStack(async () => {
       pulumi.runtime.registerStackTransformation((transform) => {
         const parent = transform.opts.parent;
@@ -262,7 +264,7 @@ export async function evaluateStack(options: EvaluateOptions): Promise<Evaluatio
         });
         return undefined;
       });
-      return program.deploySite(config);
+      return program.deploySite(config, posture);
     });
     await settings.waitForRPCs();
     await new Promise((resolve) => setImmediate(resolve));
