@@ -1,5 +1,5 @@
 import { RecordedResource } from "../../offline/evaluate";
-import { evaluate } from "./evaluations";
+import { evaluate } from "../unit/evaluations";
 
 // Each evaluation of the program takes seconds; several in one test outgrow jest's 5 s default on a busy machine.
 jest.setTimeout(60_000);

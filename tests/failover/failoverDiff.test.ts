@@ -2,8 +2,8 @@ import { parseConfig } from "../../infra/config";
 import { DATA_STORE_TYPES, FAILOVER_ALLOW_LIST, failoverMayChange, REPLACING_INPUTS } from "../../infra/failoverAllowList";
 import { SiteName } from "../../infra/roles";
 import { diffGraphs, forbiddenFailoverChanges, GraphChange, isDataStore } from "../../offline/graphDiff";
-import { declaredDefaults } from "./configHelpers";
-import { evaluate } from "./evaluations";
+import { declaredDefaults } from "../unit/configHelpers";
+import { evaluate } from "../unit/evaluations";
 
 // Each case evaluates two stacks with the mock runtime; allow for a slow machine.
 jest.setTimeout(60_000);
