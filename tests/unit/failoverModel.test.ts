@@ -274,8 +274,11 @@ function checkInvariants(world: World, history: Event[]): void {
     throw new Error(`two writable databases (${writable.join(", ")}) after ${context()}`);
   }
   const writer = writable[0];
-  // A plain Cloudflare record moves only when its owner, the secondary stack, can run.
-  const dnsCanFollow = world.healthCheckedDns || world.regionUp.secondary;
+  // A plain Cloudflare record moves only when its owner, the secondary stack,
+  // has run: not while its region is lost, nor while it is returning and not
+  // yet `up`ed (found by this property: primary lost, failover, secondary
+  // lost, primary back as writer, secondary regained).
+  const dnsCanFollow = world.healthCheckedDns || (world.regionUp.secondary && !world.returning.secondary);
   if (writer !== undefined && dnsCanFollow && dnsAnswer(world) !== writer) {
     throw new Error(`DNS answers ${dnsAnswer(world)} while ${writer} is the writable site, after ${context()}`);
   }
