@@ -15,7 +15,7 @@ import {
 } from "./backupContract";
 import { BackupDatabase } from "./backupTargets";
 import { PROJECT_ROOT } from "./configSchema";
-import { PolicyDocument } from "./policyDocument";
+import { PolicyDocument, serviceTrustPolicy } from "./policyDocument";
 import { SiteName, SiteRole } from "./roles";
 import { backupsScheduled } from "./sitePlan";
 import { databaseUrl, SiteDatabaseEndpoint, SiteNetwork } from "./siteConnections";
@@ -100,7 +100,7 @@ export class BackupJobs extends pulumi.ComponentResource {
     // --- backup functions, one per database
     const backupRole = new aws.iam.Role(
       `${name}-backup-role`,
-      { description: `drstack ${args.site} backup functions`, assumeRolePolicy: pulumi.jsonStringify(serviceTrustPolicy("lambda.amazonaws.com", args.accountId)) },
+      { description: `drstack ${args.site} backup functions`, assumeRolePolicy: pulumi.jsonStringify(serviceTrustPolicy("lambda.amazonaws.com", { accountId: args.accountId })) },
       child,
     );
     new aws.iam.RolePolicyAttachment(`${name}-backup-vpc-access`, { role: backupRole.name, policyArn: VPC_EXECUTION_POLICY_ARN }, child);
@@ -168,7 +168,7 @@ export class BackupJobs extends pulumi.ComponentResource {
     const verifyLogGroup = new aws.cloudwatch.LogGroup(`${name}-verify-logs`, { retentionInDays: LOG_RETENTION_DAYS }, child);
     const verifyRole = new aws.iam.Role(
       `${name}-verify-role`,
-      { description: `drstack ${args.site} backup verification`, assumeRolePolicy: pulumi.jsonStringify(serviceTrustPolicy("lambda.amazonaws.com", args.accountId)) },
+      { description: `drstack ${args.site} backup verification`, assumeRolePolicy: pulumi.jsonStringify(serviceTrustPolicy("lambda.amazonaws.com", { accountId: args.accountId })) },
       child,
     );
     const verifyPermissions = new aws.iam.RolePolicy(
@@ -219,7 +219,7 @@ export class BackupJobs extends pulumi.ComponentResource {
     // --- schedules
     const schedulerRole = new aws.iam.Role(
       `${name}-scheduler-role`,
-      { description: `EventBridge Scheduler invoking drstack ${args.site} backups`, assumeRolePolicy: pulumi.jsonStringify(serviceTrustPolicy("scheduler.amazonaws.com", args.accountId)) },
+      { description: `EventBridge Scheduler invoking drstack ${args.site} backups`, assumeRolePolicy: pulumi.jsonStringify(serviceTrustPolicy("scheduler.amazonaws.com", { accountId: args.accountId })) },
       child,
     );
     const functionArns = [...backupFunctions.map(({ fn }) => fn.arn), verifyFunction.arn];
@@ -367,22 +367,6 @@ export function backupAgeAlarm(database: BackupDatabase, tiers: TierObjectives):
     comparisonOperator: "GreaterThanThreshold",
     threshold: tiers[database.tier].rpoMinutes * 60,
     treatMissingData: "breaching",
-  };
-}
-
-/** Only the named service, acting for this account, may assume the role. */
-export function serviceTrustPolicy(service: string, accountId: pulumi.Input<string>): PolicyDocument {
-  return {
-    Version: "2012-10-17",
-    Statement: [
-      {
-        Sid: "ServiceForThisAccount",
-        Effect: "Allow",
-        Principal: { Service: service },
-        Action: "sts:AssumeRole",
-        Condition: { StringEquals: { "aws:SourceAccount": accountId } },
-      },
-    ],
   };
 }
 

@@ -4,7 +4,7 @@ import * as random from "@pulumi/random";
 import { DatabaseConfig } from "./config";
 import { databaseIdentifier } from "./naming";
 import { databaseSecretName, POSTGRES_PORT } from "./siteConnections";
-import { PolicyDocument } from "./policyDocument";
+import { serviceTrustPolicy } from "./policyDocument";
 import { SiteName } from "./roles";
 import { DatabaseMode, retiredGenerations, writerMustAlreadyExist } from "./sitePlan";
 
@@ -73,7 +73,7 @@ export class SiteDatabase extends pulumi.ComponentResource {
       {
         name: `${args.namePrefix}-rds-monitoring-${args.site}`,
         description: `Enhanced Monitoring of drstack ${args.site} databases`,
-        assumeRolePolicy: pulumi.jsonStringify(enhancedMonitoringTrustPolicy()),
+        assumeRolePolicy: pulumi.jsonStringify(serviceTrustPolicy("monitoring.rds.amazonaws.com")),
       },
       child,
     );
@@ -188,21 +188,6 @@ export class SiteDatabase extends pulumi.ComponentResource {
 /** Generation 1 keeps the plain name, so the first deployment's instance never needs a rename. */
 export function instanceResourceName(componentName: string, generation: number): string {
   return generation === 1 ? `${componentName}-instance` : `${componentName}-instance-g${generation}`;
-}
-
-/** Only the RDS monitoring service may assume the Enhanced Monitoring role. */
-export function enhancedMonitoringTrustPolicy(): PolicyDocument {
-  return {
-    Version: "2012-10-17",
-    Statement: [
-      {
-        Sid: "RdsEnhancedMonitoring",
-        Effect: "Allow",
-        Principal: { Service: "monitoring.rds.amazonaws.com" },
-        Action: "sts:AssumeRole",
-      },
-    ],
-  };
 }
 
 /**

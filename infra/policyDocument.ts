@@ -15,3 +15,34 @@ export interface PolicyDocument {
   Version: "2012-10-17";
   Statement: PolicyStatement[];
 }
+
+/**
+ * A trust policy that lets one AWS service assume a role: given an account,
+ * only on that account's behalf, and given a source ARN, only for that
+ * resource, so no other account or resource can borrow the role (no confused
+ * deputy).
+ */
+export function serviceTrustPolicy(
+  service: string,
+  scope: { accountId?: pulumi.Input<string>; sourceArn?: pulumi.Input<string> } = {},
+): PolicyDocument {
+  const condition: NonNullable<PolicyStatement["Condition"]> = {};
+  if (scope.accountId !== undefined) {
+    condition.StringEquals = { "aws:SourceAccount": scope.accountId };
+  }
+  if (scope.sourceArn !== undefined) {
+    condition.ArnLike = { "aws:SourceArn": scope.sourceArn };
+  }
+  return {
+    Version: "2012-10-17",
+    Statement: [
+      {
+        Sid: "AssumedByService",
+        Effect: "Allow",
+        Principal: { Service: service },
+        Action: "sts:AssumeRole",
+        ...(Object.keys(condition).length > 0 ? { Condition: condition } : {}),
+      },
+    ],
+  };
+}

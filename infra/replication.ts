@@ -3,7 +3,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { S3_RTC_REPLICATION_MINUTES, UNCONTROLLED_REPLICATION_MINUTES } from "./assumptions";
 import { DataClassPolicy } from "./dataClasses";
 import { kmsAliasArn, replicationRoleName } from "./naming";
-import { PolicyDocument } from "./policyDocument";
+import { PolicyDocument, serviceTrustPolicy } from "./policyDocument";
 import { SiteName } from "./roles";
 import { TierObjectives } from "./tiers";
 
@@ -45,7 +45,7 @@ export class CrossRegionReplication extends pulumi.ComponentResource {
       {
         name: replicationRoleName(args.namePrefix, args.site, args.peer),
         description: `S3 replication of drstack backups from ${args.site} to ${args.peer}`,
-        assumeRolePolicy: pulumi.jsonStringify(replicationTrustPolicy(args.accountId, args.sourceBucketArn)),
+        assumeRolePolicy: pulumi.jsonStringify(serviceTrustPolicy("s3.amazonaws.com", { accountId: args.accountId, sourceArn: args.sourceBucketArn })),
       },
       { parent: this },
     );
@@ -133,25 +133,6 @@ export function replicationRules(
       },
     };
   });
-}
-
-/** Only S3, acting for this account on this source bucket, may assume the role (no confused deputy). */
-export function replicationTrustPolicy(accountId: pulumi.Input<string>, sourceBucketArn: pulumi.Input<string>): PolicyDocument {
-  return {
-    Version: "2012-10-17",
-    Statement: [
-      {
-        Sid: "S3ReplicatesThisBucketOnly",
-        Effect: "Allow",
-        Principal: { Service: "s3.amazonaws.com" },
-        Action: "sts:AssumeRole",
-        Condition: {
-          StringEquals: { "aws:SourceAccount": accountId },
-          ArnLike: { "aws:SourceArn": sourceBucketArn },
-        },
-      },
-    ],
-  };
 }
 
 export interface ReplicationPermissionsArgs {
