@@ -1,7 +1,7 @@
 import * as fs from "fs";
 import { evaluateRevision } from "./baseRevision";
 import { diffEvaluations, diffFromPreview, DrDiff, EvaluatedStack, PreviewDocument } from "./diff";
-import { evaluateStack } from "./evaluate";
+import { evaluateBesidePeer, evaluateStack } from "./evaluate";
 import { failsPolicy, SEVERITIES, Severity } from "./findings";
 import { buildPlan, renderPlanText } from "./plan";
 import { parseOverrides } from "./stackFiles";
@@ -117,7 +117,7 @@ export interface Io {
 }
 
 async function evaluateHere(stack: string, overrides: Record<string, string>): Promise<EvaluatedStack & Awaited<ReturnType<typeof evaluateStack>>> {
-  return evaluateStack({ stack, overrides });
+  return evaluateBesidePeer(stack, overrides);
 }
 
 async function plan(flags: Flags, io: Io): Promise<number> {

@@ -301,3 +301,27 @@ function resourceKey(parent: pulumi.Resource): string {
   const internal = parent as unknown as { __pulumiType?: string; __name?: string };
   return `${internal.__pulumiType}::${internal.__name}`;
 }
+
+/** The primary stack as the secondary references it by default (`primaryStackName` empty). */
+export const PRIMARY_STACK_NAME = `${MOCK_ORGANIZATION}/${PROJECT_NAME}/primary`;
+
+/**
+ * Evaluates a stack as it runs beside a deployed peer: the secondary's
+ * reference to the primary (read only while the secondary is standby) answers
+ * with the outputs of the primary evaluated under the same overrides, which is
+ * what a deployed primary exports. If the primary does not evaluate, the
+ * reference is unreachable.
+ */
+export async function evaluateBesidePeer(stack: string, overrides: Readonly<Record<string, string>> = {}): Promise<Evaluation> {
+  if (stack !== "secondary") {
+    return evaluateStack({ stack, overrides });
+  }
+  let stackReferences: StackReferenceBehaviour = { kind: "unreachable" };
+  try {
+    const primary = await evaluateStack({ stack: "primary", overrides });
+    stackReferences = { kind: "available", outputs: { [PRIMARY_STACK_NAME]: primary.outputs } };
+  } catch {
+    // The secondary is then evaluated as if the primary were lost.
+  }
+  return evaluateStack({ stack, overrides, stackReferences });
+}

@@ -1,11 +1,11 @@
-import { Evaluation, evaluateStack, MOCK_ORGANIZATION, RecordedResource, StackReferenceBehaviour } from "../../offline/evaluate";
+import { Evaluation, evaluateStack, PRIMARY_STACK_NAME, RecordedResource, StackReferenceBehaviour } from "../../offline/evaluate";
 import { SiteName, SITES } from "../../infra/roles";
 
 /** Shared helpers for the mock-runtime tests: evaluations are cached per stack and overrides. */
 
 const cache = new Map<string, Promise<Evaluation>>();
 
-export const PRIMARY_STACK_NAME = `${MOCK_ORGANIZATION}/drstack/primary`;
+export { PRIMARY_STACK_NAME };
 
 /**
  * Evaluates a stack. Unless told otherwise, the secondary's reference to the
