@@ -23,6 +23,7 @@ export interface ConfigKeyDeclaration {
 
 interface RawDeclaration {
   type?: unknown;
+  items?: unknown;
   default?: unknown;
   description?: unknown;
   secret?: unknown;
@@ -38,6 +39,9 @@ export function readConfigSchema(projectFile = path.join(PROJECT_ROOT, "Pulumi.y
     if (type !== "string" && type !== "integer" && type !== "boolean" && type !== "array") {
       throw new Error(`${projectFile}: config key "${key}" needs a type of string, integer, boolean or array.`);
     }
+    if (type === "array" && !isItemsDeclaration(declaration.items)) {
+      throw new Error(`${projectFile}: config key "${key}" is an array and needs items with a type, e.g. items: { type: string }.`);
+    }
     if (typeof declaration.description !== "string" || declaration.description.length === 0) {
       throw new Error(`${projectFile}: config key "${key}" needs a description.`);
     }
@@ -49,6 +53,12 @@ export function readConfigSchema(projectFile = path.join(PROJECT_ROOT, "Pulumi.y
       secret: declaration.secret === true,
     };
   });
+}
+
+/** The CLI rejects an array key whose element type is not declared. */
+function isItemsDeclaration(items: unknown): boolean {
+  const type = (items as { type?: unknown } | undefined)?.type;
+  return type === "string" || type === "integer" || type === "boolean";
 }
 
 /** Renders a YAML or default value the way Pulumi hands config to a program: as a string. */

@@ -43,7 +43,7 @@ export class UsageError extends Error {
   }
 }
 
-interface Flags {
+export interface Flags {
   stack?: string;
   set: string[];
   json: boolean;

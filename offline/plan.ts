@@ -9,13 +9,14 @@ import { valueAt } from "./findings";
  * and the stack's DR posture.
  */
 
-export const CONCERNS = ["storage", "replication", "dns", "database", "workloads", "backups", "other"] as const;
+export const CONCERNS = ["storage", "replication", "dns", "network", "database", "workloads", "backups", "other"] as const;
 export type Concern = (typeof CONCERNS)[number];
 
 export const CONCERN_TITLES: Record<Concern, string> = {
   storage: "Storage",
   replication: "Replication",
   dns: "DNS",
+  network: "Network",
   database: "Database",
   workloads: "Workloads",
   backups: "Backups",
@@ -27,6 +28,9 @@ const COMPONENT_AREAS: Record<string, Concern> = {
   storage: "storage",
   replication: "replication",
   dns: "dns",
+  network: "network",
+  keys: "database",
+  images: "workloads",
   database: "database",
   db: "database",
   cache: "database",
@@ -45,10 +49,13 @@ const TYPE_PREFIXES: Array<[string, Concern]> = [
   ["aws:kms/", "storage"],
   ["aws:route53/", "dns"],
   ["cloudflare:", "dns"],
+  ["aws:ec2/", "network"],
   ["aws:rds/", "database"],
   ["aws:elasticache/", "database"],
   ["aws:secretsmanager/", "database"],
   ["kubernetes:", "workloads"],
+  ["aws:ecr/", "workloads"],
+  ["docker:", "workloads"],
   ["aws:eks/", "workloads"],
   ["aws:ecs/", "workloads"],
   ["aws:autoscaling/", "workloads"],

@@ -1,4 +1,5 @@
 import { parseConfig, RawConfig } from "../../infra/config";
+import { readConfigSchema } from "../../infra/configSchema";
 import { readStackConfig } from "../../offline/stackFiles";
 import { declaredDefaults, problemsOf as problemsOfStack } from "./configHelpers";
 
@@ -76,5 +77,16 @@ describe("failover config", () => {
     ["primaryStackName", "primary", {}, /primaryStackName = "primary": is not a fully qualified stack name/],
   ])("%s = %j is rejected with the key, the value and the fix", (key, value, context, message) => {
     expect(problemsOf({ ...defaults(), ...SECONDARY, ...context, [key]: value })).toMatch(message);
+  });
+});
+
+describe("Pulumi.yaml array keys", () => {
+  test("an array key without an item type is rejected, as the Pulumi CLI would", () => {
+    const fs = jest.requireActual<typeof import("fs")>("fs");
+    const os = jest.requireActual<typeof import("os")>("os");
+    const path = jest.requireActual<typeof import("path")>("path");
+    const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "drstack-schema-")), "Pulumi.yaml");
+    fs.writeFileSync(file, "name: drstack\nconfig:\n  ids:\n    type: array\n    default: []\n    description: some ids\n");
+    expect(() => readConfigSchema(file)).toThrow(/config key "ids" is an array and needs items with a type/);
   });
 });

@@ -1,0 +1,130 @@
+import { diffEvaluations, EvaluatedStack } from "../../offline/diff";
+import { buildPlan, concernOf, renderPlanText } from "../../offline/plan";
+import { renderDiffMarkdown } from "../../offline/summary";
+import { evaluate } from "./evaluations";
+
+/** The offline plan and the DR diff on the project's own stacks. */
+
+describe.each(["primary", "secondary"])("plan of stack %s", (stack) => {
+  const plan = async () => buildPlan(await evaluate(stack));
+
+  test("groups the backup bucket, key and their settings under storage, the replication under replication", async () => {
+    const { concerns } = await plan();
+    expect(concerns.storage.map((r) => r.type)).toEqual(
+      expect.arrayContaining(["aws:s3/bucket:Bucket", "aws:kms/key:Key", "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration"]),
+    );
+    expect(concerns.replication.map((r) => r.type).sort()).toEqual([
+      "aws:iam/role:Role",
+      "aws:iam/rolePolicy:RolePolicy",
+      "aws:s3/bucketReplicationConfig:BucketReplicationConfig",
+    ]);
+    expect(concerns.other.map((r) => r.type)).toEqual(["pulumi:providers:aws"]);
+  });
+
+  test("marks data stores and protection, and shows the DR properties", async () => {
+    const bucket = (await plan()).concerns.storage.find((r) => r.type === "aws:s3/bucket:Bucket")!;
+    expect(bucket).toMatchObject({ dataStore: true, protect: true });
+    expect(bucket.properties).toContain("Object Lock enabled: true");
+    const text = renderPlanText(await plan());
+    expect(text).toMatch(/db\/: expire 30d, noncurrent 30d/);
+    expect(text).toMatch(/db\/ -> arn:aws:s3:::acme-shop-dr-backups-\w+-[a-z0-9-]+: RTC 15 min, delete markers not replicated/);
+    expect(text).toMatch(/archive\/ -> .*: no RTC/);
+    expect(text).toMatch(/Object Lock: GOVERNANCE 30 days/);
+  });
+
+  test("says none for the concerns this program does not provision yet", async () => {
+    const text = renderPlanText(await plan());
+    for (const concern of ["DNS", "Database", "Workloads", "Backups"]) {
+      const resources = (await plan()).concerns[concern.toLowerCase() as "dns"];
+      expect(text).toContain(resources.length === 0 ? `${concern}: none` : `${concern} (${resources.length})`);
+    }
+  });
+
+  test("prints the DR posture per tier with the failover time", async () => {
+    const text = renderPlanText(await plan());
+    expect(text).toMatch(/DR posture \(objectivesEnforcement: warn\)/);
+    expect(text).toMatch(/failover time \d+(\.\d)? min = detection/);
+    expect(text).toMatch(/critical +15 min +\d+(\.\d)? min +5 min +\d+ min +db\/ critical\/ +(NOT MET|met)/);
+    expect(text).toMatch(/high +60 min +- +30 min +- +\(none\) +unused/);
+  });
+});
+
+describe("concerns", () => {
+  const all = [
+    { type: "drstack:dns:FailoverDns", name: "dns" },
+    { type: "aws:iam/role:Role", name: "hc-role", parent: "drstack:dns:FailoverDns::dns" },
+    { type: "drstack:backups:BackupJobs", name: "jobs" },
+    { type: "aws:iam/role:Role", name: "job-role", parent: "drstack:backups:BackupJobs::jobs" },
+  ];
+
+  test("a resource belongs to its nearest drstack component's concern", () => {
+    expect(concernOf(all[1], all)).toBe("dns");
+    expect(concernOf(all[3], all)).toBe("backups");
+  });
+
+  test("outside a component, the resource type decides", () => {
+    expect(concernOf({ type: "aws:rds/instance:Instance", name: "db" }, all)).toBe("database");
+    expect(concernOf({ type: "aws:route53/record:Record", name: "r" }, all)).toBe("dns");
+    expect(concernOf({ type: "kubernetes:apps/v1:Deployment", name: "web" }, all)).toBe("workloads");
+    expect(concernOf({ type: "aws:lambda/function:Function", name: "dump" }, all)).toBe("backups");
+    expect(concernOf({ type: "aws:iam/role:Role", name: "r" }, all)).toBe("other");
+  });
+});
+
+describe("failover rehearsal of the example stacks", () => {
+  test.each(["primary", "secondary"])("on %s changes roles and never deletes or replaces a data store", async (stack) => {
+    const diff = diffEvaluations(await evaluate(stack), await evaluate(stack, { activeSite: "secondary" }), `${stack}: failover rehearsal`);
+    expect(diff.findings.filter((f) => f.severity === "blocking")).toEqual([]);
+    expect(diff.changes.filter((c) => c.kind === "removed" || c.kind === "replaced")).toEqual([]);
+    expect(diff.outputChanges).toContainEqual({ name: "activeSite", before: "primary", after: "secondary" });
+    expect(diff.outputChanges.find((o) => o.name === "role")).toEqual(
+      stack === "secondary" ? { name: "role", before: "standby", after: "active" } : { name: "role", before: "active", after: "standby" },
+    );
+    expect(renderDiffMarkdown(diff)).toMatch(/Stack outputs: .*`role`/);
+  });
+});
+
+describe("diff of two evaluations", () => {
+  const diff = async (overrides: Record<string, string>) => diffEvaluations(await evaluate("primary"), await evaluate("primary", overrides), "t");
+
+  test("a shorter retention in config is a retention finding on the lifecycle", async () => {
+    const result = await diff({ dbRetentionDays: "30", criticalRetentionDays: "60" });
+    expect(result.findings.map((f) => [f.rule, f.name])).toEqual([["retention-shortened", "primary-backups-lifecycle"]]);
+    expect(result.changes.map((c) => [c.kind, c.name])).toEqual([["changed", "primary-backups-lifecycle"]]);
+  });
+
+  test("a new namePrefix replaces the bucket: blocking", async () => {
+    const result = await diff({ namePrefix: "acme-shop-dr2" });
+    expect(result.findings.filter((f) => f.severity === "blocking").map((f) => f.name)).toContain("primary-backups-bucket");
+    expect(result.changes.find((c) => c.name === "primary-backups-bucket")?.kind).toBe("replaced");
+  });
+
+  test("replication dropped before the peer exists is a replication finding", async () => {
+    const result = await diff({ peerProvisioned: "false" });
+    expect(result.findings.map((f) => f.rule)).toContain("replication-removed");
+    expect(result.changes.filter((c) => c.kind === "removed").map((c) => c.type)).toContain("aws:s3/bucketReplicationConfig:BucketReplicationConfig");
+  });
+
+  test("a looser critical RPO drops RTC for its classes", async () => {
+    const result = await diff({ tierCriticalRpoMinutes: "1440" });
+    expect(result.findings.filter((f) => f.rule === "replication-rtc-dropped").map((f) => f.message)).toEqual([
+      expect.stringMatching(/prefix "db\/"/),
+      expect.stringMatching(/prefix "critical\/"/),
+    ]);
+  });
+
+  test("a renamed data store (delete + create) is blocking even without any input change", () => {
+    const base: EvaluatedStack = {
+      stack: "primary",
+      resources: [{ type: "aws:kms/key:Key", name: "old-key", inputs: { enableKeyRotation: true }, protect: true }],
+      outputs: {},
+    };
+    const head: EvaluatedStack = { ...base, resources: [{ ...base.resources[0], name: "new-key" }] };
+    const result = diffEvaluations(base, head, "rename");
+    expect(result.findings.map((f) => [f.severity, f.rule, f.name])).toEqual([["blocking", "data-store-deleted", "old-key"]]);
+    expect(result.changes.map((c) => [c.kind, c.name])).toEqual([
+      ["removed", "old-key"],
+      ["added", "new-key"],
+    ]);
+  });
+});
