@@ -13,6 +13,7 @@ import {
   VERIFY_HANDLER,
   verifyTargets,
 } from "./backupContract";
+import { notifyTopic } from "./alarms";
 import { BackupDatabase } from "./backupTargets";
 import { PROJECT_ROOT } from "./configSchema";
 import { PolicyDocument, serviceTrustPolicy } from "./policyDocument";
@@ -46,7 +47,8 @@ export interface BackupJobsArgs {
   tiers: TierObjectives;
   schedules: Record<TierName, string>;
   verifySchedule: string;
-  alarmEmails: string[];
+  /** The site's alarm topic (SiteAlarms); every backup alarm and the verifier notify it. */
+  alarmTopicArn: pulumi.Input<string>;
   /** The backup job image in this site's ECR, by digest. */
   backupImageUri: pulumi.Input<string>;
   /** The built verification function (`npm run build:lambdas`). */
@@ -62,14 +64,13 @@ export interface BackupJobsArgs {
  * database that streams `pg_dump` into the backup bucket, a Node.js function
  * that verifies the newest backups (age against RPO, checksum, the copy in the
  * peer region) and publishes metrics, EventBridge Scheduler schedules, and
- * CloudWatch alarms on an SNS topic.
+ * CloudWatch alarms on the site's alarm topic.
  *
  * Backups run on the active site only; the standby's schedules are kept,
  * disabled, so failover flips a state instead of creating anything. The
  * verifier runs on both sites: on the standby it checks what replicates to it.
  */
 export class BackupJobs extends pulumi.ComponentResource {
-  public readonly alarmTopicArn: pulumi.Output<string>;
   /** Attach to the database's security group as an allowed source of connections. */
   public readonly securityGroupId: pulumi.Output<string>;
   public readonly backupFunctionArns: Record<string, pulumi.Output<string>>;
@@ -79,10 +80,7 @@ export class BackupJobs extends pulumi.ComponentResource {
     super("drstack:backups:BackupJobs", name, {}, opts);
     const child = { parent: this };
 
-    const topic = new aws.sns.Topic(`${name}-alarms`, { displayName: `drstack ${args.site} backup alarms` }, child);
-    args.alarmEmails.forEach((email, index) => {
-      new aws.sns.TopicSubscription(`${name}-alarm-email-${index}`, { topic: topic.arn, protocol: "email", endpoint: email }, child);
-    });
+    const topicArn = pulumi.output(args.alarmTopicArn);
 
     const securityGroup = new aws.ec2.SecurityGroup(
       `${name}-functions`,
@@ -181,7 +179,7 @@ export class BackupJobs extends pulumi.ComponentResource {
             bucketArn: args.bucketArn,
             keyArn: args.keyArn,
             peerBucketArn: `arn:aws:s3:::${args.peerBucketName}`,
-            topicArn: topic.arn,
+            topicArn,
             logGroupArn: verifyLogGroup.arn,
             databases: args.databases,
           }),
@@ -208,7 +206,7 @@ export class BackupJobs extends pulumi.ComponentResource {
             [HANDLER_ENV.peerBucket]: args.peerBucketName,
             [HANDLER_ENV.peerRegion]: args.peerRegion,
             [HANDLER_ENV.metricNamespace]: METRIC_NAMESPACE,
-            [HANDLER_ENV.alarmTopicArn]: topic.arn,
+            [HANDLER_ENV.alarmTopicArn]: topicArn,
           },
         },
       },
@@ -263,7 +261,7 @@ export class BackupJobs extends pulumi.ComponentResource {
     );
 
     // --- alarms
-    const notify = { alarmActions: [topic.arn], okActions: [topic.arn] };
+    const notify = notifyTopic(topicArn);
     for (const { database, fn } of backupFunctions) {
       const id = `${name}-backup-${resourceSuffix(database.name)}`;
       new aws.cloudwatch.MetricAlarm(
@@ -314,9 +312,8 @@ export class BackupJobs extends pulumi.ComponentResource {
       child,
     );
 
-    this.alarmTopicArn = topic.arn;
     this.securityGroupId = securityGroup.id;
-    this.registerOutputs({ alarmTopicArn: this.alarmTopicArn, securityGroupId: this.securityGroupId, verifyFunctionArn: this.verifyFunctionArn });
+    this.registerOutputs({ securityGroupId: this.securityGroupId, verifyFunctionArn: this.verifyFunctionArn });
   }
 }
 

@@ -122,14 +122,21 @@ export interface ConfigProblem {
   fix: string;
 }
 
-export class ConfigError extends Error {
+/**
+ * Thrown before any resource is declared. It has no field named `stack`: that
+ * would shadow `Error.stack`, and Pulumi's Node.js language host prints
+ * `util.inspect(error)` for an ordinary error, which then shows the fields
+ * instead of this message. It is a `RunError`, which the host prints as its
+ * message alone, without a stack trace.
+ */
+export class ConfigError extends pulumi.RunError {
   constructor(
-    readonly stack: string,
+    readonly stackName: string,
     readonly problems: ConfigProblem[],
   ) {
     super(
       [
-        `drstack configuration of stack "${stack}" is invalid; nothing was deployed:`,
+        `drstack configuration of stack "${stackName}" is invalid; nothing was deployed:`,
         ...problems.map(
           (p) => `  - ${p.key}${p.value === undefined ? "" : ` = ${JSON.stringify(p.value)}`}: ${p.problem}. Fix: ${p.fix}`,
         ),

@@ -1,5 +1,6 @@
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
+import { SiteAlarms } from "./alarms";
 import { BackupJobs, verifyFunctionArchive } from "./backups";
 import { BackupStorage } from "./backupStorage";
 import { BackupJobImage, ImageRegistry } from "./images";
@@ -65,7 +66,8 @@ export interface SiteOutputs {
   appImageRepositoryUrl: pulumi.Output<string>;
   /** The web tier's load balancer; this site's endpoint should resolve to it. */
   webLoadBalancerHostname: pulumi.Output<string | undefined>;
-  backupAlarmTopicArn: pulumi.Output<string>;
+  /** The site's alarm topic: every alarm drstack declares in this site notifies it. */
+  alarmTopicArn: pulumi.Output<string>;
   /** The backup functions' security group: the database's security group must admit it on 5432. */
   backupSecurityGroupId: pulumi.Output<string>;
   /** What each recovery tier asks and what this site's mechanisms achieve (infra/objectives.ts). */
@@ -91,6 +93,7 @@ export function deploySite(config: DrConfig = loadConfig(), drPosture: DrPosture
     defaultTags: { tags: { "drstack:site": site, "drstack:managed-by": "pulumi" } },
   });
   const accountId = aws.getCallerIdentityOutput({}, { provider }).accountId;
+  const alarms = new SiteAlarms(`${site}-alarms`, { site, emails: config.backups.alarmEmails }, { provider });
 
   const storage = new BackupStorage(
     `${site}-backups`,
@@ -229,7 +232,7 @@ export function deploySite(config: DrConfig = loadConfig(), drPosture: DrPosture
       tiers: config.tiers,
       schedules: config.backups.schedules,
       verifySchedule: config.backups.verifySchedule,
-      alarmEmails: config.backups.alarmEmails,
+      alarmTopicArn: alarms.topicArn,
       backupImageUri: backupImage.imageUri,
       verifyCode: verifyFunctionArchive(),
       database: { host: database.endpoint, port: POSTGRES_PORT, secretArn: database.credentialsSecretArn },
@@ -267,7 +270,7 @@ export function deploySite(config: DrConfig = loadConfig(), drPosture: DrPosture
     workloadReplicas: workloads.replicas,
     appImageRepositoryUrl: images.appRepositoryUrl,
     webLoadBalancerHostname: workloads.webHostname,
-    backupAlarmTopicArn: backups.alarmTopicArn,
+    alarmTopicArn: alarms.topicArn,
     backupSecurityGroupId: backups.securityGroupId,
     drPosture,
   };

@@ -60,3 +60,13 @@ export function databaseArn(region: string, accountId: string, identifier: strin
 export function cacheReplicationGroupId(namePrefix: string, site: SiteName): string {
   return `${namePrefix}-${site}-cache`;
 }
+
+/**
+ * The DB parameter group of one database instance (site and generation). Each
+ * instance has its own, so its `default_transaction_read_only` can follow the
+ * instance's mode (writer or not) without ever re-associating a group, which
+ * RDS applies only after a reboot.
+ */
+export function databaseParameterGroupName(namePrefix: string, site: SiteName, generation: number): string {
+  return `${databaseIdentifier(namePrefix, site, generation)}-params`;
+}

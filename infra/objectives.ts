@@ -1,3 +1,4 @@
+import * as pulumi from "@pulumi/pulumi";
 import {
   DATABASE_PROMOTION_MINUTES,
   DATABASE_REPLICA_LAG_MINUTES,
@@ -294,7 +295,8 @@ export function objectiveShortfalls(posture: DrPosture, stack: string): string[]
   return messages;
 }
 
-export class ObjectivesError extends Error {
+/** A `RunError`, like ConfigError: the language host prints its message alone. */
+export class ObjectivesError extends pulumi.RunError {
   constructor(
     readonly stackName: string,
     readonly shortfalls: string[],

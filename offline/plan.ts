@@ -9,7 +9,7 @@ import { valueAt } from "./findings";
  * and the stack's DR posture.
  */
 
-export const CONCERNS = ["storage", "replication", "dns", "network", "database", "workloads", "backups", "other"] as const;
+export const CONCERNS = ["storage", "replication", "dns", "network", "database", "workloads", "backups", "fencing", "alarms", "other"] as const;
 export type Concern = (typeof CONCERNS)[number];
 
 export const CONCERN_TITLES: Record<Concern, string> = {
@@ -20,6 +20,8 @@ export const CONCERN_TITLES: Record<Concern, string> = {
   database: "Database",
   workloads: "Workloads",
   backups: "Backups",
+  fencing: "Fencing",
+  alarms: "Alarms",
   other: "Other",
 };
 
@@ -40,6 +42,8 @@ const COMPONENT_AREAS: Record<string, Concern> = {
   compute: "workloads",
   backups: "backups",
   backup: "backups",
+  fencing: "fencing",
+  alarms: "alarms",
 };
 
 /** Resource type prefixes for resources outside a drstack component; the first match wins. */
@@ -63,6 +67,8 @@ const TYPE_PREFIXES: Array<[string, Concern]> = [
   ["aws:lambda/", "backups"],
   ["aws:scheduler/", "backups"],
   ["aws:cloudwatch/eventRule:", "backups"],
+  ["aws:sns/", "alarms"],
+  ["aws:cloudwatch/metricAlarm:", "alarms"],
 ];
 
 interface Located {
