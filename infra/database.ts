@@ -8,6 +8,11 @@ import { serviceTrustPolicy } from "./policyDocument";
 import { SiteName } from "./roles";
 import { DatabaseMode, retiredGenerations, writerMustAlreadyExist } from "./sitePlan";
 
+export interface DatabaseCredentials {
+  username: string;
+  password: string;
+}
+
 export interface SiteDatabaseArgs {
   site: SiteName;
   namePrefix: string;
@@ -42,8 +47,8 @@ export class SiteDatabase extends pulumi.ComponentResource {
   public readonly arn: pulumi.Output<string>;
   public readonly endpoint: pulumi.Output<string>;
   public readonly mode: DatabaseMode;
-  /** The site's master password (secret); it becomes the database's password when this site holds the writer. */
-  public readonly masterPassword: pulumi.Output<string>;
+  /** What the site's applications and backup jobs log in with (secret): valid for this site's database in every mode. */
+  public readonly credentials: pulumi.Output<DatabaseCredentials>;
   /** Secrets Manager secret in RDS's JSON shape (username, password, host, port) for the backup job. */
   public readonly credentialsSecretArn: pulumi.Output<string>;
 
@@ -152,7 +157,7 @@ export class SiteDatabase extends pulumi.ComponentResource {
     this.mode = args.mode;
     this.arn = instance.arn;
     this.endpoint = instance.address;
-    this.masterPassword = pulumi.secret(password.result);
+    this.credentials = pulumi.secret(password.result.apply((value): DatabaseCredentials => ({ username: "drstack", password: value })));
 
     // The backup job reads the credentials here rather than from config, so
     // the password never appears in a function's environment.
