@@ -7,18 +7,26 @@
 const transform = { "^.+\\.tsx?$": ["@swc/jest"] };
 
 module.exports = {
+  // Evaluating the program with the mock runtime takes seconds, more on a busy
+  // 2-core machine; jest's 5 s default fails tests that are only slow.
+  testTimeout: 120_000,
   projects: [
     {
       displayName: "unit",
       testEnvironment: "node",
       transform,
+      // An evaluation of the program takes seconds; on a shared, busy machine one test outgrows jest's 5 s default.
+      testTimeout: 60_000,
       testMatch: ["<rootDir>/tests/unit/**/*.test.ts"],
+      // The program needs its Lambda bundles under dist/ (infra/lambdaBundles.ts).
+      globalSetup: "<rootDir>/tests/setup/buildLambdas.ts",
     },
     {
       displayName: "failover",
       testEnvironment: "node",
       transform,
       testMatch: ["<rootDir>/tests/failover/**/*.test.ts"],
+      globalSetup: "<rootDir>/tests/setup/buildLambdas.ts",
     },
     {
       displayName: "integration",

@@ -1,7 +1,7 @@
 import * as fs from "fs";
 import * as path from "path";
 import { ConfigKeyDeclaration, PROJECT_ROOT, readConfigSchema } from "../infra/configSchema";
-import { FAILOVER_ALLOW_LIST } from "../infra/failoverAllowList";
+import { describeDirection, FAILOVER_ALLOW_LIST } from "../infra/failoverAllowList";
 
 /**
  * README blocks generated from the code, between `<!-- name:start -->` and
@@ -35,13 +35,15 @@ export function renderConfigTable(schema: ConfigKeyDeclaration[] = readConfigSch
 /** What a failover may change: the allow-list the failover diff test enforces, as a table. */
 export function renderFailoverAllowList(): string {
   const rows = FAILOVER_ALLOW_LIST.map((allowance) => {
-    const paths = allowance.paths
-      .map((path) => {
+    const paths = [
+      ...allowance.paths.map((path) => {
         const direction = allowance.directions?.[path];
-        return `\`${path}\`${direction ? ` (${direction} only)` : ""}`;
-      })
-      .join(", ");
-    return `| \`${allowance.type}\` | ${paths} | ${markdownCell(allowance.why)} |`;
+        return `\`${path}\`${direction ? ` (${describeDirection(direction)})` : ""}`;
+      }),
+      ...(allowance.presence ? [`the resource itself (${allowance.presence} only)`] : []),
+    ].join(", ");
+    const type = allowance.names ? `\`${allowance.type}\` named \`${allowance.names.source}\`` : `\`${allowance.type}\``;
+    return `| ${type} | ${markdownCell(paths)} | ${markdownCell(allowance.why)} |`;
   });
   return ["| resource type | inputs that may change | why |", "|---|---|---|", ...rows].join("\n");
 }

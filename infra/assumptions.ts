@@ -17,7 +17,7 @@ export const UNCONTROLLED_REPLICATION_MINUTES = 24 * 60;
 /**
  * How often a tier's data is backed up when no backup schedule is provisioned
  * for it: once a day, the daily `pg_dump` of the plans this project grew from
- * (DESIGN.md, "30 days (daily dumps)"). The backups work replaces this figure
+ * (docs/design.md, "30 days of daily dumps"). The backups work replaces this figure
  * with its real schedule through `recoveryMechanisms()` in infra/objectives.ts.
  */
 export const DEFAULT_BACKUP_INTERVAL_MINUTES = 24 * 60;
@@ -25,7 +25,7 @@ export const DEFAULT_BACKUP_INTERVAL_MINUTES = 24 * 60;
 /**
  * TTL of the DNS record users resolve when drstack has not provisioned the
  * failover record: 300 s, the TTL of the plans this project grew from
- * (DESIGN.md). Resolvers may cache an answer this long after the record moves.
+ * (docs/design.md). Resolvers may cache an answer this long after the record moves.
  */
 export const DEFAULT_DNS_TTL_SECONDS = 300;
 
@@ -47,18 +47,32 @@ export const ROUTE53_DEFAULT_HEALTH_CHECK_INTERVAL_SECONDS = 30;
 export const ROUTE53_DEFAULT_HEALTH_CHECK_FAILURE_THRESHOLD = 3;
 
 /**
- * Without a health check, a person notices the outage: an alarm pages the
- * on-call engineer, who acknowledges and decides to fail over. drstack's own
- * estimate (no external source): 15 minutes for page, acknowledgement and
- * decision. Replace it with your measured figure from a rehearsal.
+ * Without a health check, a person notices the outage: another alarm or a
+ * user report pages the on-call engineer, who acknowledges it. drstack's own
+ * estimate (no external source): 15 minutes. Replace it with your measured
+ * figure from a rehearsal.
  */
 export const MANUAL_DETECTION_MINUTES = 15;
 
 /**
+ * From knowing the active site is down to the failover `pulumi up` changing
+ * things: confirm the loss is real (a promotion cannot be undone), get the
+ * change approved, set `activeSite` and start the `up`, whose preview runs
+ * first. Health-checked DNS moves traffic by itself, but only this reviewed
+ * `up` promotes the database and scales the standby (README, Failover).
+ * drstack's own estimate (no external source): 10 minutes. Measure it in a
+ * rehearsal and change it here.
+ */
+export const OPERATOR_DECISION_MINUTES = 10;
+
+/**
  * Promoting a cross-region RDS read replica to a standalone writer: AWS says
  * the promotion "takes a few minutes" depending on the replica's size (Amazon
- * RDS User Guide, "Promoting a read replica to be a standalone DB instance");
- * drstack budgets 10 minutes, including the reviewed `pulumi up` that does it.
+ * RDS User Guide, "Promoting a read replica to be a standalone DB instance",
+ * https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/USER_ReadRepl.Promote.html),
+ * and the provider then applies the writer's settings with ModifyDBInstance
+ * and waits for the instance to be available again. drstack's budget for
+ * both: 10 minutes.
  */
 export const DATABASE_PROMOTION_MINUTES = 10;
 
@@ -66,7 +80,11 @@ export const DATABASE_PROMOTION_MINUTES = 10;
  * Cross-region replica lag drstack assumes for the RPO of database data. AWS
  * documents no bound (RDS User Guide, "Monitoring read replication": lag is
  * usually seconds and grows under write bursts or network trouble), so this is
- * a budget, not an SLA: keep a ReplicaLag alarm at this threshold.
+ * drstack's budget, not an SLA. The standby's ReplicaLag alarm
+ * (infra/database.ts) fires when the replica exceeds it. For PostgreSQL the
+ * metric is the time since the last replayed transaction (RDS User Guide,
+ * "Monitoring and tuning the replication process"), so a writer with no
+ * writes at all also raises it.
  */
 export const DATABASE_REPLICA_LAG_MINUTES = 1;
 

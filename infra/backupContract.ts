@@ -1,5 +1,5 @@
 import { BackupDatabase } from "./backupTargets";
-import { DATA_CLASSES, DataClassName } from "./dataClasses";
+import { DATA_CLASSES, DataClassPolicy } from "./dataClasses";
 
 /**
  * What the infrastructure and the backup handlers in `lambdas/` agree on: the
@@ -29,23 +29,51 @@ export const HANDLER_ENV = {
   tier: "BACKUP_TIER",
   dataClass: "BACKUP_DATA_CLASS",
   targets: "BACKUP_TARGETS",
+  objectLockMode: "BACKUP_OBJECT_LOCK_MODE",
+  objectLockDays: "BACKUP_OBJECT_LOCK_DAYS",
+  complianceClasses: "COMPLIANCE_CLASSES",
+  site: "SITE",
+  claimParameter: "FENCING_CLAIM_PARAMETER",
+  fenceMarkerParameter: "FENCE_MARKER_PARAMETER",
+  guardFunction: "GUARD_FUNCTION",
 } as const;
 
 /** Entry points inside the image and the archive. */
 export const BACKUP_HANDLER = "handlers/backup.handler";
 export const VERIFY_HANDLER = "handlers/verify.handler";
 
-/** The handlers call the `db/` class "daily"; every other class has the same name on both sides. */
-export function handlerDataClass(dataClass: DataClassName): string {
-  return dataClass === "db" ? "daily" : dataClass;
-}
-
-/** Every object of one database's backups: `<class prefix><database>/...`, including its `latest.json`. */
+/** Every object of one database's backups: `<class prefix><database>/...`, including the sites' `latest-<site>.json`. */
 export function databaseKeyPrefix(database: Pick<BackupDatabase, "name" | "dataClass">): string {
   return `${DATA_CLASSES[database.dataClass].prefix}${database.name}/`;
 }
 
 /** `BACKUP_TARGETS` for the verifier: `name:tier:class`, comma separated. */
 export function verifyTargets(databases: readonly BackupDatabase[]): string {
-  return databases.map((database) => `${database.name}:${database.tier}:${handlerDataClass(database.dataClass)}`).join(",");
+  return databases.map((database) => `${database.name}:${database.tier}:${database.dataClass}`).join(",");
+}
+
+/** The lock the backup job puts on every object of a database's class, when the class has its own mode. */
+export function classObjectLock(database: Pick<BackupDatabase, "dataClass">, dataClasses: readonly DataClassPolicy[]): { mode: "GOVERNANCE" | "COMPLIANCE"; days: number } | undefined {
+  const policy = dataClasses.find((dataClass) => dataClass.name === database.dataClass);
+  return policy?.objectLockMode ? { mode: policy.objectLockMode, days: policy.retentionDays } : undefined;
+}
+
+/** `COMPLIANCE_CLASSES` for the verifier: `class:retentionDays` of every COMPLIANCE class, comma separated. */
+export function complianceClasses(dataClasses: readonly DataClassPolicy[]): string {
+  return dataClasses
+    .filter((dataClass) => dataClass.objectLockMode === "COMPLIANCE")
+    .map((dataClass) => `${dataClass.name}:${dataClass.retentionDays}`)
+    .join(",");
+}
+
+/**
+ * The keys one site's backup job may write under a database's prefix: its own
+ * pointer and the dumps and manifests that carry its site name
+ * (`<day path>/<timestamp>-<site>-<run id>.dump`, lambdas/core/layout.ts). A
+ * site can then never write the other site's pointer, not even in its own
+ * bucket, from which replication would carry it over the other's.
+ */
+export function siteWritableKeys(database: Pick<BackupDatabase, "name" | "dataClass">, site: string): string[] {
+  const prefix = databaseKeyPrefix(database);
+  return [`${prefix}latest-${site}.json`, `${prefix}*-${site}-*`];
 }

@@ -1,25 +1,26 @@
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
-import * as fs from "fs";
-import * as path from "path";
 import {
   BACKUP_HANDLER,
   BACKUP_METRICS,
+  classObjectLock,
+  complianceClasses,
   databaseKeyPrefix,
   HANDLER_ENV,
-  handlerDataClass,
   METRIC_DIMENSION,
   METRIC_NAMESPACE,
+  siteWritableKeys,
   VERIFY_HANDLER,
   verifyTargets,
 } from "./backupContract";
 import { notifyTopic } from "./alarms";
 import { BackupDatabase } from "./backupTargets";
-import { PROJECT_ROOT } from "./configSchema";
+import { DataClassPolicy } from "./dataClasses";
+import { lambdaBundleArchive } from "./lambdaBundles";
 import { PolicyDocument, serviceTrustPolicy } from "./policyDocument";
 import { SiteName, SiteRole } from "./roles";
 import { backupsScheduled } from "./sitePlan";
-import { databaseUrl, SiteDatabaseEndpoint, SiteNetwork } from "./siteConnections";
+import { databaseUrl, FunctionNetwork, SiteDatabaseEndpoint } from "./siteConnections";
 import { TierName, TierObjectives } from "./tiers";
 
 /** Lambda's hard ceiling; a dump that needs longer belongs in a longer-running job. */
@@ -44,6 +45,8 @@ export interface BackupJobsArgs {
   /** The peer's bucket, by naming rule: the verifier checks that replication reached it. */
   peerBucketName: string;
   databases: BackupDatabase[];
+  /** Each class's retention and lock mode: the backup job locks what it uploads, the verifier checks it. */
+  dataClasses: DataClassPolicy[];
   tiers: TierObjectives;
   schedules: Record<TierName, string>;
   verifySchedule: string;
@@ -55,8 +58,20 @@ export interface BackupJobsArgs {
   verifyCode: pulumi.asset.Archive;
   /** The site's own database instance and the Secrets Manager secret holding its credentials. */
   database: SiteDatabaseEndpoint;
-  /** Where the backup functions reach the database from: the site's private subnets. */
-  network: SiteNetwork;
+  /** Where the backup functions run: the site's data subnets, with their own security group and the endpoints they call. */
+  network: FunctionNetwork;
+  /** The site's fencing protocol (infra/fencing.ts): what the backup job checks before it dumps and publishes. */
+  fencing: BackupFencing;
+}
+
+/** Names, fixed by naming rules, so the backup functions do not depend on the fencing component (which depends on their schedules). */
+export interface BackupFencing {
+  claimParameterArn: pulumi.Input<string>;
+  claimParameterName: string;
+  fenceMarkerParameterArn: pulumi.Input<string>;
+  fenceMarkerParameterName: string;
+  guardFunctionName: string;
+  guardFunctionArn: pulumi.Input<string>;
 }
 
 /**
@@ -71,29 +86,20 @@ export interface BackupJobsArgs {
  * verifier runs on both sites: on the standby it checks what replicates to it.
  */
 export class BackupJobs extends pulumi.ComponentResource {
-  /** Attach to the database's security group as an allowed source of connections. */
-  public readonly securityGroupId: pulumi.Output<string>;
+  /** The backup functions' role: the bucket policy lets it (and the break-glass role only) set retention. */
+  public readonly backupRoleArn: pulumi.Output<string>;
   public readonly backupFunctionArns: Record<string, pulumi.Output<string>>;
   public readonly verifyFunctionArn: pulumi.Output<string>;
+  /** The backup schedules (not verification's), for the fencing guard to disable. */
+  public readonly backupSchedules: Array<{ name: pulumi.Output<string>; arn: pulumi.Output<string> }>;
+  /** The role the schedules pass to EventBridge Scheduler; changing a schedule needs iam:PassRole on it. */
+  public readonly schedulerRoleArn: pulumi.Output<string>;
 
   constructor(name: string, args: BackupJobsArgs, opts?: pulumi.ComponentResourceOptions) {
     super("drstack:backups:BackupJobs", name, {}, opts);
     const child = { parent: this };
 
     const topicArn = pulumi.output(args.alarmTopicArn);
-
-    const securityGroup = new aws.ec2.SecurityGroup(
-      `${name}-functions`,
-      {
-        vpcId: args.network.vpcId,
-        description: `drstack ${args.site} backup functions: out to PostgreSQL and AWS APIs only`,
-        egress: [
-          { description: "PostgreSQL", protocol: "tcp", fromPort: 5432, toPort: 5432, cidrBlocks: ["0.0.0.0/0"] },
-          { description: "AWS APIs over TLS (S3, Secrets Manager)", protocol: "tcp", fromPort: 443, toPort: 443, cidrBlocks: ["0.0.0.0/0"] },
-        ],
-      },
-      child,
-    );
 
     // --- backup functions, one per database
     const backupRole = new aws.iam.Role(
@@ -108,11 +114,15 @@ export class BackupJobs extends pulumi.ComponentResource {
         role: backupRole.name,
         policy: pulumi.jsonStringify(
           backupFunctionPolicy({
+            site: args.site,
             region: args.region,
             bucketArn: args.bucketArn,
             keyArn: args.keyArn,
             secretArn: args.database.secretArn,
+            secretKeyArn: args.database.secretKeyArn,
             databases: args.databases,
+            dataClasses: args.dataClasses,
+            fencing: args.fencing,
           }),
         ),
       },
@@ -135,18 +145,25 @@ export class BackupJobs extends pulumi.ComponentResource {
           role: backupRole.arn,
           timeout: BACKUP_TIMEOUT_SECONDS,
           memorySize: 1024,
-          vpcConfig: { subnetIds: args.network.privateSubnetIds, securityGroupIds: [securityGroup.id, args.network.databaseClientSecurityGroupId] },
+          vpcConfig: { subnetIds: args.network.privateSubnetIds, securityGroupIds: [args.network.securityGroupId] },
           loggingConfig: { logFormat: "Text", logGroup: logGroup.name },
           environment: {
-            variables: {
+            // The data subnets have no route to public AWS endpoints: the SDK is pointed at the interface endpoints.
+            variables: withEndpoints(args.network.endpointEnvironment, {
               [HANDLER_ENV.bucket]: args.bucketName,
               // Host, port and database; the user and password come from the secret.
               [HANDLER_ENV.databaseUrl]: databaseUrl(args.database.host, args.database.port, database.name),
               [HANDLER_ENV.databaseSecretArn]: args.database.secretArn,
               [HANDLER_ENV.databaseName]: database.name,
               [HANDLER_ENV.tier]: database.tier,
-              [HANDLER_ENV.dataClass]: handlerDataClass(database.dataClass),
-            },
+              [HANDLER_ENV.dataClass]: database.dataClass,
+              ...lockEnvironment(database, args.dataClasses),
+              // Fencing: the job backs up only while its site's claim, fence marker and guard say it is the writer.
+              [HANDLER_ENV.site]: args.site,
+              [HANDLER_ENV.claimParameter]: args.fencing.claimParameterName,
+              [HANDLER_ENV.fenceMarkerParameter]: args.fencing.fenceMarkerParameterName,
+              [HANDLER_ENV.guardFunction]: args.fencing.guardFunctionName,
+            }),
           },
         },
         { parent: this, dependsOn: [backupPermissions] },
@@ -207,6 +224,7 @@ export class BackupJobs extends pulumi.ComponentResource {
             [HANDLER_ENV.peerRegion]: args.peerRegion,
             [HANDLER_ENV.metricNamespace]: METRIC_NAMESPACE,
             [HANDLER_ENV.alarmTopicArn]: topicArn,
+            ...(complianceClasses(args.dataClasses) ? { [HANDLER_ENV.complianceClasses]: complianceClasses(args.dataClasses) } : {}),
           },
         },
       },
@@ -227,8 +245,9 @@ export class BackupJobs extends pulumi.ComponentResource {
       child,
     );
     const backupState = backupsScheduled(args.role) ? "ENABLED" : "DISABLED";
+    this.backupSchedules = [];
     for (const { database, fn } of backupFunctions) {
-      new aws.scheduler.Schedule(
+      const schedule = new aws.scheduler.Schedule(
         `${name}-backup-${resourceSuffix(database.name)}-schedule`,
         {
           description: `${database.tier}-tier backup of ${database.name}; runs only while ${args.site} is the active site`,
@@ -246,7 +265,9 @@ export class BackupJobs extends pulumi.ComponentResource {
         },
         { parent: this, dependsOn: [schedulerPermissions] },
       );
+      this.backupSchedules.push({ name: schedule.name, arn: schedule.arn });
     }
+    this.schedulerRoleArn = schedulerRole.arn;
     new aws.scheduler.Schedule(
       `${name}-verify-schedule`,
       {
@@ -312,20 +333,32 @@ export class BackupJobs extends pulumi.ComponentResource {
       child,
     );
 
-    this.securityGroupId = securityGroup.id;
-    this.registerOutputs({ securityGroupId: this.securityGroupId, verifyFunctionArn: this.verifyFunctionArn });
+    this.backupRoleArn = backupRole.arn;
+    this.registerOutputs({ verifyFunctionArn: this.verifyFunctionArn });
   }
 }
 
-/** Where `npm run build:lambdas` leaves the verification function. */
-export const VERIFY_BUNDLE_DIR = path.join(PROJECT_ROOT, "dist", "lambdas", "verify");
-
-/** The built verification function; a missing build is said at preview, before the upload would fail. */
+/**
+ * The built verification function. A missing build stops the program before
+ * anything is declared (`requireLambdaBundles` in deploySite; checked again
+ * here), never only a warning: the upload would fail half-way through an up.
+ */
 export function verifyFunctionArchive(): pulumi.asset.FileArchive {
-  if (!fs.existsSync(VERIFY_BUNDLE_DIR)) {
-    pulumi.log.warn(`${path.relative(PROJECT_ROOT, VERIFY_BUNDLE_DIR)} does not exist: run \`npm run build:lambdas\` before \`pulumi up\`.`);
-  }
-  return new pulumi.asset.FileArchive(VERIFY_BUNDLE_DIR);
+  return lambdaBundleArchive("verify");
+}
+
+/** A function's own variables beside the endpoint variables of the services it calls. */
+function withEndpoints(
+  endpoints: pulumi.Input<Record<string, string>>,
+  own: Record<string, pulumi.Input<string>>,
+): pulumi.Output<Record<string, string>> {
+  return pulumi.all([pulumi.output(endpoints), pulumi.output(own)]).apply(([urls, values]) => ({ ...urls, ...values }));
+}
+
+/** The lock headers' settings for a database whose class has its own Object Lock mode; none otherwise (the bucket default applies). */
+function lockEnvironment(database: BackupDatabase, dataClasses: DataClassPolicy[]): Record<string, string> {
+  const lock = classObjectLock(database, dataClasses);
+  return lock ? { [HANDLER_ENV.objectLockMode]: lock.mode, [HANDLER_ENV.objectLockDays]: String(lock.days) } : {};
 }
 
 /** Resource names allow what database names allow except dots. */
@@ -368,23 +401,44 @@ export function backupAgeAlarm(database: BackupDatabase, tiers: TierObjectives):
 }
 
 export interface BackupFunctionPolicyArgs {
+  site: SiteName;
   region: string;
   bucketArn: pulumi.Input<string>;
   keyArn: pulumi.Input<string>;
   secretArn: pulumi.Input<string>;
+  secretKeyArn: pulumi.Input<string>;
   databases: BackupDatabase[];
+  dataClasses: DataClassPolicy[];
+  fencing: BackupFencing;
 }
 
 /**
- * Write dumps, manifests and `latest.json` under each database's own prefix
- * and nowhere else; abort its own failed uploads; read the database password.
- * Bucket-level listing is on the bucket itself (HeadBucket and finding stale
- * multipart uploads need it).
+ * Write this site's dumps, manifests and `latest-<site>.json` under each
+ * database's own prefix and nowhere else (never the other site's pointer or
+ * keys, which replication would carry over the other site's); read what is
+ * under the prefixes (the manifest of a retried slot, the pointer); abort its
+ * own failed uploads; read the database password; read its site's claim and
+ * fence marker and ask its guard (fencing). Bucket-level listing is on the
+ * bucket itself (HeadBucket and finding stale multipart uploads need it).
+ * Where a database's class has its own lock mode, the uploads carry Object
+ * Lock headers, which S3 authorizes as s3:PutObjectRetention as well as
+ * s3:PutObject.
  */
 export function backupFunctionPolicy(args: BackupFunctionPolicyArgs): PolicyDocument {
+  const locked = args.databases.filter((database) => classObjectLock(database, args.dataClasses));
   return {
     Version: "2012-10-17",
     Statement: [
+      ...(locked.length > 0
+        ? [
+            {
+              Sid: "LockOwnUploads",
+              Effect: "Allow" as const,
+              Action: "s3:PutObjectRetention",
+              Resource: locked.map((database) => pulumi.interpolate`${args.bucketArn}/${databaseKeyPrefix(database)}*`),
+            },
+          ]
+        : []),
       {
         Sid: "FindBucketAndStaleUploads",
         Effect: "Allow",
@@ -392,9 +446,15 @@ export function backupFunctionPolicy(args: BackupFunctionPolicyArgs): PolicyDocu
         Resource: args.bucketArn,
       },
       {
-        Sid: "WriteOwnDatabasePrefixes",
+        Sid: "WriteOwnSiteKeys",
         Effect: "Allow",
-        Action: ["s3:PutObject", "s3:GetObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts", "s3:DeleteObject"],
+        Action: ["s3:PutObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts", "s3:DeleteObject"],
+        Resource: args.databases.flatMap((database) => siteWritableKeys(database, args.site).map((key) => pulumi.interpolate`${args.bucketArn}/${key}`)),
+      },
+      {
+        Sid: "ReadOwnDatabasePrefixes",
+        Effect: "Allow",
+        Action: "s3:GetObject",
         Resource: args.databases.map((database) => pulumi.interpolate`${args.bucketArn}/${databaseKeyPrefix(database)}*`),
       },
       {
@@ -409,6 +469,31 @@ export function backupFunctionPolicy(args: BackupFunctionPolicyArgs): PolicyDocu
         Effect: "Allow",
         Action: "secretsmanager:GetSecretValue",
         Resource: args.secretArn,
+      },
+      {
+        // A secret under a customer-managed key is readable only with
+        // kms:Decrypt on that key; Secrets Manager calls KMS with the secret's
+        // ARN as encryption context (Secrets Manager User Guide, "Secret
+        // encryption and decryption in AWS Secrets Manager").
+        Sid: "DecryptDatabaseCredentialsThroughSecretsManager",
+        Effect: "Allow",
+        Action: "kms:Decrypt",
+        Resource: args.secretKeyArn,
+        Condition: {
+          StringEquals: { "kms:ViaService": `secretsmanager.${args.region}.amazonaws.com`, "kms:EncryptionContext:SecretARN": args.secretArn },
+        },
+      },
+      {
+        Sid: "ReadOwnClaimAndFenceMarker",
+        Effect: "Allow",
+        Action: "ssm:GetParameters",
+        Resource: [args.fencing.claimParameterArn, args.fencing.fenceMarkerParameterArn],
+      },
+      {
+        Sid: "AskOwnFencingGuard",
+        Effect: "Allow",
+        Action: "lambda:InvokeFunction",
+        Resource: args.fencing.guardFunctionArn,
       },
     ],
   };
@@ -442,9 +527,12 @@ export function verifyFunctionPolicy(args: VerifyFunctionPolicyArgs): PolicyDocu
         Resource: [args.bucketArn, args.peerBucketArn],
       },
       {
+        // HEAD returns an object's lock mode and retain-until date only to a
+        // caller allowed s3:GetObjectRetention; without it the verifier would
+        // see every COMPLIANCE object as unlocked.
         Sid: "ReadOwnBackups",
         Effect: "Allow",
-        Action: "s3:GetObject",
+        Action: ["s3:GetObject", "s3:GetObjectRetention"],
         Resource: prefixes(args.bucketArn),
       },
       {

@@ -4,6 +4,7 @@ import * as random from "@pulumi/random";
 import { CacheConfig } from "./config";
 import { cacheReplicationGroupId } from "./naming";
 import { SiteName } from "./roles";
+import { REDIS_PORT } from "./siteConnections";
 
 export interface SiteCacheArgs {
   site: SiteName;
@@ -11,8 +12,8 @@ export interface SiteCacheArgs {
   cache: CacheConfig;
   vpcId: pulumi.Input<string>;
   privateSubnetIds: pulumi.Input<pulumi.Input<string>[]>;
-  /** Only members of this group may connect. */
-  appSecurityGroupId: pulumi.Input<string>;
+  /** The groups the cluster's pods carry: only they may connect. */
+  clientSecurityGroupIds: pulumi.Input<string>[];
   /** The site's data key; encrypts the cache at rest. */
   kmsKeyArn: pulumi.Input<string>;
 }
@@ -44,8 +45,8 @@ export class SiteCache extends pulumi.ComponentResource {
       `${name}-sg`,
       {
         vpcId: args.vpcId,
-        description: `drstack ${args.site} Redis: TLS from the application security group only`,
-        ingress: [{ protocol: "tcp", fromPort: 6379, toPort: 6379, securityGroups: [args.appSecurityGroupId], description: "Redis over TLS" }],
+        description: `drstack ${args.site} Redis: TLS from the cluster's pods only`,
+        ingress: [{ protocol: "tcp", fromPort: REDIS_PORT, toPort: REDIS_PORT, securityGroups: args.clientSecurityGroupIds, description: "Redis over TLS" }],
       },
       child,
     );
@@ -69,14 +70,14 @@ export class SiteCache extends pulumi.ComponentResource {
         kmsKeyId: args.kmsKeyArn,
         transitEncryptionEnabled: true,
         authToken: authToken.result,
-        port: 6379,
+        port: REDIS_PORT,
         snapshotRetentionLimit: 1,
         autoMinorVersionUpgrade: true,
       },
       child,
     );
     this.primaryEndpoint = group.primaryEndpointAddress;
-    this.port = pulumi.output(6379);
+    this.port = pulumi.output(REDIS_PORT);
     this.authToken = pulumi.secret(authToken.result);
     this.registerOutputs({ primaryEndpoint: this.primaryEndpoint });
   }

@@ -12,6 +12,9 @@ import { ReplicaSettings } from "./workloadReplicas";
 
 export const OBJECT_LOCK_MODES = ["GOVERNANCE", "COMPLIANCE", "NONE"] as const;
 export type ObjectLockMode = (typeof OBJECT_LOCK_MODES)[number];
+/** A data class's own lock mode; empty means the bucket default (`objectLockMode` for `objectLockDays`). */
+export const CLASS_OBJECT_LOCK_MODES = ["", "GOVERNANCE", "COMPLIANCE"] as const;
+export type ClassObjectLockMode = Exclude<(typeof CLASS_OBJECT_LOCK_MODES)[number], "">;
 
 /** Everything the program needs, read and validated once, before any resource exists. */
 export interface DrConfig {
@@ -28,6 +31,8 @@ export interface DrConfig {
   endpoints: Record<SiteName, string>;
   peerProvisioned: boolean;
   objectLock: { mode: ObjectLockMode; days: number };
+  /** The one IAM role that may change the backups' protection (bucket policy, lock, lifecycle, replication, keys). */
+  breakGlassRoleArn: string;
   noncurrentVersionDays: number;
   abortIncompleteUploadDays: number;
   dataClasses: DataClassPolicy[];
@@ -40,6 +45,7 @@ export interface DrConfig {
   primaryStackName: string;
   workloads: WorkloadSettings;
   backups: BackupSettings;
+  fencing: FencingSettings;
   /** Whether objectives the mechanisms cannot meet stop the deployment (`error`) or only warn. */
   objectivesEnforcement: ObjectivesEnforcement;
 }
@@ -61,11 +67,19 @@ export interface DnsConfig {
   healthCheck: HealthCheckConfig;
 }
 
+/** One private subnet drstack creates in the cluster's VPC, pinned to an availability zone by its ID. */
+export interface DataSubnet {
+  cidr: string;
+  zoneId: string;
+}
+
 export interface NetworkConfig {
-  vpcCidr: string;
-  availabilityZoneCount: number;
-  /** An existing VPC and its private subnets, instead of a VPC drstack creates. */
-  existing?: { vpcId: string; privateSubnetIds: string[] };
+  /** The VPC of the site's Kubernetes cluster: the data tier lives in it. */
+  clusterVpcId: string;
+  /** Groups the cluster's pods carry; the database and cache admit them. */
+  clusterSecurityGroupIds: string[];
+  /** At least two, in distinct availability zones. */
+  dataSubnets: DataSubnet[];
 }
 
 export interface DatabaseConfig {
@@ -91,26 +105,49 @@ export interface WorkloadSettings {
   /** The site's own cluster; a secret from the moment it is read. */
   kubeconfig: pulumi.Output<string>;
   namespace: string;
-  /** Tag of the application image in the site's own ECR repository. */
-  appImageTag: string;
+  /** Digest of the application image, which must exist in the site's own ECR repository. */
+  appImageDigest: string;
   replicas: ReplicaSettings;
   containerPort: number;
   /** Path of the liveness and readiness probes. */
   healthPath: string;
   /** The database the application connects to on the site's database instance. */
   databaseName: string;
+  /** Requests and limits of every application container. */
+  resources: ContainerResources;
+  /** Numeric user and group the containers run as. */
+  runAsUser: number;
+  readOnlyRootFilesystem: boolean;
+}
+
+export interface ContainerResources {
+  cpuRequest: string;
+  cpuLimit: string;
+  memoryRequest: string;
+  memoryLimit: string;
 }
 
 /** The scheduled backup and verification functions and their alarms. */
 export interface BackupSettings {
   databases: BackupDatabase[];
-  /** Tag the backup job image is pushed with; the functions run it by digest. */
-  imageTag: string;
+  /** Digest of the backup job image, which must exist in the site's own ECR repository. */
+  imageDigest: string;
   /** Backup schedule (EventBridge Scheduler expression) of each tier. */
   schedules: Record<TierName, string>;
   verifySchedule: string;
   alarmEmails: string[];
 }
+
+/** The fencing guard of each site (infra/fencing.ts). */
+export interface FencingSettings {
+  /** EventBridge Scheduler expression of the guard's runs. */
+  guardSchedule: string;
+  /** The longest wait between two runs: the window in which a returning region runs unfenced. */
+  guardIntervalMinutes: number;
+}
+
+/** The longest guard interval accepted: it bounds how long a returning region runs its stale state unfenced. */
+export const MAX_GUARD_INTERVAL_MINUTES = 15;
 
 /** Config values as Pulumi hands them to a program: strings, keyed without the project namespace. */
 export type RawConfig = Readonly<Record<string, string | undefined>>;
@@ -149,11 +186,14 @@ export class ConfigError extends pulumi.RunError {
 const REGION_PATTERN = /^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d+$/;
 const HOSTNAME_PATTERN = /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/;
 const NAME_PREFIX_PATTERN = /^[a-z0-9]([a-z0-9-]*[a-z0-9])?$/;
-/** Docker's tag grammar. */
-const IMAGE_TAG_PATTERN = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
+/** A content digest as ECR reports it: an image is named by its content, never by a tag that can move. */
+const IMAGE_DIGEST_PATTERN = /^sha256:[0-9a-f]{64}$/;
 /** An RFC 1123 label, what Kubernetes accepts as a namespace name. */
 const NAMESPACE_PATTERN = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
 const EMAIL_PATTERN = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
+/** An IAM role ARN, path included (aws:PrincipalArn carries the path), in any partition. */
+const IAM_ROLE_ARN_PATTERN = /^arn:aws(-cn|-us-gov)?:iam::\d{12}:role\/([\w+=,.@-]+\/)*[\w+=,.@-]{1,64}$/;
+export const EXAMPLE_BREAK_GLASS_ROLE_ARN = "arn:aws:iam::123456789012:role/drstack-break-glass";
 
 /** Collects every problem instead of stopping at the first, so one run shows them all. */
 class ConfigReader {
@@ -191,6 +231,10 @@ class ConfigReader {
       this.setCommand(key, allowed[0]),
     );
     return fallback;
+  }
+
+  isWholeNumber(key: string): boolean {
+    return /^-?\d+$/.test(this.string(key));
   }
 
   integer(key: string, minimum: number, fix?: string): number {
@@ -327,6 +371,7 @@ export function parseConfig(raw: RawConfig, stack: string): DrConfig {
   const peerProvisioned = reader.boolean("peerProvisioned");
   const objectLockMode = reader.oneOf("objectLockMode", OBJECT_LOCK_MODES, "GOVERNANCE");
   const objectLockDays = reader.integer("objectLockDays", 1);
+  const breakGlassRoleArn = readBreakGlassRoleArn(reader);
   const noncurrentVersionDays = reader.integer("noncurrentVersionDays", 1);
   const abortIncompleteUploadDays = reader.integer("abortIncompleteUploadDays", 1);
 
@@ -349,7 +394,9 @@ export function parseConfig(raw: RawConfig, stack: string): DrConfig {
       definition.minimumRetentionDays,
       `${reader.setCommand(retentionKey, String(definition.minimumRetentionDays))} or more (${definition.minimumReason})`,
     );
-    if (objectLockMode !== "NONE" && retentionDays < objectLockDays) {
+    // Compared only when both are whole numbers: a value already reported as
+    // malformed must not bring a second, wrong complaint.
+    if (objectLockMode !== "NONE" && reader.isWholeNumber(retentionKey) && reader.isWholeNumber("objectLockDays") && retentionDays < objectLockDays) {
       reader.report(
         retentionKey,
         `is shorter than objectLockDays (${objectLockDays}); S3 cannot expire locked versions, so the retention would silently stretch`,
@@ -360,11 +407,17 @@ export function parseConfig(raw: RawConfig, stack: string): DrConfig {
     if (!isTierName(tierSetting)) {
       reader.report(tierKey, `is not a recovery tier; known tiers are ${TIER_NAMES.join(", ")}`, reader.setCommand(tierKey, "critical"));
     }
-    return { ...definition, retentionDays, tier: isTierName(tierSetting) ? tierSetting : "critical" };
+    const classLockMode = readClassObjectLockMode(reader, name, objectLockMode === "COMPLIANCE");
+    return {
+      ...definition,
+      retentionDays,
+      tier: isTierName(tierSetting) ? tierSetting : "critical",
+      ...(classLockMode ? { objectLockMode: classLockMode } : {}),
+    };
   });
 
   const dns = readDnsConfig(reader, site);
-  const network = readNetworkConfig(reader);
+  const network = readNetworkConfig(reader, regions[site]);
   const database = readDatabaseConfig(reader);
   const cache: CacheConfig = {
     nodeType: reader.matching("cacheNodeType", /^cache\.[a-z0-9]+\.[a-z0-9]+$/, "an ElastiCache node type", "cache.r7g.large"),
@@ -390,6 +443,7 @@ export function parseConfig(raw: RawConfig, stack: string): DrConfig {
   }
   const workloads = readWorkloadSettings(reader, raw);
   const backups = readBackupSettings(reader, tiers);
+  const fencing = readFencingSettings(reader);
 
   if (reader.problems.length > 0) {
     throw new ConfigError(stack, reader.problems);
@@ -410,6 +464,7 @@ export function parseConfig(raw: RawConfig, stack: string): DrConfig {
     endpoints,
     peerProvisioned,
     objectLock: { mode: objectLockMode, days: objectLockDays },
+    breakGlassRoleArn,
     noncurrentVersionDays,
     abortIncompleteUploadDays,
     dataClasses,
@@ -421,8 +476,50 @@ export function parseConfig(raw: RawConfig, stack: string): DrConfig {
     primaryStackName,
     workloads,
     backups,
+    fencing,
     objectivesEnforcement,
   };
+}
+
+/**
+ * The break-glass role is required: the bucket and key policies deny every
+ * change to the backups' protection to everyone else, so without it nobody
+ * could ever change them (and a wrong ARN would lock the account out).
+ */
+function readBreakGlassRoleArn(reader: ConfigReader): string {
+  const value = reader.string("breakGlassRoleArn");
+  const fix = `create the role first (README, "Backup storage"), then ${reader.setCommand("breakGlassRoleArn", EXAMPLE_BREAK_GLASS_ROLE_ARN)} with your account and role name, in both stacks`;
+  if (value === "") {
+    reader.report("breakGlassRoleArn", "is not set; it names the one IAM role that may change the backups' bucket policy, Object Lock, lifecycle, replication and keys", fix);
+  } else if (/^arn:aws[\w-]*:sts::\d{12}:assumed-role\//.test(value)) {
+    reader.report("breakGlassRoleArn", "is a role session (sts assumed-role), not the role; the policies match the role ARN, arn:aws:iam::<account>:role/<name>", fix);
+  } else if (!IAM_ROLE_ARN_PATTERN.test(value)) {
+    reader.report("breakGlassRoleArn", "is not an IAM role ARN (arn:aws:iam::<12-digit account>:role/<path/><name>)", fix);
+  }
+  return value;
+}
+
+/**
+ * A class's own lock mode, applied by the backup job to every object it
+ * uploads into the class. A class may only strengthen the bucket default:
+ * an explicit GOVERNANCE retention would replace a COMPLIANCE default and
+ * weaken it.
+ */
+function readClassObjectLockMode(reader: ConfigReader, dataClass: string, bucketIsCompliance: boolean): ClassObjectLockMode | undefined {
+  const key = `${dataClass}ObjectLockMode`;
+  const value = reader.string(key).toUpperCase();
+  if (!(CLASS_OBJECT_LOCK_MODES as readonly string[]).includes(value)) {
+    reader.report(key, `must be GOVERNANCE, COMPLIANCE or empty (the bucket default, objectLockMode)`, reader.setCommand(key, "COMPLIANCE"));
+    return undefined;
+  }
+  if (value === "GOVERNANCE" && bucketIsCompliance) {
+    reader.report(
+      key,
+      "is GOVERNANCE while objectLockMode is COMPLIANCE; an explicit GOVERNANCE retention replaces the bucket's COMPLIANCE default and would weaken it",
+      `${reader.setCommand(key, "COMPLIANCE")}, or \`pulumi -s ${reader.stackName} config set ${key} ""\` for the bucket default`,
+    );
+  }
+  return value === "" ? undefined : (value as ClassObjectLockMode);
 }
 
 const CLOUDFLARE_ID = /^[0-9a-f]{32}$/;
@@ -490,31 +587,103 @@ function readDnsConfig(reader: ConfigReader, site: SiteName): DnsConfig {
 }
 
 const IPV4_CIDR = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\/(\d{1,2})$/;
+/** An availability zone ID such as usw2-az1 or use1-az4 (local zones: usw2-lax1-az1). */
+const ZONE_ID_PATTERN = /^[a-z]{2,}[0-9]+(-[a-z]+[0-9]+[a-z]?)?-az[0-9]+$/;
 
-function readNetworkConfig(reader: ConfigReader): NetworkConfig {
-  const availabilityZoneCount = reader.between("availabilityZoneCount", 2, 4);
-  const vpcCidr = reader.string("vpcCidr");
-  const match = IPV4_CIDR.exec(vpcCidr);
-  const prefix = match ? Number(match[5]) : NaN;
-  if (!match || match.slice(1, 5).some((octet) => Number(octet) > 255) || prefix < 16 || prefix > 24) {
-    reader.report("vpcCidr", "must be an IPv4 CIDR from /16 to /24", reader.setCommand("vpcCidr", "10.10.0.0/16"));
+/** The first and last address of an IPv4 CIDR, or undefined when it is not one. */
+export function cidrRange(cidr: string): { first: number; last: number; prefix: number } | undefined {
+  const match = IPV4_CIDR.exec(cidr);
+  if (!match || match.slice(1, 5).some((octet) => Number(octet) > 255) || Number(match[5]) > 32) {
+    return undefined;
   }
-  const vpcId = reader.string("existingVpcId");
-  const privateSubnetIds = reader.stringList("existingPrivateSubnetIds", "subnet-0123456789abcdef0");
-  if (vpcId === "" && privateSubnetIds.length === 0) {
-    return { vpcCidr, availabilityZoneCount };
+  const prefix = Number(match[5]);
+  const address = match.slice(1, 5).reduce((value, octet) => value * 256 + Number(octet), 0);
+  const size = 2 ** (32 - prefix);
+  if (address % size !== 0) {
+    return undefined;
   }
-  if (!/^vpc-[0-9a-f]{8,17}$/.test(vpcId)) {
-    reader.report("existingVpcId", "must be a VPC id (vpc-...) when existingPrivateSubnetIds is set", reader.setCommand("existingVpcId", "vpc-0123456789abcdef0"));
+  return { first: address, last: address + size - 1, prefix };
+}
+
+/**
+ * The zone-ID prefix AWS uses for a region (us-west-2 -> usw2, ap-northeast-1 -> apne1),
+ * or undefined for a region whose name does not follow the usual pattern.
+ */
+export function zoneIdPrefix(region: string): string | undefined {
+  const directions: Record<string, string> = { north: "n", south: "s", east: "e", west: "w", central: "c", northeast: "ne", northwest: "nw", southeast: "se", southwest: "sw" };
+  const match = /^([a-z]{2})(-gov)?-([a-z]+)-(\d+)$/.exec(region);
+  if (!match || directions[match[3]] === undefined) {
+    return undefined;
   }
-  if (privateSubnetIds.length < 2 || privateSubnetIds.some((id) => !/^subnet-[0-9a-f]{8,17}$/.test(id))) {
+  return `${match[1]}${match[2] ? "g" : ""}${directions[match[3]]}${match[4]}`;
+}
+
+function readNetworkConfig(reader: ConfigReader, region: string): NetworkConfig {
+  const clusterVpcId = reader.string("clusterVpcId");
+  if (!/^vpc-[0-9a-f]{8,17}$/.test(clusterVpcId)) {
     reader.report(
-      "existingPrivateSubnetIds",
-      "must list at least two subnet ids (subnet-...) in different availability zones, so the database and cache survive the loss of one zone",
-      `pulumi -s ${reader.stackName} config set --path 'existingPrivateSubnetIds[1]' subnet-...`,
+      "clusterVpcId",
+      clusterVpcId === ""
+        ? "is not set; drstack places the database, cache and backup functions in the VPC of the site's Kubernetes cluster so its pods can reach them"
+        : "is not a VPC id (vpc- and 8 or 17 hex digits)",
+      `${reader.setCommand("clusterVpcId", "vpc-0123456789abcdef0")} (the VPC of the cluster in kubeconfig: aws eks describe-cluster --name <cluster> --query cluster.resourcesVpcConfig.vpcId)`,
     );
   }
-  return { vpcCidr, availabilityZoneCount, existing: { vpcId, privateSubnetIds } };
+  const clusterSecurityGroupIds = reader.stringList("clusterSecurityGroupIds", "sg-0123456789abcdef0");
+  if (clusterSecurityGroupIds.length === 0 || clusterSecurityGroupIds.some((id) => !/^sg-[0-9a-f]{8,17}$/.test(id))) {
+    reader.report(
+      "clusterSecurityGroupIds",
+      "must list the security groups (sg-...) the cluster's pods carry, at least one; the database and cache admit only these and the backup functions",
+      `pulumi -s ${reader.stackName} config set --path 'clusterSecurityGroupIds[0]' sg-... (aws eks describe-cluster --name <cluster> --query cluster.resourcesVpcConfig.clusterSecurityGroupId)`,
+    );
+  }
+
+  const cidrs = reader.stringList("dataSubnetCidrs", "10.10.200.0/24");
+  const zoneIds = reader.stringList("dataSubnetZoneIds", "usw2-az1");
+  const setPath = (key: string, index: number, example: string) => `pulumi -s ${reader.stackName} config set --path '${key}[${index}]' ${example}`;
+  if (cidrs.length < 2) {
+    reader.report(
+      "dataSubnetCidrs",
+      "must list at least two unused IPv4 ranges of clusterVpcId, one per availability zone, so the database and cache survive the loss of a zone",
+      `${setPath("dataSubnetCidrs", 0, "10.10.200.0/24")} and ${setPath("dataSubnetCidrs", 1, "10.10.201.0/24")}`,
+    );
+  }
+  const ranges = cidrs.map((cidr) => cidrRange(cidr));
+  cidrs.forEach((cidr, index) => {
+    const range = ranges[index];
+    if (range === undefined || range.prefix < 16 || range.prefix > 28) {
+      reader.report("dataSubnetCidrs", `entry ${index} (${JSON.stringify(cidr)}) is not an IPv4 CIDR from /16 to /28 (AWS's subnet sizes) on its own boundary`, setPath("dataSubnetCidrs", index, "10.10.200.0/24"));
+    }
+  });
+  ranges.forEach((range, index) => {
+    const overlap = ranges.findIndex((other, j) => j < index && other !== undefined && range !== undefined && other.first <= range.last && range.first <= other.last);
+    if (overlap >= 0) {
+      reader.report("dataSubnetCidrs", `entries ${overlap} and ${index} overlap; subnets of one VPC cannot`, setPath("dataSubnetCidrs", index, "<a range that overlaps no other>"));
+    }
+  });
+  if (zoneIds.length !== cidrs.length) {
+    reader.report(
+      "dataSubnetZoneIds",
+      `lists ${zoneIds.length} zone IDs for ${cidrs.length} dataSubnetCidrs; each data subnet needs exactly one`,
+      `${setPath("dataSubnetZoneIds", 0, `${zoneIdPrefix(region) ?? "usw2"}-az1`)} ... one per dataSubnetCidrs entry (aws ec2 describe-availability-zones --query 'AvailabilityZones[].ZoneId')`,
+    );
+  }
+  const prefix = zoneIdPrefix(region);
+  zoneIds.forEach((zoneId, index) => {
+    if (!ZONE_ID_PATTERN.test(zoneId)) {
+      reader.report("dataSubnetZoneIds", `entry ${index} (${JSON.stringify(zoneId)}) is not an availability zone ID such as ${prefix ?? "usw2"}-az1 (zone IDs, not names like ${region}a, are the same in every account)`, setPath("dataSubnetZoneIds", index, `${prefix ?? "usw2"}-az${index + 1}`));
+    } else if (prefix !== undefined && !zoneId.startsWith(`${prefix}-`)) {
+      reader.report("dataSubnetZoneIds", `entry ${index} (${zoneId}) is not a zone of this site's region ${region} (its zone IDs start with ${prefix}-)`, setPath("dataSubnetZoneIds", index, `${prefix}-az${index + 1}`));
+    }
+  });
+  if (new Set(zoneIds).size !== zoneIds.length) {
+    reader.report("dataSubnetZoneIds", "names a zone twice; the data subnets must be in distinct availability zones to survive the loss of one", `give each entry its own zone: ${setPath("dataSubnetZoneIds", 1, `${prefix ?? "usw2"}-az2`)}`);
+  }
+  return {
+    clusterVpcId,
+    clusterSecurityGroupIds,
+    dataSubnets: cidrs.map((cidr, index) => ({ cidr, zoneId: zoneIds[index] ?? "" })),
+  };
 }
 
 const MONITORING_INTERVALS = [1, 5, 10, 15, 30, 60] as const;
@@ -577,12 +746,14 @@ function readWorkloadSettings(reader: ConfigReader, raw: RawConfig): WorkloadSet
   }
   const namespace = reader.matching("workloadNamespace", NAMESPACE_PATTERN, "a Kubernetes namespace name", "shop");
 
-  const appImageTag = reader.string("appImageTag");
-  if (!IMAGE_TAG_PATTERN.test(appImageTag)) {
+  const appImageDigest = reader.string("appImageDigest");
+  if (!IMAGE_DIGEST_PATTERN.test(appImageDigest)) {
     reader.report(
-      "appImageTag",
-      appImageTag === "" ? "is not set; it names the release of the application image that CI pushed" : "is not a Docker image tag",
-      reader.setCommand("appImageTag", "2026.11.1"),
+      "appImageDigest",
+      appImageDigest === ""
+        ? "is not set; it names the application release by the digest CI pushed"
+        : "is not an image digest (sha256: and 64 lowercase hex digits)",
+      `${reader.setCommand("appImageDigest", "sha256:<digest>")}, with the digest CI printed (aws ecr describe-images --repository-name <namePrefix>/app)`,
     );
   }
 
@@ -613,16 +784,59 @@ function readWorkloadSettings(reader: ConfigReader, raw: RawConfig): WorkloadSet
     );
   }
   const databaseName = reader.matching("appDatabaseName", /^[a-z_][a-z0-9_]{0,62}$/, "a PostgreSQL database name", "app");
+  const resources = readContainerResources(reader);
+  const runAsUser = reader.between("appRunAsUser", 1, 2147483647);
+  const readOnlyRootFilesystem = reader.boolean("appReadOnlyRootFilesystem");
 
   return {
     kubeconfig: pulumi.secret(kubeconfig),
     namespace,
-    appImageTag,
+    appImageDigest,
     replicas: { full, warmMinimum, pilotLight },
     containerPort,
     healthPath,
     databaseName,
+    resources,
+    runAsUser,
+    readOnlyRootFilesystem,
   };
+}
+
+/** Kubernetes' quantity suffixes (binary and decimal) as multipliers of the base unit. */
+const QUANTITY_SUFFIXES: Record<string, number> = {
+  "": 1, m: 1e-3, k: 1e3, M: 1e6, G: 1e9, T: 1e12, Ki: 2 ** 10, Mi: 2 ** 20, Gi: 2 ** 30, Ti: 2 ** 40,
+};
+
+/** The value of a Kubernetes resource quantity (e.g. 250m, 1.5, 512Mi), or undefined when it is not one drstack accepts. */
+export function quantityValue(quantity: string): number | undefined {
+  const match = /^(\d+(?:\.\d+)?)(m|k|M|G|T|Ki|Mi|Gi|Ti)?$/.exec(quantity);
+  return match ? Number(match[1]) * QUANTITY_SUFFIXES[match[2] ?? ""] : undefined;
+}
+
+function readContainerResources(reader: ConfigReader): ContainerResources {
+  const read = (key: string, example: string, memory: boolean): { text: string; value?: number } => {
+    const text = reader.string(key);
+    const value = quantityValue(text);
+    // CPU in millicores or cores, memory in bytes with a suffix: "512m" of memory is half a byte.
+    if (value === undefined || value <= 0 || (memory && /m$/.test(text))) {
+      reader.report(key, `is not a Kubernetes ${memory ? "memory" : "CPU"} quantity such as ${example}`, reader.setCommand(key, example));
+      return { text };
+    }
+    return { text, value };
+  };
+  const cpuRequest = read("appCpuRequest", "250m", false);
+  const cpuLimit = read("appCpuLimit", "1", false);
+  const memoryRequest = read("appMemoryRequest", "512Mi", true);
+  const memoryLimit = read("appMemoryLimit", "1Gi", true);
+  for (const [limitKey, limit, request, requestKey] of [
+    ["appCpuLimit", cpuLimit, cpuRequest, "appCpuRequest"],
+    ["appMemoryLimit", memoryLimit, memoryRequest, "appMemoryRequest"],
+  ] as const) {
+    if (limit.value !== undefined && request.value !== undefined && limit.value < request.value) {
+      reader.report(limitKey, `is below ${requestKey} (${request.text}); Kubernetes rejects a limit under the request`, reader.setCommand(limitKey, request.text));
+    }
+  }
+  return { cpuRequest: cpuRequest.text, cpuLimit: cpuLimit.text, memoryRequest: memoryRequest.text, memoryLimit: memoryLimit.text };
 }
 
 function readBackupSettings(reader: ConfigReader, tiers: TierObjectives): BackupSettings {
@@ -631,9 +845,15 @@ function readBackupSettings(reader: ConfigReader, tiers: TierObjectives): Backup
     reader.report("backupDatabases", parsed.problem, reader.setCommand("backupDatabases", "app:critical,ledger:standard:financial"));
   }
 
-  const imageTag = reader.string("backupImageTag");
-  if (!IMAGE_TAG_PATTERN.test(imageTag)) {
-    reader.report("backupImageTag", "is not a Docker image tag", reader.setCommand("backupImageTag", "latest"));
+  const imageDigest = reader.string("backupImageDigest");
+  if (!IMAGE_DIGEST_PATTERN.test(imageDigest)) {
+    reader.report(
+      "backupImageDigest",
+      imageDigest === ""
+        ? "is not set; it names the backup job image by the digest scripts/publish-backup-image.sh pushed to both regions"
+        : "is not an image digest (sha256: and 64 lowercase hex digits)",
+      `run scripts/publish-backup-image.sh, then ${reader.setCommand("backupImageDigest", "<the digest it prints>")}`,
+    );
   }
 
   const schedules = {} as Record<TierName, string>;
@@ -661,7 +881,22 @@ function readBackupSettings(reader: ConfigReader, tiers: TierObjectives): Backup
     }
   }
 
-  return { databases: parsed.ok ? parsed.databases : [], imageTag, schedules, verifySchedule, alarmEmails };
+  return { databases: parsed.ok ? parsed.databases : [], imageDigest, schedules, verifySchedule, alarmEmails };
+}
+
+function readFencingSettings(reader: ConfigReader): FencingSettings {
+  const guardSchedule = reader.schedule("fencingGuardSchedule", "rate(1 minute)");
+  const check = checkScheduleExpression(guardSchedule);
+  if (check.ok && (check.intervalMinutes === undefined || check.intervalMinutes > MAX_GUARD_INTERVAL_MINUTES)) {
+    reader.report(
+      "fencingGuardSchedule",
+      check.intervalMinutes === undefined
+        ? "does not run every day, so nothing bounds how long a region that returns by itself runs unfenced"
+        : `leaves up to ${check.intervalMinutes} minutes between guard runs; a region that returns by itself runs its stale state (writable database, enabled backups) that long, and at most ${MAX_GUARD_INTERVAL_MINUTES} minutes is accepted`,
+      reader.setCommand("fencingGuardSchedule", "'rate(1 minute)'"),
+    );
+  }
+  return { guardSchedule, guardIntervalMinutes: check.ok && check.intervalMinutes !== undefined ? check.intervalMinutes : 1 };
 }
 
 /** Rejects `drstack:` keys that Pulumi.yaml does not declare: a typo must not silently fall back to a default. */

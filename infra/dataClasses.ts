@@ -53,4 +53,10 @@ export const DATA_CLASSES: Record<DataClassName, DataClassDefinition> = {
 export interface DataClassPolicy extends DataClassDefinition {
   retentionDays: number;
   tier: TierName;
+  /**
+   * The class's own Object Lock mode, which the backup job applies to every
+   * object it uploads into the class, retained for `retentionDays`. Absent:
+   * the bucket's default retention applies.
+   */
+  objectLockMode?: "GOVERNANCE" | "COMPLIANCE";
 }

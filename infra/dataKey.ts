@@ -1,6 +1,6 @@
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
-import { backupKeyPolicy } from "./backupStorage";
+import { DATA_STORE_OPTIONS, protectedKeyArgs } from "./backupStorage";
 import { SiteName } from "./roles";
 
 export interface SiteDataKeyArgs {
@@ -8,14 +8,16 @@ export interface SiteDataKeyArgs {
   namePrefix: string;
   /** Only this account's IAM policies may use the key (the same policy as the backup key). */
   accountId: pulumi.Input<string>;
+  /** The one role that may delete, disable or re-police the key, or move its alias. */
+  breakGlassRoleArn: string;
 }
 
 /**
  * The customer-managed key that encrypts a site's database, replica and
  * cache. Each region has its own: a cross-region replica must be encrypted
  * with a key of the replica's region, and the standby must never depend on a
- * key in the region it replaces. Protected like the backup key, because
- * losing it loses every snapshot it encrypted.
+ * key in the region it replaces. Protected and policed like the backup key,
+ * because losing it loses every snapshot it encrypted.
  */
 export class SiteDataKey extends pulumi.ComponentResource {
   public readonly arn: pulumi.Output<string>;
@@ -23,17 +25,8 @@ export class SiteDataKey extends pulumi.ComponentResource {
 
   constructor(name: string, args: SiteDataKeyArgs, opts?: pulumi.ComponentResourceOptions) {
     super("drstack:keys:SiteDataKey", name, {}, opts);
-    const dataStore = { parent: this, protect: true };
-    const key = new aws.kms.Key(
-      `${name}-key`,
-      {
-        description: `drstack ${args.site} database and cache`,
-        enableKeyRotation: true,
-        deletionWindowInDays: 30,
-        policy: pulumi.jsonStringify(backupKeyPolicy(args.accountId)),
-      },
-      dataStore,
-    );
+    const dataStore = { parent: this, ...DATA_STORE_OPTIONS };
+    const key = new aws.kms.Key(`${name}-key`, protectedKeyArgs(`drstack ${args.site} database and cache`, args.accountId, args.breakGlassRoleArn), dataStore);
     this.aliasName = `alias/${args.namePrefix}-data-${args.site}`;
     new aws.kms.Alias(`${name}-alias`, { name: this.aliasName, targetKeyId: key.keyId }, dataStore);
     this.arn = key.arn;

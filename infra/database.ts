@@ -1,17 +1,51 @@
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
+import { notifyTopic } from "./alarms";
+import { DATABASE_REPLICA_LAG_MINUTES } from "./assumptions";
 import { DatabaseConfig } from "./config";
 import { databaseIdentifier } from "./naming";
 import { databaseSecretName, POSTGRES_PORT } from "./siteConnections";
 import { serviceTrustPolicy } from "./policyDocument";
 import { SiteName } from "./roles";
-import { DatabaseMode, retiredGenerations, writerMustAlreadyExist } from "./sitePlan";
+import { DatabaseMode, readsPrimaryStack, retiredGenerations, mustAlreadyExist } from "./sitePlan";
+
+/** The master user of every instance: set once, when the primary's first writer is created; replicas inherit it. */
+export const MASTER_USERNAME = "drstack";
 
 export interface DatabaseCredentials {
   username: string;
   password: string;
 }
+
+/** The RDS JSON shape of a database secret, which the backup job and AWS's rotation templates read. */
+export interface DatabaseSecret extends DatabaseCredentials {
+  engine: "postgres";
+  host: string;
+  port: number;
+  dbname: string;
+}
+
+/**
+ * Where a site's copy of the pair's one master password comes from. The
+ * primary generates it (random, in its own state); the standby secondary
+ * copies it from the primary's stack output into its own secret; the active
+ * secondary reads that copy back from its own region, because on the
+ * failover path nothing may be read from the primary's stack or region.
+ */
+export type MasterPasswordOrigin = "generate" | "copy-from-primary" | "read-own-copy";
+
+export function masterPasswordOrigin(site: SiteName, activeSite: SiteName): MasterPasswordOrigin {
+  if (site === "primary") {
+    return "generate";
+  }
+  return readsPrimaryStack(site, activeSite) ? "copy-from-primary" : "read-own-copy";
+}
+
+export type MasterPasswordSource =
+  | { origin: "generate" }
+  | { origin: "copy-from-primary"; password: pulumi.Input<string> }
+  | { origin: "read-own-copy" };
 
 export interface SiteDatabaseArgs {
   site: SiteName;
@@ -23,23 +57,34 @@ export interface SiteDatabaseArgs {
   /** ARN of the active site's writer; required when mode is `replica`. */
   replicationSourceArn?: pulumi.Input<string>;
   database: DatabaseConfig;
+  /** The database the application connects to, named in the credentials secret (`dbname`). */
+  databaseName: string;
   privateSubnetIds: pulumi.Input<pulumi.Input<string>[]>;
   vpcId: pulumi.Input<string>;
-  /** Only members of this group may connect. */
-  appSecurityGroupId: pulumi.Input<string>;
+  /**
+   * Security groups whose members may connect on 5432 (the application's pods,
+   * the backup functions). Admitted while the site's database is a writer or a
+   * replica; never while it is a fenced former writer.
+   */
+  clientSecurityGroupIds: pulumi.Input<string>[];
   /** The site's own data key: a cross-region replica must be encrypted with a key of its own region. */
   kmsKeyArn: pulumi.Input<string>;
+  /** From `masterPasswordOrigin()`; the copy carries the primary's stack output. */
+  masterPassword: MasterPasswordSource;
+  /** The site's alarm topic (`SiteAlarms`): the replica-lag alarm notifies it. */
+  alarmTopicArn: pulumi.Input<string>;
 }
 
 /**
  * The site's PostgreSQL on RDS. The current generation's instance is the
  * writer on the active site and a cross-region read replica of the writer on
  * the standby. Promotion is an in-place update: the identifier, resource name
- * and every other input are independent of the role, and only
- * `replicateSourceDb` disappears (the site's own master password is set at
- * the same time, so the promoted writer never depends on the lost site's
- * secret). Every instance is `protect`ed, has deletion protection, a final
- * snapshot, automated backups that outlive it, Performance Insights and
+ * and every other input are independent of the role, and only the inputs a
+ * replica may not carry change (`replicateSourceDb` goes; the master
+ * password, automated backups and the final snapshot come). The password is
+ * the pair's one master password, so a promotion changes no password.
+ * Every instance is `protect`ed, has deletion protection, automated backups
+ * that outlive it where it is not a replica, Performance Insights and
  * Enhanced Monitoring.
  */
 export class SiteDatabase extends pulumi.ComponentResource {
@@ -49,8 +94,10 @@ export class SiteDatabase extends pulumi.ComponentResource {
   public readonly mode: DatabaseMode;
   /** What the site's applications and backup jobs log in with (secret): valid for this site's database in every mode. */
   public readonly credentials: pulumi.Output<DatabaseCredentials>;
-  /** Secrets Manager secret in RDS's JSON shape (username, password, host, port) for the backup job. */
+  /** Secrets Manager secret in the site's region, RDS JSON (username, password, host, port, dbname), for the backup job. */
   public readonly credentialsSecretArn: pulumi.Output<string>;
+  /** The pair's master password (secret); the primary exports it for the standby secondary to copy. */
+  public readonly masterPassword: pulumi.Output<string>;
 
   constructor(name: string, args: SiteDatabaseArgs, opts?: pulumi.ComponentResourceOptions) {
     super("drstack:database:SiteDatabase", name, {}, opts);
@@ -64,15 +111,23 @@ export class SiteDatabase extends pulumi.ComponentResource {
       { name: `${args.namePrefix}-${args.site}-db-subnets`, subnetIds: args.privateSubnetIds, description: `drstack ${args.site} database` },
       child,
     );
-    const securityGroup = new aws.ec2.SecurityGroup(
-      `${name}-sg`,
-      {
-        vpcId: args.vpcId,
-        description: `drstack ${args.site} PostgreSQL: from the application security group only`,
-        ingress: [{ protocol: "tcp", fromPort: 5432, toPort: 5432, securityGroups: [args.appSecurityGroupId], description: "PostgreSQL" }],
-      },
-      child,
-    );
+    const retired = retiredGenerations(args.generation);
+    // Retired generations are former writers: they admit nobody, ever. The
+    // group exists from the first rebuild on and outlives the instances in it
+    // (an instance dropped from the program stays in AWS until deleted there).
+    const retiredGroup =
+      retired.length > 0
+        ? new aws.ec2.SecurityGroup(
+            `${name}-retired-sg`,
+            {
+              vpcId: args.vpcId,
+              description: `drstack ${args.site} retired PostgreSQL generations: admits nothing`,
+              ingress: [],
+            },
+            child,
+          )
+        : undefined;
+
     const monitoringRole = new aws.iam.Role(
       `${name}-monitoring`,
       {
@@ -87,31 +142,24 @@ export class SiteDatabase extends pulumi.ComponentResource {
       { role: monitoringRole.name, policyArn: "arn:aws:iam::aws:policy/service-role/AmazonRDSEnhancedMonitoringRole" },
       child,
     );
-    const password = new random.RandomPassword(
-      `${name}-master-password`,
-      // RDS forbids /, @, " and spaces in the master password.
-      { length: 40, special: true, overrideSpecial: "!#%^*-_=+" },
-      child,
-    );
+
+    const secretName = databaseSecretName(args.namePrefix, args.site);
+    this.masterPassword = pulumi.secret(masterPasswordValue(name, args.masterPassword, secretName, this));
 
     const common = {
       engine: "postgres",
       engineVersion: args.database.engineVersion,
       instanceClass: args.database.instanceClass,
-      allocatedStorage: args.database.allocatedStorageGb,
       maxAllocatedStorage: args.database.maxAllocatedStorageGb,
       storageType: "gp3",
       storageEncrypted: true,
       kmsKeyId: args.kmsKeyArn,
-      username: "drstack",
       dbSubnetGroupName: subnetGroup.name,
-      vpcSecurityGroupIds: [securityGroup.id],
       publiclyAccessible: false,
       multiAz: args.database.multiAz,
       maintenanceWindow: "sun:05:00-sun:06:00",
       copyTagsToSnapshot: true,
       deletionProtection: true,
-      skipFinalSnapshot: false,
       deleteAutomatedBackups: false,
       performanceInsightsEnabled: true,
       performanceInsightsKmsKeyId: args.kmsKeyArn,
@@ -123,49 +171,67 @@ export class SiteDatabase extends pulumi.ComponentResource {
       autoMinorVersionUpgrade: true,
       applyImmediately: true,
     };
-    // PostgreSQL read replicas cannot keep automated backups; the writer's
-    // settings are applied when a replica is promoted.
-    const writerOnly = { password: password.result, backupRetentionPeriod: args.database.backupRetentionDays, backupWindow: "03:00-04:00" };
+    const instanceArgs = (generation: number, mode: DatabaseMode, identifier: pulumi.Input<string>) => ({
+      ...common,
+      identifier,
+      ...creationArguments(args.site, generation, args.database.allocatedStorageGb),
+      ...(mode === "replica"
+        ? replicaArguments(args.replicationSourceArn as pulumi.Input<string>)
+        : writerArguments(this.masterPassword, args.database.backupRetentionDays, databaseIdentifier(args.namePrefix, args.site, generation))),
+    });
     const dataStore = { parent: this, protect: true };
 
     // Older generations are former writers kept after failback step 1 rebuilt
-    // the site; they stay standalone and untouched until an operator retires
-    // them deliberately (README, Failback).
-    for (const retired of retiredGenerations(args.generation)) {
-      const identifier = databaseIdentifier(args.namePrefix, args.site, retired);
-      new aws.rds.Instance(
-        instanceResourceName(name, retired),
-        { ...common, ...writerOnly, identifier, finalSnapshotIdentifier: `${identifier}-final` },
-        dataStore,
-      );
-    }
+    // the site; they stay standalone until an operator retires them
+    // deliberately (README, Failback), in the group that admits nobody.
+    const retiredInstances = retired.map(
+      (generation) =>
+        new aws.rds.Instance(
+          instanceResourceName(name, generation),
+          {
+            ...instanceArgs(generation, "fenced", databaseIdentifier(args.namePrefix, args.site, generation)),
+            vpcSecurityGroupIds: [(retiredGroup as aws.ec2.SecurityGroup).id],
+          },
+          dataStore,
+        ),
+    );
+
+    const securityGroup = new aws.ec2.SecurityGroup(
+      `${name}-sg`,
+      {
+        vpcId: args.vpcId,
+        // A security group's description cannot change in place: a new one replaces the group.
+        description: `drstack ${args.site} PostgreSQL: its clients only (the cluster's pods, the backup functions), nobody while fenced`,
+        // Fenced: an explicit empty list, because an absent `ingress` leaves the existing rules in place.
+        ingress: databaseIngress(args.mode, args.clientSecurityGroupIds),
+      },
+      // A rebuild re-admits clients here only once the former writer has moved to the retired group.
+      { parent: this, dependsOn: retiredInstances },
+    );
 
     this.identifier = databaseIdentifier(args.namePrefix, args.site, args.generation);
-    const identifier = writerMustAlreadyExist(args.mode, args.generation)
-      ? existingInstanceIdentifier(this.identifier, args.site, args.generation, this)
+    const identifier = mustAlreadyExist(args.mode, args.generation)
+      ? existingInstanceIdentifier(this.identifier, args.site, args.mode, args.generation, this)
       : this.identifier;
     const instance = new aws.rds.Instance(
       instanceResourceName(name, args.generation),
-      {
-        ...common,
-        identifier,
-        finalSnapshotIdentifier: `${this.identifier}-final`,
-        ...(args.mode === "replica" ? { replicateSourceDb: args.replicationSourceArn } : writerOnly),
-      },
+      { ...instanceArgs(args.generation, args.mode, identifier), vpcSecurityGroupIds: [securityGroup.id] },
       dataStore,
     );
     this.mode = args.mode;
     this.arn = instance.arn;
     this.endpoint = instance.address;
-    this.credentials = pulumi.secret(password.result.apply((value): DatabaseCredentials => ({ username: "drstack", password: value })));
+    this.credentials = pulumi.secret(this.masterPassword.apply((password): DatabaseCredentials => ({ username: MASTER_USERNAME, password })));
 
     // The backup job reads the credentials here rather than from config, so
-    // the password never appears in a function's environment.
+    // the password never appears in a function's environment. On the standby
+    // secondary this secret is also the copy of the primary's password that
+    // the failover `up` reads back.
     const credentials = new aws.secretsmanager.Secret(
       `${name}-credentials`,
       {
-        name: databaseSecretName(args.namePrefix, args.site),
-        description: `drstack ${args.site} database credentials for the backup job`,
+        name: secretName,
+        description: `drstack ${args.site} database credentials (the pair's master password) for the backup job and the failover`,
         kmsKeyId: args.kmsKeyArn,
         recoveryWindowInDays: 30,
       },
@@ -175,20 +241,55 @@ export class SiteDatabase extends pulumi.ComponentResource {
       `${name}-credentials-value`,
       {
         secretId: credentials.id,
-        secretString: pulumi.jsonStringify({
-          engine: "postgres",
-          username: "drstack",
-          password: password.result,
-          host: instance.address,
-          port: POSTGRES_PORT,
-        }),
+        secretString: pulumi.jsonStringify(
+          pulumi.all([this.masterPassword, instance.address]).apply(
+            ([password, host]): DatabaseSecret => ({
+              engine: "postgres",
+              username: MASTER_USERNAME,
+              password,
+              host,
+              port: POSTGRES_PORT,
+              dbname: args.databaseName,
+            }),
+          ),
+        ),
       },
       child,
     );
     this.credentialsSecretArn = credentials.arn;
+
+    if (args.mode === "replica") {
+      new aws.cloudwatch.MetricAlarm(
+        `${name}-replica-lag`,
+        {
+          name: `${this.identifier}-replica-lag`,
+          alarmDescription:
+            `drstack ${args.site}: ${this.identifier} lags its writer by more than the ${DATABASE_REPLICA_LAG_MINUTES} min ` +
+            `the recovery objectives assume, or reports no lag at all (the replica cannot then be trusted to be current).`,
+          namespace: "AWS/RDS",
+          metricName: "ReplicaLag",
+          dimensions: { DBInstanceIdentifier: instance.identifier },
+          statistic: "Maximum",
+          period: REPLICA_LAG_PERIOD_SECONDS,
+          evaluationPeriods: REPLICA_LAG_EVALUATION_PERIODS,
+          datapointsToAlarm: REPLICA_LAG_EVALUATION_PERIODS,
+          comparisonOperator: "GreaterThanThreshold",
+          threshold: DATABASE_REPLICA_LAG_MINUTES * 60,
+          // A replica that stops reporting its lag (replication broken, the
+          // instance stopped) is no more trustworthy than one that lags.
+          treatMissingData: "breaching",
+          ...notifyTopic(args.alarmTopicArn),
+        },
+        child,
+      );
+    }
     this.registerOutputs({ identifier: this.identifier, arn: this.arn, endpoint: this.endpoint, mode: this.mode });
   }
 }
+
+/** ReplicaLag is published once a minute; three minutes above the budget alarm, so one slow checkpoint does not page. */
+const REPLICA_LAG_PERIOD_SECONDS = 60;
+const REPLICA_LAG_EVALUATION_PERIODS = 3;
 
 /** Generation 1 keeps the plain name, so the first deployment's instance never needs a rename. */
 export function instanceResourceName(componentName: string, generation: number): string {
@@ -196,13 +297,128 @@ export function instanceResourceName(componentName: string, generation: number):
 }
 
 /**
+ * Whether an instance is created as a read replica. Only the primary's first
+ * generation starts from nothing (the first deployment); the secondary's
+ * first is created as a replica of it (README, Deploy), and every later
+ * generation as a replica of the other site's writer (README, Failback).
+ */
+export function createdAsReplica(site: SiteName, generation: number): boolean {
+  return !(site === "primary" && generation === 1);
+}
+
+/**
+ * What only an instance created from nothing declares: the master user name
+ * and the initial storage. A replica inherits both from its source; the
+ * provider refuses `username` beside `replicateSourceDb` and ignores
+ * `allocatedStorage` on a replica, and `username` forces replacement, so an
+ * instance created as a replica never declares them, not even once promoted.
+ */
+function creationArguments(site: SiteName, generation: number, allocatedStorageGb: number): { username?: string; allocatedStorage?: number } {
+  return createdAsReplica(site, generation) ? {} : { username: MASTER_USERNAME, allocatedStorage: allocatedStorageGb };
+}
+
+/**
+ * A replica carries its source and nothing a replica may not carry: no
+ * password (the provider would call ModifyDBInstance(MasterUserPassword) on
+ * the replica), no automated backups (PostgreSQL replicas keep none) and no
+ * final snapshot (RDS refuses one when a replica is deleted).
+ */
+function replicaArguments(sourceArn: pulumi.Input<string>): { replicateSourceDb: pulumi.Input<string>; skipFinalSnapshot: boolean } {
+  return { replicateSourceDb: sourceArn, skipFinalSnapshot: true };
+}
+
+/**
+ * A writer (or a fenced former writer) keeps automated backups, which a
+ * replica of it needs and which PromoteReadReplica takes from
+ * `backupRetentionPeriod`, a final snapshot, and the pair's master password.
+ */
+function writerArguments(password: pulumi.Input<string>, backupRetentionDays: number, identifier: string) {
+  return {
+    password,
+    backupRetentionPeriod: backupRetentionDays,
+    backupWindow: "03:00-04:00",
+    skipFinalSnapshot: false,
+    finalSnapshotIdentifier: `${identifier}-final`,
+  };
+}
+
+/** Writers and replicas admit the clients on 5432; a fenced former writer admits nobody. */
+export function databaseIngress(mode: DatabaseMode, clientSecurityGroupIds: pulumi.Input<string>[]): aws.types.input.ec2.SecurityGroupIngress[] {
+  if (mode === "fenced") {
+    return [];
+  }
+  return [{ protocol: "tcp", fromPort: POSTGRES_PORT, toPort: POSTGRES_PORT, securityGroups: clientSecurityGroupIds, description: "PostgreSQL from the clients" }];
+}
+
+function masterPasswordValue(name: string, source: MasterPasswordSource, secretName: string, parent: pulumi.Resource): pulumi.Output<string> {
+  switch (source.origin) {
+    case "generate":
+      return new random.RandomPassword(
+        `${name}-master-password`,
+        // RDS forbids /, @, " and spaces in the master password.
+        { length: 40, special: true, overrideSpecial: "!#%^*-_=+" },
+        { parent },
+      ).result;
+    case "copy-from-primary":
+      return pulumi.output(source.password);
+    case "read-own-copy":
+      return readOwnCopy(secretName, parent);
+  }
+}
+
+/**
+ * The password the standby secondary copied into its own secret, read back in
+ * its own region. ListSecrets matches names by prefix, so the name is checked
+ * exactly; a missing copy stops the `up` before anything changes.
+ */
+function readOwnCopy(secretName: string, parent: pulumi.Resource): pulumi.Output<string> {
+  const found = aws.secretsmanager.getSecretsOutput({ filters: [{ name: "name", values: [secretName] }] }, { parent });
+  return pulumi.secret(
+    found.apply(async (secrets) => {
+      const index = secrets.names.indexOf(secretName);
+      if (index < 0) {
+        throw new Error(
+          `the secondary's copy of the database master password (Secrets Manager secret ${secretName} in this region) does not exist, ` +
+            `so the secondary cannot take the writer: the copy is made by a \`pulumi -s secondary up\` while the secondary is standby ` +
+            `and the primary's stack is readable (README, Failover). Without it the promoted replica's password is unknown here.`,
+        );
+      }
+      const version = await aws.secretsmanager.getSecretVersion({ secretId: secrets.arns[index] }, { parent });
+      return parseDatabaseSecret(version.secretString, secretName).password;
+    }),
+  );
+}
+
+/** The credentials in a secret of the RDS JSON shape, or an error that names the secret. */
+export function parseDatabaseSecret(text: string, secretName: string): DatabaseCredentials {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    throw new Error(`Secrets Manager secret ${secretName} is not JSON; drstack writes it as RDS JSON (username, password, host, port, dbname).`);
+  }
+  const { username, password } = (parsed ?? {}) as Partial<DatabaseCredentials>;
+  if (typeof username !== "string" || typeof password !== "string" || password === "") {
+    throw new Error(`Secrets Manager secret ${secretName} has no username and password; drstack writes it as RDS JSON (username, password, host, port, dbname).`);
+  }
+  return { username, password };
+}
+
+/**
  * The identifier of an instance that must already exist in this site's region,
  * or an error that stops the `up` before an empty writer is created.
  */
-function existingInstanceIdentifier(identifier: string, site: SiteName, generation: number, parent: pulumi.Resource): pulumi.Output<string> {
+function existingInstanceIdentifier(identifier: string, site: SiteName, mode: DatabaseMode, generation: number, parent: pulumi.Resource): pulumi.Output<string> {
   return aws.rds
     .getInstancesOutput({ filters: [{ name: "db-instance-id", values: [identifier] }] }, { parent })
     .apply((found) => {
+      if (!found.instanceIdentifiers.includes(identifier) && mode === "fenced") {
+        throw new Error(
+          `${identifier} does not exist, so it cannot be ${site}'s fenced former writer on database generation ${generation}: ` +
+            `a fenced database is one that was the writer, and creating it now would start an empty database. ` +
+            `The generations in the stack files are ahead of what was deployed: set them back to the last generation an \`up\` built (README, Failback), run \`pulumi -s ${site} up\`, then raise them one step at a time.`,
+        );
+      }
       if (!found.instanceIdentifiers.includes(identifier)) {
         throw new Error(
           `${identifier} does not exist, so ${site} cannot become the writer on database generation ${generation}: ` +

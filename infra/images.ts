@@ -1,84 +1,160 @@
 import * as aws from "@pulumi/aws";
-import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
-import * as path from "path";
-import { PROJECT_ROOT } from "./configSchema";
 import { appImageRepositoryName, backupImageRepositoryName } from "./naming";
+
+/**
+ * Container images, by digest, that already exist in the site's own region.
+ *
+ * The program builds nothing: no Docker engine, no build context, no public
+ * base-image registry on the failover path. The repositories
+ * `<namePrefix>/app` and `<namePrefix>/drstack-backup` exist in both regions
+ * before either stack runs (scripts/publish-backup-image.sh creates them):
+ *
+ * - the application image is pushed by the application's CI to one region and
+ *   copied to the other by the ECR replication each stack declares here;
+ * - the backup job image is pushed to both regions by
+ *   scripts/publish-backup-image.sh (CI only), as the same manifest, so both
+ *   stacks name the same digest.
+ *
+ * Each stack looks both images up in its own region before it declares
+ * anything else, so a missing image stops the preview with the config key and
+ * the fix instead of failing half-way through an `up` (a Lambda function or a
+ * rollout waiting on an image that is not there).
+ */
+
+export interface SiteImageArgs {
+  namePrefix: string;
+  region: string;
+  appImageDigest: string;
+  backupImageDigest: string;
+}
+
+/** Where each image is, as the lookup in the site's own region found it. */
+export interface SiteImages {
+  /** `<registry>/<namePrefix>/app@sha256:...` in this site's region. */
+  appImageUri: string;
+  /** `<registry>/<namePrefix>/drstack-backup@sha256:...` in this site's region. */
+  backupImageUri: string;
+  /** `<registry>/<namePrefix>/app`, the repository CI pushes releases to. */
+  appRepositoryUrl: string;
+}
+
+export interface ImageProblem {
+  key: "appImageDigest" | "backupImageDigest";
+  repository: string;
+  digest: string;
+  /** What the lookup said. */
+  cause: string;
+  fix: string;
+}
+
+/** One or both images are not in the site's own region; nothing was declared. */
+export class MissingImageError extends pulumi.RunError {
+  constructor(
+    readonly region: string,
+    readonly problems: ImageProblem[],
+  ) {
+    super(
+      [
+        `drstack cannot deploy: ${problems.length === 1 ? "an image it runs is" : "images it runs are"} not in this site's region ${region}; nothing was deployed:`,
+        ...problems.map((p) => `  - ${p.key} = ${JSON.stringify(p.digest)}: no such image in ${p.repository} in ${region} (${p.cause}). Fix: ${p.fix}`),
+      ].join("\n"),
+    );
+    this.name = "MissingImageError";
+  }
+}
+
+/**
+ * Looks both images up by digest in the site's own region, through the site's
+ * own provider (never the peer's region: the standby checks what replication
+ * brought it). Throws a MissingImageError naming every missing image.
+ */
+export async function lookUpSiteImages(args: SiteImageArgs, provider: aws.Provider, stack: string): Promise<SiteImages> {
+  const wanted = [
+    {
+      key: "appImageDigest" as const,
+      repository: appImageRepositoryName(args.namePrefix),
+      digest: args.appImageDigest,
+      fix:
+        `push the release to ${appImageRepositoryName(args.namePrefix)} (ECR replication copies it between the regions; ` +
+        `check \`aws ecr describe-image-replication-status --region <source region> --repository-name ${appImageRepositoryName(args.namePrefix)} --image-id imageDigest=${args.appImageDigest}\`), ` +
+        `or pulumi -s ${stack} config set appImageDigest <a digest that exists in ${args.region}>`,
+    },
+    {
+      key: "backupImageDigest" as const,
+      repository: backupImageRepositoryName(args.namePrefix),
+      digest: args.backupImageDigest,
+      fix: `run scripts/publish-backup-image.sh (it pushes the image to both regions), then pulumi -s ${stack} config set backupImageDigest <the digest it prints>`,
+    },
+  ];
+  const results = await Promise.all(
+    wanted.map(async (image) => {
+      try {
+        const found = await aws.ecr.getImage({ repositoryName: image.repository, imageDigest: image.digest }, { provider });
+        return { image, found };
+      } catch (error) {
+        return { image, cause: error instanceof Error ? error.message.split("\n")[0] : String(error) };
+      }
+    }),
+  );
+  const problems: ImageProblem[] = results.flatMap((result) =>
+    "found" in result ? [] : [{ key: result.image.key, repository: result.image.repository, digest: result.image.digest, cause: result.cause, fix: result.image.fix }],
+  );
+  if (problems.length > 0) {
+    throw new MissingImageError(args.region, problems);
+  }
+  const [app, backup] = results.map((result) => ("found" in result ? result.found : undefined));
+  return {
+    appImageUri: app!.imageUri,
+    backupImageUri: backup!.imageUri,
+    appRepositoryUrl: app!.imageUri.replace(/@sha256:[0-9a-f]{64}$/, ""),
+  };
+}
 
 export interface ImageRegistryArgs {
   namePrefix: string;
   /** The peer site's region: where this site's application images are replicated to. */
   peerRegion: string;
   accountId: pulumi.Input<string>;
-  /**
-   * Whether the peer stack has been deployed. ECR creates a missing destination
-   * repository on the first replicated push, which would then collide with the
-   * peer stack creating it; so replication waits like the bucket's does.
-   */
-  peerProvisioned: boolean;
+  /** The images the site runs, as `lookUpSiteImages` found them in this region. */
+  images: SiteImages;
 }
 
 /**
- * A site's container images in its own region: the application repository
- * (pushed by CI to the active site, replicated to the peer so the standby never
- * pulls across regions) and the repository of drstack's backup job image.
- *
- * ECR replication is one configuration per registry and region. Each stack
- * owns the one in its own region, replicating to the peer region, just as it
- * owns its bucket's replication: neither stack writes to the other's region,
- * so the survivor of a regional outage deploys alone and images pushed to it
- * after a failover flow back once the primary returns.
+ * The site's part of the image registry: the ECR replication of its own
+ * region. ECR replication is one configuration per registry and region. Each
+ * stack owns the one in its own region, replicating application images to the
+ * peer region, just as it owns its bucket's replication: neither stack writes
+ * to the other's region, so the survivor of a regional outage deploys alone
+ * and releases pushed to it after a failover flow back once the primary
+ * returns. The repositories themselves exist in both regions before either
+ * stack runs, so replication never has to wait for the peer stack.
  */
 export class ImageRegistry extends pulumi.ComponentResource {
   /** `<registry>/<namePrefix>/app`, in this site's region. */
   public readonly appRepositoryUrl: pulumi.Output<string>;
-  public readonly backupRepository: aws.ecr.Repository;
+  public readonly appImageUri: pulumi.Output<string>;
+  public readonly backupImageUri: pulumi.Output<string>;
 
   constructor(name: string, args: ImageRegistryArgs, opts?: pulumi.ComponentResourceOptions) {
     super("drstack:images:ImageRegistry", name, {}, opts);
-    const child = { parent: this };
-
-    // Immutable tags: a release tag means the same bits in both regions, and a
-    // replicated tag can never be overwritten by a later push.
-    const app = new aws.ecr.Repository(
-      `${name}-app`,
-      {
-        name: appImageRepositoryName(args.namePrefix),
-        imageTagMutability: "IMMUTABLE",
-        imageScanningConfiguration: { scanOnPush: true },
-        forceDelete: false,
-      },
-      child,
+    new aws.ecr.ReplicationConfiguration(
+      `${name}-replication`,
+      { replicationConfiguration: imageReplication(args.namePrefix, args.peerRegion, args.accountId) },
+      { parent: this },
     );
-    // The backup image's tag moves with each build; the functions pin its digest.
-    this.backupRepository = new aws.ecr.Repository(
-      `${name}-backup`,
-      {
-        name: backupImageRepositoryName(args.namePrefix),
-        imageTagMutability: "MUTABLE",
-        imageScanningConfiguration: { scanOnPush: true },
-        forceDelete: false,
-      },
-      child,
-    );
-
-    if (args.peerProvisioned) {
-      new aws.ecr.ReplicationConfiguration(
-        `${name}-replication`,
-        { replicationConfiguration: imageReplication(args.namePrefix, args.peerRegion, args.accountId) },
-        { parent: this, dependsOn: [app] },
-      );
-    }
-
-    this.appRepositoryUrl = app.repositoryUrl;
-    this.registerOutputs({ appRepositoryUrl: this.appRepositoryUrl, backupRepositoryUrl: this.backupRepository.repositoryUrl });
+    this.appRepositoryUrl = pulumi.output(args.images.appRepositoryUrl);
+    this.appImageUri = pulumi.output(args.images.appImageUri);
+    this.backupImageUri = pulumi.output(args.images.backupImageUri);
+    this.registerOutputs({ appRepositoryUrl: this.appRepositoryUrl, appImageUri: this.appImageUri, backupImageUri: this.backupImageUri });
   }
 }
 
 /**
  * Application images only (the repository name as a prefix, so further
- * `<namePrefix>/app-*` repositories replicate too): drstack's own images are
- * built in each site, so replicating them would collide.
+ * `<namePrefix>/app-*` repositories replicate too): the backup job image is
+ * pushed to both regions as the same manifest, so replicating it would only
+ * race the publishing script.
  */
 export function imageReplication(
   namePrefix: string,
@@ -93,47 +169,4 @@ export function imageReplication(
       },
     ],
   };
-}
-
-/** Where the backup job image's Dockerfile lives; the build context is the repository root. */
-export const BACKUP_IMAGE_DOCKERFILE = path.join(PROJECT_ROOT, "lambdas", "backup-image", "Dockerfile");
-
-export interface BackupJobImageArgs {
-  repository: aws.ecr.Repository;
-  tag: string;
-}
-
-/**
- * The backup job image (Node.js Lambda runtime with pg_dump and pg_restore),
- * built from this repository and pushed to the site's own ECR repository.
- * Lambda only runs images from its own region, so each site builds its own.
- */
-export class BackupJobImage extends pulumi.ComponentResource {
-  /** `repository@sha256:...`: what the function runs, immune to a re-pushed tag. */
-  public readonly imageUri: pulumi.Output<string>;
-
-  constructor(name: string, args: BackupJobImageArgs, opts?: pulumi.ComponentResourceOptions) {
-    super("drstack:images:BackupJobImage", name, {}, opts);
-    const credentials = aws.ecr.getAuthorizationTokenOutput({ registryId: args.repository.registryId }, { parent: this });
-    const image = new docker.Image(
-      `${name}-image`,
-      {
-        imageName: pulumi.interpolate`${args.repository.repositoryUrl}:${args.tag}`,
-        build: {
-          context: PROJECT_ROOT,
-          dockerfile: BACKUP_IMAGE_DOCKERFILE,
-          // Lambda's x86_64 architecture, whatever machine runs `pulumi up`.
-          platform: "linux/amd64",
-        },
-        registry: {
-          server: args.repository.repositoryUrl,
-          username: credentials.userName,
-          password: pulumi.secret(credentials.password),
-        },
-      },
-      { parent: this },
-    );
-    this.imageUri = image.repoDigest;
-    this.registerOutputs({ imageUri: this.imageUri });
-  }
 }

@@ -2,19 +2,23 @@ import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import { SiteAlarms } from "./alarms";
 import { BackupJobs, verifyFunctionArchive } from "./backups";
-import { BackupStorage } from "./backupStorage";
-import { BackupJobImage, ImageRegistry } from "./images";
+import { BackupProtection, BackupStorage } from "./backupStorage";
+import { certificateNames, certificateValidation, SiteCertificate } from "./certificates";
+import { ImageRegistry, lookUpSiteImages } from "./images";
 import { DrConfig, loadConfig } from "./config";
 
 export { loadConfig } from "./config";
 import { SiteCache } from "./cache";
-import { SiteDatabase } from "./database";
+import { masterPasswordOrigin, MasterPasswordSource, SiteDatabase } from "./database";
 import { SiteDataKey } from "./dataKey";
-import { FailoverDns } from "./dns";
+import { cloudflareProvider, FailoverDns } from "./dns";
+import { fencingNames, guardFunctionArchive, SiteFencing } from "./fencing";
+import { requireLambdaBundles } from "./lambdaBundles";
 import { backupBucketName, backupKeyAliasName, databaseArn, databaseIdentifier } from "./naming";
 import { SiteNetwork } from "./network";
+import { ServiceEndpoints } from "./serviceEndpoints";
 import { assessPosture, DrPosture, enforceObjectives, recoveryMechanisms } from "./objectives";
-import { CrossRegionReplication } from "./replication";
+import { CrossRegionReplication, InboundReplicationAlarms } from "./replication";
 import { SiteName, SiteRole } from "./roles";
 import {
   backupsScheduled,
@@ -25,12 +29,16 @@ import {
   replicationSourceSite,
   WorkloadScale,
   workloadScale,
+  writerClaim,
 } from "./sitePlan";
 import { TierReplicas } from "./workloadReplicas";
 import { POSTGRES_PORT } from "./siteConnections";
 import { Workloads } from "./workloads";
 
-/** The stack outputs; DESIGN.md's contract names the first six. */
+/** The primary's secret stack output the standby secondary copies. */
+export const MASTER_PASSWORD_OUTPUT = "databaseMasterPassword";
+
+/** The stack outputs; docs/design.md's contract names the first six. */
 export interface SiteOutputs {
   site: SiteName;
   role: SiteRole;
@@ -49,12 +57,16 @@ export interface SiteOutputs {
   databaseIdentifier: string;
   /** The secondary reads this output of the primary, while standby, as its replica source. */
   databaseArn: pulumi.Output<string>;
+  /** The primary only (secret): the pair's one master password, which the standby secondary copies into its own region. */
+  databaseMasterPassword?: pulumi.Output<string>;
+  /** Secrets Manager secret (RDS JSON) with the credentials valid for this site's database in every mode. */
+  databaseCredentialsSecretArn: pulumi.Output<string>;
   databaseEndpoint: pulumi.Output<string>;
   cacheEndpoint: pulumi.Output<string>;
+  /** The cluster's VPC, where the data tier lives. */
   vpcId: pulumi.Output<string>;
-  privateSubnetIds: pulumi.Output<string[]>;
-  /** Attach to workloads and functions that use the database and cache. */
-  appSecurityGroupId: pulumi.Output<string>;
+  /** The data subnets drstack created in it (database, cache, backup functions). */
+  dataSubnetIds: pulumi.Output<string[]>;
   /** For the workloads: full size when active, the warm minimum when standby. */
   workloadScale: WorkloadScale;
   /** For the backup schedules: they run only where the writer is. */
@@ -64,14 +76,21 @@ export interface SiteOutputs {
   /** Pods of each application tier this site runs in its role. */
   workloadReplicas: TierReplicas;
   appImageRepositoryUrl: pulumi.Output<string>;
-  /** The web tier's load balancer; this site's endpoint should resolve to it. */
+  /** The web tier's load balancer; this site's endpoint should resolve to it. Undefined until the site's certificate is issued. */
   webLoadBalancerHostname: pulumi.Output<string | undefined>;
+  /** The site's ACM certificate (appHostname and both endpoints), in its own region. */
+  certificateArn: pulumi.Output<string>;
   /** The site's alarm topic: every alarm drstack declares in this site notifies it. */
   alarmTopicArn: pulumi.Output<string>;
-  /** The backup functions' security group: the database's security group must admit it on 5432. */
+  /** The backup functions' security group; the database admits it beside the cluster's groups. */
   backupSecurityGroupId: pulumi.Output<string>;
   /** What each recovery tier asks and what this site's mechanisms achieve (infra/objectives.ts). */
   drPosture: DrPosture;
+  /** The writer epoch this stack's claim carries (sitePlan.ts `writerEpoch`); the guards prefer the higher. */
+  writerEpoch: number;
+  /** Its SSM parameter, and the guard that fences this site at run time. */
+  writerClaimParameterName: pulumi.Output<string>;
+  fencingGuardArn: pulumi.Output<string>;
 }
 
 /**
@@ -85,13 +104,23 @@ export function checkObjectives(config: DrConfig): DrPosture {
   return posture;
 }
 
-/** One site of the DR pair, in the order an operator reads it. */
-export function deploySite(config: DrConfig = loadConfig(), drPosture: DrPosture = checkObjectives(config)): SiteOutputs {
+/**
+ * One site of the DR pair, in the order an operator reads it. What must exist
+ * before anything changes (the Lambda bundles, the images in this region) is
+ * checked first, before any resource but the site's provider is declared.
+ */
+export async function deploySite(config: DrConfig = loadConfig(), drPosture: DrPosture = checkObjectives(config)): Promise<SiteOutputs> {
   const { site, peer, region, peerRegion, namePrefix } = config;
+  requireLambdaBundles();
   const provider = new aws.Provider(`${site}-aws`, {
     region,
     defaultTags: { tags: { "drstack:site": site, "drstack:managed-by": "pulumi" } },
   });
+  const siteImages = await lookUpSiteImages(
+    { namePrefix, region, appImageDigest: config.workloads.appImageDigest, backupImageDigest: config.backups.imageDigest },
+    provider,
+    config.stack,
+  );
   const accountId = aws.getCallerIdentityOutput({}, { provider }).accountId;
   const alarms = new SiteAlarms(`${site}-alarms`, { site, emails: config.backups.alarmEmails }, { provider });
 
@@ -102,6 +131,7 @@ export function deploySite(config: DrConfig = loadConfig(), drPosture: DrPosture
       region,
       namePrefix,
       accountId,
+      breakGlassRoleArn: config.breakGlassRoleArn,
       dataClasses: config.dataClasses,
       objectLock: config.objectLock,
       noncurrentVersionDays: config.noncurrentVersionDays,
@@ -111,8 +141,9 @@ export function deploySite(config: DrConfig = loadConfig(), drPosture: DrPosture
   );
 
   const peerBucketName = backupBucketName(namePrefix, peer, peerRegion);
+  let replication: CrossRegionReplication | undefined;
   if (config.peerProvisioned) {
-    new CrossRegionReplication(
+    replication = new CrossRegionReplication(
       `${site}-to-${peer}`,
       {
         site,
@@ -129,7 +160,13 @@ export function deploySite(config: DrConfig = loadConfig(), drPosture: DrPosture
         destinationKeyAliasName: backupKeyAliasName(namePrefix, peer),
         dataClasses: config.dataClasses,
         tiers: config.tiers,
+        alarmTopicArn: alarms.topicArn,
       },
+      { provider },
+    );
+    new InboundReplicationAlarms(
+      `${site}-from-${peer}`,
+      { site, peer, namePrefix, bucketName: storage.bucketName, peerRegion, dataClasses: config.dataClasses, tiers: config.tiers, alarmTopicArn: alarms.topicArn },
       { provider },
     );
   } else {
@@ -139,9 +176,14 @@ export function deploySite(config: DrConfig = loadConfig(), drPosture: DrPosture
     );
   }
 
-  const network = new SiteNetwork(`${site}-network`, { site, network: config.network }, { provider });
-  const dataKey = new SiteDataKey(`${site}-data`, { site, namePrefix, accountId }, { provider });
+  const network = new SiteNetwork(
+    `${site}-network`,
+    { site, region, network: config.network, backupBucketArn: storage.bucketArn },
+    { provider },
+  );
+  const dataKey = new SiteDataKey(`${site}-data`, { site, namePrefix, accountId, breakGlassRoleArn: config.breakGlassRoleArn }, { provider });
   const mode = databaseMode(site, config.activeSite, config.database.generations);
+  const primaryStack = readsPrimaryStack(site, config.activeSite) ? referencePrimaryStack(config) : undefined;
   const database = new SiteDatabase(
     `${site}-database`,
     {
@@ -149,12 +191,15 @@ export function deploySite(config: DrConfig = loadConfig(), drPosture: DrPosture
       namePrefix,
       mode,
       generation: config.database.generations[site],
-      replicationSourceArn: mode === "replica" ? writerArnToReplicate(config, accountId) : undefined,
+      replicationSourceArn: mode === "replica" ? writerArnToReplicate(config, accountId, primaryStack) : undefined,
       database: config.database,
+      databaseName: config.workloads.databaseName,
       vpcId: network.vpcId,
-      privateSubnetIds: network.privateSubnetIds,
-      appSecurityGroupId: network.appSecurityGroupId,
+      privateSubnetIds: network.dataSubnetIds,
+      clientSecurityGroupIds: [...network.clusterSecurityGroupIds, network.backupFunctionsSecurityGroupId],
       kmsKeyArn: dataKey.arn,
+      masterPassword: masterPasswordSource(site, config.activeSite, primaryStack),
+      alarmTopicArn: alarms.topicArn,
     },
     { provider },
   );
@@ -165,8 +210,8 @@ export function deploySite(config: DrConfig = loadConfig(), drPosture: DrPosture
       namePrefix,
       cache: config.cache,
       vpcId: network.vpcId,
-      privateSubnetIds: network.privateSubnetIds,
-      appSecurityGroupId: network.appSecurityGroupId,
+      privateSubnetIds: network.dataSubnetIds,
+      clientSecurityGroupIds: network.clusterSecurityGroupIds,
       kmsKeyArn: dataKey.arn,
     },
     { provider },
@@ -179,41 +224,87 @@ export function deploySite(config: DrConfig = loadConfig(), drPosture: DrPosture
     );
   }
 
+  const cloudflare = ownsDns(site) && config.dns.provider === "cloudflare" ? cloudflareProvider(`${site}-cloudflare`) : undefined;
   const dns = ownsDns(site)
     ? new FailoverDns(
         `${site}-failover-dns`,
-        { appHostname: config.appHostname, activeSite: config.activeSite, endpoints: config.endpoints, dns: config.dns, awsProvider: provider },
+        {
+          appHostname: config.appHostname,
+          activeSite: config.activeSite,
+          endpoints: config.endpoints,
+          dns: config.dns,
+          awsProvider: provider,
+          regions: config.regions,
+          alarmTopicArn: alarms.topicArn,
+          alarmEmails: config.backups.alarmEmails,
+          cloudflareProvider: cloudflare,
+        },
         // Traffic moves only once the database change succeeded: if the
         // promotion fails, the engine does not update DNS after it.
         { dependsOn: [database] },
       )
     : undefined;
 
-
-  const images = new ImageRegistry(
-    `${site}-images`,
-    { namePrefix, peerRegion, accountId, peerProvisioned: config.peerProvisioned },
+  const certificate = new SiteCertificate(
+    `${site}-tls`,
+    {
+      site,
+      names: certificateNames(config.appHostname, config.endpoints),
+      validation: certificateValidation(site, config.peerProvisioned),
+      dns: ownsDns(site) ? { dns: config.dns, awsProvider: provider, cloudflareProvider: cloudflare } : undefined,
+    },
     { provider },
   );
+  if (certificate.issuedArn === undefined) {
+    pulumi.log.warn(
+      `The TLS certificate of ${site} is requested but not waited for, and the web Service is not declared yet: ` +
+        `its validation records come with the ${peer} stack (README, Deploy). After that stack's first up, run \`pulumi -s ${config.stack} up\` again.`,
+    );
+  }
+
+  const images = new ImageRegistry(`${site}-images`, { namePrefix, peerRegion, accountId, images: siteImages }, { provider });
 
   const workloads = new Workloads(`${site}-workloads`, {
     site,
     role: config.role,
     kubeconfig: config.workloads.kubeconfig,
     namespace: config.workloads.namespace,
-    imageRepositoryUrl: images.appRepositoryUrl,
-    imageTag: config.workloads.appImageTag,
+    image: images.appImageUri,
+    tlsCertificateArn: certificate.issuedArn,
     replicas: config.workloads.replicas,
     containerPort: config.workloads.containerPort,
     healthPath: config.workloads.healthPath,
-    databaseHost: database.endpoint,
-    databasePort: POSTGRES_PORT,
-    databaseName: config.workloads.databaseName,
+    resources: config.workloads.resources,
+    runAsUser: config.workloads.runAsUser,
+    readOnlyRootFilesystem: config.workloads.readOnlyRootFilesystem,
+    connections: {
+      databaseHost: database.endpoint,
+      databasePort: POSTGRES_PORT,
+      databaseName: config.workloads.databaseName,
+      databaseCredentials: database.credentials,
+      cacheHost: cache.primaryEndpoint,
+      cachePort: cache.port,
+      cacheAuthToken: cache.authToken,
+    },
   });
 
-  const backupImage = new BackupJobImage(
-    `${site}-backup-image`,
-    { repository: images.backupRepository, tag: config.backups.imageTag },
+  const fencing = fencingNames(namePrefix, site, region, accountId);
+  // Everything the backup functions call from the data subnets besides S3 (gateway endpoint).
+  const endpoints = new ServiceEndpoints(
+    `${site}-endpoints`,
+    {
+      site,
+      region,
+      vpcId: network.vpcId,
+      subnetIds: network.dataSubnetIds,
+      securityGroupId: network.endpointsSecurityGroupId,
+      access: [
+        { service: "secretsmanager", actions: ["secretsmanager:GetSecretValue"], resources: [database.credentialsSecretArn] },
+        // The fencing checks of every backup run: its site's claim and marker, and its guard.
+        { service: "ssm", actions: ["ssm:GetParameters"], resources: [fencing.claimParameterArn, fencing.fenceMarkerParameterArn] },
+        { service: "lambda", actions: ["lambda:InvokeFunction"], resources: [fencing.guardFunctionArn] },
+      ],
+    },
     { provider },
   );
   const backups = new BackupJobs(
@@ -229,20 +320,59 @@ export function deploySite(config: DrConfig = loadConfig(), drPosture: DrPosture
       keyArn: storage.keyArn,
       peerBucketName,
       databases: config.backups.databases,
+      dataClasses: config.dataClasses,
       tiers: config.tiers,
       schedules: config.backups.schedules,
       verifySchedule: config.backups.verifySchedule,
       alarmTopicArn: alarms.topicArn,
-      backupImageUri: backupImage.imageUri,
+      backupImageUri: images.backupImageUri,
       verifyCode: verifyFunctionArchive(),
-      database: { host: database.endpoint, port: POSTGRES_PORT, secretArn: database.credentialsSecretArn },
+      database: { host: database.endpoint, port: POSTGRES_PORT, secretArn: database.credentialsSecretArn, secretKeyArn: dataKey.arn },
       network: {
-        vpcId: network.vpcId,
-        privateSubnetIds: network.privateSubnetIds,
-        databaseClientSecurityGroupId: network.appSecurityGroupId,
+        privateSubnetIds: network.dataSubnetIds,
+        securityGroupId: network.backupFunctionsSecurityGroupId,
+        endpointEnvironment: endpoints.environment,
       },
+      fencing,
     },
     { provider },
+  );
+
+  // Run-time fencing: the claim follows the database; the guard stops this
+  // site if the peer's writer supersedes it, even when nobody runs an `up` here.
+  const claim = writerClaim(site, config.activeSite, config.database.generations, database.identifier);
+  const siteFencing = new SiteFencing(
+    `${site}-fencing`,
+    {
+      site,
+      peer,
+      region,
+      peerRegion,
+      namePrefix,
+      accountId,
+      claim,
+      claimAfter: [database],
+      backupSchedules: backups.backupSchedules,
+      backupSchedulerRoleArn: backups.schedulerRoleArn,
+      alarmTopicArn: alarms.topicArn,
+      guardSchedule: config.fencing.guardSchedule,
+      guardIntervalMinutes: config.fencing.guardIntervalMinutes,
+      guardCode: guardFunctionArchive(),
+    },
+    { provider },
+  );
+
+  // Last: from here on only the break-glass role can change what it locks.
+  new BackupProtection(
+    `${site}-backups-protection`,
+    {
+      bucketName: storage.bucketName,
+      bucketArn: storage.bucketArn,
+      keyArn: storage.keyArn,
+      breakGlassRoleArn: config.breakGlassRoleArn,
+      retentionWriterRoleArns: [backups.backupRoleArn],
+    },
+    { provider, dependsOn: replication ? [storage, replication] : [storage] },
   );
 
   return {
@@ -259,20 +389,25 @@ export function deploySite(config: DrConfig = loadConfig(), drPosture: DrPosture
     databaseMode: database.mode,
     databaseIdentifier: database.identifier,
     databaseArn: database.arn,
+    ...(site === "primary" ? { [MASTER_PASSWORD_OUTPUT]: database.masterPassword } : {}),
+    databaseCredentialsSecretArn: database.credentialsSecretArn,
     databaseEndpoint: database.endpoint,
     cacheEndpoint: cache.primaryEndpoint,
     vpcId: network.vpcId,
-    privateSubnetIds: network.privateSubnetIds,
-    appSecurityGroupId: network.appSecurityGroupId,
+    dataSubnetIds: network.dataSubnetIds,
     workloadScale: workloadScale(config.role),
     backupsScheduled: backupsScheduled(config.role),
     ...(dns ? { dnsTarget: dns.target } : {}),
     workloadReplicas: workloads.replicas,
     appImageRepositoryUrl: images.appRepositoryUrl,
     webLoadBalancerHostname: workloads.webHostname,
+    certificateArn: certificate.arn,
     alarmTopicArn: alarms.topicArn,
-    backupSecurityGroupId: backups.securityGroupId,
+    backupSecurityGroupId: network.backupFunctionsSecurityGroupId,
     drPosture,
+    writerEpoch: claim.epoch,
+    writerClaimParameterName: siteFencing.claimParameterName,
+    fencingGuardArn: siteFencing.guardFunctionArn,
   };
 }
 
@@ -282,13 +417,33 @@ export function deploySite(config: DrConfig = loadConfig(), drPosture: DrPosture
  * failover) derives the secondary writer's ARN by the naming rule, because
  * stack references point one way.
  */
-function writerArnToReplicate(config: DrConfig, accountId: pulumi.Output<string>): pulumi.Output<string> {
-  if (readsPrimaryStack(config.site, config.activeSite)) {
-    const name = config.primaryStackName || `${pulumi.getOrganization()}/${pulumi.getProject()}/primary`;
-    const primary = new pulumi.StackReference(`${config.site}-reads-primary`, { name });
-    return primary.requireOutput("databaseArn").apply((arn) => String(arn));
+function writerArnToReplicate(config: DrConfig, accountId: pulumi.Output<string>, primaryStack: pulumi.StackReference | undefined): pulumi.Output<string> {
+  if (primaryStack) {
+    return primaryStack.requireOutput("databaseArn").apply((arn) => String(arn));
   }
   const source = replicationSourceSite(config.activeSite);
   const identifier = databaseIdentifier(config.namePrefix, source, config.database.generations[source]);
   return accountId.apply((account) => databaseArn(config.regions[source], account, identifier));
+}
+
+/** The primary's stack outputs, read only by the standby secondary (`readsPrimaryStack`). */
+function referencePrimaryStack(config: DrConfig): pulumi.StackReference {
+  const name = config.primaryStackName || `${pulumi.getOrganization()}/${pulumi.getProject()}/primary`;
+  return new pulumi.StackReference(`${config.site}-reads-primary`, { name });
+}
+
+/**
+ * The pair's one master password, generated in the primary's state: the
+ * standby secondary copies the primary's secret output, the active secondary
+ * reads its own copy back (README, Failover).
+ */
+function masterPasswordSource(site: SiteName, activeSite: SiteName, primaryStack: pulumi.StackReference | undefined): MasterPasswordSource {
+  const origin = masterPasswordOrigin(site, activeSite);
+  if (origin === "copy-from-primary") {
+    if (!primaryStack) {
+      throw new Error(`${site} copies the database master password from the primary's stack, but does not read it`);
+    }
+    return { origin, password: primaryStack.requireOutput(MASTER_PASSWORD_OUTPUT).apply((password) => String(password)) };
+  }
+  return { origin };
 }

@@ -70,3 +70,34 @@ export function cacheReplicationGroupId(namePrefix: string, site: SiteName): str
 export function databaseParameterGroupName(namePrefix: string, site: SiteName, generation: number): string {
   return `${databaseIdentifier(namePrefix, site, generation)}-params`;
 }
+
+/**
+ * SSM parameters of the fencing protocol, in each site's own region: the
+ * claim its stack writes, and the fence marker its guard writes (and nothing
+ * else does) when it has fenced the site.
+ */
+export function writerClaimParameterName(namePrefix: string, site: SiteName): string {
+  return `/${namePrefix}/${site}/fencing/claim`;
+}
+
+export function fenceMarkerParameterName(namePrefix: string, site: SiteName): string {
+  return `/${namePrefix}/${site}/fencing/fence`;
+}
+
+/**
+ * The ARN of an SSM parameter. A name that starts with `/` is not given a
+ * second one: `/a/b` is `parameter/a/b`
+ * (https://docs.aws.amazon.com/systems-manager/latest/userguide/sysman-paramstore-access.html).
+ */
+export function ssmParameterArn(region: string, accountId: string, name: string): string {
+  return `arn:aws:ssm:${region}:${accountId}:parameter/${name.replace(/^\//, "")}`;
+}
+
+/** The guard has a fixed name so the backup functions can invoke it without depending on it (no cycle). */
+export function guardFunctionName(namePrefix: string, site: SiteName): string {
+  return `${namePrefix}-${site}-fencing-guard`;
+}
+
+export function lambdaFunctionArn(region: string, accountId: string, functionName: string): string {
+  return `arn:aws:lambda:${region}:${accountId}:function:${functionName}`;
+}

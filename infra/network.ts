@@ -1,96 +1,143 @@
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import { NetworkConfig } from "./config";
+import { PolicyDocument } from "./policyDocument";
 import { SiteName } from "./roles";
+import { HTTPS_PORT, POSTGRES_PORT } from "./siteConnections";
 
 export interface SiteNetworkArgs {
   /** The site this network belongs to; part of names and tags. */
   site: SiteName;
-  /** A VPC drstack creates, or an existing VPC and subnets. */
+  region: string;
+  /** The cluster's VPC, its pods' security groups and the data subnets to create. */
   network: NetworkConfig;
+  /** The only bucket the data subnets may reach through the S3 gateway endpoint. */
+  backupBucketArn: pulumi.Input<string>;
 }
 
 /**
- * A site's private network for the database, cache and functions: a VPC with
- * one private subnet per availability zone (at least two), or an existing VPC
- * and its subnets. Nothing here is reachable from the internet, and nothing
- * spans regions: each site's network stands alone when the other is lost.
- * The application security group is what the workloads attach; the database
- * and cache admit only it.
+ * The site's data tier inside its Kubernetes cluster's VPC, so the cluster's
+ * pods reach the database and cache over the VPC's local route with no
+ * peering: private subnets in availability zones pinned by ID in config (an
+ * impaired zone never changes the list), on a route table of their own with
+ * no route out of the VPC except the S3 gateway endpoint (limited by its
+ * policy to the site's backup bucket). Nothing here spans regions.
+ *
+ * It also owns the security groups that reference each other across
+ * components: the backup functions' group (out to PostgreSQL and to AWS APIs
+ * inside the data subnets, to S3 by its prefix list, nothing else) and the
+ * group of the interface endpoints (in from the backup functions on 443).
  */
 export class SiteNetwork extends pulumi.ComponentResource {
   public readonly vpcId: pulumi.Output<string>;
-  /** Private subnets in distinct availability zones. */
-  public readonly privateSubnetIds: pulumi.Output<string[]>;
-  /** Attach to whatever must reach the database and cache (workloads, backup functions). */
-  public readonly appSecurityGroupId: pulumi.Output<string>;
+  /** The data subnets, one per configured zone. */
+  public readonly dataSubnetIds: pulumi.Output<string[]>;
+  public readonly routeTableId: pulumi.Output<string>;
+  /** The groups the cluster's pods carry (config): the database and cache admit them. */
+  public readonly clusterSecurityGroupIds: string[];
+  /** Carried by the backup functions; the database admits it. */
+  public readonly backupFunctionsSecurityGroupId: pulumi.Output<string>;
+  /** Carried by the interface endpoints; admits the backup functions on 443. */
+  public readonly endpointsSecurityGroupId: pulumi.Output<string>;
 
   constructor(name: string, args: SiteNetworkArgs, opts?: pulumi.ComponentResourceOptions) {
     super("drstack:network:SiteNetwork", name, {}, opts);
     const child = { parent: this };
     const { network } = args;
+    this.vpcId = pulumi.output(network.clusterVpcId);
+    this.clusterSecurityGroupIds = network.clusterSecurityGroupIds;
 
-    if (network.existing) {
-      this.vpcId = pulumi.output(network.existing.vpcId);
-      this.privateSubnetIds = pulumi.output(network.existing.privateSubnetIds);
-    } else {
-      const vpc = new aws.ec2.Vpc(
-        `${name}-vpc`,
-        { cidrBlock: network.vpcCidr, enableDnsHostnames: true, enableDnsSupport: true, tags: { Name: `drstack-${args.site}` } },
-        child,
-      );
-      const zones = aws.getAvailabilityZonesOutput({ state: "available" }, { parent: this });
-      const subnets = Array.from({ length: network.availabilityZoneCount }, (_, index) => {
-        return new aws.ec2.Subnet(
-          `${name}-private-${index + 1}`,
+    const subnets = network.dataSubnets.map(
+      (subnet, index) =>
+        new aws.ec2.Subnet(
+          `${name}-data-${index + 1}`,
           {
-            vpcId: vpc.id,
-            cidrBlock: subnetCidr(network.vpcCidr, 2, index),
-            availabilityZone: zones.names.apply((names) => zoneAt(names, index, network.availabilityZoneCount)),
+            vpcId: network.clusterVpcId,
+            cidrBlock: subnet.cidr,
+            availabilityZoneId: subnet.zoneId,
             mapPublicIpOnLaunch: false,
-            tags: { Name: `drstack-${args.site}-private-${index + 1}` },
+            tags: { Name: `drstack-${args.site}-data-${subnet.zoneId}` },
           },
           child,
-        );
-      });
-      this.vpcId = vpc.id;
-      this.privateSubnetIds = pulumi.all(subnets.map((subnet) => subnet.id));
-    }
-
-    const appSecurityGroup = new aws.ec2.SecurityGroup(
-      `${name}-app`,
+        ),
+    );
+    // A route table of its own: the VPC's main table (often with a NAT or
+    // internet route) never applies, so these subnets leave the VPC only
+    // through the gateway endpoint below.
+    const routeTable = new aws.ec2.RouteTable(
+      `${name}-data-routes`,
+      { vpcId: network.clusterVpcId, tags: { Name: `drstack-${args.site}-data` } },
+      child,
+    );
+    subnets.forEach((subnet, index) => {
+      new aws.ec2.RouteTableAssociation(`${name}-data-${index + 1}-routes`, { subnetId: subnet.id, routeTableId: routeTable.id }, child);
+    });
+    const s3 = new aws.ec2.VpcEndpoint(
+      `${name}-s3`,
       {
-        vpcId: this.vpcId,
-        description: `drstack ${args.site}: members may reach the site's database and cache`,
-        egress: [{ protocol: "-1", fromPort: 0, toPort: 0, cidrBlocks: ["0.0.0.0/0"], description: "outbound" }],
+        vpcId: network.clusterVpcId,
+        serviceName: `com.amazonaws.${args.region}.s3`,
+        vpcEndpointType: "Gateway",
+        routeTableIds: [routeTable.id],
+        policy: pulumi.jsonStringify(s3GatewayEndpointPolicy(args.backupBucketArn)),
+        tags: { Name: `drstack-${args.site}-s3` },
       },
       child,
     );
-    this.appSecurityGroupId = appSecurityGroup.id;
-    this.registerOutputs({ vpcId: this.vpcId, privateSubnetIds: this.privateSubnetIds, appSecurityGroupId: this.appSecurityGroupId });
-  }
-}
 
-/** The zone for subnet `index`; fails loudly when the region has fewer zones than configured. */
-export function zoneAt(names: string[], index: number, wanted: number): string {
-  if (names.length < wanted) {
-    throw new Error(
-      `availabilityZoneCount is ${wanted} but the region offers ${names.length} available zones (${names.join(", ")}); lower availabilityZoneCount.`,
+    const dataCidrs = network.dataSubnets.map((subnet) => subnet.cidr);
+    const backupFunctions = new aws.ec2.SecurityGroup(
+      `${name}-backup-functions`,
+      {
+        vpcId: network.clusterVpcId,
+        description: `drstack ${args.site} backup functions: out to PostgreSQL and the AWS endpoints in the data subnets only`,
+        // No ingress: nothing connects to a function. Egress stays inside the
+        // data subnets (the database and the interface endpoints live there)
+        // plus S3's prefix list, which the gateway endpoint routes.
+        egress: [
+          { description: "PostgreSQL in the data subnets", protocol: "tcp", fromPort: POSTGRES_PORT, toPort: POSTGRES_PORT, cidrBlocks: dataCidrs },
+          { description: "AWS interface endpoints in the data subnets", protocol: "tcp", fromPort: HTTPS_PORT, toPort: HTTPS_PORT, cidrBlocks: dataCidrs },
+          { description: "S3 through the gateway endpoint", protocol: "tcp", fromPort: HTTPS_PORT, toPort: HTTPS_PORT, prefixListIds: [s3.prefixListId] },
+        ],
+        tags: { Name: `drstack-${args.site}-backup-functions` },
+      },
+      child,
     );
+    const endpoints = new aws.ec2.SecurityGroup(
+      `${name}-endpoints`,
+      {
+        vpcId: network.clusterVpcId,
+        description: `drstack ${args.site} interface endpoints: HTTPS from the backup functions only`,
+        ingress: [{ description: "HTTPS from the backup functions", protocol: "tcp", fromPort: HTTPS_PORT, toPort: HTTPS_PORT, securityGroups: [backupFunctions.id] }],
+        tags: { Name: `drstack-${args.site}-endpoints` },
+      },
+      child,
+    );
+
+    this.dataSubnetIds = pulumi.all(subnets.map((subnet) => subnet.id));
+    this.routeTableId = routeTable.id;
+    this.backupFunctionsSecurityGroupId = backupFunctions.id;
+    this.endpointsSecurityGroupId = endpoints.id;
+    this.registerOutputs({ vpcId: this.vpcId, dataSubnetIds: this.dataSubnetIds, backupFunctionsSecurityGroupId: this.backupFunctionsSecurityGroupId });
   }
-  return names[index];
 }
 
-/** The `index`-th subnet of `cidr` with `newBits` more prefix bits (like Terraform's cidrsubnet). */
-export function subnetCidr(cidr: string, newBits: number, index: number): string {
-  const [address, prefixText] = cidr.split("/");
-  const prefix = Number(prefixText) + newBits;
-  if (prefix > 28 || index < 0 || index >= 2 ** newBits) {
-    throw new Error(`cannot cut subnet ${index} of /${prefix} out of ${cidr}`);
-  }
-  const base = address.split(".").reduce((value, octet) => value * 256 + Number(octet), 0);
-  const size = 2 ** (32 - prefix);
-  const start = (base - (base % (size * 2 ** newBits))) + index * size;
-  const octets = [24, 16, 8, 0].map((shift) => Math.floor(start / 2 ** shift) % 256);
-  return `${octets.join(".")}/${prefix}`;
+/**
+ * The gateway endpoint serves only this route table's subnets; its policy is
+ * a second gate beside the functions' own IAM: nothing in the data subnets
+ * can move data to any other bucket, even with stolen credentials.
+ */
+export function s3GatewayEndpointPolicy(bucketArn: pulumi.Input<string>): PolicyDocument {
+  return {
+    Version: "2012-10-17",
+    Statement: [
+      {
+        Sid: "OnlyTheSiteBackupBucket",
+        Effect: "Allow",
+        Principal: "*",
+        Action: "s3:*",
+        Resource: [bucketArn, pulumi.interpolate`${bucketArn}/*`],
+      },
+    ],
+  };
 }

@@ -1,8 +1,9 @@
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
+import { notifyTopic } from "./alarms";
 import { S3_RTC_REPLICATION_MINUTES, UNCONTROLLED_REPLICATION_MINUTES } from "./assumptions";
 import { DataClassPolicy } from "./dataClasses";
-import { kmsAliasArn, replicationRoleName } from "./naming";
+import { backupBucketName, kmsAliasArn, replicationRoleName } from "./naming";
 import { PolicyDocument, serviceTrustPolicy } from "./policyDocument";
 import { SiteName } from "./roles";
 import { TierObjectives } from "./tiers";
@@ -27,6 +28,8 @@ export interface CrossRegionReplicationArgs {
   tiers: TierObjectives;
   /** Replication needs versioning on the source first. */
   sourceVersioning: pulumi.Resource;
+  /** The site's alarm topic (SiteAlarms): failed replication of any rule notifies it. */
+  alarmTopicArn: pulumi.Input<string>;
 }
 
 /**
@@ -36,6 +39,8 @@ export interface CrossRegionReplicationArgs {
  */
 export class CrossRegionReplication extends pulumi.ComponentResource {
   public readonly roleArn: pulumi.Output<string>;
+  /** The replication configuration; the bucket policy that locks it is declared after it. */
+  public readonly configuration: aws.s3.BucketReplicationConfig;
 
   constructor(name: string, args: CrossRegionReplicationArgs, opts?: pulumi.ComponentResourceOptions) {
     super("drstack:replication:CrossRegionReplication", name, {}, opts);
@@ -68,20 +73,35 @@ export class CrossRegionReplication extends pulumi.ComponentResource {
       },
       { parent: this },
     );
-    // S3 resolves an alias ARN in the requester's account; both buckets live
-    // in this account, so the alias names the peer bucket owner's own key.
+    // S3 resolves an alias in the requester's account, not the destination
+    // bucket owner's (CloudFormation's ReplicationConfiguration
+    // EncryptionConfiguration reference). The requester is this account's
+    // replication role and both buckets live in this account, so the alias
+    // names the peer bucket's own key; only the break-glass role can move it.
     const replicaKmsKeyId = pulumi
       .output(args.accountId)
       .apply((account) => kmsAliasArn(args.destinationRegion, account, args.destinationKeyAliasName));
-    new aws.s3.BucketReplicationConfig(
+    const rules = replicationRules(args.dataClasses, args.tiers, destinationBucketArn, replicaKmsKeyId);
+    this.configuration = new aws.s3.BucketReplicationConfig(
       `${name}-rules`,
-      {
-        bucket: args.sourceBucketName,
-        role: role.arn,
-        rules: replicationRules(args.dataClasses, args.tiers, destinationBucketArn, replicaKmsKeyId),
-      },
+      { bucket: args.sourceBucketName, role: role.arn, rules },
       { parent: this, dependsOn: [args.sourceVersioning, permissions] },
     );
+
+    // OperationsFailedReplication is published in the source bucket's region,
+    // so the stack that owns this direction alarms on it in its own region.
+    const notify = notifyTopic(args.alarmTopicArn);
+    for (const dataClass of args.dataClasses) {
+      new aws.cloudwatch.MetricAlarm(
+        `${name}-${dataClass.name}-failed`,
+        {
+          ...notify,
+          alarmDescription: `S3 failed to replicate objects of ${dataClass.prefix} from ${args.site} to ${args.peer}; those backups exist in one region only.`,
+          ...failedReplicationAlarm({ sourceBucketName: args.sourceBucketName, destinationBucketName: args.destinationBucketName, ruleId: replicationRuleId(dataClass) }),
+        },
+        { parent: this, dependsOn: [this.configuration] },
+      );
+    }
 
     this.roleArn = role.arn;
     this.registerOutputs({ roleArn: this.roleArn });
@@ -111,7 +131,7 @@ export function replicationRules(
   return dataClasses.map((dataClass, index) => {
     const timeControlled = needsReplicationTimeControl(tiers[dataClass.tier].rpoMinutes);
     return {
-      id: `replicate-${dataClass.name}`,
+      id: replicationRuleId(dataClass),
       priority: index + 1,
       status: "Enabled",
       filter: { prefix: dataClass.prefix },
@@ -124,15 +144,113 @@ export function replicationRules(
         bucket: destinationBucketArn,
         storageClass: "STANDARD",
         encryptionConfiguration: { replicaKmsKeyId },
+        // Metrics on every rule, so failures alarm whatever the tier. S3
+        // accepts an event threshold only beside RTC ("Metrics cannot contain
+        // an event threshold when ReplicationTime is not specified or
+        // Disabled"), and RTC requires metrics with a 15-minute threshold.
         ...(timeControlled
           ? {
               replicationTime: { status: "Enabled", time: { minutes: S3_RTC_REPLICATION_MINUTES } },
               metrics: { status: "Enabled", eventThreshold: { minutes: S3_RTC_REPLICATION_MINUTES } },
             }
-          : {}),
+          : { metrics: { status: "Enabled" } }),
       },
     };
   });
+}
+
+/** A rule's id: S3 reports each rule's replication metrics under it (the RuleId dimension). */
+export function replicationRuleId(dataClass: Pick<DataClassPolicy, "name">): string {
+  return `replicate-${dataClass.name}`;
+}
+
+/** S3 Replication metrics: namespace AWS/S3, dimensions SourceBucket, DestinationBucket (bucket names) and RuleId. */
+export const S3_REPLICATION_NAMESPACE = "AWS/S3";
+export const S3_REPLICATION_METRICS = { failed: "OperationsFailedReplication", latency: "ReplicationLatency" } as const;
+
+export interface ReplicationRuleRef {
+  sourceBucketName: pulumi.Input<string>;
+  destinationBucketName: pulumi.Input<string>;
+  ruleId: string;
+}
+
+function replicationDimensions(rule: ReplicationRuleRef): Record<string, pulumi.Input<string>> {
+  return { SourceBucket: rule.sourceBucketName, DestinationBucket: rule.destinationBucketName, RuleId: rule.ruleId };
+}
+
+/**
+ * Any failed replication operation of one rule in five minutes (the metric's
+ * Sum counts failed operations). AWS recommends treating missing data as
+ * "ignore" for replication metrics: no datapoint means no operation, which
+ * neither proves nor disproves health, so the alarm keeps its state.
+ */
+export function failedReplicationAlarm(rule: ReplicationRuleRef): Partial<aws.cloudwatch.MetricAlarmArgs> {
+  return {
+    namespace: S3_REPLICATION_NAMESPACE,
+    metricName: S3_REPLICATION_METRICS.failed,
+    dimensions: replicationDimensions(rule),
+    statistic: "Sum",
+    period: 300,
+    evaluationPeriods: 1,
+    comparisonOperator: "GreaterThanOrEqualToThreshold",
+    threshold: 1,
+    treatMissingData: "ignore",
+  };
+}
+
+/** An RTC rule whose replicas lag past RTC's 15-minute threshold (ReplicationLatency, seconds, statistic Maximum). */
+export function replicationLatencyAlarm(rule: ReplicationRuleRef): Partial<aws.cloudwatch.MetricAlarmArgs> {
+  return {
+    namespace: S3_REPLICATION_NAMESPACE,
+    metricName: S3_REPLICATION_METRICS.latency,
+    dimensions: replicationDimensions(rule),
+    statistic: "Maximum",
+    period: 300,
+    evaluationPeriods: 1,
+    comparisonOperator: "GreaterThanThreshold",
+    threshold: S3_RTC_REPLICATION_MINUTES * 60,
+    treatMissingData: "ignore",
+  };
+}
+
+export interface InboundReplicationAlarmsArgs {
+  site: SiteName;
+  peer: SiteName;
+  namePrefix: string;
+  /** This site's bucket, the destination of the peer's replication. */
+  bucketName: pulumi.Input<string>;
+  peerRegion: string;
+  /** The peer's rules are derived from the same shared data classes and tiers. */
+  dataClasses: DataClassPolicy[];
+  tiers: TierObjectives;
+  alarmTopicArn: pulumi.Input<string>;
+}
+
+/**
+ * The peer's replication into this site's bucket, watched from this site:
+ * ReplicationLatency is published in the destination bucket's region, so the
+ * destination's stack alarms on it in its own region, for every rule of the
+ * peer's direction that uses RTC. The peer's bucket name and rule ids come from
+ * the naming rules, never from the peer's stack.
+ */
+export class InboundReplicationAlarms extends pulumi.ComponentResource {
+  constructor(name: string, args: InboundReplicationAlarmsArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("drstack:replication:InboundReplicationAlarms", name, {}, opts);
+    const notify = notifyTopic(args.alarmTopicArn);
+    const sourceBucketName = backupBucketName(args.namePrefix, args.peer, args.peerRegion);
+    for (const dataClass of args.dataClasses.filter((c) => needsReplicationTimeControl(args.tiers[c.tier].rpoMinutes))) {
+      new aws.cloudwatch.MetricAlarm(
+        `${name}-${dataClass.name}-latency`,
+        {
+          ...notify,
+          alarmDescription: `Replicas of ${dataClass.prefix} from ${args.peer} reach ${args.site} later than S3 RTC's ${S3_RTC_REPLICATION_MINUTES} minutes; the ${dataClass.tier} tier's RPO assumes they do not.`,
+          ...replicationLatencyAlarm({ sourceBucketName, destinationBucketName: args.bucketName, ruleId: replicationRuleId(dataClass) }),
+        },
+        { parent: this },
+      );
+    }
+    this.registerOutputs({});
+  }
 }
 
 export interface ReplicationPermissionsArgs {
@@ -153,6 +271,15 @@ export interface ReplicationPermissionsArgs {
  * s3:ReplicateDelete, because delete markers are not replicated. The
  * destination key is named by its alias (the peer is never read), so the KMS
  * statement is scoped by the kms:ResourceAliases condition.
+ *
+ * The KMS conditions match the encryption context S3 sends. With S3 Bucket
+ * Keys (on for both buckets) the context `aws:s3:arn` is the bucket's ARN,
+ * not the object's; objects written before Bucket Keys were on, or uploaded
+ * with `x-amz-server-side-encryption-bucket-key-enabled: false`, carry their
+ * object ARN, and their replicas keep that setting. Both forms are allowed,
+ * for this bucket and the peer's only (S3 User Guide, "Replicating encrypted
+ * objects", Amazon S3 Bucket Keys and replication). With a Bucket Key at the
+ * destination S3 also calls Decrypt on the destination key to verify it.
  */
 export function replicationPermissions(args: ReplicationPermissionsArgs): PolicyDocument {
   return {
@@ -189,18 +316,18 @@ export function replicationPermissions(args: ReplicationPermissionsArgs): Policy
         Resource: args.sourceKeyArn,
         Condition: {
           StringEquals: { "kms:ViaService": `s3.${args.sourceRegion}.amazonaws.com` },
-          StringLike: { "kms:EncryptionContext:aws:s3:arn": pulumi.interpolate`${args.sourceBucketArn}/*` },
+          StringLike: { "kms:EncryptionContext:aws:s3:arn": [args.sourceBucketArn, pulumi.interpolate`${args.sourceBucketArn}/*`] },
         },
       },
       {
         Sid: "EncryptWithPeerKey",
         Effect: "Allow",
-        Action: ["kms:Encrypt", "kms:GenerateDataKey"],
+        Action: ["kms:Encrypt", "kms:GenerateDataKey", "kms:Decrypt"],
         Resource: pulumi.interpolate`arn:aws:kms:${args.destinationRegion}:${args.accountId}:key/*`,
         Condition: {
           StringEquals: { "kms:ViaService": `s3.${args.destinationRegion}.amazonaws.com` },
           "ForAnyValue:StringEquals": { "kms:ResourceAliases": args.destinationKeyAliasName },
-          StringLike: { "kms:EncryptionContext:aws:s3:arn": `${args.destinationBucketArn}/*` },
+          StringLike: { "kms:EncryptionContext:aws:s3:arn": [args.destinationBucketArn, `${args.destinationBucketArn}/*`] },
         },
       },
     ],

@@ -7,7 +7,7 @@ import { peerOf, roleOf, SiteName, SiteRole } from "./roles";
  * both call them, so the model cannot drift from the program.
  */
 
-/** The stack that must act when the primary is lost owns the failover DNS (DESIGN.md, principle 2). */
+/** The stack that must act when the primary is lost owns the failover DNS (docs/design.md, rule 2). */
 export const DNS_OWNER: SiteName = "secondary";
 
 export function ownsDns(site: SiteName): boolean {
@@ -73,8 +73,8 @@ export function replicationSourceSite(activeSite: SiteName): SiteName {
 /**
  * Whether a stack reads the primary's stack outputs: only the secondary, and
  * only while it is standby. On the failover path (activeSite=secondary) the
- * secondary needs nothing from the primary (principle 1); the primary never
- * reads the secondary (principle 2).
+ * secondary needs nothing from the primary (docs/design.md, rule 1); the primary never
+ * reads the secondary (docs/design.md, rule 2).
  */
 export function readsPrimaryStack(site: SiteName, activeSite: SiteName): boolean {
   return site === "secondary" && roleOf(site, activeSite) === "standby";
@@ -98,12 +98,73 @@ export function retiredGenerations(generation: number): number[] {
 }
 
 /**
- * Only a site's first database generation may start as a writer from nothing.
- * Every later writer is a replica promoted in place, so it must already exist;
- * declaring one that does not would create an empty database beside the real
- * data (for example, flipping back to a site whose rebuilt replica was never
- * `up`ed). The program refuses such an `up` (README, Failback).
+ * Only a site's first database generation may start as a writer from
+ * nothing, and only a replica is ever created beside a writer. Every later
+ * writer is a replica promoted in place, and every fenced database is a
+ * former writer, so both must already exist; declaring one that does not
+ * would create an empty database beside the real data (flipping back to a
+ * site whose rebuilt replica was never `up`ed; two rebuilds with no `up`
+ * between them, which the property model found). The program refuses such an
+ * `up` (README, Failback).
  */
-export function writerMustAlreadyExist(mode: DatabaseMode, generation: number): boolean {
-  return mode === "writer" && generation > 1;
+export function mustAlreadyExist(mode: DatabaseMode, generation: number): boolean {
+  return mode === "fenced" || (mode === "writer" && generation > 1);
+}
+
+/**
+ * The writer epoch: a number that grows every time the writer changes, so two
+ * sites that both believe they are the writer can tell which belief is newer
+ * without reaching any third party. The primary's writers take the even
+ * numbers, the secondary's the odd ones:
+ *
+ * | phase | activeSite | primary gen | secondary gen | epoch |
+ * |---|---|---|---|---|
+ * | normal | primary | n | n | 2n |
+ * | failed over | secondary | n | n | 2n+1 |
+ * | primary rebuilt | secondary | n+1 | n | 2n+1 (same writer) |
+ * | switched back | primary | n+1 | n | 2n+2 |
+ * | secondary rebuilt | primary | n+1 | n+1 | 2n+2 (same writer) |
+ *
+ * Making a former writer the writer again without a rebuild (no generation
+ * raised) gives it its old, lower epoch: the other site's claim then wins
+ * (README, Failover).
+ */
+export function writerEpoch(activeSite: SiteName, generations: Readonly<Record<SiteName, number>>): number {
+  return activeSite === "primary" ? 2 * generations.primary : 2 * generations.secondary + 1;
+}
+
+export const WRITER_CLAIM_FORMAT = "drstack.writer-claim/v1";
+
+/**
+ * What a stack tells the fencing guards about its site, written by the stack
+ * in its own region once its database change has succeeded. The guards and
+ * the backup jobs (`lambdas/core/fencing.ts`) read it at run time; it is the
+ * only place they learn the site's role.
+ */
+export interface WriterClaim {
+  format: typeof WRITER_CLAIM_FORMAT;
+  site: SiteName;
+  activeSite: SiteName;
+  role: SiteRole;
+  databaseMode: DatabaseMode;
+  databaseIdentifier: string;
+  /** `writerEpoch(activeSite, generations)` as this stack's config knows them. */
+  epoch: number;
+}
+
+export function writerClaim(
+  site: SiteName,
+  activeSite: SiteName,
+  generations: Readonly<Record<SiteName, number>>,
+  databaseIdentifier: string,
+): WriterClaim {
+  return {
+    format: WRITER_CLAIM_FORMAT,
+    site,
+    activeSite,
+    role: roleOf(site, activeSite),
+    databaseMode: databaseMode(site, activeSite, generations),
+    databaseIdentifier,
+    epoch: writerEpoch(activeSite, generations),
+  };
 }

@@ -5,9 +5,10 @@
  * thing (and fails with the same sentence) wherever it is given.
  */
 import { SecretsManagerClient, GetSecretValueCommand } from "@aws-sdk/client-secrets-manager";
-import { BackupOptions, DEFAULT_CONCURRENCY, DEFAULT_PART_SIZE } from "./core/backup";
+import { BackupOptions, DEFAULT_CONCURRENCY, DEFAULT_PART_SIZE, DEFAULT_WRITER } from "./core/backup";
 import { UsageError, errorMessage } from "./core/errors";
-import { checkDatabaseName, defaultDataClass, parseDataClass, parseTargets, parseTier } from "./core/layout";
+import { claimWriterCheck } from "./core/fencingState";
+import { checkDatabaseName, checkSiteName, DataClass, DEFAULT_DATA_CLASS, parseDataClass, parseTargets, parseTier } from "./core/layout";
 import { MIN_PART_SIZE } from "./core/multipart";
 import { DatabaseConnection } from "./core/postgres";
 import { RestoreOptions } from "./core/restore";
@@ -34,12 +35,14 @@ export const SETTINGS = {
   accessKeyId: { flag: "access-key-id", env: "S3_ACCESS_KEY_ID", commands: ALL, description: "S3 access key; the AWS default chain (AWS_ACCESS_KEY_ID, Lambda role) when unset" },
   secretAccessKey: { flag: "secret-access-key", env: "S3_SECRET_ACCESS_KEY", commands: ALL, description: "S3 secret key, with --access-key-id" },
   name: { flag: "name", env: "BACKUP_NAME", commands: ["backup", "restore"], description: "Name of the database in the bucket layout; defaults to the database in DATABASE_URL (required for restore)" },
-  tier: { flag: "tier", env: "BACKUP_TIER", commands: ["backup", "restore"], description: "Recovery tier: critical, high, standard or low (restore: only to find the default data class)" },
-  dataClass: { flag: "data-class", env: "BACKUP_DATA_CLASS", commands: ["backup", "restore"], description: "Retention class / key prefix: daily (db/), critical, archive, financial; default from the tier (critical -> critical, else daily)" },
+  tier: { flag: "tier", env: "BACKUP_TIER", commands: ["backup"], description: "Recovery tier: critical, high, standard or low (recorded in the manifest; the data class, not the tier, sets the key prefix)" },
+  dataClass: { flag: "data-class", env: "BACKUP_DATA_CLASS", commands: ["backup", "restore"], description: "Data class, the key prefix and so the retention: db (db/, the daily dumps, the default), critical, archive, financial; the same names as the backupDatabases config" },
   slot: { flag: "slot", env: "BACKUP_SLOT", commands: ["backup"], description: "Schedule slot (ISO 8601) this run belongs to; retries of a slot are idempotent. Default: now" },
   partSizeMb: { flag: "part-size-mb", env: "BACKUP_PART_SIZE_MB", commands: ["backup"], description: `Multipart part size in MiB (default ${DEFAULT_PART_SIZE / 1048576})` },
   concurrency: { flag: "concurrency", env: "BACKUP_CONCURRENCY", commands: ["backup"], description: `Parts uploaded in parallel (default ${DEFAULT_CONCURRENCY})` },
   compressLevel: { flag: "compress", env: "BACKUP_COMPRESS_LEVEL", commands: ["backup"], description: "pg_dump -Z level 0-9 (default: pg_dump's)" },
+  objectLockMode: { flag: "object-lock-mode", env: "BACKUP_OBJECT_LOCK_MODE", commands: ["backup"], description: "GOVERNANCE or COMPLIANCE: lock the dump and its manifest on upload (needs s3:PutObjectRetention); the bucket's default retention when unset" },
+  objectLockDays: { flag: "object-lock-days", env: "BACKUP_OBJECT_LOCK_DAYS", commands: ["backup"], description: "Days the lock set by --object-lock-mode lasts from the run's start (the class's retention)" },
   pgBinDir: { flag: "pg-bin-dir", env: "PG_BIN_DIR", commands: ["backup", "restore"], description: "Directory with pg_dump and pg_restore; PATH when unset" },
   targets: { flag: "targets", env: "BACKUP_TARGETS", commands: ["verify"], description: "Protected databases as name:tier[:class], comma separated, e.g. app:critical,ledger:standard:financial" },
   peerBucket: { flag: "peer-bucket", env: "PEER_BUCKET", commands: ["verify"], description: "Peer region's bucket that replication copies into; replication is not checked when unset" },
@@ -48,11 +51,26 @@ export const SETTINGS = {
   peerAccessKeyId: { flag: "peer-access-key-id", env: "PEER_S3_ACCESS_KEY_ID", commands: ["verify"], description: "Access key for the peer site (default: same credentials as --bucket)" },
   peerSecretAccessKey: { flag: "peer-secret-access-key", env: "PEER_S3_SECRET_ACCESS_KEY", commands: ["verify"], description: "Secret key for the peer site" },
   replicationGraceSeconds: { flag: "replication-grace-seconds", env: "REPLICATION_GRACE_SECONDS", commands: ["verify"], description: `How long a new backup may be missing from the peer (default ${DEFAULT_REPLICATION_GRACE_SECONDS})` },
+  complianceClasses: { flag: "compliance-classes", env: "COMPLIANCE_CLASSES", commands: ["verify"], description: "Data classes whose dumps must be COMPLIANCE-locked, as class:retentionDays, comma separated, e.g. financial:2557" },
   shallow: { flag: "shallow", env: "VERIFY_SHALLOW", commands: ["verify"], description: "true: trust S3's stored checksum instead of re-reading and hashing the dump" },
   metricNamespace: { flag: "metric-namespace", env: "METRIC_NAMESPACE", commands: ["verify"], description: "CloudWatch namespace for metrics (e.g. drstack/backups); no metrics when unset" },
   alarmTopicArn: { flag: "alarm-topic-arn", env: "ALARM_TOPIC_ARN", commands: ["verify"], description: "SNS topic notified when a check fails" },
   monitoringEndpoint: { flag: "monitoring-endpoint", env: "MONITORING_ENDPOINT", commands: ["verify"], description: "Endpoint for CloudWatch and SNS (tests use moto); AWS when unset" },
-  site: { flag: "site", env: "SITE", commands: ["verify"], description: "Site name added as the Site metric dimension (primary/secondary)" },
+  site: {
+    flag: "site",
+    env: "SITE",
+    commands: ALL,
+    description: "This site's name (default primary): backup writes latest-<site>.json and <site> in its keys; verify adds it as the Site metric dimension; readers also look for its pointer",
+  },
+  epoch: { flag: "epoch", env: "BACKUP_EPOCH", commands: ["backup"], description: "Writer epoch recorded in the manifest and pointer (default 0); readers prefer the highest. Ignored with --claim-parameter" },
+  claimParameter: {
+    flag: "claim-parameter",
+    env: "FENCING_CLAIM_PARAMETER",
+    commands: ["backup"],
+    description: "SSM parameter holding this site's writer claim (drstack on AWS): the backup runs only if it says writer, and takes site and epoch from it",
+  },
+  fenceMarkerParameter: { flag: "fence-marker-parameter", env: "FENCE_MARKER_PARAMETER", commands: ["backup"], description: "SSM parameter the fencing guard writes when it fences this site; required with --claim-parameter" },
+  guardFunction: { flag: "guard-function", env: "GUARD_FUNCTION", commands: ["backup"], description: "Lambda function of this site's fencing guard, asked for a fresh decision before the dump and before it is completed" },
   manifestKey: { flag: "manifest-key", env: "RESTORE_MANIFEST_KEY", commands: ["restore"], description: "Manifest of the backup to restore; the latest good backup when unset" },
   targetDatabaseUrl: { flag: "target-database-url", env: "RESTORE_DATABASE_URL", commands: ["restore"], description: "Existing, empty database to restore into" },
 } satisfies Record<string, SettingSpec>;
@@ -165,6 +183,37 @@ export async function databaseConnection(s: Settings): Promise<DatabaseConnectio
   return { url: u.toString(), label: `${label("databaseUrl")} with secret ${label("databaseSecretArn")}` };
 }
 
+const LOCK_MODES = ["GOVERNANCE", "COMPLIANCE"] as const;
+/** S3's longest default retention, 100 years: a bound that catches a typo, not a policy. */
+const MAX_LOCK_DAYS = 36_500;
+
+function objectLock(s: Settings): BackupOptions["objectLock"] {
+  const mode = s.get("objectLockMode");
+  const days = s.get("objectLockDays");
+  if (mode === undefined && days === undefined) return undefined;
+  if (mode === undefined || days === undefined) {
+    throw new UsageError(`${label("objectLockMode")} and ${label("objectLockDays")} go together; set both, or neither for the bucket's default retention.`);
+  }
+  if (!(LOCK_MODES as readonly string[]).includes(mode)) throw new UsageError(`${label("objectLockMode")} must be GOVERNANCE or COMPLIANCE (got "${mode}").`);
+  return { mode: mode as (typeof LOCK_MODES)[number], days: s.int("objectLockDays", 1, 1, MAX_LOCK_DAYS) };
+}
+
+/** `financial:2557,archive:365`: the classes whose dumps must be COMPLIANCE-locked, and for how long. */
+function complianceClasses(s: Settings): VerifyOptions["complianceClasses"] {
+  const value = s.get("complianceClasses");
+  if (value === undefined) return undefined;
+  const classes: Partial<Record<DataClass, number>> = {};
+  for (const entry of value.split(",").map((e) => e.trim()).filter(Boolean)) {
+    const [name, days, ...rest] = entry.split(":");
+    const n = Number(days);
+    if (!name || rest.length > 0 || !Number.isInteger(n) || n < 1 || n > MAX_LOCK_DAYS) {
+      throw new UsageError(`${label("complianceClasses")}: "${entry}" is not class:retentionDays, e.g. financial:2557.`);
+    }
+    classes[parseDataClass(name, label("complianceClasses"))] = n;
+  }
+  return classes;
+}
+
 function parseSlot(value: string | undefined): Date | undefined {
   if (value === undefined) return undefined;
   const t = new Date(value);
@@ -174,7 +223,32 @@ function parseSlot(value: string | undefined): Date | undefined {
   return t;
 }
 
-export async function backupOptions(s: Settings): Promise<BackupOptions> {
+/**
+ * Who writes this backup: from the site's claim (and guard) when a claim
+ * parameter is named, else the fixed site and epoch (a host without fencing).
+ */
+function writerSetting(s: Settings, log?: (message: string) => void): BackupOptions["writer"] {
+  const claimParameter = s.get("claimParameter");
+  if (claimParameter === undefined) {
+    if (s.get("fenceMarkerParameter") !== undefined || s.get("guardFunction") !== undefined) {
+      throw new UsageError(`${label("fenceMarkerParameter")} and ${label("guardFunction")} need ${label("claimParameter")}: the claim is what they are checked against.`);
+    }
+    return {
+      site: checkSiteName(s.get("site") ?? DEFAULT_WRITER.site, label("site")),
+      epoch: s.int("epoch", DEFAULT_WRITER.epoch, 0, 1_000_000),
+    };
+  }
+  const fenceMarkerParameter = s.require("fenceMarkerParameter", "--fence-marker-parameter /drstack/primary/fencing/fence");
+  return claimWriterCheck({ region: region(s), claimParameter, fenceMarkerParameter, guardFunction: s.get("guardFunction"), log });
+}
+
+/** The sites whose pointers readers look for beside primary and secondary. */
+function readerSites(s: Settings): string[] {
+  const site = s.get("site");
+  return site === undefined ? [] : [checkSiteName(site, label("site"))];
+}
+
+export async function backupOptions(s: Settings, log?: (message: string) => void): Promise<BackupOptions> {
   const tier = parseTier(s.require("tier", "--tier critical"), label("tier"));
   const dataClassValue = s.get("dataClass");
   const name = s.get("name");
@@ -184,12 +258,15 @@ export async function backupOptions(s: Settings): Promise<BackupOptions> {
   const concurrency = s.int("concurrency", DEFAULT_CONCURRENCY, 1, 64);
   const compress = s.get("compressLevel") === undefined ? undefined : s.int("compressLevel", 0, 0, 9);
   const slot = parseSlot(s.get("slot"));
+  const lock = objectLock(s);
+  const writer = writerSetting(s, log);
   return {
     source: await databaseConnection(s),
+    writer,
     target: {
       database: name === undefined ? undefined : checkDatabaseName(name, label("name")),
       tier,
-      dataClass: dataClassValue ? parseDataClass(dataClassValue, label("dataClass")) : defaultDataClass(tier),
+      dataClass: dataClassValue ? parseDataClass(dataClassValue, label("dataClass")) : DEFAULT_DATA_CLASS,
     },
     bucket,
     slot,
@@ -197,6 +274,7 @@ export async function backupOptions(s: Settings): Promise<BackupOptions> {
     concurrency,
     compressLevel: compress,
     pgBinDir: s.get("pgBinDir"),
+    ...(lock ? { objectLock: lock } : {}),
   };
 }
 
@@ -226,23 +304,21 @@ export function verifyOptions(s: Settings): VerifyOptions {
         ? { region: region(s), endpoint: monitoringEndpoint, namespace: namespace ?? "drstack/backups", topicArn, site: s.get("site") }
         : undefined,
     deep: !s.bool("shallow"),
+    complianceClasses: complianceClasses(s),
     replicationGraceSeconds: s.int("replicationGraceSeconds", DEFAULT_REPLICATION_GRACE_SECONDS, 0, 7 * 86400),
+    sites: readerSites(s),
   };
 }
 
 export function restoreOptions(s: Settings): RestoreOptions {
   const name = checkDatabaseName(s.require("name", "--name app"), label("name"));
   const dataClassValue = s.get("dataClass");
-  const tier = s.get("tier");
-  const dataClass = dataClassValue
-    ? parseDataClass(dataClassValue, label("dataClass"))
-    : tier
-      ? defaultDataClass(parseTier(tier, label("tier")))
-      : "daily";
+  const dataClass = dataClassValue ? parseDataClass(dataClassValue, label("dataClass")) : DEFAULT_DATA_CLASS;
   return {
     bucket: bucketLocation(s),
     source: { database: name, dataClass },
     manifestKey: s.get("manifestKey"),
+    sites: readerSites(s),
     destination: { url: s.require("targetDatabaseUrl", "--target-database-url postgres://postgres:secret@127.0.0.1:5432/app_restore_test"), label: label("targetDatabaseUrl") },
     pgBinDir: s.get("pgBinDir"),
   };

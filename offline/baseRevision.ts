@@ -4,6 +4,7 @@ import * as os from "os";
 import * as path from "path";
 import { PROJECT_ROOT } from "../infra/configSchema";
 import type { EvaluatedStack } from "./diff";
+import { UsageError } from "./usageError";
 
 /**
  * Evaluates the program as it was at another git revision: the revision is
@@ -22,6 +23,17 @@ function git(args: string[], cwd: string): string {
   return result.stdout.trim();
 }
 
+/** The commit a revision names, or a usage error that says why there is none and what to do. */
+export function resolveCommit(revision: string, projectRoot: string): string {
+  const result = spawnSync("git", ["rev-parse", "--verify", "--quiet", `${revision}^{commit}`], { cwd: projectRoot, encoding: "utf8" });
+  if (result.status === 0 && result.stdout.trim() !== "") {
+    return result.stdout.trim();
+  }
+  const reason = result.stderr.trim() || "git knows no commit by that name here";
+  const hint = /^origin\//.test(revision) ? ` Fetch it first (git fetch ${revision.replace("/", " ")}),` : "";
+  throw new UsageError(`--base ${revision}: not a commit of this repository (${reason}).${hint} Name a branch, tag or commit that exists, e.g. --base HEAD~1.`);
+}
+
 export interface RevisionEvaluationOptions {
   revision: string;
   stack: string;
@@ -33,7 +45,7 @@ export interface RevisionEvaluationOptions {
 export function evaluateRevision(options: RevisionEvaluationOptions): EvaluatedStack {
   const projectRoot = options.projectRoot ?? PROJECT_ROOT;
   const top = git(["rev-parse", "--show-toplevel"], projectRoot);
-  const commit = git(["rev-parse", "--verify", "--quiet", `${options.revision}^{commit}`], projectRoot);
+  const commit = resolveCommit(options.revision, projectRoot);
   const projectInRepo = path.relative(fs.realpathSync(top), fs.realpathSync(projectRoot));
   const worktree = fs.mkdtempSync(path.join(os.tmpdir(), "drstack-base-"));
   git(["worktree", "add", "--detach", "--force", worktree, commit], projectRoot);
@@ -41,6 +53,11 @@ export function evaluateRevision(options: RevisionEvaluationOptions): EvaluatedS
     const baseRoot = path.join(worktree, projectInRepo);
     if (!fs.existsSync(path.join(baseRoot, "node_modules"))) {
       fs.symlinkSync(path.join(projectRoot, "node_modules"), path.join(baseRoot, "node_modules"), "dir");
+    }
+    // The program refuses to run without its Lambda bundles; the base borrows
+    // this checkout's build (their contents never reach an offline evaluation).
+    if (fs.existsSync(path.join(projectRoot, "dist")) && !fs.existsSync(path.join(baseRoot, "dist"))) {
+      fs.symlinkSync(path.join(projectRoot, "dist"), path.join(baseRoot, "dist"), "dir");
     }
     const sets = Object.entries(options.overrides).flatMap(([key, value]) => ["--set", `${key}=${value}`]);
     const child = fs.existsSync(path.join(baseRoot, "bin", "drstack"))

@@ -4,8 +4,9 @@ import { diffEvaluations, diffFromPreview, DrDiff, EvaluatedStack, PreviewDocume
 import { evaluateBesidePeer, evaluateStack } from "./evaluate";
 import { failsPolicy, SEVERITIES, Severity } from "./findings";
 import { buildPlan, renderPlanText } from "./plan";
-import { parseOverrides } from "./stackFiles";
+import { describeDisagreements, parseOverrides, sharedKeyDisagreements } from "./stackFiles";
 import { renderDiffMarkdown } from "./summary";
+import { UsageError } from "./usageError";
 
 /**
  * `drstack`: the offline plan and the DR diff, without a cloud account or the
@@ -36,12 +37,7 @@ export const USAGE = `Usage:
       --title <text>                     heading of the Markdown summary
 Exit codes: 0 fine, 1 evaluation failed (e.g. bad config), 2 bad usage, 3 findings at --fail-on.`;
 
-export class UsageError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = "UsageError";
-  }
-}
+export { UsageError };
 
 export interface Flags {
   stack?: string;
@@ -116,7 +112,12 @@ export interface Io {
   err(text: string): void;
 }
 
+/** The stack as the working tree has it, beside its peer; refused when the two stack files disagree on a shared key. */
 async function evaluateHere(stack: string, overrides: Record<string, string>): Promise<EvaluatedStack & Awaited<ReturnType<typeof evaluateStack>>> {
+  const disagreements = sharedKeyDisagreements(stack, overrides);
+  if (disagreements.length > 0) {
+    throw new Error(describeDisagreements(disagreements));
+  }
   return evaluateBesidePeer(stack, overrides);
 }
 

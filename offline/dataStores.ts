@@ -1,6 +1,6 @@
 /**
  * The resource types that hold data: deleting or replacing one loses data, so
- * the DR diff blocks on it (DESIGN.md principle 3). One list, here; a branch
+ * the DR diff blocks on it (docs/design.md, rule 3). One list, here; a branch
  * that adds a kind of data store adds its type to it (or calls
  * `registerDataStore` from its own module).
  *

@@ -1,6 +1,7 @@
 import * as pulumi from "@pulumi/pulumi";
+import { createHash } from "crypto";
 import { PROJECT_NAME } from "../infra/configSchema";
-import { readStackConfig, StackConfig } from "./stackFiles";
+import { peerOverrides, readStackConfig, StackConfig } from "./stackFiles";
 
 /**
  * Evaluates the real drstack program for one stack with Pulumi's mock runtime:
@@ -18,9 +19,13 @@ export interface RecordedResource {
   name: string;
   /** Inputs as the provider would receive them (Outputs resolved). */
   inputs: Record<string, unknown>;
+  /** The mock provider's answer: inputs plus computed attributes (ids, ARNs, DNS names). */
+  state?: Record<string, unknown>;
   /** True for provider-managed resources, false for components. */
   custom: boolean;
   protect: boolean;
+  /** Whether the engine would drop it from state instead of deleting it. */
+  retainOnDelete?: boolean;
   /** `type::name` of the parent, when there is one below the stack. */
   parent?: string;
   /** `type::name` of the resources given in its `dependsOn` option. */
@@ -29,15 +34,44 @@ export interface RecordedResource {
 }
 
 /** How the mocks answer a StackReference: with outputs, or as if the peer's region and state were gone. */
-export type StackReferenceBehaviour = { kind: "available"; outputs: Record<string, Record<string, unknown>> } | { kind: "unreachable" };
+export type StackReferenceBehaviour =
+  | {
+      kind: "available";
+      outputs: Record<string, Record<string, unknown>>;
+      /** Per stack, the outputs its state keeps as secrets (a reference reads them back as secret Outputs). */
+      secretOutputNames?: Record<string, string[]>;
+    }
+  | { kind: "unreachable" };
 
 export interface EvaluateOptions {
   stack: string;
   /** `key=value` overrides on top of the stack file, like `pulumi config set` would make. */
   overrides?: Readonly<Record<string, string>>;
   stackReferences?: StackReferenceBehaviour;
+  /**
+   * Secrets Manager secrets that exist in the stack's region, by name, with
+   * their current secret string: what earlier `up`s left there. None by
+   * default; `secretsWritten()` gives what an evaluated `up` leaves.
+   */
+  deployedSecrets?: Readonly<Record<string, string>>;
   /** Evaluate a stack config assembled elsewhere instead of reading the stack file. */
   stackConfig?: StackConfig;
+  /** What exists in the site's region beyond what the program declares; by default, everything it looks up. */
+  world?: OfflineWorld;
+}
+
+/** The deployed world the lookups answer from. */
+export interface OfflineWorld {
+  /** Image digests that were never pushed to the site's region: their lookup fails, as ECR's would. */
+  absentImageDigests?: string[];
+}
+
+/** One provider function the program called, and through which provider. */
+export interface RecordedInvoke {
+  token: string;
+  inputs: Record<string, unknown>;
+  /** The provider reference (`urn::id`), when the program passed one. */
+  provider?: string;
 }
 
 export interface Evaluation {
@@ -45,10 +79,14 @@ export interface Evaluation {
   config: Record<string, string>;
   resources: RecordedResource[];
   outputs: Record<string, unknown>;
+  /** Stack outputs the program marked secret; the state backend encrypts them. */
+  secretOutputs: string[];
   /** Names of the stacks the program asked a StackReference for. */
   stackReferencesRead: string[];
   /** Tokens of the provider functions the program invoked. */
   invokes: string[];
+  /** The same invokes with their inputs and providers. */
+  invokeCalls: RecordedInvoke[];
   warnings: string[];
 }
 
@@ -113,12 +151,18 @@ function computedState(type: string, name: string, inputs: Record<string, unknow
       state.arn = `arn:aws:ecr:${region}:${MOCK_ACCOUNT_ID}:repository/${repository}`;
       break;
     }
-    case "docker:index/image:Image": {
-      // The registry answers a push with the image's content digest.
-      const imageName = String(inputs.imageName);
-      state.repoDigest = `${imageName.replace(/:[^:/]+$/, "")}@sha256:${"0".repeat(56)}${name.length.toString(16).padStart(8, "0")}`;
+    case "aws:acm/certificate:Certificate": {
+      state.arn = `arn:aws:acm:${region}:${MOCK_ACCOUNT_ID}:certificate/${name}`;
+      const names = [String(inputs.domainName), ...((inputs.subjectAlternativeNames as string[] | undefined) ?? [])];
+      state.domainValidationOptions = names.map((domain) => ({ domainName: domain, ...acmValidationRecord(domain) }));
       break;
     }
+    case "aws:acm/certificateValidation:CertificateValidation":
+      state.certificateArn = inputs.certificateArn;
+      break;
+    case "aws:route53/record:Record":
+      state.fqdn = String(inputs.name).replace(/\.$/, "");
+      break;
     case "aws:secretsmanager/secret:Secret":
       // Secrets Manager appends six random characters to every secret ARN.
       state.arn = `arn:aws:secretsmanager:${region}:${MOCK_ACCOUNT_ID}:secret:${String(inputs.name ?? name)}-AbCdEf`;
@@ -131,6 +175,35 @@ function computedState(type: string, name: string, inputs: Record<string, unknow
       state.name = (inputs.name as string | undefined) ?? `${name}-fn`;
       state.arn = `arn:aws:lambda:${region}:${MOCK_ACCOUNT_ID}:function:${state.name}`;
       break;
+    case "aws:ec2/vpcEndpoint:VpcEndpoint": {
+      // Gateway endpoints publish the service's prefix list; interface
+      // endpoints their DNS names, regional first, as EC2 reports them.
+      const id = `vpce-${name.length.toString(16).padStart(4, "0")}${"0".repeat(13)}`;
+      const service = String(inputs.serviceName ?? "").split(".").pop();
+      state.id = id;
+      if (inputs.vpcEndpointType === "Gateway") {
+        state.prefixListId = `pl-${service}mock`;
+      } else {
+        state.dnsEntries = [{ dnsName: `${id}-abcdefgh.${service}.${region}.vpce.amazonaws.com`, hostedZoneId: "ZMOCKVPCE" }];
+      }
+      state.arn = `arn:aws:ec2:${region}:${MOCK_ACCOUNT_ID}:vpc-endpoint/${id}`;
+      break;
+    }
+    case "aws:ssm/parameter:Parameter": {
+      // A name that starts with "/" gets no second slash in the ARN.
+      const parameter = String(inputs.name ?? name);
+      state.arn = `arn:aws:ssm:${region}:${MOCK_ACCOUNT_ID}:parameter/${parameter.replace(/^\//, "")}`;
+      state.value = inputs.insecureValue ?? inputs.value;
+      state.version = 1;
+      break;
+    }
+    case "aws:scheduler/schedule:Schedule": {
+      // Without a name the provider generates one (terraform-<unique id>) in the default group.
+      state.name = (inputs.name as string | undefined) ?? `terraform-${name}`;
+      state.groupName = (inputs.groupName as string | undefined) ?? "default";
+      state.arn = `arn:aws:scheduler:${region}:${MOCK_ACCOUNT_ID}:schedule/${String(state.groupName)}/${String(state.name)}`;
+      break;
+    }
     case "aws:cloudwatch/logGroup:LogGroup":
       state.name = (inputs.name as string | undefined) ?? `/drstack/${name}`;
       state.arn = `arn:aws:logs:${region}:${MOCK_ACCOUNT_ID}:log-group:${state.name}`;
@@ -147,12 +220,64 @@ function computedState(type: string, name: string, inputs: Record<string, unknow
   return state;
 }
 
+/** The ARN Secrets Manager gives a secret of this name (computedState's rule). */
+function secretArn(region: string, name: string): string {
+  return `arn:aws:secretsmanager:${region}:${MOCK_ACCOUNT_ID}:secret:${name}-AbCdEf`;
+}
+
+/**
+ * ACM's DNS validation record of a domain: one per domain name and account,
+ * the same in every region (https://docs.aws.amazon.com/acm/latest/userguide/dns-validation.html),
+ * so it is derived from the domain alone here.
+ */
+export function acmValidationRecord(domain: string): { resourceRecordName: string; resourceRecordType: string; resourceRecordValue: string } {
+  const token = createHash("sha256").update(`${MOCK_ACCOUNT_ID}/${domain}`).digest("hex");
+  return {
+    resourceRecordName: `_${token.slice(0, 32)}.${domain}.`,
+    resourceRecordType: "CNAME",
+    resourceRecordValue: `_${token.slice(32)}.mock.acm-validations.aws.`,
+  };
+}
+
 /**
  * Lookups the program makes in its own region, answered with what a deployed
  * site would hold. A lookup with no answer here fails the evaluation.
  */
-function invokeAnswer(token: string, inputs: Record<string, unknown>, region: string): Record<string, unknown> | undefined {
+function invokeAnswer(
+  token: string,
+  inputs: Record<string, unknown>,
+  region: string,
+  world: OfflineWorld,
+  deployedSecrets: Readonly<Record<string, string>>,
+): Record<string, unknown> | undefined {
   switch (token) {
+    case "aws:secretsmanager/getSecrets:getSecrets": {
+      // ListSecrets' `name` filter is a case-insensitive prefix match.
+      const filters = (inputs.filters as Array<{ name: string; values: string[] }> | undefined) ?? [];
+      const prefixes = filters.find((filter) => filter.name === "name")?.values ?? [""];
+      const names = Object.keys(deployedSecrets).filter((name) => prefixes.some((prefix) => name.toLowerCase().startsWith(prefix.toLowerCase())));
+      return { id: region, region, filters: inputs.filters, names, arns: names.map((name) => secretArn(region, name)) };
+    }
+    case "aws:secretsmanager/getSecretVersion:getSecretVersion": {
+      const secretId = String(inputs.secretId);
+      const name = Object.keys(deployedSecrets).find((candidate) => candidate === secretId || secretArn(region, candidate) === secretId);
+      if (name === undefined) {
+        throw new Error(`ResourceNotFoundException: Secrets Manager can't find the specified secret ${secretId} in ${region}`);
+      }
+      return {
+        id: `${secretArn(region, name)}|AWSCURRENT`,
+        arn: secretArn(region, name),
+        secretArn: secretArn(region, name),
+        secretId,
+        secretString: deployedSecrets[name],
+        secretBinary: "",
+        versionId: "offline-version",
+        versionStage: "AWSCURRENT",
+        versionStages: ["AWSCURRENT"],
+        createdDate: "2026-01-01T00:00:00Z",
+        region,
+      };
+    }
     case "aws:index/getCallerIdentity:getCallerIdentity":
       return { accountId: MOCK_ACCOUNT_ID, arn: `arn:aws:iam::${MOCK_ACCOUNT_ID}:user/offline`, userId: "offline", id: MOCK_ACCOUNT_ID };
     case "aws:index/getAvailabilityZones:getAvailabilityZones": {
@@ -167,16 +292,28 @@ function invokeAnswer(token: string, inputs: Record<string, unknown>, region: st
       const identifiers = filters.find((filter) => filter.name === "db-instance-id")?.values ?? [];
       return { id: region, instanceIdentifiers: identifiers, instanceArns: identifiers.map((id) => `arn:aws:rds:${region}:${MOCK_ACCOUNT_ID}:db:${id}`) };
     }
-    case "aws:ecr/getAuthorizationToken:getAuthorizationToken":
+    case "aws:ecr/getImage:getImage": {
+      // Every image the stack names was pushed to its region, unless the world says otherwise.
+      const repository = String(inputs.repositoryName);
+      const digest = String(inputs.imageDigest);
+      if ((world.absentImageDigests ?? []).includes(digest)) {
+        const message = `reading ECR Images: ImageNotFoundException: The image with imageId {imageDigest:'${digest}'} does not exist within the repository with name '${repository}' in the registry with id '${MOCK_ACCOUNT_ID}'`;
+        // A provider's failure reaches the program as a gRPC status whose details carry the message.
+        throw Object.assign(new Error(message), { details: message });
+      }
+      const repositoryUrl = `${MOCK_ACCOUNT_ID}.dkr.ecr.${region}.amazonaws.com/${repository}`;
       return {
-        id: region,
-        authorizationToken: "QVdTOm9mZmxpbmU=",
-        userName: "AWS",
-        password: "offline",
-        proxyEndpoint: `https://${MOCK_ACCOUNT_ID}.dkr.ecr.${region}.amazonaws.com`,
-        expiresAt: "2099-01-01T00:00:00Z",
-        registryId: inputs.registryId ?? MOCK_ACCOUNT_ID,
+        id: digest,
+        imageDigest: digest,
+        imageUri: `${repositoryUrl}@${digest}`,
+        imageTags: [],
+        imagePushedAt: 1767225600,
+        imageSizeInBytes: 123456789,
+        registryId: MOCK_ACCOUNT_ID,
+        repositoryName: repository,
+        region,
       };
+    }
     default:
       return undefined;
   }
@@ -188,9 +325,10 @@ export async function evaluateStack(options: EvaluateOptions): Promise<Evaluatio
   const stackReferences: StackReferenceBehaviour = options.stackReferences ?? { kind: "unreachable" };
 
   const recorded = new Map<string, RecordedResource>();
-  const resourceOptions = new Map<string, { protect: boolean; parent?: string; dependsOn?: string[] }>();
+  const resourceOptions = new Map<string, { protect: boolean; retainOnDelete: boolean; parent?: string; dependsOn?: string[] }>();
   const stackReferencesRead: string[] = [];
   const invokes: string[] = [];
+  const invokeCalls: RecordedInvoke[] = [];
   const warnings: string[] = [];
 
   await pulumi.runtime.setMocks(
@@ -206,21 +344,27 @@ export async function evaluateStack(options: EvaluateOptions): Promise<Evaluatio
           if (outputs === undefined) {
             throw new Error(`stack ${referenced} does not exist yet`);
           }
-          return { id: referenced, state: { name: referenced, outputs, secretOutputNames: [] } };
+          const secretOutputNames = stackReferences.secretOutputNames?.[referenced] ?? [];
+          return { id: referenced, state: { name: referenced, outputs, secretOutputNames } };
         }
+        const state = computedState(args.type, args.name, args.inputs as Record<string, unknown>, region);
+        const id = typeof state.id === "string" ? state.id : `${args.name}-id`;
         recorded.set(`${args.type}::${args.name}`, {
           type: args.type,
           name: args.name,
           inputs: args.inputs as Record<string, unknown>,
+          state: { ...state, id },
           custom: args.custom ?? true,
           protect: false,
+          retainOnDelete: false,
           provider: args.provider,
         });
-        return { id: `${args.name}-id`, state: computedState(args.type, args.name, args.inputs as Record<string, unknown>, region) };
+        return { id, state };
       },
       call(args: pulumi.runtime.MockCallArgs): Record<string, unknown> {
         invokes.push(args.token);
-        const answer = invokeAnswer(args.token, args.inputs as Record<string, unknown>, region);
+        invokeCalls.push({ token: args.token, inputs: args.inputs as Record<string, unknown>, provider: args.provider });
+        const answer = invokeAnswer(args.token, args.inputs as Record<string, unknown>, region, options.world ?? {}, options.deployedSecrets ?? {});
         if (answer !== undefined) {
           return answer;
         }
@@ -242,9 +386,23 @@ export async function evaluateStack(options: EvaluateOptions): Promise<Evaluatio
   // rejections of promises the SDK chains off them; collect those instead of
   // letting them crash the host process.
   const strayRejections: unknown[] = [];
-  const onRejection = (reason: unknown) => strayRejections.push(reason);
+  // Like the language host, stop at the first one: a resource whose inputs
+  // failed to resolve never resolves its outputs, so waiting would hang.
+  // (Under jest the sandboxed `process` hears none; jest reports them itself.)
+  let stopAt: (reason: unknown) => void = () => undefined;
+  const firstRejection = new Promise<never>((_, reject) => {
+    stopAt = reject;
+  });
+  firstRejection.catch(() => undefined);
+  const onRejection = (reason: unknown) => {
+    strayRejections.push(reason);
+    stopAt(reason);
+  };
   process.on("unhandledRejection", onRejection);
   let outputs: Record<string, unknown>;
+  let programError: { error: unknown } | undefined;
+  const secretOutputs: string[] = [];
+  let declared: object | undefined;
   try {
     // The program module is loaded only now, after the mocks are in place.
     // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -254,26 +412,52 @@ export async function evaluateStack(options: EvaluateOptions): Promise<Evaluatio
     const config = program.loadConfig();
     // Likewise the objectives check: it throws (or warns) before any resource.
     const posture = program.checkObjectives(config);
-    const result = await pulumi.runtime.runInPulumiStack(async () => {
+    const running = pulumi.runtime.runInPulumiStack(async () => {
       pulumi.runtime.registerStackTransformation((transform) => {
         const parent = transform.opts.parent;
         resourceOptions.set(`${transform.type}::${transform.name}`, {
           protect: transform.opts.protect === true,
+          retainOnDelete: transform.opts.retainOnDelete === true,
           parent: parent && parent.constructor.name !== "Stack" ? resourceKey(parent) : undefined,
           dependsOn: explicitDependencies(transform.opts.dependsOn),
         });
         return undefined;
       });
-      return program.deploySite(config, posture);
+      // A program that stops (a missing image, a missing bundle) rejects the
+      // stack's init; the SDK then rejects promises derived from the stack
+      // that nobody awaits. The engine's host reports those as the program's
+      // error; here the error is kept and the stack completes empty instead.
+      try {
+        declared = await program.deploySite(config, posture);
+        return declared;
+      } catch (error) {
+        programError = { error };
+        return {};
+      }
     });
-    await settings.waitForRPCs();
+    const result = await Promise.race([running, firstRejection]);
+    await Promise.race([settings.waitForRPCs(), firstRejection]);
     await new Promise((resolve) => setImmediate(resolve));
+    if (programError !== undefined) {
+      throw programError.error;
+    }
     if (strayRejections.length > 0) {
       throw strayRejections[0];
     }
+    // Only once everything resolved: the secret flag of a failed Output never settles.
+    for (const [name, value] of Object.entries(declared ?? {})) {
+      if (pulumi.Output.isInstance(value) && (await pulumi.isSecret(value))) {
+        secretOutputs.push(name);
+      }
+    }
     outputs = (result ?? {}) as Record<string, unknown>;
   } catch (error) {
-    await settings.waitForRPCs().catch(() => undefined);
+    // Let what can still finish finish; resources waiting on a failed one
+    // never do (the next setMocks starts a fresh RPC count). The SDK rejects
+    // promises derived from the failed stack a turn later; they must still
+    // find the handler above rather than crash the host process.
+    await Promise.race([settings.waitForRPCs().catch(() => undefined), new Promise((resolve) => setTimeout(resolve, 1000))]);
+    await new Promise((resolve) => setImmediate(resolve));
     throw new EvaluationError(error, [...recorded.values()]);
   } finally {
     console.warn = originalWarn;
@@ -285,7 +469,7 @@ export async function evaluateStack(options: EvaluateOptions): Promise<Evaluatio
     ...resourceOptions.get(`${resource.type}::${resource.name}`),
     provider: resource.provider,
   }));
-  return { stack: stackConfig.stack, config: stackConfig.values, resources, outputs, stackReferencesRead, invokes, warnings };
+  return { stack: stackConfig.stack, config: stackConfig.values, resources, outputs, secretOutputs, stackReferencesRead, invokes, invokeCalls, warnings };
 }
 
 /** `dependsOn` given as resources (not Outputs) — the form drstack uses — by `type::name`. */
@@ -318,10 +502,83 @@ export async function evaluateBesidePeer(stack: string, overrides: Readonly<Reco
   }
   let stackReferences: StackReferenceBehaviour = { kind: "unreachable" };
   try {
-    const primary = await evaluateStack({ stack: "primary", overrides });
-    stackReferences = { kind: "available", outputs: { [PRIMARY_STACK_NAME]: primary.outputs } };
+    stackReferences = primaryReference(await evaluateStack({ stack: "primary", overrides: peerOverrides(overrides) }));
   } catch {
     // The secondary is then evaluated as if the primary were lost.
   }
-  return evaluateStack({ stack, overrides, stackReferences });
+  const deployedSecrets = activeSiteOf("secondary", overrides) === "secondary" ? await secretsOfStandbySecondary(overrides, evaluateBesidePeer) : {};
+  return evaluateStack({ stack, overrides, stackReferences, deployedSecrets });
+}
+
+/** A reference to the primary's stack answering with an evaluated primary's outputs, secrets marked as its state marks them. */
+export function primaryReference(primary: Evaluation): StackReferenceBehaviour {
+  return { kind: "available", outputs: { [PRIMARY_STACK_NAME]: primary.outputs }, secretOutputNames: { [PRIMARY_STACK_NAME]: primary.secretOutputs } };
+}
+
+/** `activeSite` as the stack file and the overrides set it. */
+export function activeSiteOf(stack: string, overrides: Readonly<Record<string, string>>): string | undefined {
+  return readStackConfig(stack, overrides).values[`${PROJECT_NAME}:activeSite`];
+}
+
+/**
+ * The secrets the secondary's region holds when it becomes active: what its
+ * last `up` as standby (same config, activeSite=primary, beside a reachable
+ * primary) wrote. None if that world does not evaluate.
+ */
+export async function secretsOfStandbySecondary(
+  overrides: Readonly<Record<string, string>>,
+  evaluate: (stack: string, overrides: Readonly<Record<string, string>>) => Promise<Evaluation>,
+): Promise<Record<string, string>> {
+  // Spelled as the stack file spells it when it can be, so a cached evaluation is reused.
+  const { activeSite: _active, ...standby }: Record<string, string> = { ...overrides };
+  if (activeSiteOf("secondary", standby) !== "primary") {
+    standby.activeSite = "primary";
+  }
+  try {
+    return secretsWritten(await evaluate("secondary", standby));
+  } catch {
+    return {};
+  }
+}
+
+/** Pulumi's marker of a secret value in serialized properties. */
+const SECRET_SIGNATURE = "4dabf18193072939515e22adb298388d";
+
+function isSecretValue(value: unknown): value is { value: unknown } {
+  return value !== null && typeof value === "object" && SECRET_SIGNATURE in value;
+}
+
+/** A value with Pulumi's secret wrappers removed, as a program sees it after `apply`. */
+export function revealSecrets(value: unknown): unknown {
+  if (isSecretValue(value)) {
+    return revealSecrets(value.value);
+  }
+  if (Array.isArray(value)) {
+    return value.map(revealSecrets);
+  }
+  if (value !== null && typeof value === "object") {
+    return Object.fromEntries(Object.entries(value).map(([key, item]) => [key, revealSecrets(item)]));
+  }
+  return value;
+}
+
+/**
+ * The secrets an `up` of this evaluation leaves in its region: each declared
+ * Secrets Manager secret's name with the string of its declared version.
+ */
+export function secretsWritten(evaluation: Pick<Evaluation, "resources">): Record<string, string> {
+  const secretNames = new Map(
+    evaluation.resources
+      .filter((resource) => resource.type === "aws:secretsmanager/secret:Secret")
+      .map((resource) => [`${resource.name}-id`, String(resource.inputs.name ?? resource.name)]),
+  );
+  const written: Record<string, string> = {};
+  for (const version of evaluation.resources.filter((resource) => resource.type === "aws:secretsmanager/secretVersion:SecretVersion")) {
+    const name = secretNames.get(String(version.inputs.secretId));
+    const value = revealSecrets(version.inputs.secretString);
+    if (name !== undefined && typeof value === "string") {
+      written[name] = value;
+    }
+  }
+  return written;
 }

@@ -1,4 +1,4 @@
-import { DATA_STORE_TYPES, failoverMayChange } from "../infra/failoverAllowList";
+import { DATA_STORE_TYPES, failoverMayChange, failoverMayRemoveOrAdd } from "../infra/failoverAllowList";
 import { RecordedResource } from "./evaluate";
 
 /**
@@ -73,7 +73,10 @@ export function diffGraphs(before: RecordedResource[], after: RecordedResource[]
 export function forbiddenFailoverChanges(changes: GraphChange[]): GraphChange[] {
   return changes.filter((change) => {
     if (change.kind === "changed") {
-      return !failoverMayChange(change.type, change.path, change.before, change.after);
+      return !failoverMayChange(change.type, change.path, change.before, change.after, change.name);
+    }
+    if (change.kind === "removed" || change.kind === "added") {
+      return !failoverMayRemoveOrAdd(change.kind === "removed" ? "removal" : "addition", change.type, change.name);
     }
     return true;
   });

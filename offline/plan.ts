@@ -44,6 +44,8 @@ const COMPONENT_AREAS: Record<string, Concern> = {
   backup: "backups",
   fencing: "fencing",
   alarms: "alarms",
+  // TLS certificates are validated through the DNS owner's zone.
+  certificates: "dns",
 };
 
 /** Resource type prefixes for resources outside a drstack component; the first match wins. */
@@ -52,7 +54,10 @@ const TYPE_PREFIXES: Array<[string, Concern]> = [
   ["aws:s3/", "storage"],
   ["aws:kms/", "storage"],
   ["aws:route53/", "dns"],
+  ["aws:acm/", "dns"],
   ["cloudflare:", "dns"],
+  // The DNS owner's one Cloudflare provider serves the failover DNS and the certificate validation records.
+  ["pulumi:providers:cloudflare", "dns"],
   ["aws:ec2/", "network"],
   ["aws:rds/", "database"],
   ["aws:elasticache/", "database"],
@@ -101,122 +106,257 @@ function asArray(value: unknown): unknown[] {
   return Array.isArray(value) ? value : value === undefined || value === null ? [] : [value];
 }
 
-/** The properties a DR reviewer looks at, per resource type. */
+type Add = (label: string, value: unknown) => void;
+type PropertyReader = (inputs: Record<string, unknown>, add: Add, props: string[]) => void;
+
+/** A security group rule in a line: protocol and ports, and from or to what. */
+function describeRule(rule: unknown): string {
+  const protocol = valueAt(rule, "protocol");
+  const from = valueAt(rule, "fromPort");
+  const to = valueAt(rule, "toPort");
+  const ports = protocol === "-1" ? "all traffic" : `${show(protocol)} ${from === to ? show(from) : `${show(from)}-${show(to)}`}`;
+  const peers = [...asArray(valueAt(rule, "securityGroups")), ...asArray(valueAt(rule, "cidrBlocks")), ...asArray(valueAt(rule, "prefixListIds"))].map(show);
+  return `${ports} ${peers.length ? peers.join(", ") : "nobody"}`;
+}
+
+function policyStatements(policy: unknown): Array<{ Sid?: string; Effect?: string; Action?: unknown }> {
+  try {
+    return (JSON.parse(String(policy)) as { Statement?: Array<{ Sid?: string; Effect?: string; Action?: unknown }> }).Statement ?? [];
+  } catch {
+    return [];
+  }
+}
+
+function describeStatements(policy: unknown, add: Add): void {
+  for (const statement of policyStatements(policy)) {
+    add(`${statement.Effect ?? "?"} ${statement.Sid ?? ""}`.trim(), asArray(statement.Action).map(show).join(" "));
+  }
+}
+
+/** Shown without revealing anything: a secret's presence, never its value. */
+function secretKeys(value: unknown): string {
+  const inner = value !== null && typeof value === "object" && "value" in value ? (value as { value: unknown }).value : value;
+  return inner !== null && typeof inner === "object" ? Object.keys(inner).sort().join(", ") : "(secret)";
+}
+
+/**
+ * The properties a DR reviewer looks at, for every resource type the program
+ * declares (a test fails when a declared type has no entry here).
+ */
+const PROPERTY_READERS: Record<string, PropertyReader> = {
+  "aws:s3/bucket:Bucket": (i, add) => {
+    add("bucket", i.bucket);
+    add("Object Lock enabled", i.objectLockEnabled);
+    add("forceDestroy", i.forceDestroy);
+  },
+  "aws:kms/key:Key": (i, add) => {
+    add("rotation", i.enableKeyRotation);
+    add("deletion window (days)", i.deletionWindowInDays);
+    describeStatements(i.policy, add);
+  },
+  "aws:kms/alias:Alias": (i, add) => add("alias", i.name),
+  "aws:s3/bucketVersioning:BucketVersioning": (i, add) => add("versioning", valueAt(i, "versioningConfiguration.status")),
+  "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration": (i, add) => {
+    add("default encryption", valueAt(i, "rules.0.applyServerSideEncryptionByDefault.sseAlgorithm"));
+    add("bucket key", valueAt(i, "rules.0.bucketKeyEnabled"));
+  },
+  "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock": (i, add) =>
+    add(
+      "public access",
+      ["blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets"].every((k) => i[k] === true) ? "all four blocks on" : "NOT fully blocked",
+    ),
+  "aws:s3/bucketOwnershipControls:BucketOwnershipControls": (i, add) => add("ownership", valueAt(i, "rule.objectOwnership")),
+  "aws:s3/bucketObjectLockConfiguration:BucketObjectLockConfiguration": (i, add) =>
+    add("Object Lock", `${show(valueAt(i, "rule.defaultRetention.mode"))} ${show(valueAt(i, "rule.defaultRetention.days"))} days`),
+  "aws:s3/bucketPolicy:BucketPolicy": (i, add) => describeStatements(i.policy, add),
+  "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration": (i, _add, props) => {
+    for (const rule of asArray(i.rules)) {
+      const prefix = valueAt(rule, "filter.prefix");
+      const days = valueAt(rule, "expiration.days");
+      const transitions = asArray(valueAt(rule, "transitions")).map((t) => `${show(valueAt(t, "storageClass"))}@${show(valueAt(t, "days"))}d`);
+      const noncurrent = valueAt(rule, "noncurrentVersionExpiration.noncurrentDays");
+      const parts = [
+        days !== undefined ? `expire ${show(days)}d` : undefined,
+        noncurrent !== undefined ? `noncurrent ${show(noncurrent)}d` : undefined,
+        transitions.length ? transitions.join(" ") : undefined,
+        valueAt(rule, "expiration.expiredObjectDeleteMarker") ? "clean expired delete markers" : undefined,
+        valueAt(rule, "abortIncompleteMultipartUpload.daysAfterInitiation") !== undefined
+          ? `abort uploads ${show(valueAt(rule, "abortIncompleteMultipartUpload.daysAfterInitiation"))}d`
+          : undefined,
+      ].filter(Boolean);
+      props.push(`${prefix === "" || prefix === undefined ? "(whole bucket)" : show(prefix)}: ${parts.join(", ")}`);
+    }
+  },
+  "aws:s3/bucketReplicationConfig:BucketReplicationConfig": (i, _add, props) => {
+    for (const rule of asArray(i.rules)) {
+      const rtc = valueAt(rule, "destination.replicationTime.status") === "Enabled";
+      props.push(
+        `${show(valueAt(rule, "filter.prefix"))} -> ${show(valueAt(rule, "destination.bucket"))}: ${rtc ? `RTC ${show(valueAt(rule, "destination.replicationTime.time.minutes"))} min` : "no RTC"}, ` +
+          `delete markers ${valueAt(rule, "deleteMarkerReplication.status") === "Enabled" ? "replicated" : "not replicated"}, ` +
+          `replica key ${valueAt(rule, "destination.encryptionConfiguration.replicaKmsKeyId") ? "destination's" : "none"}`,
+      );
+    }
+  },
+  "aws:iam/role:Role": (i, add) => {
+    add("role", i.name);
+    for (const statement of policyStatements(i.assumeRolePolicy)) {
+      add("trusted by", valueAt(statement, "Principal.Service") ?? valueAt(statement, "Principal.AWS"));
+    }
+  },
+  "aws:iam/rolePolicy:RolePolicy": (i, add) => describeStatements(i.policy, add),
+  "aws:iam/rolePolicyAttachment:RolePolicyAttachment": (i, add) => add("managed policy", i.policyArn),
+  "aws:route53/record:Record": (i, add) => {
+    add("record", `${show(i.name)} ${show(i.type)}`);
+    add("target", asArray(i.records).map(show).join(", "));
+    add("TTL (s)", i.ttl);
+    add("failover", valueAt(i, "failoverRoutingPolicies.0.type"));
+    add("health check", i.healthCheckId);
+  },
+  "aws:route53/healthCheck:HealthCheck": (i, add) => {
+    add("target", `${show(i.type)} ${show(i.fqdn)}:${show(i.port)}${show(i.resourcePath ?? "")}`);
+    add("interval (s)", i.requestInterval);
+    add("failure threshold", i.failureThreshold);
+  },
+  "cloudflare:index/dnsRecord:DnsRecord": (i, add) => {
+    add("record", `${show(i.name)} ${show(i.type)} -> ${show(i.content)}`);
+    add("TTL (s)", i.ttl);
+    add("proxied", i.proxied);
+  },
+  "cloudflare:index/loadBalancer:LoadBalancer": (i, add) => {
+    add("name", i.name);
+    add("pools in order", asArray(i.defaultPools).map(show).join(" > "));
+    add("fallback pool", i.fallbackPool);
+    add("steering", i.steeringPolicy);
+    add("TTL (s)", i.ttl);
+  },
+  "cloudflare:index/loadBalancerPool:LoadBalancerPool": (i, add) => {
+    add("pool", i.name);
+    add("origins", asArray(i.origins).map((origin) => show(valueAt(origin, "address"))).join(", "));
+  },
+  "cloudflare:index/loadBalancerMonitor:LoadBalancerMonitor": (i, add) => {
+    add("check", `${show(i.type)} ${show(i.path)} on ${show(i.port)}, expect ${show(i.expectedCodes)}`);
+    add("interval (s)", i.interval);
+    add("down after", i.consecutiveDown);
+  },
+  "aws:acm/certificate:Certificate": (i, add) => {
+    add("names", [i.domainName, ...asArray(i.subjectAlternativeNames)].map(show).join(", "));
+    add("validation", i.validationMethod);
+  },
+  "aws:acm/certificateValidation:CertificateValidation": (i, add) => {
+    add("waits for", i.certificateArn);
+    add("validation records", asArray(i.validationRecordFqdns).length || "the DNS owner's");
+  },
+  "aws:rds/instance:Instance": (i, add) => {
+    add("engine", i.engine);
+    add("class", i.instanceClass);
+    add("multi-AZ", i.multiAz);
+    add("replicates from", i.replicateSourceDb);
+    add("backup retention (days)", i.backupRetentionPeriod);
+    add("deletion protection", i.deletionProtection);
+    add("final snapshot", i.skipFinalSnapshot === true ? "skipped" : i.finalSnapshotIdentifier);
+    add("encrypted", i.storageEncrypted);
+  },
+  "aws:rds/subnetGroup:SubnetGroup": (i, add) => add("subnets", asArray(i.subnetIds).map(show).join(", ")),
+  "aws:elasticache/replicationGroup:ReplicationGroup": (i, add) => {
+    add("engine", i.engine);
+    add("nodes", i.numCacheClusters);
+    add("encrypted at rest", i.atRestEncryptionEnabled);
+    add("encrypted in transit", i.transitEncryptionEnabled);
+    add("snapshot retention (days)", i.snapshotRetentionLimit);
+  },
+  "aws:elasticache/subnetGroup:SubnetGroup": (i, add) => add("subnets", asArray(i.subnetIds).map(show).join(", ")),
+  "aws:secretsmanager/secret:Secret": (i, add) => {
+    add("secret", i.name);
+    add("key", i.kmsKeyId);
+    add("recovery window (days)", i.recoveryWindowInDays);
+  },
+  "aws:secretsmanager/secretVersion:SecretVersion": (i, add) => add("value of", i.secretId),
+  "aws:ssm/parameter:Parameter": (i, add) => {
+    add("parameter", i.name);
+    add("value", i.insecureValue ?? "(secret)");
+  },
+  "aws:ec2/subnet:Subnet": (i, add) => {
+    add("range", i.cidrBlock);
+    add("zone", i.availabilityZoneId ?? i.availabilityZone);
+    add("public IPs", i.mapPublicIpOnLaunch);
+  },
+  "aws:ec2/routeTable:RouteTable": (i, add) =>
+    add("routes", asArray(i.routes).length ? asArray(i.routes).map((route) => show(valueAt(route, "cidrBlock"))).join(", ") : "local only"),
+  "aws:ec2/routeTableAssociation:RouteTableAssociation": (i, add) => add("subnet", `${show(i.subnetId)} -> ${show(i.routeTableId)}`),
+  "aws:ec2/vpcEndpoint:VpcEndpoint": (i, add) => {
+    add("service", `${show(i.serviceName)} (${show(i.vpcEndpointType)})`);
+    add("private DNS", i.privateDnsEnabled);
+    describeStatements(i.policy, add);
+  },
+  "aws:ec2/securityGroup:SecurityGroup": (i, add) => {
+    add("in", asArray(i.ingress).length ? asArray(i.ingress).map(describeRule).join("; ") : "nothing");
+    add("out", asArray(i.egress).length ? asArray(i.egress).map(describeRule).join("; ") : "nothing");
+  },
+  "aws:ecr/replicationConfiguration:ReplicationConfiguration": (i, add) => {
+    for (const rule of asArray(valueAt(i, "replicationConfiguration.rules"))) {
+      add(
+        "replicates",
+        `${asArray(valueAt(rule, "repositoryFilters")).map((f) => show(valueAt(f, "filter"))).join(", ")} -> ${asArray(valueAt(rule, "destinations")).map((d) => show(valueAt(d, "region"))).join(", ")}`,
+      );
+    }
+  },
+  "aws:scheduler/schedule:Schedule": (i, add) => {
+    add("schedule", i.scheduleExpression);
+    add("state", i.state);
+  },
+  "aws:cloudwatch/eventRule:EventRule": (i, add) => {
+    add("schedule", i.scheduleExpression);
+    add("state", i.state);
+  },
+  "aws:cloudwatch/metricAlarm:MetricAlarm": (i, add) => {
+    add("watches", `${show(i.namespace)} ${show(i.metricName)} ${show(i.comparisonOperator)} ${show(i.threshold)}`);
+    add("missing data", i.treatMissingData);
+  },
+  "aws:cloudwatch/logGroup:LogGroup": (i, add) => add("retention (days)", i.retentionInDays),
+  "aws:lambda/function:Function": (i, add) => {
+    add("runtime", i.runtime ?? i.packageType);
+    add("timeout (s)", i.timeout);
+    add("in a VPC", i.vpcConfig !== undefined);
+  },
+  "aws:lambda/functionEventInvokeConfig:FunctionEventInvokeConfig": (i, add) => {
+    add("retries", i.maximumRetryAttempts);
+    add("max event age (s)", i.maximumEventAgeInSeconds);
+  },
+  "aws:sns/topic:Topic": (i, add) => add("topic", i.displayName ?? i.name),
+  "aws:sns/topicSubscription:TopicSubscription": (i, add) => add("notifies", `${show(i.protocol)} ${show(i.endpoint)}`),
+  "kubernetes:apps/v1:Deployment": (i, add) => add("replicas", valueAt(i, "spec.replicas")),
+  "kubernetes:core/v1:Namespace": (i, add) => add("namespace", valueAt(i, "metadata.name")),
+  "kubernetes:core/v1:Secret": (i, add) => {
+    add("secret", valueAt(i, "metadata.name"));
+    add("keys", secretKeys(i.stringData ?? i.data));
+  },
+  "kubernetes:core/v1:Service": (i, add) => {
+    add("type", valueAt(i, "spec.type"));
+    add("ports", asArray(valueAt(i, "spec.ports")).map((port) => show(valueAt(port, "port"))).join(", "));
+    const annotations = (valueAt(i, "metadata.annotations") ?? {}) as Record<string, unknown>;
+    add("TLS certificate", annotations["service.beta.kubernetes.io/aws-load-balancer-ssl-cert"]);
+  },
+  "kubernetes:policy/v1:PodDisruptionBudget": (i, add) => add("at most unavailable", valueAt(i, "spec.maxUnavailable")),
+  "pulumi:providers:aws": (i, add) => add("region", i.region),
+  "pulumi:providers:kubernetes": (_i, add) => add("cluster", "from this stack's kubeconfig (secret)"),
+  "pulumi:providers:cloudflare": (i, add) => add("API token", i.apiToken === undefined ? "from the environment" : "from config (secret)"),
+  "random:index/randomPassword:RandomPassword": (i, add) => add("secret", `${show(i.length)} characters, kept encrypted in state`),
+};
+
+/** Whether the plan knows what matters about a resource type. */
+export function hasDrProperties(type: string): boolean {
+  return type in PROPERTY_READERS;
+}
+
+/** The properties a DR reviewer looks at for one resource. */
 export function drProperties(resource: { type: string; inputs: Record<string, unknown> }): string[] {
-  const i = resource.inputs;
   const props: string[] = [];
-  const add = (label: string, value: unknown) => {
+  const add: Add = (label, value) => {
     if (value !== undefined && value !== null && value !== "") {
       props.push(`${label}: ${show(value)}`);
     }
   };
-  switch (resource.type) {
-    case "aws:s3/bucket:Bucket":
-    case "aws:s3/bucketV2:BucketV2":
-      add("bucket", i.bucket);
-      add("Object Lock enabled", i.objectLockEnabled);
-      add("forceDestroy", i.forceDestroy);
-      break;
-    case "aws:kms/key:Key":
-      add("rotation", i.enableKeyRotation);
-      add("deletion window (days)", i.deletionWindowInDays);
-      break;
-    case "aws:kms/alias:Alias":
-      add("alias", i.name);
-      break;
-    case "aws:s3/bucketVersioning:BucketVersioning":
-      add("versioning", valueAt(i, "versioningConfiguration.status"));
-      break;
-    case "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration":
-      add("default encryption", valueAt(i, "rules.0.applyServerSideEncryptionByDefault.sseAlgorithm"));
-      add("bucket key", valueAt(i, "rules.0.bucketKeyEnabled"));
-      break;
-    case "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock":
-      add(
-        "public access",
-        ["blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets"].every((k) => i[k] === true) ? "all four blocks on" : "NOT fully blocked",
-      );
-      break;
-    case "aws:s3/bucketOwnershipControls:BucketOwnershipControls":
-      add("ownership", valueAt(i, "rule.objectOwnership"));
-      break;
-    case "aws:s3/bucketObjectLockConfiguration:BucketObjectLockConfiguration":
-      add("Object Lock", `${show(valueAt(i, "rule.defaultRetention.mode"))} ${show(valueAt(i, "rule.defaultRetention.days"))} days`);
-      break;
-    case "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration":
-      for (const rule of asArray(i.rules)) {
-        const prefix = valueAt(rule, "filter.prefix");
-        const days = valueAt(rule, "expiration.days");
-        const transitions = asArray(valueAt(rule, "transitions")).map((t) => `${show(valueAt(t, "storageClass"))}@${show(valueAt(t, "days"))}d`);
-        const noncurrent = valueAt(rule, "noncurrentVersionExpiration.noncurrentDays");
-        const parts = [
-          days !== undefined ? `expire ${show(days)}d` : undefined,
-          noncurrent !== undefined ? `noncurrent ${show(noncurrent)}d` : undefined,
-          transitions.length ? transitions.join(" ") : undefined,
-          valueAt(rule, "expiration.expiredObjectDeleteMarker") ? "clean expired delete markers" : undefined,
-          valueAt(rule, "abortIncompleteMultipartUpload.daysAfterInitiation") !== undefined
-            ? `abort uploads ${show(valueAt(rule, "abortIncompleteMultipartUpload.daysAfterInitiation"))}d`
-            : undefined,
-        ].filter(Boolean);
-        props.push(`${prefix === "" || prefix === undefined ? "(whole bucket)" : show(prefix)}: ${parts.join(", ")}`);
-      }
-      break;
-    case "aws:s3/bucketReplicationConfig:BucketReplicationConfig":
-      for (const rule of asArray(i.rules)) {
-        const rtc = valueAt(rule, "destination.replicationTime.status") === "Enabled";
-        props.push(
-          `${show(valueAt(rule, "filter.prefix"))} -> ${show(valueAt(rule, "destination.bucket"))}: ${rtc ? `RTC ${show(valueAt(rule, "destination.replicationTime.time.minutes"))} min` : "no RTC"}, ` +
-            `delete markers ${valueAt(rule, "deleteMarkerReplication.status") === "Enabled" ? "replicated" : "not replicated"}, ` +
-            `replica key ${valueAt(rule, "destination.encryptionConfiguration.replicaKmsKeyId") ? "destination's" : "none"}`,
-        );
-      }
-      break;
-    case "aws:iam/role:Role":
-      add("role", i.name);
-      break;
-    case "aws:route53/record:Record":
-      add("record", `${show(i.name)} ${show(i.type)}`);
-      add("TTL (s)", i.ttl);
-      add("failover", valueAt(i, "failoverRoutingPolicies.0.type"));
-      add("health check", i.healthCheckId);
-      break;
-    case "aws:route53/healthCheck:HealthCheck":
-      add("target", i.fqdn);
-      add("interval (s)", i.requestInterval);
-      add("failure threshold", i.failureThreshold);
-      break;
-    case "aws:rds/instance:Instance":
-    case "aws:rds/cluster:Cluster":
-      add("engine", i.engine);
-      add("class", i.instanceClass);
-      add("multi-AZ", i.multiAz);
-      add("replicates from", i.replicateSourceDb);
-      add("backup retention (days)", i.backupRetentionPeriod);
-      add("deletion protection", i.deletionProtection);
-      add("encrypted", i.storageEncrypted);
-      break;
-    case "aws:elasticache/replicationGroup:ReplicationGroup":
-      add("engine", i.engine);
-      add("nodes", i.numCacheClusters);
-      add("encrypted at rest", i.atRestEncryptionEnabled);
-      add("snapshot retention (days)", i.snapshotRetentionLimit);
-      break;
-    case "aws:scheduler/schedule:Schedule":
-    case "aws:cloudwatch/eventRule:EventRule":
-      add("schedule", i.scheduleExpression);
-      break;
-    case "aws:lambda/function:Function":
-      add("runtime", i.runtime);
-      add("timeout (s)", i.timeout);
-      break;
-    case "pulumi:providers:aws":
-      add("region", i.region);
-      break;
-    default:
-      if (resource.type.startsWith("kubernetes:apps/v1:")) {
-        add("replicas", valueAt(i, "spec.replicas"));
-      }
-  }
+  PROPERTY_READERS[resource.type]?.(resource.inputs, add, props);
   return props;
 }
 
@@ -295,10 +435,9 @@ function table(rows: string[][]): string[] {
 }
 
 export function postureLines(posture: DrPosture): string[] {
-  const [detection, ...parallel] = posture.recoveryTime.steps;
-  const step = (s: { step: string; minutes: number; basis: string }) => `${s.step} ${Math.round(s.minutes * 10) / 10} min (${s.basis})`;
   return [
-    `failover time ${posture.recoveryTime.minutes} min = ${step(detection)} + the slowest of: ${parallel.map(step).join("; ")}`,
+    `failover time ${posture.recoveryTime.minutes} min = ${posture.recoveryTime.expression}`,
+    ...posture.recoveryTime.steps.map((step) => `  ${step.step}: ${Math.round(step.minutes * 10) / 10} min (${step.basis})`),
     ...posture.dataClasses.map((point) => `${point.dataClass}/ (${point.tier}): data loss up to ${minutes(point.minutes)} (${point.basis})`),
     "",
     ...table([TIER_HEADER, ...posture.tiers.map(tierRow)]),

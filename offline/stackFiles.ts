@@ -2,6 +2,7 @@ import * as fs from "fs";
 import * as path from "path";
 import { parse } from "yaml";
 import { configValueToString, PROJECT_NAME, PROJECT_ROOT, readConfigSchema } from "../infra/configSchema";
+import { UsageError } from "./usageError";
 
 /**
  * Reads config the way the Pulumi CLI would hand it to the program: Pulumi.yaml
@@ -67,9 +68,75 @@ export function parseOverrides(pairs: readonly string[]): Record<string, string>
   for (const pair of pairs) {
     const separator = pair.indexOf("=");
     if (separator <= 0) {
-      throw new Error(`--set ${pair}: expected key=value, e.g. --set activeSite=secondary`);
+      throw new UsageError(`--set ${pair}: expected key=value, e.g. --set activeSite=secondary`);
     }
     overrides[pair.slice(0, separator)] = pair.slice(separator + 1);
   }
   return overrides;
+}
+
+/**
+ * Keys both stack files must hold the same value for: each stack derives its
+ * peer's bucket, key alias, role and database names from them, and both must
+ * agree where the pair is in the failback cycle (README, "How the two stacks
+ * fit together" and "Failback").
+ */
+export const SHARED_KEYS = [
+  "primaryRegion",
+  "secondaryRegion",
+  "namePrefix",
+  "appHostname",
+  "primaryEndpoint",
+  "secondaryEndpoint",
+  "primaryDatabaseGeneration",
+  "secondaryDatabaseGeneration",
+] as const;
+
+export interface SharedKeyDisagreement {
+  key: string;
+  values: Record<string, string | undefined>;
+}
+
+/**
+ * The shared keys whose values differ between `stack` (with its overrides)
+ * and its peer's stack file, defaults applied to both. Nothing to compare
+ * when the stack is not one of the pair or its peer has no stack file.
+ */
+export function sharedKeyDisagreements(stack: string, overrides: Readonly<Record<string, string>> = {}, root = PROJECT_ROOT): SharedKeyDisagreement[] {
+  const peer = stack === "primary" ? "secondary" : stack === "secondary" ? "primary" : undefined;
+  if (peer === undefined || !fs.existsSync(stackFilePath(peer, root))) {
+    return [];
+  }
+  const own = readStackConfig(stack, overrides, root).values;
+  const theirs = readStackConfig(peer, {}, root).values;
+  return SHARED_KEYS.filter((key) => own[qualify(key)] !== theirs[qualify(key)]).map((key) => ({
+    key,
+    values: { [stack]: own[qualify(key)], [peer]: theirs[qualify(key)] },
+  }));
+}
+
+/** One sentence per disagreement, with the fix. */
+export function describeDisagreements(disagreements: readonly SharedKeyDisagreement[]): string {
+  return [
+    "the two stack files disagree on keys both stacks must share:",
+    ...disagreements.map(
+      ({ key, values }) =>
+        `  - ${key}: ${Object.entries(values)
+          .map(([stack, value]) => `${stack} ${value === undefined ? "(unset)" : JSON.stringify(value)}`)
+          .join(", ")}. Fix: set it to the same value in Pulumi.primary.yaml and Pulumi.secondary.yaml (pulumi -s <stack> config set ${key} <value> on both).`,
+    ),
+  ].join("\n");
+}
+
+/**
+ * Keys that describe one site only (its region, cluster and subnets): an
+ * override of one of them for a stack says nothing about its peer, so the
+ * peer evaluated beside it does not get it.
+ */
+export const SITE_LOCAL_KEYS = ["aws:region", "clusterVpcId", "clusterSecurityGroupIds", "dataSubnetCidrs", "dataSubnetZoneIds", "kubeconfig", "site"] as const;
+
+/** The overrides that also hold for the peer of the stack they were given for. */
+export function peerOverrides(overrides: Readonly<Record<string, string>>): Record<string, string> {
+  const local = new Set<string>(SITE_LOCAL_KEYS.map(qualify));
+  return Object.fromEntries(Object.entries(overrides).filter(([key]) => !local.has(qualify(key))));
 }

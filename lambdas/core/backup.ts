@@ -2,16 +2,20 @@
  * One backup run: pg_dump (custom format) streamed into a multipart upload,
  * verified, then published. The order is what makes a backup trustworthy:
  *
- * 1. preflight: database reachable with these credentials, pg_dump new
- *    enough, bucket present - before anything is written;
+ * 1. preflight: database reachable with these credentials and not in
+ *    recovery (a replica never backs up), this site confirmed as the writer
+ *    (fencing: its claim, fence marker and guard, when it has them),
+ *    pg_dump new enough, bucket present - before anything is written;
  * 2. a REPEATABLE READ transaction exports its snapshot; pg_dump dumps that
  *    snapshot while the same transaction counts every table's rows;
  * 3. the archive streams to S3 in parts (bounded memory) while being hashed
  *    and while `pg_restore --list` reads its table of contents;
- * 4. the upload is completed only if pg_dump exited 0 and the TOC lists data
- *    for every counted table; otherwise it is aborted;
+ * 4. the upload is completed only if pg_dump exited 0, the TOC lists data
+ *    for every counted table and this site is still the writer; otherwise
+ *    it is aborted;
  * 5. the stored object's size and composite checksum are compared with what
- *    was streamed; then the manifest is written once and latest.json moved.
+ *    was streamed; then the manifest is written once and the site's own
+ *    pointer `latest-<site>.json` moved (never backwards by epoch and slot).
  *
  * A retried run for the same schedule slot maps to the same keys: if its
  * manifest exists the run only re-publishes; stale uploads are aborted first.
@@ -19,16 +23,34 @@
 import { spawn, ChildProcess } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
 import { S3Client, HeadObjectCommand, ListMultipartUploadsCommand, AbortMultipartUploadCommand, DeleteObjectCommand } from "@aws-sdk/client-s3";
-import { CheckFailedError, UsageError } from "./errors";
-import { BackupTarget, backupKeys, checkDatabaseName, latestKey } from "./layout";
+import { CheckFailedError, NotWriterError, UsageError, WriterCheckError } from "./errors";
+import { BackupTarget, backupKeys, checkDatabaseName, checkSiteName, latestKey } from "./layout";
 import { BackupManifest, MANIFEST_FORMAT, getJson, publishLatest, putManifestOnce, PublishOutcome } from "./manifest";
-import { uploadStream } from "./multipart";
+import { ObjectLockHeaders, uploadStream } from "./multipart";
 import { DatabaseConnection, connect, countRows, parseDatabaseUrl, pgTool, pgToolEnv, serverVersion, TableCount } from "./postgres";
 import { BucketLocation, checkBucket, explainS3Error, s3Client } from "./s3";
 import { startTocReader, TocSummary } from "./toc";
 
+/** Which site takes a backup and under which writer epoch. */
+export interface WriterIdentity {
+  site: string;
+  epoch: number;
+}
+
+/**
+ * Confirms that this site is the writer and says under which identity, or
+ * throws NotWriterError. Asked before anything is written and again before
+ * the dump is completed, so a site fenced mid-run publishes nothing.
+ */
+export type WriterCheck = () => Promise<WriterIdentity>;
+
+/** A host without a claim (the CLI on a non-AWS site): one writer, epoch 0. */
+export const DEFAULT_WRITER: WriterIdentity = { site: "primary", epoch: 0 };
+
 export interface BackupOptions {
   source: DatabaseConnection;
+  /** Fixed, or asked of the fencing protocol; DEFAULT_WRITER when unset. */
+  writer?: WriterIdentity | WriterCheck;
   /** Name, tier and class of the database; the name defaults to the database in the URL. */
   target: Omit<BackupTarget, "database"> & { database?: string };
   bucket: BucketLocation;
@@ -42,6 +64,8 @@ export interface BackupOptions {
   compressLevel?: number;
   /** Directory holding pg_dump and pg_restore; PATH when unset. */
   pgBinDir?: string;
+  /** The class's own Object Lock, set on the dump and its manifest for `days` from the run's start; the bucket default when unset. */
+  objectLock?: { mode: ObjectLockHeaders["mode"]; days: number };
   /** Called with pg_dump's pid once it runs (tests interrupt it through this). */
   onDumpStarted?: (pid: number) => void;
   log?: (message: string) => void;
@@ -79,6 +103,9 @@ export async function runBackup(opts: BackupOptions): Promise<BackupResult> {
   const client = await connect(opts.source);
   let dump: ChildProcess | undefined;
   try {
+    await refuseReplica(client);
+    const confirmWriter = writerCheck(opts.writer);
+    const writer = await confirmWriter();
     const server = await serverVersion(client);
     if (pgDump.major < server.major) {
       throw new UsageError(`${pgDump.path} is version ${pgDump.major} but the server runs ${server.version}; pg_dump must be at least the server's major version. Set --pg-bin-dir / PG_BIN_DIR to newer client tools.`);
@@ -86,10 +113,11 @@ export async function runBackup(opts: BackupOptions): Promise<BackupResult> {
     await checkBucket(s3, opts.bucket);
 
     const startedAt = new Date();
+    const lock: ObjectLockHeaders | undefined = opts.objectLock && { mode: opts.objectLock.mode, retainUntil: new Date(startedAt.getTime() + opts.objectLock.days * 86_400_000) };
     const slot = opts.slot ?? startedAt;
     const runId = opts.runId ?? (opts.slot ? runIdForSlot(target.database, slot) : randomBytes(6).toString("hex"));
-    const keys = backupKeys(target, slot, runId);
-    const pointerKey = latestKey(target);
+    const keys = backupKeys(target, slot, runId, writer.site);
+    const pointerKey = latestKey(target, writer.site);
     const bucket = opts.bucket.bucket;
 
     const existing = await getJson<BackupManifest>(s3, bucket, keys.manifestKey).catch((err: unknown) => {
@@ -129,6 +157,7 @@ export async function runBackup(opts: BackupOptions): Promise<BackupResult> {
     const upload = await uploadStream(s3, bucket, keys.dumpKey, teeInto(child.stdout, toc.write), {
       partSize,
       concurrency,
+      objectLock: lock,
       beforeComplete: async () => {
         const exit = await dumpExit;
         if (exit.code !== 0) {
@@ -141,11 +170,16 @@ export async function runBackup(opts: BackupOptions): Promise<BackupResult> {
         if (missing.length > 0) {
           throw new CheckFailedError(`archive TOC has no data for ${missing.map((t) => `${t.schema}.${t.table}`).join(", ")}`);
         }
+        // A site fenced while it dumped must not complete (and so never publish) the dump.
+        const still = await confirmWriter();
+        if (still.site !== writer.site || still.epoch !== writer.epoch) {
+          throw new NotWriterError(`its writer identity changed during the dump (${writer.site} epoch ${writer.epoch} -> ${still.site} epoch ${still.epoch}); the next run uses the new one`);
+        }
       },
     }).catch((err: unknown) => {
       toc.kill();
       child.kill("SIGKILL");
-      throw err instanceof CheckFailedError || err instanceof UsageError ? err : explainS3Error(err, opts.bucket, `upload ${keys.dumpKey}`);
+      throw err instanceof CheckFailedError || err instanceof UsageError || err instanceof WriterCheckError ? err : explainS3Error(err, opts.bucket, `upload ${keys.dumpKey}`);
     });
     dump = undefined;
     await client.query("COMMIT");
@@ -158,6 +192,8 @@ export async function runBackup(opts: BackupOptions): Promise<BackupResult> {
       tier: target.tier,
       dataClass: target.dataClass,
       runId,
+      site: writer.site,
+      epoch: writer.epoch,
       slot: slot.toISOString(),
       startedAt: startedAt.toISOString(),
       endedAt: new Date().toISOString(),
@@ -179,7 +215,7 @@ export async function runBackup(opts: BackupOptions): Promise<BackupResult> {
         tableDataEntries: tocSummary!.tableData.size,
       },
     };
-    if (!(await putManifestOnce(s3, bucket, manifest))) {
+    if (!(await putManifestOnce(s3, bucket, manifest, lock))) {
       // Another attempt of this slot finished first; its manifest describes the object now stored.
       const winner = (await getJson<BackupManifest>(s3, bucket, keys.manifestKey))!.value;
       return { outcome: "already-done", published: await publishLatest(s3, bucket, pointerKey, winner), manifest: winner };
@@ -191,6 +227,22 @@ export async function runBackup(opts: BackupOptions): Promise<BackupResult> {
     dump?.kill("SIGKILL");
     await client.end().catch(() => undefined);
   }
+}
+
+/** A hot standby (`pg_is_in_recovery()`) is a replica: it is never the writer, whatever else says so. */
+async function refuseReplica(client: Awaited<ReturnType<typeof connect>>): Promise<void> {
+  const res = await client.query<{ r: boolean }>("SELECT pg_is_in_recovery() AS r");
+  if (res.rows[0]?.r) {
+    throw new NotWriterError("its database is in recovery (a read replica); only the writer's backups are published");
+  }
+}
+
+function writerCheck(writer: BackupOptions["writer"]): WriterCheck {
+  if (typeof writer === "function") return writer;
+  const fixed = writer ?? DEFAULT_WRITER;
+  checkSiteName(fixed.site, "--site / SITE");
+  if (!Number.isInteger(fixed.epoch) || fixed.epoch < 0) throw new UsageError(`--epoch / BACKUP_EPOCH must be a whole number of 0 or more (got ${fixed.epoch}).`);
+  return async () => fixed;
 }
 
 async function* teeInto(source: AsyncIterable<Buffer>, write: (chunk: Buffer) => Promise<void>): AsyncGenerator<Buffer> {

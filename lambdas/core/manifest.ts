@@ -1,12 +1,16 @@
 /**
- * The manifest written beside every verified dump, the `latest.json` pointer,
- * and the small JSON read/write helpers around them. Manifests are written
- * once (If-None-Match: *); the pointer only moves forward (If-Match on the
- * version read), so retries and overlapping runs cannot publish an older or
- * unverified backup over a newer one.
+ * The manifest written beside every verified dump, the per-site
+ * `latest-<site>.json` pointers, and the small JSON read/write helpers around
+ * them. Manifests are written once (If-None-Match: *); a site's pointer only
+ * moves forward by (writer epoch, slot) (If-Match on the version read), so
+ * retries and overlapping runs cannot publish an older or unverified backup
+ * over a newer one. Each site writes only its own pointer; readers take the
+ * newest of all the pointers present.
  */
 import { S3Client, GetObjectCommand, PutObjectCommand } from "@aws-sdk/client-s3";
+import { ObjectLockHeaders, objectLockParams } from "./multipart";
 import { isNotFound, s3ErrorInfo } from "./s3";
+import { BackupTarget, compareWriterOrder, legacyLatestKey, newestByWriterOrder, pointerKeys } from "./layout";
 import type { DataClass, Tier } from "./layout";
 import type { TableCount } from "./postgres";
 
@@ -18,6 +22,9 @@ export interface BackupManifest {
   tier: Tier;
   dataClass: DataClass;
   runId: string;
+  /** The site that took the backup, and its writer epoch then (README, Failover: fencing). */
+  site: string;
+  epoch: number;
   /** The schedule slot this run belongs to (ISO 8601); equals startedAt for ad-hoc runs. */
   slot: string;
   startedAt: string;
@@ -45,10 +52,14 @@ export interface BackupManifest {
   };
 }
 
-/** `<prefix>/<database>/latest.json`: the newest verified backup, enough to fetch its manifest. */
+/** `<prefix>/<database>/latest-<site>.json`: the site's newest verified backup, enough to fetch its manifest. */
 export interface LatestPointer {
   format: typeof MANIFEST_FORMAT;
   database: string;
+  /** Which site published it; `legacy` for a pre-fencing `latest.json`. */
+  site: string;
+  /** The writer epoch of the site when it took the backup; 0 for a pre-fencing pointer. */
+  epoch: number;
   slot: string;
   endedAt: string;
   manifestKey: string;
@@ -77,8 +88,8 @@ export function isPreconditionFailed(err: unknown): boolean {
   return status === 412 || name === "PreconditionFailed" || status === 409 || name === "ConditionalRequestConflict";
 }
 
-/** Writes the manifest once; returns false when one already exists at that key. */
-export async function putManifestOnce(s3: S3Client, bucket: string, manifest: BackupManifest): Promise<boolean> {
+/** Writes the manifest once, locked like its dump when a lock is given; returns false when one already exists at that key. */
+export async function putManifestOnce(s3: S3Client, bucket: string, manifest: BackupManifest, lock?: ObjectLockHeaders): Promise<boolean> {
   try {
     await s3.send(
       new PutObjectCommand({
@@ -88,6 +99,7 @@ export async function putManifestOnce(s3: S3Client, bucket: string, manifest: Ba
         ContentType: "application/json",
         ChecksumAlgorithm: "SHA256",
         IfNoneMatch: "*",
+        ...objectLockParams(lock),
       }),
     );
     return true;
@@ -101,6 +113,8 @@ export function pointerFor(m: BackupManifest): LatestPointer {
   return {
     format: MANIFEST_FORMAT,
     database: m.database,
+    site: m.site,
+    epoch: m.epoch,
     slot: m.slot,
     endedAt: m.endedAt,
     manifestKey: m.manifestKey,
@@ -112,15 +126,22 @@ export function pointerFor(m: BackupManifest): LatestPointer {
 
 export type PublishOutcome = "published" | "already-latest" | "newer-exists";
 
+/** A pointer as stored, with the fields a pre-fencing pointer lacks filled in as the oldest writer. */
+export function normalisePointer(value: Partial<LatestPointer> & Omit<LatestPointer, "site" | "epoch">, fallbackSite: string): LatestPointer {
+  return { ...value, site: value.site ?? fallbackSite, epoch: typeof value.epoch === "number" ? value.epoch : 0 };
+}
+
 /**
- * Moves `latest.json` to this manifest unless a backup of a later slot is
- * already there. Conditional on the version read, retried on a lost race.
+ * Moves the site's pointer to this manifest unless a backup later by (writer
+ * epoch, slot) is already there. Conditional on the version read, retried on
+ * a lost race.
  */
 export async function publishLatest(s3: S3Client, bucket: string, key: string, m: BackupManifest): Promise<PublishOutcome> {
   for (let attempt = 0; attempt < 5; attempt++) {
-    const current = await getJson<LatestPointer>(s3, bucket, key);
+    const stored = await getJson<LatestPointer>(s3, bucket, key);
+    const current = stored && { ...stored, value: normalisePointer(stored.value, m.site) };
     if (current?.value.manifestKey === m.manifestKey) return "already-latest";
-    if (current && current.value.slot > m.slot) return "newer-exists";
+    if (current && compareWriterOrder(current.value, m) > 0) return "newer-exists";
     try {
       await s3.send(
         new PutObjectCommand({
@@ -138,4 +159,32 @@ export async function publishLatest(s3: S3Client, bucket: string, key: string, m
     }
   }
   throw new Error(`could not publish ${key}: it kept changing under concurrent writers`);
+}
+
+export interface ResolvedPointer {
+  key: string;
+  pointer: LatestPointer;
+}
+
+/**
+ * The newest verified backup of one database among every site's pointer (and
+ * the legacy one): a few GETs in parallel, never a listing. `sites` are looked
+ * for first, beside the sites drstack deploys.
+ */
+export async function resolveLatest(
+  s3: S3Client,
+  bucket: string,
+  target: Pick<BackupTarget, "database" | "dataClass">,
+  sites: readonly string[] = [],
+): Promise<ResolvedPointer | undefined> {
+  const legacy = legacyLatestKey(target);
+  const found = await Promise.all(
+    pointerKeys(target, sites).map(async (key): Promise<ResolvedPointer | undefined> => {
+      const stored = await getJson<LatestPointer>(s3, bucket, key);
+      return stored && { key, pointer: normalisePointer(stored.value, key === legacy ? "legacy" : key.replace(/^.*latest-(.*)\.json$/, "$1")) };
+    }),
+  );
+  const present = found.filter((entry): entry is ResolvedPointer => entry !== undefined);
+  const newest = newestByWriterOrder(present.map((entry) => ({ ...entry, epoch: entry.pointer.epoch, slot: entry.pointer.slot })));
+  return newest && { key: newest.key, pointer: newest.pointer };
 }

@@ -16,12 +16,25 @@ import {
   CompletedPart,
 } from "@aws-sdk/client-s3";
 
+/** An Object Lock retention set on the object as it is created (needs s3:PutObjectRetention beside s3:PutObject). */
+export interface ObjectLockHeaders {
+  mode: "GOVERNANCE" | "COMPLIANCE";
+  retainUntil: Date;
+}
+
+/** The lock as CreateMultipartUpload and PutObject take it; nothing when unset, so the bucket's default retention applies. */
+export function objectLockParams(lock: ObjectLockHeaders | undefined): { ObjectLockMode?: ObjectLockHeaders["mode"]; ObjectLockRetainUntilDate?: Date } {
+  return lock ? { ObjectLockMode: lock.mode, ObjectLockRetainUntilDate: lock.retainUntil } : {};
+}
+
 export interface MultipartOptions {
   /** Bytes per part; S3 needs at least 5 MiB for every part but the last. */
   partSize: number;
   /** Parts uploaded at the same time. */
   concurrency: number;
   contentType?: string;
+  /** Lock the object on creation; S3 then requires a checksum on every part, which each part carries anyway. */
+  objectLock?: ObjectLockHeaders;
   /** Runs after the source ends and before the upload is completed; throw to abort it. */
   beforeComplete?: (summary: StreamSummary) => Promise<void>;
 }
@@ -84,6 +97,7 @@ export async function uploadStream(
       Key: key,
       ChecksumAlgorithm: "SHA256",
       ContentType: opts.contentType ?? "application/octet-stream",
+      ...objectLockParams(opts.objectLock),
     }),
   );
   const uploadId = created.UploadId;

@@ -82,6 +82,12 @@ export function explainPgError(err: unknown, db: ParsedDatabaseUrl, label: strin
   if (code === "ECONNREFUSED" || code === "ENOTFOUND" || code === "EAI_AGAIN" || code === "ETIMEDOUT" || /timeout/i.test(msg)) {
     return new UsageError(`Cannot reach PostgreSQL at ${where} (${code ?? msg}). Check the host and port in ${label} and that the server accepts connections.`);
   }
+  if (code === "28000" && /no encryption/.test(msg)) {
+    return new UsageError(`PostgreSQL at ${where} requires an encrypted connection for user "${db.user}" (${msg}). Add sslmode=verify-full&sslrootcert=<CA bundle> (or at least sslmode=require) to ${label}.`);
+  }
+  if (/certificate|self[- ]signed|unable to verify|UNABLE_TO_VERIFY|ERR_TLS_CERT/i.test(msg) || /CERT|UNABLE_TO_GET_ISSUER/.test(code ?? "")) {
+    return new UsageError(`The TLS certificate of PostgreSQL at ${where} could not be verified (${msg}). Check that sslrootcert in ${label} names the CA bundle that signed the server's certificate (on RDS, Amazon's global bundle) and that the host name is the server's.`);
+  }
   if (code === "28P01" || code === "28000") {
     return new UsageError(`PostgreSQL at ${where} rejected user "${db.user}" (${msg}). Check the user and password in ${label}.`);
   }

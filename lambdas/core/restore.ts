@@ -1,5 +1,6 @@
 /**
- * The restore test: restores a chosen backup (default: the latest good one)
+ * The restore test: restores a chosen backup (default: the latest good one,
+ * the newest by writer epoch and slot among every site's pointer)
  * into an empty database and proves it by comparing every table's row count
  * with the counts taken in the dump's own snapshot.
  *
@@ -13,8 +14,8 @@ import { once } from "node:events";
 import { createHash } from "node:crypto";
 import { GetObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import { CheckFailedError, UsageError } from "./errors";
-import { BackupTarget, latestKey } from "./layout";
-import { BackupManifest, LatestPointer, getJson } from "./manifest";
+import { BackupTarget, pointerKeys } from "./layout";
+import { BackupManifest, LatestPointer, getJson, resolveLatest } from "./manifest";
 import { DatabaseConnection, ParsedDatabaseUrl, connect, countRows, parseDatabaseUrl, pgTool, pgToolEnv, TableCount } from "./postgres";
 import { BucketLocation, checkBucket, explainS3Error, s3Client } from "./s3";
 
@@ -22,8 +23,10 @@ export interface RestoreOptions {
   bucket: BucketLocation;
   /** Which database's backups; its class decides the prefix. */
   source: Pick<BackupTarget, "database" | "dataClass">;
-  /** A specific manifest key; the latest good backup when unset. */
+  /** A specific manifest key; the latest good backup (newest by writer epoch, then slot, among the sites' pointers) when unset. */
   manifestKey?: string;
+  /** Sites whose pointers to look for beside primary and secondary (e.g. a non-AWS site's name). */
+  sites?: string[];
   /** Must be an existing, empty database. */
   destination: DatabaseConnection;
   pgBinDir?: string;
@@ -58,7 +61,7 @@ export async function runRestore(opts: RestoreOptions): Promise<RestoreReport> {
     }
     await checkBucket(s3, opts.bucket);
 
-    const manifestKey = opts.manifestKey ?? (await resolveLatest(s3, opts)).manifestKey;
+    const manifestKey = opts.manifestKey ?? (await latestGood(s3, opts)).manifestKey;
     const manifest = (await getJson<BackupManifest>(s3, bucket, manifestKey).catch((err: unknown) => {
       throw explainS3Error(err, opts.bucket, `read ${manifestKey}`);
     }))?.value;
@@ -83,15 +86,16 @@ export async function runRestore(opts: RestoreOptions): Promise<RestoreReport> {
   }
 }
 
-async function resolveLatest(s3: S3Client, opts: RestoreOptions): Promise<LatestPointer> {
-  const key = latestKey(opts.source);
-  const pointer = await getJson<LatestPointer>(s3, opts.bucket.bucket, key).catch((err: unknown) => {
-    throw explainS3Error(err, opts.bucket, `read ${key}`);
+/** The newest verified backup by (writer epoch, slot) among every site's pointer in this bucket. */
+async function latestGood(s3: S3Client, opts: RestoreOptions): Promise<LatestPointer> {
+  const keys = pointerKeys(opts.source, opts.sites);
+  const resolved = await resolveLatest(s3, opts.bucket.bucket, opts.source, opts.sites).catch((err: unknown) => {
+    throw explainS3Error(err, opts.bucket, `read ${keys.join(", ")}`);
   });
-  if (!pointer) {
-    throw new UsageError(`No verified backup of "${opts.source.database}" in s3://${opts.bucket.bucket}/${key}. Check --name and --data-class, or run a backup first.`);
+  if (!resolved) {
+    throw new UsageError(`No verified backup of "${opts.source.database}" in s3://${opts.bucket.bucket}/ (none of ${keys.join(", ")} exists). Check --name and --data-class, or run a backup first.`);
   }
-  return pointer.value;
+  return resolved.pointer;
 }
 
 async function streamIntoPgRestore(s3: S3Client, opts: RestoreOptions, pgRestorePath: string, m: BackupManifest, dest: ParsedDatabaseUrl): Promise<void> {

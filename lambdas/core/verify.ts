@@ -5,15 +5,18 @@
  * object. Publishes one set of metrics per database and, when anything
  * fails, one SNS notification listing every failure.
  *
- * Cost per database is O(1) requests (pointer, manifest, HEAD, GET, peer HEADs).
+ * Cost per database is O(1) requests (one GET per site's pointer, manifest,
+ * HEAD, GET, peer HEADs). The newest good backup is the newest by writer
+ * epoch, then slot, among the pointers present: on a standby that is usually
+ * the active site's replicated one.
  */
 import { createHash } from "node:crypto";
 import { S3Client, GetObjectCommand, HeadObjectCommand, HeadObjectCommandOutput } from "@aws-sdk/client-s3";
 import { CloudWatchClient, PutMetricDataCommand, MetricDatum, StandardUnit } from "@aws-sdk/client-cloudwatch";
 import { SNSClient, PublishCommand } from "@aws-sdk/client-sns";
 import { errorMessage, UsageError } from "./errors";
-import { BackupTarget, TIER_RPO_SECONDS, latestKey } from "./layout";
-import { BackupManifest, LatestPointer, getJson } from "./manifest";
+import { BackupTarget, TIER_RPO_SECONDS, pointerKeys } from "./layout";
+import { BackupManifest, getJson, resolveLatest } from "./manifest";
 import { BucketLocation, checkBucket, isNotFound, s3Client } from "./s3";
 
 export const DEFAULT_METRIC_NAMESPACE = "drstack/backups";
@@ -41,6 +44,10 @@ export interface VerifyOptions {
   deep?: boolean;
   /** How long a new backup may be missing from the peer before that is a failure. */
   replicationGraceSeconds?: number;
+  /** Classes whose dumps must be COMPLIANCE-locked, with the class's retention in days. Reading the lock needs s3:GetObjectRetention. */
+  complianceClasses?: Partial<Record<BackupTarget["dataClass"], number>>;
+  /** Sites whose pointers to look for beside primary and secondary. */
+  sites?: string[];
   now?: Date;
 }
 
@@ -50,6 +57,9 @@ export interface TargetReport {
   ok: boolean;
   failures: string[];
   dumpKey?: string;
+  /** The site whose backup is the newest good one, and its writer epoch. */
+  site?: string;
+  epoch?: number;
   ageSeconds?: number;
   rpoSeconds: number;
   sizeBytes?: number;
@@ -97,15 +107,16 @@ async function verifyTarget(target: BackupTarget, s3: S3Client, opts: VerifyOpti
   const report: TargetReport = { database: target.database, tier: target.tier, ok: false, failures: [], rpoSeconds: TIER_RPO_SECONDS[target.tier] };
   const fail = (msg: string) => report.failures.push(msg);
   try {
-    const pointerKey = latestKey(target);
-    const pointer = await getJson<LatestPointer>(s3, bucket, pointerKey);
-    if (!pointer) {
-      fail(`no verified backup has been published (s3://${bucket}/${pointerKey} is missing)`);
+    const resolved = await resolveLatest(s3, bucket, target, opts.sites);
+    if (!resolved) {
+      fail(`no verified backup has been published (none of ${pointerKeys(target, opts.sites).map((key) => `s3://${bucket}/${key}`).join(", ")} exists)`);
       return finish(report);
     }
-    const manifest = (await getJson<BackupManifest>(s3, bucket, pointer.value.manifestKey))?.value;
+    report.site = resolved.pointer.site;
+    report.epoch = resolved.pointer.epoch;
+    const manifest = (await getJson<BackupManifest>(s3, bucket, resolved.pointer.manifestKey))?.value;
     if (!manifest) {
-      fail(`latest.json names ${pointer.value.manifestKey}, which is missing`);
+      fail(`${resolved.key} names ${resolved.pointer.manifestKey}, which is missing`);
       return finish(report);
     }
     report.dumpKey = manifest.dumpKey;
@@ -121,6 +132,8 @@ async function verifyTarget(target: BackupTarget, s3: S3Client, opts: VerifyOpti
       return finish(report);
     }
     checkObjectAgainstManifest(head, manifest, "stored dump", fail);
+    const complianceDays = opts.complianceClasses?.[target.dataClass];
+    if (complianceDays !== undefined) checkComplianceLock(head, manifest, target.dataClass, complianceDays, fail);
     if (opts.deep ?? true) {
       const actual = await hashObject(s3, bucket, manifest.dumpKey);
       if (actual !== manifest.sha256) fail(`checksum mismatch: ${manifest.dumpKey} hashes to sha256 ${actual}, the manifest recorded ${manifest.sha256}`);
@@ -147,6 +160,28 @@ function checkObjectAgainstManifest(head: HeadObjectCommandOutput, m: BackupMani
   if (head.ContentLength !== m.size) fail(`${what} is ${head.ContentLength} bytes, the manifest recorded ${m.size}`);
   if (m.s3ChecksumSha256 && head.ChecksumSHA256 && head.ChecksumSHA256 !== m.s3ChecksumSha256) {
     fail(`checksum mismatch: ${what} has S3 checksum ${head.ChecksumSHA256}, the manifest recorded ${m.s3ChecksumSha256}`);
+  }
+}
+
+/** Clock skew and rounding between the run's start and S3's stored retain-until date. */
+const LOCK_TOLERANCE_MS = 24 * 3600 * 1000;
+
+/**
+ * A dump of a COMPLIANCE class must be COMPLIANCE-locked for the class's
+ * retention from its run's start: no one, the root user included, can then
+ * delete it or shorten the lock. GOVERNANCE or no lock means an administrator
+ * could.
+ */
+function checkComplianceLock(head: HeadObjectCommandOutput, m: BackupManifest, dataClass: string, days: number, fail: (msg: string) => void): void {
+  if (head.ObjectLockMode !== "COMPLIANCE") {
+    const found = head.ObjectLockMode ? `${head.ObjectLockMode}-locked` : "not locked (or the verifier may not read its retention: s3:GetObjectRetention)";
+    fail(`dump ${m.dumpKey} of the COMPLIANCE class ${dataClass} is ${found}`);
+    return;
+  }
+  const required = Date.parse(m.startedAt) + days * 86_400_000 - LOCK_TOLERANCE_MS;
+  const until = head.ObjectLockRetainUntilDate?.getTime();
+  if (until === undefined || until < required) {
+    fail(`dump ${m.dumpKey} of the COMPLIANCE class ${dataClass} is locked only until ${head.ObjectLockRetainUntilDate?.toISOString() ?? "an unknown date"}, short of the class's ${days} days`);
   }
 }
 

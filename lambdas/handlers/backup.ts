@@ -3,8 +3,12 @@
  * and pg_restore). Settings come from the environment (see settings.ts);
  * the schedule passes its slot so a retried invocation is idempotent.
  * A failed backup throws, so the function's Errors metric and alarm fire.
+ * A refused one (this site is not the writer: fencing) returns
+ * `{outcome: "refused"}` instead: refusing is the fencing working, and the
+ * guard's own alarms say why the site is fenced.
  */
 import { runBackup, BackupResult } from "../core/backup";
+import { NotWriterError } from "../core/errors";
 import { Settings, backupOptions } from "../settings";
 
 /** EventBridge Scheduler input, e.g. `{"slot": "<aws.scheduler.scheduled-time>"}`; `time` is an EventBridge rule's field. */
@@ -14,9 +18,23 @@ export interface BackupEvent {
   time?: string;
 }
 
-export async function handler(event: BackupEvent = {}): Promise<Pick<BackupResult, "outcome" | "published"> & { dumpKey: string; size: number; sha256: string }> {
+export type BackupHandlerResult =
+  | (Pick<BackupResult, "outcome" | "published"> & { dumpKey: string; size: number; sha256: string; site: string; epoch: number })
+  | { outcome: "refused"; reason: string };
+
+export async function handler(event: BackupEvent = {}): Promise<BackupHandlerResult> {
   const slot = event.slot ?? event.scheduledTime ?? event.time;
   const settings = new Settings(slot ? { slot } : {}, process.env);
-  const result = await runBackup({ ...(await backupOptions(settings)), log: (m) => console.log(m) });
-  return { outcome: result.outcome, published: result.published, dumpKey: result.manifest.dumpKey, size: result.manifest.size, sha256: result.manifest.sha256 };
+  const log = (m: string) => console.log(m);
+  try {
+    const result = await runBackup({ ...(await backupOptions(settings, log)), log });
+    const m = result.manifest;
+    return { outcome: result.outcome, published: result.published, dumpKey: m.dumpKey, size: m.size, sha256: m.sha256, site: m.site, epoch: m.epoch };
+  } catch (err) {
+    if (err instanceof NotWriterError) {
+      console.log(`refused: ${err.message}`);
+      return { outcome: "refused", reason: err.message };
+    }
+    throw err;
+  }
 }

@@ -1,5 +1,5 @@
 import { parseConfig } from "../../infra/config";
-import { DATA_STORE_TYPES, FAILOVER_ALLOW_LIST, failoverMayChange, REPLACING_INPUTS } from "../../infra/failoverAllowList";
+import { DATA_STORE_TYPES, FAILOVER_ALLOW_LIST, failoverMayChange, failoverMayRemoveOrAdd, REPLACING_INPUTS } from "../../infra/failoverAllowList";
 import { SiteName } from "../../infra/roles";
 import { diffGraphs, forbiddenFailoverChanges, GraphChange, isDataStore } from "../../offline/graphDiff";
 import { declaredDefaults } from "../unit/configHelpers";
@@ -39,7 +39,7 @@ const CASES = (["primary", "secondary"] as const).flatMap((stack) =>
  * the primary one ahead (rebuilt) the next flip is the switchover back.
  */
 function flipFrom(overrides: Record<string, string>): { from: SiteName; to: SiteName } {
-  const generations = parseConfig({ ...declaredDefaults(), ...overrides, cloudflareZoneId: "0".repeat(32) }, "secondary").database.generations;
+  const generations = parseConfig({ ...declaredDefaults("secondary"), ...overrides, cloudflareZoneId: "0".repeat(32) }, "secondary").database.generations;
   return generations.primary === generations.secondary ? { from: "primary", to: "secondary" } : { from: "secondary", to: "primary" };
 }
 
@@ -83,14 +83,15 @@ describe("the failover diff is the role change, not nothing", () => {
     );
   });
 
-  test("Route 53 swaps PRIMARY and SECONDARY between the two sites' records", async () => {
+  // Records keyed by role (infra/dns.ts): the flip moves values and health checks, never a failover type.
+  test("Route 53's PRIMARY record moves to the secondary and its SECONDARY to the primary, types untouched", async () => {
     const changes = (await failoverDiff("secondary", DNS_MODES[2][1])).filter((change) => change.type === "aws:route53/record:Record");
-    expect(changes.map((change) => [change.name, change.kind === "changed" && change.after])).toEqual(
-      expect.arrayContaining([
-        ["secondary-failover-dns-primary-record", "SECONDARY"],
-        ["secondary-failover-dns-secondary-record", "PRIMARY"],
-      ]),
-    );
+    expect(changes.map((change) => [change.name, change.kind === "changed" && change.after]).sort()).toEqual([
+      ["secondary-failover-dns-record-PRIMARY", "secondary-failover-dns-secondary-health-id"],
+      ["secondary-failover-dns-record-PRIMARY", "secondary.shop.example.com"],
+      ["secondary-failover-dns-record-SECONDARY", "primary.shop.example.com"],
+      ["secondary-failover-dns-record-SECONDARY", "secondary-failover-dns-primary-health-id"],
+    ]);
   });
 
   test("the primary stack's first-generation writer is left untouched (fenced, not converted)", async () => {
@@ -98,10 +99,41 @@ describe("the failover diff is the role change, not nothing", () => {
     expect(changes.filter((change) => change.type === "aws:rds/instance:Instance")).toEqual([]);
   });
 
+  test("fencing the primary changes only its database security group's rules, in place: they are emptied", async () => {
+    const groups = (await failoverDiff("primary", {})).filter((change) => change.type === "aws:ec2/securityGroup:SecurityGroup");
+    expect(groups.length).toBeGreaterThan(0);
+    for (const change of groups) {
+      expect(change).toMatchObject({ kind: "changed", name: "primary-database-sg" });
+      expect(change.kind === "changed" && change.path.startsWith("ingress")).toBe(true);
+    }
+    expect(groups).toContainEqual(expect.objectContaining({ path: "ingress", before: undefined, after: [] }));
+  });
+
+  test("promotion changes no password: the promoted secondary declares the password its replica inherited from the primary's writer", async () => {
+    const primaryWriter = (await evaluate("primary", { activeSite: "primary" })).resources.find(
+      (resource) => resource.type === "aws:rds/instance:Instance" && resource.name === "primary-database-instance",
+    );
+    const inherited = JSON.stringify(primaryWriter?.inputs.password);
+    expect(inherited).toContain("offline-random-primary-database-master-password");
+    const changes = await failoverDiff("secondary", {});
+    const passwords = changes.filter((change) => change.kind === "changed" && change.path === "password");
+    expect(passwords).toHaveLength(1);
+    expect(passwords.map((change) => change.kind === "changed" && [change.before, JSON.stringify(change.after)])).toEqual([[undefined, inherited]]);
+    // The credentials the site's clients read are the same before and after.
+    expect(changes.filter((change) => change.type.startsWith("aws:secretsmanager/"))).toEqual([]);
+  });
+
+  test("promotion removes the replica-lag alarm, the one resource that exists only beside a replica", async () => {
+    const changes = await failoverDiff("secondary", {});
+    expect(changes.filter((change) => change.kind !== "changed")).toEqual([
+      { kind: "removed", type: "aws:cloudwatch/metricAlarm:MetricAlarm", name: "secondary-database-replica-lag" },
+    ]);
+  });
+
   test("a planned switchover back promotes the rebuilt primary in place", async () => {
     const changes = await failoverDiff("primary", { primaryDatabaseGeneration: "2" });
     expect(changes.filter((change) => change.type === "aws:rds/instance:Instance").map((change) => change.kind === "changed" && change.path)).toEqual(
-      expect.arrayContaining(["replicateSourceDb", "password", "backupRetentionPeriod"]),
+      expect.arrayContaining(["replicateSourceDb", "password", "backupRetentionPeriod", "skipFinalSnapshot", "finalSnapshotIdentifier"]),
     );
   });
 
@@ -134,8 +166,10 @@ describe("the failover allow-list", () => {
 
   test("matches list elements and nested fields, and nothing else", () => {
     expect(failoverMayChange("cloudflare:index/loadBalancer:LoadBalancer", "defaultPools[1]")).toBe(true);
-    expect(failoverMayChange("aws:route53/record:Record", "failoverRoutingPolicies[0].type")).toBe(true);
-    expect(failoverMayChange("aws:route53/record:Record", "records[0]")).toBe(false);
+    expect(failoverMayChange("aws:route53/record:Record", "records[0]")).toBe(true);
+    // A changed failover type or set identifier is what Route 53 rejects half-way (infra/dns.ts).
+    expect(failoverMayChange("aws:route53/record:Record", "failoverRoutingPolicies[0].type")).toBe(false);
+    expect(failoverMayChange("aws:route53/record:Record", "setIdentifier")).toBe(false);
     expect(failoverMayChange("aws:rds/instance:Instance", "replicateSourceDbX")).toBe(false);
     expect(failoverMayChange("aws:s3/bucket:Bucket", "replicateSourceDb")).toBe(false);
   });
@@ -143,7 +177,25 @@ describe("the failover allow-list", () => {
   test("explains every entry", () => {
     for (const allowance of FAILOVER_ALLOW_LIST) {
       expect(allowance.why.length).toBeGreaterThan(20);
-      expect(allowance.paths.length).toBeGreaterThan(0);
+      expect(allowance.paths.length > 0 || allowance.presence !== undefined).toBe(true);
     }
+  });
+
+  test("lets a flip remove only a resource that exists in one role, never a data store", () => {
+    expect(failoverMayRemoveOrAdd("removal", "aws:cloudwatch/metricAlarm:MetricAlarm", "secondary-database-replica-lag")).toBe(true);
+    expect(failoverMayRemoveOrAdd("addition", "aws:cloudwatch/metricAlarm:MetricAlarm", "secondary-database-replica-lag")).toBe(false);
+    expect(failoverMayRemoveOrAdd("removal", "aws:cloudwatch/metricAlarm:MetricAlarm", "secondary-backup-jobs-age")).toBe(false);
+    for (const type of DATA_STORE_TYPES) {
+      expect(failoverMayRemoveOrAdd("removal", type, "secondary-database-replica-lag")).toBe(false);
+    }
+  });
+
+  test("lets a flip only empty the database security group's rules, and no other group's", () => {
+    const sg = "aws:ec2/securityGroup:SecurityGroup";
+    expect(failoverMayChange(sg, "ingress[0].fromPort", 5432, undefined, "primary-database-sg")).toBe(true);
+    expect(failoverMayChange(sg, "ingress", undefined, [], "primary-database-sg")).toBe(true);
+    expect(failoverMayChange(sg, "ingress[0].fromPort", undefined, 5432, "primary-database-sg")).toBe(false);
+    expect(failoverMayChange(sg, "ingress[0].fromPort", 5432, undefined, "primary-cache-sg")).toBe(false);
+    expect(failoverMayChange(sg, "ingress[0].fromPort", 5432, undefined)).toBe(false);
   });
 });

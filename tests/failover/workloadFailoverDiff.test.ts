@@ -9,7 +9,7 @@ jest.setTimeout(60_000);
  * jobs of a stack: replica counts and backup schedule states, nothing else.
  * Every resource exists in both roles, so the flip creates and deletes nothing.
  */
-const COMPONENTS = ["drstack:workloads:Workloads", "drstack:images:ImageRegistry", "drstack:images:BackupJobImage", "drstack:backups:BackupJobs"];
+const COMPONENTS = ["drstack:workloads:Workloads", "drstack:images:ImageRegistry", "drstack:certificates:SiteCertificate", "drstack:backups:BackupJobs"];
 const ALLOWED_CHANGES: Record<string, string[]> = {
   "kubernetes:apps/v1:Deployment": ["spec.replicas"],
   "aws:scheduler/schedule:Schedule": ["state"],

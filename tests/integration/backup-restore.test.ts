@@ -24,7 +24,8 @@ describe("backup then restore", () => {
     expect(result.outcome).toBe("created");
     expect(result.published).toBe("published");
     const m = result.manifest;
-    expect(m.dumpKey).toMatch(/^db\/roundtrip\/\d{4}\/\d{2}\/\d{2}\/\d{8}T\d{6}Z-[0-9a-f]+\.dump$/);
+    expect(m.dumpKey).toMatch(/^db\/roundtrip\/\d{4}\/\d{2}\/\d{2}\/\d{8}T\d{6}Z-primary-[0-9a-f]+\.dump$/);
+    expect([m.site, m.epoch]).toEqual(["primary", 0]);
     expect(m.tables).toEqual([
       { schema: "billing", table: "invoices", rows: 37 },
       { schema: "public", table: "empty_table", rows: 0 },
@@ -40,7 +41,7 @@ describe("backup then restore", () => {
     expect(createHash("sha256").update(bytes).digest("hex")).toBe(m.sha256);
     expect(bytes.subarray(0, 5).toString()).toBe("PGDMP");
 
-    const pointer = await getJson<LatestPointer>(s3Client(siteA()), siteA().bucket, "db/roundtrip/latest.json");
+    const pointer = await getJson<LatestPointer>(s3Client(siteA()), siteA().bucket, "db/roundtrip/latest-primary.json");
     expect(pointer?.value.manifestKey).toBe(m.manifestKey);
 
     // Rows change after the backup: the restore must bring back the backup's counts, not today's.
@@ -59,7 +60,7 @@ describe("backup then restore", () => {
   it("a retried run of the same schedule slot does not write a second backup", async () => {
     await createDatabase("retried", 100);
     const slot = new Date("2026-11-20T03:00:00Z");
-    const opts = { source: { url: superuserUrl("retried"), label: "DATABASE_URL" }, target: { tier: "standard" as const, dataClass: "daily" as const }, bucket: siteA(), slot, pgBinDir };
+    const opts = { source: { url: superuserUrl("retried"), label: "DATABASE_URL" }, target: { tier: "standard" as const, dataClass: "db" as const }, bucket: siteA(), slot, pgBinDir };
     const first = await runBackup(opts);
     const second = await runBackup(opts);
     expect(first.outcome).toBe("created");
@@ -68,11 +69,11 @@ describe("backup then restore", () => {
     expect(second.manifest).toEqual(first.manifest);
     expect((await listKeys(siteA(), "db/retried/")).filter((k) => k.endsWith(".dump"))).toEqual([first.manifest.dumpKey]);
 
-    // A late retry of an older slot must not move latest.json backwards.
+    // A late retry of an older slot must not move the site's pointer backwards.
     const older = await runBackup({ ...opts, slot: new Date("2026-11-19T03:00:00Z") });
     expect(older.outcome).toBe("created");
     expect(older.published).toBe("newer-exists");
-    const pointer = await getJson<LatestPointer>(s3Client(siteA()), siteA().bucket, latestKey({ database: "retried", dataClass: "daily" }));
+    const pointer = await getJson<LatestPointer>(s3Client(siteA()), siteA().bucket, latestKey({ database: "retried", dataClass: "db" }, "primary"));
     expect(pointer?.value.manifestKey).toBe(first.manifest.manifestKey);
   });
 
@@ -84,7 +85,7 @@ describe("backup then restore", () => {
 
     // A known slot gives a known key, so the test can watch that exact upload.
     const slot = new Date("2026-11-21T04:00:00Z");
-    const { dumpKey, manifestKey } = backupKeys(target, slot, runIdForSlot("interrupted", slot));
+    const { dumpKey, manifestKey } = backupKeys(target, slot, runIdForSlot("interrupted", slot), "primary");
     let partsAtKill = 0;
     let settled = false;
     const run = runBackup({
@@ -120,7 +121,7 @@ describe("backup then restore", () => {
     expect(await openUploads(siteA(), dumpKey)).toEqual([]);
     expect(await listKeys(siteA(), "critical/interrupted/")).toEqual(before);
     expect(before).not.toContain(manifestKey);
-    const pointer = await getJson<LatestPointer>(s3Client(siteA()), siteA().bucket, latestKey(target));
+    const pointer = await getJson<LatestPointer>(s3Client(siteA()), siteA().bucket, latestKey(target, "primary"));
     expect(pointer?.value.manifestKey).toBe(good.manifest.manifestKey);
   });
 });

@@ -55,6 +55,11 @@ export function siteB(): BucketLocation {
   return location(services.minio.siteB);
 }
 
+/** Site A's Object Lock bucket (no default retention, no replication). */
+export function lockedBucket(): BucketLocation {
+  return location({ endpoint: services.minio.siteA.endpoint, bucket: services.minio.lockedBucket });
+}
+
 function location(site: { endpoint: string; bucket: string }): BucketLocation {
   return {
     bucket: site.bucket,
@@ -113,20 +118,20 @@ export async function openUploads(loc: BucketLocation, key: string): Promise<{ u
   );
 }
 
-export function monitoringClients() {
-  const cfg = { region: "us-east-1", endpoint: services.moto.endpoint };
+export function monitoringClients(region = "us-east-1") {
+  const cfg = { region, endpoint: services.moto.endpoint };
   return { sns: new SNSClient(cfg), sqs: new SQSClient(cfg) };
 }
 
 /** An SNS topic in moto subscribed to an SQS queue, so tests can read what was published. */
-export async function alarmTopic(name: string): Promise<{ monitoring: MonitoringTarget; messages: () => Promise<{ Subject: string; Message: string }[]> }> {
-  const { sns, sqs } = monitoringClients();
+export async function alarmTopic(name: string, region = "us-east-1"): Promise<{ monitoring: MonitoringTarget; messages: () => Promise<{ Subject: string; Message: string }[]> }> {
+  const { sns, sqs } = monitoringClients(region);
   const topic = await sns.send(new CreateTopicCommand({ Name: name }));
   const queue = await sqs.send(new CreateQueueCommand({ QueueName: `${name}-inbox` }));
   const attrs = await sqs.send(new GetQueueAttributesCommand({ QueueUrl: queue.QueueUrl, AttributeNames: ["QueueArn"] }));
   await sns.send(new SubscribeCommand({ TopicArn: topic.TopicArn, Protocol: "sqs", Endpoint: attrs.Attributes!.QueueArn }));
   return {
-    monitoring: { region: "us-east-1", endpoint: services.moto.endpoint, namespace: "drstack/backups", topicArn: topic.TopicArn, site: name },
+    monitoring: { region, endpoint: services.moto.endpoint, namespace: "drstack/backups", topicArn: topic.TopicArn, site: name },
     messages: async () => {
       const res = await sqs.send(new ReceiveMessageCommand({ QueueUrl: queue.QueueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 1 }));
       return (res.Messages ?? []).map((m) => JSON.parse(m.Body!) as { Subject: string; Message: string });

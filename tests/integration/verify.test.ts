@@ -13,7 +13,7 @@ jest.setTimeout(120_000);
 
 async function backedUp(database: string, tier: BackupTarget["tier"] = "critical"): Promise<{ target: BackupTarget; manifest: BackupManifest }> {
   await createDatabase(database, 2_000);
-  const target: BackupTarget = { database, tier, dataClass: tier === "critical" ? "critical" : "daily" };
+  const target: BackupTarget = { database, tier, dataClass: tier === "critical" ? "critical" : "db" };
   const { manifest } = await runBackup({ source: { url: superuserUrl(database), label: "DATABASE_URL" }, target, bucket: siteA(), pgBinDir: services.pgBinDir });
   await waitForReplica([manifest.dumpKey, manifest.manifestKey]);
   return { target, manifest };
@@ -118,7 +118,9 @@ describe("verify", () => {
       "--site", "never",
     ], { AWS_ACCESS_KEY_ID: "testing", AWS_SECRET_ACCESS_KEY: "testing" });
     expect(res.code).toBe(1);
-    expect(res.stderr).toMatch(/neverbackedup: no verified backup has been published \(s3:\/\/drstack-backups-sitea\/db\/neverbackedup\/latest.json is missing\)/);
+    expect(res.stderr).toMatch(
+      /neverbackedup: no verified backup has been published \(none of s3:\/\/drstack-backups-sitea\/db\/neverbackedup\/latest-never.json, s3:\/\/drstack-backups-sitea\/db\/neverbackedup\/latest-primary.json, .*latest-secondary.json, .*\/latest.json exists\)/,
+    );
     expect(JSON.parse(res.stdout).notified).toBe(true);
     expect((await alarm.messages())[0].Subject).toBe("drstack backup check failed on never: neverbackedup");
   });

@@ -1,7 +1,6 @@
 import { BACKUP_HANDLER, VERIFY_HANDLER } from "../../infra/backupContract";
 import { backupsScheduled } from "../../infra/sitePlan";
-import * as fs from "fs";
-import { VERIFY_BUNDLE_DIR, VPC_EXECUTION_POLICY_ARN } from "../../infra/backups";
+import { VPC_EXECUTION_POLICY_ARN } from "../../infra/backups";
 import { roleOf } from "../../infra/roles";
 import { Evaluation } from "../../offline/evaluate";
 import { readStackConfig } from "../../offline/stackFiles";
@@ -74,18 +73,25 @@ describe.each(STACK_CASES)("backup jobs of stack $stack with activeSite=$activeS
     expect(fn.packageType).toBe("Image");
     expect(fn.imageUri).toMatch(new RegExp(`^${ACCOUNT}\\.dkr\\.ecr\\.${region}\\.amazonaws\\.com/acme-shop-dr/drstack-backup@sha256:[0-9a-f]{64}$`));
     expect(fn.imageConfig).toEqual({ commands: [BACKUP_HANDLER] });
-    // Its own group for egress, and the site's application group, which is what the database admits.
+    // In the data subnets with its own group, which the database admits (the reachability test follows every hop).
     expect(fn.vpcConfig).toEqual({
-      subnetIds: evaluation.outputs.privateSubnetIds,
-      securityGroupIds: [`${stack}-backup-jobs-functions-id`, evaluation.outputs.appSecurityGroupId],
+      subnetIds: evaluation.outputs.dataSubnetIds,
+      securityGroupIds: [`${stack}-network-backup-functions-id`],
     });
     expect((fn.environment as { variables: Record<string, string> }).variables).toEqual({
+      AWS_ENDPOINT_URL_SECRETS_MANAGER: expect.stringMatching(new RegExp(`^https://vpce-[0-9a-f]+-abcdefgh\\.secretsmanager\\.${region}\\.vpce\\.amazonaws\\.com$`)),
+      AWS_ENDPOINT_URL_SSM: expect.stringMatching(new RegExp(`^https://vpce-[0-9a-f]+-abcdefgh\\.ssm\\.${region}\\.vpce\\.amazonaws\\.com$`)),
+      AWS_ENDPOINT_URL_LAMBDA: expect.stringMatching(new RegExp(`^https://vpce-[0-9a-f]+-abcdefgh\\.lambda\\.${region}\\.vpce\\.amazonaws\\.com$`)),
       BACKUP_BUCKET: `acme-shop-dr-backups-${stack}-${region}`,
-      DATABASE_URL: `postgres://${evaluation.outputs.databaseEndpoint}:5432/shop`,
+      DATABASE_URL: `postgres://${evaluation.outputs.databaseEndpoint}:5432/shop?sslmode=verify-full&sslrootcert=/opt/drstack/rds-global-bundle.pem`,
       DATABASE_SECRET_ARN: secretArn,
       BACKUP_NAME: "shop",
       BACKUP_TIER: "critical",
-      BACKUP_DATA_CLASS: "daily",
+      BACKUP_DATA_CLASS: "db",
+      SITE: stack,
+      FENCING_CLAIM_PARAMETER: `/acme-shop-dr/${stack}/fencing/claim`,
+      FENCE_MARKER_PARAMETER: `/acme-shop-dr/${stack}/fencing/fence`,
+      GUARD_FUNCTION: `acme-shop-dr-${stack}-fencing-guard`,
     });
     expect(fn.role).toBe(`arn:aws:iam::${ACCOUNT}:role/${stack}-backup-jobs-backup-role`);
   });
@@ -101,11 +107,13 @@ describe.each(STACK_CASES)("backup jobs of stack $stack with activeSite=$activeS
     expect(fn.vpcConfig).toBeUndefined();
     expect((fn.environment as { variables: Record<string, string> }).variables).toEqual({
       BACKUP_BUCKET: `acme-shop-dr-backups-${stack}-${region}`,
-      BACKUP_TARGETS: "shop:critical:daily,ledger:standard:financial",
+      BACKUP_TARGETS: "shop:critical:db,ledger:standard:financial",
       PEER_BUCKET: `acme-shop-dr-backups-${peer}-${peerRegion}`,
       PEER_REGION: peerRegion,
       METRIC_NAMESPACE: "drstack/backups",
       ALARM_TOPIC_ARN: topicArn,
+      // financial/ is COMPLIANCE-locked by default: the verifier checks its dumps are.
+      COMPLIANCE_CLASSES: "financial:2557",
     });
   });
 
@@ -115,10 +123,15 @@ describe.each(STACK_CASES)("backup jobs of stack $stack with activeSite=$activeS
     }
   });
 
-  test("the backup role may write only its databases' prefixes, use only this site's key, and read only the database secret", async () => {
+  test("the backup role may write only its own site's keys under its databases' prefixes, use only this site's key, and read only the database secret and its site's claim", async () => {
     const evaluation = await run();
     const statements = policyOf(evaluation, `${stack}-backup-jobs-backup-permissions`);
-    const allowed = new Set([bucketArn, ...prefixes(bucketArn), `arn:aws:kms:${region}:${ACCOUNT}:key/${stack}-backups-key-key-id`, secretArn]);
+    const dataKeyArn = `arn:aws:kms:${region}:${ACCOUNT}:key/${stack}-data-key-key-id`;
+    const ownKeys = [`${bucketArn}/db/shop/latest-${stack}.json`, `${bucketArn}/db/shop/*-${stack}-*`, `${bucketArn}/financial/ledger/latest-${stack}.json`, `${bucketArn}/financial/ledger/*-${stack}-*`];
+    const claim = `arn:aws:ssm:${region}:${ACCOUNT}:parameter/acme-shop-dr/${stack}/fencing/claim`;
+    const marker = `arn:aws:ssm:${region}:${ACCOUNT}:parameter/acme-shop-dr/${stack}/fencing/fence`;
+    const guard = `arn:aws:lambda:${region}:${ACCOUNT}:function:acme-shop-dr-${stack}-fencing-guard`;
+    const allowed = new Set([bucketArn, ...prefixes(bucketArn), ...ownKeys, `arn:aws:kms:${region}:${ACCOUNT}:key/${stack}-backups-key-key-id`, secretArn, dataKeyArn, claim, marker, guard]);
     for (const statement of statements) {
       expect(statement.Effect).toBe("Allow");
       for (const action of asArray(statement.Action)) {
@@ -129,10 +142,35 @@ describe.each(STACK_CASES)("backup jobs of stack $stack with activeSite=$activeS
       }
     }
     const writes = statements.find((s) => asArray(s.Action).includes("s3:PutObject"));
-    expect(asArray(writes?.Resource).sort()).toEqual(prefixes(bucketArn).sort());
+    expect(asArray(writes?.Resource).sort()).toEqual(ownKeys.sort());
+    // Each bucket replicates into the other: a site that could write the other's pointer or keys in its own
+    // bucket would have them replicated over the other's. IAM's * matches any characters, "/" included.
+    const matches = (pattern: string, arn: string) => new RegExp(`^${pattern.replace(/[.+?^${}()|[\]\\]/g, "\\$&").replace(/\*/g, ".*")}$`).test(arn);
+    const writable = (key: string) => asArray(writes?.Resource).some((pattern) => matches(pattern, `${bucketArn}/${key}`));
+    expect(writable(`db/shop/latest-${stack}.json`)).toBe(true);
+    expect(writable(`db/shop/2026/11/23/20261123T010000Z-${stack}-0123456789ab.dump`)).toBe(true);
+    expect(writable(`db/shop/latest-${peer}.json`)).toBe(false);
+    expect(writable(`db/shop/2026/11/23/20261123T010000Z-${peer}-0123456789ab.dump`)).toBe(false);
+    expect(writable(`db/shop/2026/11/23/20261123T010000Z-${peer}-0123456789ab.manifest.json`)).toBe(false);
+    expect(writable("db/shop/latest.json")).toBe(false);
+    expect(statements.find((s) => s.Action === "ssm:GetParameters")?.Resource).toEqual([claim, marker]);
+    expect(statements.find((s) => s.Action === "lambda:InvokeFunction")?.Resource).toBe(guard);
     expect(statements.find((s) => asArray(s.Action).includes("secretsmanager:GetSecretValue"))?.Resource).toBe(secretArn);
     expect(statements.find((s) => asArray(s.Action).includes("kms:GenerateDataKey"))?.Condition).toEqual({
       StringEquals: { "kms:ViaService": `s3.${region}.amazonaws.com` },
+    });
+    // The secret is encrypted with the site's data key: GetSecretValue fails
+    // without kms:Decrypt on it, which Secrets Manager requests with the
+    // secret's ARN as encryption context (Secrets Manager User Guide, "Secret
+    // encryption and decryption in AWS Secrets Manager").
+    const secretKey = named(evaluation, "aws:secretsmanager/secret:Secret", `${stack}-database-credentials`).inputs.kmsKeyId;
+    expect(secretKey).toBe(dataKeyArn);
+    expect(statements.find((s) => s.Resource === dataKeyArn)).toEqual({
+      Sid: "DecryptDatabaseCredentialsThroughSecretsManager",
+      Effect: "Allow",
+      Action: "kms:Decrypt",
+      Resource: dataKeyArn,
+      Condition: { StringEquals: { "kms:ViaService": `secretsmanager.${region}.amazonaws.com`, "kms:EncryptionContext:SecretARN": secretArn } },
     });
     const attachments = resourcesOfType(within(evaluation, BACKUPS), T.attachment);
     expect(attachments.map((a) => a.inputs.policyArn)).toEqual([VPC_EXECUTION_POLICY_ARN]);
@@ -227,22 +265,18 @@ describe.each(STACK_CASES)("backup jobs of stack $stack with activeSite=$activeS
 });
 
 describe("backup function network and build", () => {
-  test("the functions' security group lets them out only to PostgreSQL and HTTPS", async () => {
+  test("the functions' security group lets them out only to PostgreSQL and HTTPS inside the data subnets, and to S3's prefix list", async () => {
     const evaluation = await evaluate("secondary");
-    const group = named(evaluation, "aws:ec2/securityGroup:SecurityGroup", "secondary-backup-jobs-functions").inputs;
+    const group = named(evaluation, "aws:ec2/securityGroup:SecurityGroup", "secondary-network-backup-functions").inputs;
     expect(group.vpcId).toBe(evaluation.outputs.vpcId);
-    expect((group.egress as Array<{ fromPort: number; toPort: number; protocol: string }>).map((rule) => [rule.protocol, rule.fromPort, rule.toPort])).toEqual([
-      ["tcp", 5432, 5432],
-      ["tcp", 443, 443],
+    const data = ["10.20.240.0/24", "10.20.241.0/24"];
+    expect(group.egress).toEqual([
+      expect.objectContaining({ protocol: "tcp", fromPort: 5432, toPort: 5432, cidrBlocks: data }),
+      expect.objectContaining({ protocol: "tcp", fromPort: 443, toPort: 443, cidrBlocks: data }),
+      expect.objectContaining({ protocol: "tcp", fromPort: 443, toPort: 443, prefixListIds: ["pl-s3mock"] }),
     ]);
     expect(group.ingress).toBeUndefined();
-    expect(evaluation.outputs.backupSecurityGroupId).toBe("secondary-backup-jobs-functions-id");
-  });
-
-  test("a missing handler build is reported with the command that makes it, and only then", async () => {
-    const evaluation = await evaluate("primary");
-    const warned = /dist\/lambdas\/verify does not exist: run `npm run build:lambdas` before `pulumi up`/.test(evaluation.warnings.join("\n"));
-    expect(warned).toBe(!fs.existsSync(VERIFY_BUNDLE_DIR));
+    expect(evaluation.outputs.backupSecurityGroupId).toBe("secondary-network-backup-functions-id");
   });
 });
 

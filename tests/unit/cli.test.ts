@@ -66,10 +66,19 @@ describe("drstack (subprocess)", () => {
     expect(spawnSync("git", ["worktree", "list"], { cwd: ROOT, encoding: "utf8" }).stdout).toBe(before);
   });
 
+  test("--set without = is bad usage (exit 2), and stack files that disagree on a shared key are refused with both values", () => {
+    const noEquals = drstack("plan", "--stack", "primary", "--set", "namePrefix");
+    expect(noEquals.status).toBe(EXIT.usage);
+    expect(noEquals.stderr).toMatch(/--set namePrefix: expected key=value/);
+    const disagree = drstack("plan", "--stack", "secondary", "--set", "namePrefix=other");
+    expect(disagree.status).toBe(EXIT.failed);
+    expect(disagree.stderr).toMatch(/namePrefix: secondary "other", primary "acme-shop-dr"\. Fix: set it to the same value in Pulumi\.primary\.yaml and Pulumi\.secondary\.yaml/);
+  });
+
   test("diff --base with a revision that does not exist fails clearly", () => {
     const result = drstack("diff", "--stack", "primary", "--base", "no-such-revision-xyz");
-    expect(result.status).toBe(EXIT.failed);
-    expect(result.stderr).toMatch(/git rev-parse .*no-such-revision-xyz/);
+    expect(result.status).toBe(EXIT.usage);
+    expect(result.stderr).toMatch(/--base no-such-revision-xyz: not a commit of this repository \(git knows no commit by that name here\)\. Name a branch, tag or commit that exists/);
   });
 });
 

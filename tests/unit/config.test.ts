@@ -1,7 +1,7 @@
 import { parseConfig } from "../../infra/config";
 import { readConfigSchema } from "../../infra/configSchema";
 import { EvaluationError } from "../../offline/evaluate";
-import { declaredDefaults, problemsOf } from "./configHelpers";
+import { declaredDefaults, problemsOf, schemaFrom } from "./configHelpers";
 import { evaluate } from "./evaluations";
 
 const defaults = declaredDefaults;
@@ -68,7 +68,12 @@ describe("config validation", () => {
 
   test("a stack not named after a site must say which site it deploys", () => {
     expect(problemsOf(defaults(), "staging")).toMatch(/site = "": is empty and the stack name "staging" is not a site/);
-    expect(parseConfig({ ...defaults(), site: "secondary", cloudflareZoneId: "0".repeat(32) }, "staging").site).toBe("secondary");
+    expect(parseConfig({ ...declaredDefaults("secondary"), site: "secondary", cloudflareZoneId: "0".repeat(32) }, "staging").site).toBe("secondary");
+  });
+
+  test("a malformed retention is reported once, not also against Object Lock", () => {
+    const message = problemsOf({ ...defaults(), dbRetentionDays: "thirty" });
+    expect(message.split("\n").filter((line) => line.startsWith("  - "))).toEqual([expect.stringMatching(/^  - dbRetentionDays = "thirty": must be a whole number/)]);
   });
 
   test("every problem is reported at once", () => {
@@ -116,16 +121,6 @@ describe("config errors stop the program before any resource exists", () => {
 });
 
 describe("Pulumi.yaml schema", () => {
-  const fs = jest.requireActual<typeof import("fs")>("fs");
-  const os = jest.requireActual<typeof import("os")>("os");
-  const path = jest.requireActual<typeof import("path")>("path");
-
-  function schemaFrom(yaml: string): () => unknown {
-    const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "drstack-schema-")), "Pulumi.yaml");
-    fs.writeFileSync(file, yaml);
-    return () => readConfigSchema(file);
-  }
-
   test("a key without a type is rejected", () => {
     expect(schemaFrom("name: drstack\nconfig:\n  foo:\n    description: something\n")).toThrow(/config key "foo" needs a type/);
   });

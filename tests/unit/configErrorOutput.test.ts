@@ -1,3 +1,4 @@
+import * as fs from "fs";
 import * as pulumi from "@pulumi/pulumi";
 import { ConfigError } from "../../infra/config";
 import { ObjectivesError } from "../../infra/objectives";
@@ -21,6 +22,11 @@ describe("errors that stop a deployment before anything is declared", () => {
   ])("%s is a RunError, which the language host prints as its message without a stack trace", (_name, error) => {
     expect(pulumi.RunError.isInstance(error)).toBe(true);
     expect(error).toBeInstanceOf(Error);
+  });
+
+  test("the installed language host still prints a RunError as its message alone (an SDK upgrade that changes this fails here)", () => {
+    const host = fs.readFileSync(require.resolve("@pulumi/pulumi/cmd/run/run.js"), "utf8");
+    expect(host).toMatch(/if \(errors_1\.RunError\.isInstance\(err\)\) \{\s*\/\/[^\n]*\n\s*log\.error\(err\.message\);/);
   });
 
   test("the config error keeps Error.stack and carries the key, the value and the fix in its message", () => {

@@ -1,5 +1,15 @@
-import { Evaluation, evaluateStack, PRIMARY_STACK_NAME, RecordedResource, StackReferenceBehaviour } from "../../offline/evaluate";
+import {
+  activeSiteOf,
+  Evaluation,
+  evaluateStack,
+  PRIMARY_STACK_NAME,
+  primaryReference,
+  RecordedResource,
+  secretsOfStandbySecondary,
+  StackReferenceBehaviour,
+} from "../../offline/evaluate";
 import { SiteName, SITES } from "../../infra/roles";
+import { peerOverrides } from "../../offline/stackFiles";
 
 /** Shared helpers for the mock-runtime tests: evaluations are cached per stack and overrides. */
 
@@ -11,19 +21,24 @@ export { PRIMARY_STACK_NAME };
  * Evaluates a stack. Unless told otherwise, the secondary's reference to the
  * primary answers with the outputs of the primary evaluated under the same
  * overrides, as a deployed primary would; pass `{ kind: "unreachable" }` to
- * model the primary's loss.
+ * model the primary's loss. The active secondary's region holds the secrets
+ * its last `up` as standby wrote (the copy of the master password), unless
+ * `deployedSecrets` says otherwise (`{}`: it was never `up`ed as standby).
  */
 export function evaluate(
   stack: string,
   overrides: Record<string, string> = {},
   stackReferences?: StackReferenceBehaviour,
+  deployedSecrets?: Record<string, string>,
 ): Promise<Evaluation> {
-  const cacheKey = JSON.stringify({ stack, overrides, stackReferences });
+  const cacheKey = JSON.stringify({ stack, overrides, stackReferences, deployedSecrets });
   let evaluation = cache.get(cacheKey);
   if (!evaluation) {
     evaluation = (async () => {
       const references = stackReferences ?? (stack === "secondary" ? await primaryOutputs(overrides) : undefined);
-      return evaluateStack({ stack, overrides, stackReferences: references });
+      const secrets =
+        deployedSecrets ?? (stack === "secondary" && activeSiteOf(stack, overrides) === "secondary" ? await secretsOfStandbySecondary(overrides, evaluate) : {});
+      return evaluateStack({ stack, overrides, stackReferences: references, deployedSecrets: secrets });
     })();
     cache.set(cacheKey, evaluation);
   }
@@ -33,8 +48,7 @@ export function evaluate(
 /** The primary's outputs, or an unreachable primary when it does not evaluate under these overrides. */
 async function primaryOutputs(overrides: Record<string, string>): Promise<StackReferenceBehaviour> {
   try {
-    const primary = await evaluate("primary", overrides);
-    return { kind: "available", outputs: { [PRIMARY_STACK_NAME]: primary.outputs } };
+    return primaryReference(await evaluate("primary", peerOverrides(overrides)));
   } catch {
     return { kind: "unreachable" };
   }

@@ -1,11 +1,10 @@
 import { parseConfig, RawConfig } from "../../infra/config";
-import { readConfigSchema } from "../../infra/configSchema";
 import { readStackConfig } from "../../offline/stackFiles";
-import { declaredDefaults, problemsOf as problemsOfStack } from "./configHelpers";
+import { declaredDefaults, problemsOf as problemsOfStack, schemaFrom } from "./configHelpers";
 
 /** Validation of the failover keys: every error names the key, the bad value and the fix. */
 
-const defaults = declaredDefaults;
+const defaults = () => declaredDefaults("secondary");
 
 /** A valid secondary: the DNS owner needs its zone. */
 const SECONDARY = { cloudflareZoneId: "023e105f4ecef8ad9ca31a8372d0c353" };
@@ -32,7 +31,7 @@ describe("failover config", () => {
   });
 
   test("the primary needs no DNS settings: it never declares DNS", () => {
-    expect(parseConfig(defaults(), "primary").dns.cloudflare.zoneId).toBe("");
+    expect(parseConfig(declaredDefaults("primary"), "primary").dns.cloudflare.zoneId).toBe("");
   });
 
   test.each([
@@ -50,12 +49,18 @@ describe("failover config", () => {
     ["healthCheckIntervalSeconds", "5", {}, /healthCheckIntervalSeconds = "5": must be at least 10/],
     ["healthCheckFailureThreshold", "0", {}, /healthCheckFailureThreshold = "0": must be at least 1/],
     ["healthCheckFailureThreshold", "11", {}, /healthCheckFailureThreshold = "11": must be at most 10/],
-    ["vpcCidr", "10.0.0.0/8", {}, /vpcCidr = "10.0.0.0\/8": must be an IPv4 CIDR from \/16 to \/24/],
-    ["vpcCidr", "10.300.0.0/16", {}, /vpcCidr = "10.300.0.0\/16": must be an IPv4 CIDR/],
-    ["availabilityZoneCount", "1", {}, /availabilityZoneCount = "1": must be at least 2/],
-    ["existingVpcId", "vpc-0a1b2c3d4e5f60718", {}, /existingPrivateSubnetIds = "\[\]": must list at least two subnet ids/],
-    ["existingPrivateSubnetIds", "subnet-1", {}, /existingPrivateSubnetIds = "subnet-1": must be a JSON list of strings/],
-    ["existingPrivateSubnetIds", '["subnet-0a1b2c3d4e5f60718","subnet-1a1b2c3d4e5f60718"]', {}, /existingVpcId = "": must be a VPC id/],
+    ["clusterVpcId", "", {}, /clusterVpcId = "": is not set; drstack places the database, cache and backup functions in the VPC of the site's Kubernetes cluster.*Fix: pulumi -s secondary config set clusterVpcId vpc-/],
+    ["clusterVpcId", "vpc-12", {}, /clusterVpcId = "vpc-12": is not a VPC id/],
+    ["clusterSecurityGroupIds", "[]", {}, /clusterSecurityGroupIds = "\[\]": must list the security groups \(sg-...\) the cluster's pods carry, at least one/],
+    ["clusterSecurityGroupIds", '["default"]', {}, /clusterSecurityGroupIds = "\[\\"default\\"\]": must list the security groups/],
+    ["dataSubnetCidrs", '["10.0.240.0/24"]', { dataSubnetZoneIds: '["use1-az1"]' }, /dataSubnetCidrs = .*: must list at least two unused IPv4 ranges of clusterVpcId/],
+    ["dataSubnetCidrs", '["10.0.240.0/24","10.0.240.128/25"]', {}, /dataSubnetCidrs = .*: entries 0 and 1 overlap/],
+    ["dataSubnetCidrs", '["10.0.240.0/29","10.0.241.0/24"]', {}, /dataSubnetCidrs = .*: entry 0 \("10.0.240.0\/29"\) is not an IPv4 CIDR from \/16 to \/28/],
+    ["dataSubnetCidrs", '["10.0.240.7/24","10.0.241.0/24"]', {}, /entry 0 \("10.0.240.7\/24"\) is not an IPv4 CIDR from \/16 to \/28 \(AWS's subnet sizes\) on its own boundary/],
+    ["dataSubnetZoneIds", '["use1-az1"]', {}, /dataSubnetZoneIds = .*: lists 1 zone IDs for 2 dataSubnetCidrs/],
+    ["dataSubnetZoneIds", '["us-east-1a","us-east-1b"]', {}, /entry 0 \("us-east-1a"\) is not an availability zone ID such as use1-az1 \(zone IDs, not names/],
+    ["dataSubnetZoneIds", '["usw2-az1","usw2-az2"]', {}, /entry 0 \(usw2-az1\) is not a zone of this site's region us-east-1 \(its zone IDs start with use1-\)/],
+    ["dataSubnetZoneIds", '["use1-az1","use1-az1"]', {}, /dataSubnetZoneIds = .*: names a zone twice/],
     ["dbInstanceClass", "r6g.large", {}, /dbInstanceClass = "r6g.large": is not an RDS instance class/],
     ["dbEngineVersion", "latest", {}, /dbEngineVersion = "latest": is not a PostgreSQL version/],
     ["dbAllocatedStorageGb", "10", {}, /dbAllocatedStorageGb = "10": must be at least 20/],
@@ -82,11 +87,8 @@ describe("failover config", () => {
 
 describe("Pulumi.yaml array keys", () => {
   test("an array key without an item type is rejected, as the Pulumi CLI would", () => {
-    const fs = jest.requireActual<typeof import("fs")>("fs");
-    const os = jest.requireActual<typeof import("os")>("os");
-    const path = jest.requireActual<typeof import("path")>("path");
-    const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "drstack-schema-")), "Pulumi.yaml");
-    fs.writeFileSync(file, "name: drstack\nconfig:\n  ids:\n    type: array\n    default: []\n    description: some ids\n");
-    expect(() => readConfigSchema(file)).toThrow(/config key "ids" is an array and needs items with a type/);
+    expect(schemaFrom("name: drstack\nconfig:\n  ids:\n    type: array\n    default: []\n    description: some ids\n")).toThrow(
+      /config key "ids" is an array and needs items with a type/,
+    );
   });
 });

@@ -1,10 +1,8 @@
 import * as fs from "fs";
 import { parse } from "yaml";
 import { roleOf } from "../../infra/roles";
-import { readStackConfig, stackFilePath } from "../../offline/stackFiles";
+import { describeDisagreements, sharedKeyDisagreements, stackFilePath } from "../../offline/stackFiles";
 import { evaluate, STACK_CASES } from "./evaluations";
-
-const SHARED_KEYS = ["drstack:primaryRegion", "drstack:secondaryRegion", "drstack:namePrefix", "drstack:appHostname"];
 
 describe.each(STACK_CASES)("stack $stack with activeSite=$activeSite", ({ stack, activeSite }) => {
   const run = () => evaluate(stack, { activeSite });
@@ -60,12 +58,19 @@ describe("the stacks stand alone", () => {
 });
 
 describe("the example stack files", () => {
-  test("agree on the keys both stacks derive names from", () => {
-    const primary = readStackConfig("primary").values;
-    const secondary = readStackConfig("secondary").values;
-    for (const key of SHARED_KEYS) {
-      expect({ key, value: secondary[key] }).toEqual({ key, value: primary[key] });
-    }
+  test("agree on the keys both stacks derive names from and the database generations", () => {
+    expect(sharedKeyDisagreements("primary")).toEqual([]);
+    expect(sharedKeyDisagreements("secondary")).toEqual([]);
+  });
+
+  test("an override of a shared key on one stack is a disagreement, named with both values", () => {
+    expect(sharedKeyDisagreements("secondary", { namePrefix: "other", activeSite: "secondary" })).toEqual([
+      { key: "namePrefix", values: { secondary: "other", primary: "acme-shop-dr" } },
+    ]);
+    expect(describeDisagreements(sharedKeyDisagreements("primary", { primaryDatabaseGeneration: "2" }))).toMatch(
+      /primaryDatabaseGeneration: primary "2", secondary "1". Fix: set it to the same value in Pulumi.primary.yaml and Pulumi.secondary.yaml/,
+    );
+    expect(sharedKeyDisagreements("staging")).toEqual([]);
   });
 
   test("set aws:region to the site's own region", () => {

@@ -1,8 +1,7 @@
-import { PROJECT_ROOT } from "../../infra/configSchema";
 import { roleOf } from "../../infra/roles";
 import { workloadReplicas } from "../../infra/workloadReplicas";
 import { readStackConfig } from "../../offline/stackFiles";
-import { evaluate, resourcesOfType, single, STACK_CASES, within } from "./evaluations";
+import { evaluate, resourcesOfType, single, STACK_CASES } from "./evaluations";
 
 // Each evaluation of the program takes seconds; several in one test outgrow jest's 5 s default on a busy machine.
 jest.setTimeout(60_000);
@@ -13,7 +12,8 @@ const T = {
   k8sProvider: "pulumi:providers:kubernetes",
   repository: "aws:ecr/repository:Repository",
   ecrReplication: "aws:ecr/replicationConfiguration:ReplicationConfiguration",
-  image: "docker:index/image:Image",
+  secret: "kubernetes:core/v1:Secret",
+  pdb: "kubernetes:policy/v1:PodDisruptionBudget",
 };
 const SECRET_SIG = "4dabf18193072939515e22adb298388d";
 
@@ -21,7 +21,11 @@ interface Container {
   name: string;
   image: string;
   args: string[];
-  env: Array<{ name: string; value: string }>;
+  env: Array<{ name: string; value?: string; valueFrom?: unknown }>;
+  envFrom: Array<{ secretRef?: { name: string } }>;
+  resources: { requests: Record<string, string>; limits: Record<string, string> };
+  securityContext: Record<string, unknown>;
+  volumeMounts?: Array<{ name: string; mountPath: string }>;
   ports: Array<{ name: string; containerPort: number }>;
   readinessProbe: { httpGet: { path: string; port: number } };
   livenessProbe: { httpGet: { path: string; port: number } };
@@ -29,7 +33,18 @@ interface Container {
 
 interface DeploymentInputs {
   metadata: { name: string; namespace: string };
-  spec: { replicas: number; template: { spec: { containers: Container[] } } };
+  spec: {
+    replicas: number;
+    template: {
+      spec: {
+        containers: Container[];
+        automountServiceAccountToken: boolean;
+        securityContext: Record<string, unknown>;
+        topologySpreadConstraints: Array<{ topologyKey: string; whenUnsatisfiable: string; maxSkew: number }>;
+        volumes?: Array<{ name: string; emptyDir?: unknown }>;
+      };
+    };
+  };
 }
 
 function deployments(evaluation: Awaited<ReturnType<typeof evaluate>>): Record<string, DeploymentInputs> {
@@ -75,19 +90,62 @@ describe.each(STACK_CASES)("workloads of stack $stack with activeSite=$activeSit
     }
   });
 
-  test("points the application at this site's own database", async () => {
+  test("delivers this site's own database and cache, with credentials, as a Kubernetes Secret and never as plain env values", async () => {
     const evaluation = await run();
     expect(evaluation.outputs.databaseEndpoint).toMatch(new RegExp(`^acme-shop-dr-${stack}-db\\.`));
+    const secret = single(evaluation, T.secret);
+    const stringData = secret.inputs.stringData as { [SECRET_SIG]: string; value: Record<string, string> };
+    // A Pulumi secret: encrypted in state, hidden in previews.
+    expect(stringData[SECRET_SIG]).toBeDefined();
+    const host = String(evaluation.outputs.databaseEndpoint);
+    expect(stringData.value).toMatchObject({
+      PGHOST: host,
+      PGPORT: "5432",
+      PGDATABASE: "shop",
+      PGUSER: "drstack",
+      PGSSLMODE: "require",
+      DATABASE_URL: `postgres://drstack:${encodeURIComponent(stringData.value.PGPASSWORD)}@${host}:5432/shop?sslmode=require`,
+      REDIS_URL: `rediss://:${encodeURIComponent(`offline-random-${stack}-cache-auth-token`)}@${String(evaluation.outputs.cacheEndpoint)}:6379/0`,
+    });
+    expect(stringData.value.PGPASSWORD.length).toBeGreaterThan(0);
     for (const deployment of Object.values(deployments(evaluation))) {
-      const env = deployment.spec.template.spec.containers[0].env;
-      expect(env.find((variable) => variable.name === "DATABASE_URL")?.value).toBe(`postgres://${evaluation.outputs.databaseEndpoint}:5432/shop`);
+      const [container] = deployment.spec.template.spec.containers;
+      expect(container.envFrom).toEqual([{ secretRef: { name: "drstack-connections" } }]);
+      expect(container.env).toEqual([{ name: "DRSTACK_SITE", value: stack }]);
     }
   });
 
-  test("pulls the application image from this site's own region", async () => {
+  test("pods pass common hardening checks: requests and limits, non-root, no privilege escalation, read-only root, no capabilities, RuntimeDefault seccomp, no token", async () => {
+    const evaluation = await run();
+    for (const deployment of Object.values(deployments(evaluation))) {
+      const pod = deployment.spec.template.spec;
+      expect(pod.automountServiceAccountToken).toBe(false);
+      expect(pod.securityContext).toEqual({ runAsNonRoot: true, runAsUser: 10001, runAsGroup: 10001, fsGroup: 10001, seccompProfile: { type: "RuntimeDefault" } });
+      const [container] = pod.containers;
+      expect(container.resources).toEqual({ requests: { cpu: "250m", memory: "512Mi" }, limits: { cpu: "1", memory: "1Gi" } });
+      expect(container.securityContext).toEqual({ allowPrivilegeEscalation: false, privileged: false, readOnlyRootFilesystem: true, capabilities: { drop: ["ALL"] } });
+      expect(container.volumeMounts).toEqual([{ name: "tmp", mountPath: "/tmp" }]);
+      expect(pod.volumes).toEqual([{ name: "tmp", emptyDir: { sizeLimit: "256Mi" } }]);
+    }
+  });
+
+  test("pods spread over zones and nodes without blocking a scale-up, and a disruption budget lets one go at a time", async () => {
+    const evaluation = await run();
+    for (const [tier, deployment] of Object.entries(deployments(evaluation))) {
+      expect(deployment.spec.template.spec.topologySpreadConstraints.map((c) => [c.topologyKey, c.whenUnsatisfiable, c.maxSkew])).toEqual([
+        ["topology.kubernetes.io/zone", "ScheduleAnyway", 1],
+        ["kubernetes.io/hostname", "ScheduleAnyway", 1],
+      ]);
+      const budget = resourcesOfType(evaluation, T.pdb).find((candidate) => (candidate.inputs.metadata as { name: string }).name === tier);
+      expect(budget?.inputs.spec).toEqual({ maxUnavailable: 1, selector: { matchLabels: { "app.kubernetes.io/name": "app", "app.kubernetes.io/component": tier, "app.kubernetes.io/managed-by": "drstack" } } });
+    }
+  });
+
+  test("pulls the application image by digest from this site's own region", async () => {
+    const digest = readStackConfig(stack).values["drstack:appImageDigest"];
     for (const deployment of Object.values(deployments(await run()))) {
       const [container] = deployment.spec.template.spec.containers;
-      expect(container.image).toBe(`123456789012.dkr.ecr.${region}.amazonaws.com/acme-shop-dr/app:2026.11.1`);
+      expect(container.image).toBe(`123456789012.dkr.ecr.${region}.amazonaws.com/acme-shop-dr/app@${digest}`);
       expect(container.args).toEqual([container.name]);
     }
   });
@@ -106,7 +164,7 @@ describe.each(STACK_CASES)("workloads of stack $stack with activeSite=$activeSit
     const service = single(await run(), T.service).inputs as { spec: { type: string; selector: Record<string, string>; ports: unknown[] } };
     expect(service.spec.type).toBe("LoadBalancer");
     expect(service.spec.selector["app.kubernetes.io/component"]).toBe("web");
-    expect(service.spec.ports).toEqual([{ name: "http", port: 80, targetPort: "http", protocol: "TCP" }]);
+    expect(service.spec.ports).toEqual([{ name: "https", port: 443, targetPort: "http", protocol: "TCP" }]);
   });
 });
 
@@ -130,14 +188,17 @@ describe.each(STACK_CASES)("container images of stack $stack with activeSite=$ac
   const region = values[`drstack:${stack}Region`];
   const peerRegion = values[`drstack:${stack === "primary" ? "secondary" : "primary"}Region`];
 
-  test("has the application and backup repositories in its own region, application tags immutable", async () => {
+  // Nothing is built or pushed by the program: the images exist, by digest, in the site's own region.
+  test("builds no image and looks both images up by digest in its own region, through its own provider", async () => {
     const evaluation = await run();
-    const repositories = resourcesOfType(evaluation, T.repository);
-    expect(repositories.map((r) => r.inputs.name).sort()).toEqual(["acme-shop-dr/app", "acme-shop-dr/drstack-backup"]);
-    expect(repositories.find((r) => r.inputs.name === "acme-shop-dr/app")?.inputs.imageTagMutability).toBe("IMMUTABLE");
-    for (const repository of repositories) {
-      expect(repository.provider).toContain(`::${stack}-aws::`);
-      expect(repository.inputs.forceDelete).toBe(false);
+    expect(evaluation.resources.filter((resource) => resource.type.startsWith("docker:") || resource.type === "aws:ecr/repository:Repository")).toEqual([]);
+    const lookups = evaluation.invokeCalls.filter((call) => call.token === "aws:ecr/getImage:getImage");
+    expect(lookups.map((call) => [call.inputs.repositoryName, call.inputs.imageDigest]).sort()).toEqual([
+      ["acme-shop-dr/app", values["drstack:appImageDigest"]],
+      ["acme-shop-dr/drstack-backup", values["drstack:backupImageDigest"]],
+    ]);
+    for (const call of lookups) {
+      expect(call.provider).toContain(`::${stack}-aws::`);
     }
     expect(evaluation.outputs.appImageRepositoryUrl).toBe(`123456789012.dkr.ecr.${region}.amazonaws.com/acme-shop-dr/app`);
   });
@@ -157,23 +218,31 @@ describe.each(STACK_CASES)("container images of stack $stack with activeSite=$ac
     });
   });
 
-  test("builds the backup job image and pushes it to its own registry", async () => {
-    const image = single(await run(), T.image);
-    expect(image.inputs.imageName).toBe(`123456789012.dkr.ecr.${region}.amazonaws.com/acme-shop-dr/drstack-backup:latest`);
-    expect(image.inputs.build).toEqual({
-      context: PROJECT_ROOT,
-      dockerfile: `${PROJECT_ROOT}/lambdas/backup-image/Dockerfile`,
-      platform: "linux/amd64",
-    });
-    const registry = (image.inputs.registry as { value: { server: string } }).value;
-    expect(registry.server).toBe(`123456789012.dkr.ecr.${region}.amazonaws.com/acme-shop-dr/drstack-backup`);
+  test("runs the backup functions on the backup job image by digest, from its own region", async () => {
+    const evaluation = await run();
+    const functions = resourcesOfType(evaluation, "aws:lambda/function:Function").filter((fn) => fn.inputs.packageType === "Image");
+    expect(functions.length).toBeGreaterThan(0);
+    for (const fn of functions) {
+      expect(fn.inputs.imageUri).toBe(`123456789012.dkr.ecr.${region}.amazonaws.com/acme-shop-dr/drstack-backup@${values["drstack:backupImageDigest"]}`);
+    }
+  });
+});
+
+describe("workload settings", () => {
+  test("a writable root filesystem drops the /tmp volume; resources follow config", async () => {
+    const evaluation = await evaluate("primary", { appReadOnlyRootFilesystem: "false", appCpuRequest: "500m", appMemoryLimit: "2Gi", appRunAsUser: "1000" });
+    const [web] = Object.values(deployments(evaluation));
+    expect(web.spec.template.spec.volumes).toBeUndefined();
+    expect(web.spec.template.spec.containers[0].volumeMounts).toBeUndefined();
+    expect(web.spec.template.spec.containers[0].securityContext.readOnlyRootFilesystem).toBe(false);
+    expect(web.spec.template.spec.containers[0].resources).toEqual({ requests: { cpu: "500m", memory: "512Mi" }, limits: { cpu: "1", memory: "2Gi" } });
+    expect(web.spec.template.spec.securityContext.runAsUser).toBe(1000);
   });
 });
 
 describe("image replication and the first deployment", () => {
-  test("waits for the peer stack like bucket replication does", async () => {
+  test("does not wait for the peer stack: both regions' repositories exist before either stack runs", async () => {
     const evaluation = await evaluate("primary", { peerProvisioned: "false" });
-    expect(resourcesOfType(evaluation, T.ecrReplication)).toEqual([]);
-    expect(resourcesOfType(within(evaluation, "drstack:images:ImageRegistry"), T.repository)).toHaveLength(2);
+    expect(resourcesOfType(evaluation, T.ecrReplication)).toHaveLength(1);
   });
 });

@@ -14,13 +14,26 @@ import { join } from "node:path";
 export interface ServiceCoordinates {
   workDir: string;
   pgBinDir: string;
-  postgres: { host: string; port: number; superuser: string; password: string; pid: number; dataDir: string };
+  postgres: {
+    host: string;
+    port: number;
+    superuser: string;
+    password: string;
+    pid: number;
+    dataDir: string;
+    /** The CA that signed the server's certificate (for 127.0.0.1 and localhost), as RDS's bundle is for RDS. */
+    caFile: string;
+    /** A role the server admits over TLS only, as RDS does with rds.force_ssl = 1. */
+    tlsOnlyUser: string;
+  };
   minio: {
     accessKey: string;
     secretKey: string;
     region: string;
     siteA: { endpoint: string; bucket: string; pid: number };
     siteB: { endpoint: string; bucket: string; pid: number };
+    /** A bucket on site A created with Object Lock (and so versioning), without default retention: uploads lock themselves. */
+    lockedBucket: string;
   };
   moto: { endpoint: string; pid: number };
   mcBin: string;
@@ -86,6 +99,31 @@ function run(cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env):
   return res.stdout;
 }
 
+const TLS_ONLY_USER = "tls_only";
+
+/**
+ * A throwaway CA and a server certificate for 127.0.0.1 and localhost signed
+ * by it, so clients can verify the server (sslmode=verify-full) the way the
+ * backup job verifies RDS against its CA bundle.
+ */
+function serverCertificate(dir: string): { caFile: string; certFile: string; keyFile: string } {
+  const caKey = join(dir, "ca.key");
+  const caFile = join(dir, "ca.pem");
+  const keyFile = join(dir, "server.key");
+  const csr = join(dir, "server.csr");
+  const certFile = join(dir, "server.pem");
+  const extFile = join(dir, "server.ext");
+  run("openssl", ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", caKey, "-out", caFile, "-days", "2", "-subj", "/CN=drstack test CA"]);
+  run("openssl", ["req", "-newkey", "rsa:2048", "-nodes", "-keyout", keyFile, "-out", csr, "-subj", "/CN=127.0.0.1"]);
+  writeFileSync(extFile, "subjectAltName = IP:127.0.0.1, DNS:localhost\nbasicConstraints = CA:FALSE\n");
+  run("openssl", ["x509", "-req", "-in", csr, "-CA", caFile, "-CAkey", caKey, "-CAcreateserial", "-out", certFile, "-days", "2", "-extfile", extFile]);
+  // PostgreSQL refuses a key readable by others, and runs as the postgres user when we are root.
+  chmodSync(keyFile, 0o600);
+  chmodSync(caFile, 0o644);
+  if (process.getuid?.() === 0) run("chown", ["postgres", keyFile, certFile]);
+  return { caFile, certFile, keyFile };
+}
+
 /** PostgreSQL refuses to run as root: drop to the `postgres` user when we are root. */
 function asPgUser(bin: string, args: string[]): [string, string[]] {
   return process.getuid?.() === 0 ? ["runuser", ["-u", "postgres", "--", bin, ...args]] : [bin, args];
@@ -135,9 +173,14 @@ async function start(workDir: string, started: number[]): Promise<ServiceCoordin
     "-D", dataDir, "-U", "postgres", "--pwfile", pwFile, "--auth-local=trust", "--auth-host=scram-sha-256", "-E", "UTF8", "--no-sync",
   ]);
   run(initCmd, initArgs);
+  const { caFile, certFile, keyFile } = serverCertificate(pgDir);
+  // Like RDS with rds.force_ssl: this role is refused on a connection without TLS.
+  const hba = join(dataDir, "pg_hba.conf");
+  writeFileSync(hba, `hostnossl all ${TLS_ONLY_USER} 127.0.0.1/32 reject\n` + readFileSync(hba, "utf8"));
   const pgPort = await freePort();
   const [pgCmd, pgArgs] = asPgUser(join(pgBin, "postgres"), [
     "-D", dataDir, "-p", String(pgPort), "-c", "listen_addresses=127.0.0.1", "-k", pgDir,
+    "-c", "ssl=on", "-c", `ssl_cert_file=${certFile}`, "-c", `ssl_key_file=${keyFile}`,
     "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off", "-c", "max_wal_size=4GB",
   ]);
   const pgLog = join(workDir, "postgres.log");
@@ -186,17 +229,21 @@ async function start(workDir: string, started: number[]): Promise<ServiceCoordin
   mc("mb", "--with-versioning", `sitea/${a.bucket}`);
   mc("mb", "--with-versioning", `siteb/${b.bucket}`);
   mc("replicate", "add", `sitea/${a.bucket}`, "--remote-bucket", `http://${accessKey}:${secretKey}@127.0.0.1:${b.port}/${b.bucket}`, "--priority", "1");
+  // Object Lock can only be enabled when a bucket is created, as on S3.
+  const lockedBucket = "drstack-backups-locked";
+  mc("mb", "--with-lock", `sitea/${lockedBucket}`);
 
   const coords: ServiceCoordinates = {
     workDir,
     pgBinDir: pgBin,
-    postgres: { host: "127.0.0.1", port: pgPort, superuser: "postgres", password: pgPassword, pid: pg.pid!, dataDir },
+    postgres: { host: "127.0.0.1", port: pgPort, superuser: "postgres", password: pgPassword, pid: pg.pid!, dataDir, caFile, tlsOnlyUser: TLS_ONLY_USER },
     minio: {
       accessKey,
       secretKey,
       region: "us-east-1",
       siteA: { endpoint: a.endpoint, bucket: a.bucket, pid: a.pid },
       siteB: { endpoint: b.endpoint, bucket: b.bucket, pid: b.pid },
+      lockedBucket,
     },
     moto: { endpoint: `http://127.0.0.1:${motoPort}`, pid: moto.pid! },
     mcBin,

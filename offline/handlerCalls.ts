@@ -1,0 +1,63 @@
+import { buildSync } from "esbuild";
+import * as fs from "fs";
+import * as path from "path";
+import { PROJECT_ROOT } from "../infra/configSchema";
+import { AwsService, HandlerCalls } from "./reachability";
+
+/** The AWS SDK client packages the handlers may use, by the service endpoint each calls. */
+export const SDK_CLIENT_SERVICES: Readonly<Record<string, AwsService>> = {
+  "@aws-sdk/client-s3": "s3",
+  "@aws-sdk/client-secrets-manager": "secretsmanager",
+  "@aws-sdk/client-ssm": "ssm",
+  "@aws-sdk/client-lambda": "lambda",
+  "@aws-sdk/client-cloudwatch": "monitoring",
+  "@aws-sdk/client-sns": "sns",
+  "@aws-sdk/client-rds": "rds",
+  "@aws-sdk/client-scheduler": "scheduler",
+  "@aws-sdk/client-sts": "sts",
+  "@aws-sdk/client-kms": "kms",
+  "@aws-sdk/client-cloudwatch-logs": "logs",
+};
+
+const HANDLERS_DIR = path.join(PROJECT_ROOT, "lambdas", "handlers");
+
+/**
+ * What each handler calls, read from what its bundle actually contains:
+ * esbuild bundles it as an ES module, so code no path of the handler reaches
+ * is shaken out, and what remains tells every AWS SDK client package it can
+ * call and whether it runs drstack's PostgreSQL code. Derived, never
+ * declared, so a handler that starts calling a new service fails the
+ * reachability check until the network gives it a path.
+ */
+export function handlerCalls(): HandlerCalls {
+  const calls: Record<string, { aws: AwsService[]; database: boolean }> = {};
+  for (const file of fs.readdirSync(HANDLERS_DIR).filter((name) => name.endsWith(".ts"))) {
+    const result = buildSync({
+      entryPoints: [path.join(HANDLERS_DIR, file)],
+      bundle: true,
+      platform: "node",
+      target: "node20",
+      format: "esm",
+      outfile: path.join(HANDLERS_DIR, "bundle.js"),
+      external: ["pg-native"],
+      metafile: true,
+      write: false,
+      logLevel: "silent",
+    });
+    const output = Object.values(result.metafile?.outputs ?? {})[0];
+    const inputs = Object.entries(output?.inputs ?? {})
+      .filter(([, use]) => use.bytesInOutput > 0)
+      .map(([input]) => input);
+    const packages = new Set(inputs.map((input) => /node_modules\/(@[^/]+\/[^/]+|[^/@][^/]*)\//.exec(input)?.[1]).filter((name): name is string => name !== undefined));
+    const unknownClients = [...packages].filter((name) => name.startsWith("@aws-sdk/client-") && !(name in SDK_CLIENT_SERVICES));
+    if (unknownClients.length > 0) {
+      throw new Error(`lambdas/handlers/${file} uses ${unknownClients.join(", ")}: add it to SDK_CLIENT_SERVICES in offline/handlerCalls.ts`);
+    }
+    calls[file.replace(/\.ts$/, "")] = {
+      aws: [...packages].filter((name) => name in SDK_CLIENT_SERVICES).map((name) => SDK_CLIENT_SERVICES[name]),
+      // The pg driver is CommonJS and never shaken out; drstack's own database code is.
+      database: inputs.includes("lambdas/core/postgres.ts"),
+    };
+  }
+  return calls;
+}

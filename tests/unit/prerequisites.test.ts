@@ -1,0 +1,125 @@
+import { spawnSync } from "child_process";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import { LAMBDA_BUNDLES, lambdaBundleArchive, missingLambdaBundles, MissingLambdaBundleError, requireLambdaBundles } from "../../infra/lambdaBundles";
+import { EvaluationError, evaluateStack } from "../../offline/evaluate";
+import { evaluate } from "./evaluations";
+
+jest.setTimeout(120_000);
+
+/**
+ * What must exist before anything changes: the Lambda bundles and the images
+ * the site runs. Each is checked before any resource but the site's provider
+ * is declared, and a missing one stops the program with the fix.
+ */
+
+const MISSING = `sha256:${"0".repeat(64)}`;
+
+/** What was declared below the stack itself before the program stopped. */
+function declared(error: EvaluationError): string[] {
+  return error.resources.filter((resource) => resource.type !== "pulumi:pulumi:Stack").map((resource) => resource.type);
+}
+
+describe("Lambda bundles", () => {
+  test("every bundle is listed with the handler file build:lambdas writes", () => {
+    const script = JSON.parse(fs.readFileSync(path.join(__dirname, "..", "..", "package.json"), "utf8")).scripts["build:lambdas"] as string;
+    for (const bundle of Object.values(LAMBDA_BUNDLES)) {
+      expect(script).toContain(`--outfile=${bundle.directory}/${bundle.entry}`);
+    }
+  });
+
+  test("a missing bundle is an error naming it and the command that builds it", () => {
+    const empty = fs.mkdtempSync(path.join(os.tmpdir(), "drstack-bundles-"));
+    try {
+      expect(missingLambdaBundles(empty)).toEqual(["dist/lambdas/verify/handlers/verify.js", "dist/lambdas/guard/handlers/guard.js"]);
+      expect(() => requireLambdaBundles(empty)).toThrow(MissingLambdaBundleError);
+      expect(() => requireLambdaBundles(empty)).toThrow(
+        /the Lambda bundles dist\/lambdas\/verify\/handlers\/verify.js, dist\/lambdas\/guard\/handlers\/guard.js do not exist; nothing was deployed. Fix: run `npm run build:lambdas`/,
+      );
+      expect(() => lambdaBundleArchive("verify", empty)).toThrow(MissingLambdaBundleError);
+    } finally {
+      fs.rmSync(empty, { recursive: true, force: true });
+    }
+  });
+
+  test("a built bundle passes and becomes the archive of its directory", () => {
+    const root = fs.mkdtempSync(path.join(os.tmpdir(), "drstack-bundles-"));
+    try {
+      for (const name of ["verify", "guard"]) {
+        fs.mkdirSync(path.join(root, `dist/lambdas/${name}/handlers`), { recursive: true });
+        fs.writeFileSync(path.join(root, `dist/lambdas/${name}/handlers/${name}.js`), "exports.handler = async () => {};\n");
+      }
+      expect(missingLambdaBundles(root)).toEqual([]);
+      expect(() => requireLambdaBundles(root)).not.toThrow();
+    } finally {
+      fs.rmSync(root, { recursive: true, force: true });
+    }
+  });
+
+  // Evaluated in a copy of the program without dist/, in a child process: the bundle check reads
+  // the project's own files, and hiding them here would race the other test workers.
+  test("the program stops on a missing bundle before it declares anything (not a warning)", () => {
+    const root = path.join(__dirname, "..", "..");
+    const copy = fs.mkdtempSync(path.join(os.tmpdir(), "drstack-nobundle-"));
+    for (const entry of ["infra", "offline"]) {
+      fs.cpSync(path.join(root, entry), path.join(copy, entry), { recursive: true });
+    }
+    for (const file of fs.readdirSync(root).filter((name) => /^Pulumi(\..+)?\.yaml$/.test(name) || name === "package.json" || name === "tsconfig.json")) {
+      fs.copyFileSync(path.join(root, file), path.join(copy, file));
+    }
+    fs.symlinkSync(path.join(root, "node_modules"), path.join(copy, "node_modules"), "dir");
+    const script = [
+      'const { evaluateStack } = require("./offline/evaluate");',
+      'evaluateStack({ stack: "primary" }).then(',
+      '  () => { console.log(JSON.stringify({ ok: true })); },',
+      '  (e) => { console.log(JSON.stringify({ message: e.message, declared: e.resources.filter((r) => r.type !== "pulumi:pulumi:Stack").map((r) => r.type) })); },',
+      ");",
+    ].join("\n");
+    const result = spawnSync(path.join(root, "node_modules", ".bin", "tsx"), ["-e", script], { cwd: copy, encoding: "utf8", timeout: 100_000 });
+    const outcome = JSON.parse(result.stdout.trim().split("\n").pop() ?? "{}") as { ok?: boolean; message?: string; declared?: string[] };
+    expect(outcome.ok).toBeUndefined();
+    expect(outcome.message).toMatch(/Lambda bundles dist\/lambdas\/verify\/handlers\/verify.js, dist\/lambdas\/guard\/handlers\/guard.js do not exist; nothing was deployed. Fix: run `npm run build:lambdas`/);
+    expect(outcome.declared).toEqual([]);
+  });
+});
+
+describe("images exist in the site's own region", () => {
+  test("the example stacks evaluate: both images are found in each site's region", async () => {
+    for (const stack of ["primary", "secondary"]) {
+      const evaluation = await evaluate(stack);
+      expect(evaluation.invokes.filter((token) => token === "aws:ecr/getImage:getImage")).toHaveLength(2);
+    }
+  });
+
+  test.each([
+    ["appImageDigest", "drstack-backup", /appImageDigest = "sha256:0{64}": no such image in acme-shop-dr\/app in us-east-1 \(.*ImageNotFoundException.*\). Fix: push the release to acme-shop-dr\/app .*or pulumi -s secondary config set appImageDigest/],
+    ["backupImageDigest", "app", /backupImageDigest = "sha256:0{64}": no such image in acme-shop-dr\/drstack-backup in us-east-1 .*Fix: run scripts\/publish-backup-image.sh \(it pushes the image to both regions\), then pulumi -s secondary config set backupImageDigest/],
+  ])("a missing image named by %s stops the preview with the key and the fix, before anything but the provider is declared", async (key, _found, message) => {
+    const failure = await evaluateStack({
+      stack: "secondary",
+      overrides: { [key]: MISSING, activeSite: "secondary" },
+      stackReferences: { kind: "unreachable" },
+      world: { absentImageDigests: [MISSING] },
+    }).then(
+      () => undefined,
+      (error: unknown) => error,
+    );
+    expect(failure).toBeInstanceOf(EvaluationError);
+    const error = failure as EvaluationError;
+    expect(error.message).toMatch(/^drstack cannot deploy: an image it runs is not in this site's region us-east-1; nothing was deployed:/);
+    expect(error.message).toMatch(message);
+    expect(declared(error)).toEqual(["pulumi:providers:aws"]);
+  });
+
+  test("both missing images are reported at once", async () => {
+    const failure = (await evaluateStack({
+      stack: "primary",
+      overrides: { appImageDigest: MISSING, backupImageDigest: MISSING },
+      world: { absentImageDigests: [MISSING] },
+    }).catch((error: unknown) => error)) as EvaluationError;
+    expect(failure.message).toMatch(/images it runs are not in this site's region us-west-2/);
+    expect(failure.message).toMatch(/appImageDigest/);
+    expect(failure.message).toMatch(/backupImageDigest/);
+  });
+});
