@@ -76,8 +76,8 @@ export interface SiteOutputs {
   /** Pods of each application tier this site runs in its role. */
   workloadReplicas: TierReplicas;
   appImageRepositoryUrl: pulumi.Output<string>;
-  /** The web tier's load balancer; this site's endpoint should resolve to it. Undefined until the site's certificate is issued. */
-  webLoadBalancerHostname: pulumi.Output<string | undefined>;
+  /** The web tier's load balancer; this site's endpoint should resolve to it. Absent until the site's web Service exists (its certificate issued). */
+  webLoadBalancerHostname?: pulumi.Output<string | undefined>;
   /** The site's ACM certificate (appHostname and both endpoints), in its own region. */
   certificateArn: pulumi.Output<string>;
   /** The site's alarm topic: every alarm drstack declares in this site notifies it. */
@@ -400,7 +400,7 @@ export async function deploySite(config: DrConfig = loadConfig(), drPosture: DrP
     ...(dns ? { dnsTarget: dns.target } : {}),
     workloadReplicas: workloads.replicas,
     appImageRepositoryUrl: images.appRepositoryUrl,
-    webLoadBalancerHostname: workloads.webHostname,
+    ...(workloads.webHostname ? { webLoadBalancerHostname: workloads.webHostname } : {}),
     certificateArn: certificate.arn,
     alarmTopicArn: alarms.topicArn,
     backupSecurityGroupId: network.backupFunctionsSecurityGroupId,

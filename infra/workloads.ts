@@ -59,8 +59,13 @@ export type AppTier = (typeof APP_TIERS)[number];
 export class Workloads extends pulumi.ComponentResource {
   public readonly replicas: TierReplicas;
   public readonly namespace: pulumi.Output<string>;
-  /** The load balancer in front of the web tier; DNS for this site's endpoint points here. */
-  public readonly webHostname: pulumi.Output<string | undefined>;
+  /**
+   * The load balancer in front of the web tier; DNS for this site's endpoint
+   * points here. Absent while no web Service is declared (its certificate is
+   * not issued yet): a stack output that resolves to undefined is dropped with
+   * a warning (pulumi/pulumi#7376), so there is no output rather than an empty one.
+   */
+  public readonly webHostname?: pulumi.Output<string | undefined>;
 
   constructor(name: string, args: WorkloadsArgs, opts?: pulumi.ComponentResourceOptions) {
     super("drstack:workloads:Workloads", name, {}, opts);
@@ -107,7 +112,9 @@ export class Workloads extends pulumi.ComponentResource {
           );
 
     this.namespace = namespace.metadata.name;
-    this.webHostname = service ? service.status.apply((status) => status?.loadBalancer?.ingress?.[0]?.hostname) : pulumi.output(undefined);
+    // The provider waits until a LoadBalancer Service has its address (@pulumi/kubernetes, Service),
+    // which the AWS Load Balancer Controller publishes as the NLB's DNS name.
+    this.webHostname = service?.status.apply((status) => status?.loadBalancer?.ingress?.[0]?.hostname);
     this.registerOutputs({ namespace: this.namespace, webHostname: this.webHostname });
   }
 }

@@ -204,6 +204,18 @@ function computedState(type: string, name: string, inputs: Record<string, unknow
       state.arn = `arn:aws:scheduler:${region}:${MOCK_ACCOUNT_ID}:schedule/${String(state.groupName)}/${String(state.name)}`;
       break;
     }
+    case "kubernetes:core/v1:Service": {
+      // The provider reports a LoadBalancer Service only once its address is
+      // allocated (@pulumi/kubernetes, Service: "External IP address is
+      // allocated"); the AWS Load Balancer Controller publishes the NLB's DNS name.
+      const spec = inputs.spec as { type?: string } | undefined;
+      const metadata = inputs.metadata as { name?: string; namespace?: string } | undefined;
+      if (spec?.type === "LoadBalancer") {
+        const hostname = `k8s-${metadata?.namespace ?? "default"}-${metadata?.name ?? name}-mock.elb.${region}.amazonaws.com`;
+        state.status = { loadBalancer: { ingress: [{ hostname }] } };
+      }
+      break;
+    }
     case "aws:cloudwatch/logGroup:LogGroup":
       state.name = (inputs.name as string | undefined) ?? `/drstack/${name}`;
       state.arn = `arn:aws:logs:${region}:${MOCK_ACCOUNT_ID}:log-group:${state.name}`;
