@@ -117,6 +117,6 @@ describe("README", () => {
   test("its first set-up command runs the offline plan", () => {
     const readme = fs.readFileSync(README_PATH, "utf8");
     const firstCommand = /## Set up\s+```sh\n([^\n]+)/.exec(readme)![1];
-    expect(firstCommand).toMatch(/^npm install && npm run plan -- --stack primary\b/);
+    expect(firstCommand).toMatch(/^npm ci && npm run plan -- --stack primary\b/);
   });
 });
