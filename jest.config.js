@@ -1,9 +1,10 @@
-/** Three projects:
+/** Four projects:
  * - `unit`: the Pulumi mock runtime and pure logic (`npm test`);
  * - `failover`: the exhaustive failover diffs, which evaluate every stack under
  *   both activeSite values in every DNS mode and database generation (`npm run test:failover`);
+ * - `commands`: README's commands run exactly as written, each in a child process (`npm run test:commands`);
  * - `integration`: real PostgreSQL, MinIO and moto started by its globalSetup (`npm run test:integration`).
- * `npm run test:all` runs all three. */
+ * `npm run test:all` runs all four. */
 const transform = { "^.+\\.tsx?$": ["@swc/jest"] };
 
 module.exports = {
@@ -26,6 +27,15 @@ module.exports = {
       testEnvironment: "node",
       transform,
       testMatch: ["<rootDir>/tests/failover/**/*.test.ts"],
+      globalSetup: "<rootDir>/tests/setup/buildLambdas.ts",
+    },
+    {
+      displayName: "commands",
+      testEnvironment: "node",
+      transform,
+      testMatch: ["<rootDir>/tests/commands/**/*.test.ts"],
+      // The commands evaluate the program (and build the bundles) in child processes.
+      testTimeout: 600_000,
       globalSetup: "<rootDir>/tests/setup/buildLambdas.ts",
     },
     {

@@ -13,8 +13,8 @@ if [ ! -x node_modules/.bin/jest ]; then
   npm install --no-audit --no-fund || exit 1
 fi
 
-echo "== offline suites (unit, failover)"
-npx jest --selectProjects unit failover "$@" || status=1
+echo "== offline suites (unit, failover, README commands)"
+npx jest --selectProjects unit failover commands "$@" || status=1
 
 echo "== services for the integration suite"
 if bash scripts/install-services.sh; then
