@@ -201,7 +201,7 @@ export class SiteDatabase extends pulumi.ComponentResource {
       {
         vpcId: args.vpcId,
         // A security group's description cannot change in place: a new one replaces the group.
-        description: `drstack ${args.site} PostgreSQL: its clients only (the cluster's pods, the backup functions), nobody while fenced`,
+        description: `drstack ${args.site} PostgreSQL: its clients only (the cluster pods, the backup functions), nobody while fenced`,
         // Fenced: an explicit empty list, because an absent `ingress` leaves the existing rules in place.
         ingress: databaseIngress(args.mode, args.clientSecurityGroupIds),
       },
