@@ -1,5 +1,6 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
+import { createHash } from "node:crypto";
 import { ContainerResources } from "./config";
 import { SiteName, SiteRole } from "./roles";
 import { ReplicaSettings, TierReplicas, workloadReplicas } from "./workloadReplicas";
@@ -70,19 +71,23 @@ export class Workloads extends pulumi.ComponentResource {
     const namespace = new k8s.core.v1.Namespace(`${name}-namespace`, { metadata: { name: args.namespace } }, child);
     this.replicas = workloadReplicas(args.role, args.replicas);
 
+    const variables = connectionVariables(args.connections);
     const connections = new k8s.core.v1.Secret(
       `${name}-connections`,
       {
         metadata: { name: CONNECTIONS_SECRET_NAME, namespace: namespace.metadata.name, labels: { "app.kubernetes.io/managed-by": "drstack" } },
         type: "Opaque",
-        stringData: pulumi.secret(connectionVariables(args.connections)),
+        stringData: pulumi.secret(variables),
       },
       child,
     );
+    // Pods read envFrom once, at start: a changed Secret reaches them only
+    // through a new pod template. The digest reveals nothing of the values.
+    const digest = pulumi.unsecret(variables.apply(connectionsDigest));
     for (const tier of APP_TIERS) {
       new k8s.apps.v1.Deployment(
         `${name}-${tier}`,
-        { metadata: { name: tier, namespace: namespace.metadata.name, labels: appLabels(tier) }, spec: deploymentSpec(tier, this.replicas[tier], args.image, args) },
+        { metadata: { name: tier, namespace: namespace.metadata.name, labels: appLabels(tier) }, spec: deploymentSpec(tier, this.replicas[tier], args.image, args, digest) },
         { ...child, dependsOn: [connections] },
       );
       // Voluntary disruptions (node drains, upgrades) take one pod of a tier at a
@@ -155,6 +160,7 @@ export function deploymentSpec(
   replicas: number,
   image: pulumi.Input<string>,
   args: DeploymentSettings,
+  connectionsDigestValue: pulumi.Input<string>,
 ): k8s.types.input.apps.v1.DeploymentSpec {
   const probe = (periodSeconds: number, failureThreshold: number): k8s.types.input.core.v1.Probe => ({
     httpGet: { path: args.healthPath, port: args.containerPort },
@@ -174,7 +180,7 @@ export function deploymentSpec(
     replicas,
     selector: { matchLabels: appLabels(tier) },
     template: {
-      metadata: { labels: appLabels(tier) },
+      metadata: { labels: appLabels(tier), annotations: { [CONNECTIONS_DIGEST_ANNOTATION]: connectionsDigestValue } },
       spec: {
         // The application never calls the Kubernetes API.
         automountServiceAccountToken: false,
@@ -217,6 +223,17 @@ export function deploymentSpec(
       },
     },
   };
+}
+
+/** The pod-template annotation that rolls a tier's pods when the connections Secret changes. */
+export const CONNECTIONS_DIGEST_ANNOTATION = "drstack.io/connections-sha256";
+
+/** SHA-256 over the Secret's variables in key order: the same values always give the same digest. */
+export function connectionsDigest(variables: Record<string, string>): string {
+  const ordered = Object.keys(variables)
+    .sort()
+    .map((key) => [key, variables[key]]);
+  return createHash("sha256").update(JSON.stringify(ordered)).digest("hex");
 }
 
 /**
