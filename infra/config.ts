@@ -350,7 +350,7 @@ export function parseConfig(raw: RawConfig, stack: string): DrConfig {
   if (!NAME_PREFIX_PATTERN.test(namePrefix) || namePrefix.length > prefixLimit) {
     reader.report(
       "namePrefix",
-      `must be 1-${prefixLimit} lowercase letters, digits and inner hyphens, because bucket names are derived from it`,
+      `must be 1-${prefixLimit} lowercase letters, digits and inner hyphens, because bucket, cache, role and function names are derived from it (the ElastiCache replication group ID allows 40 characters)`,
       `${reader.setCommand("namePrefix", "acme-shop-dr")} in both stacks`,
     );
   }

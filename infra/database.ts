@@ -4,7 +4,7 @@ import * as random from "@pulumi/random";
 import { notifyTopic } from "./alarms";
 import { DATABASE_REPLICA_LAG_MINUTES } from "./assumptions";
 import { DatabaseConfig } from "./config";
-import { databaseIdentifier } from "./naming";
+import { databaseIdentifier, databaseMonitoringRoleName } from "./naming";
 import { databaseSecretName, POSTGRES_PORT } from "./siteConnections";
 import { serviceTrustPolicy } from "./policyDocument";
 import { SiteName } from "./roles";
@@ -116,7 +116,7 @@ export class SiteDatabase extends pulumi.ComponentResource {
     const monitoringRole = new aws.iam.Role(
       `${name}-monitoring`,
       {
-        name: `${args.namePrefix}-rds-monitoring-${args.site}`,
+        name: databaseMonitoringRoleName(args.namePrefix, args.site),
         description: `Enhanced Monitoring of drstack ${args.site} databases`,
         assumeRolePolicy: pulumi.jsonStringify(serviceTrustPolicy("monitoring.rds.amazonaws.com")),
       },
