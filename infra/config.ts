@@ -4,6 +4,7 @@ import { DATA_CLASS_NAMES, DATA_CLASSES, DataClassPolicy } from "./dataClasses";
 import { cacheReplicationGroupId, maxNamePrefixLength } from "./naming";
 import { ObjectivesEnforcement, OBJECTIVES_ENFORCEMENT_MODES } from "./objectives";
 import { isSiteName, peerOf, roleOf, SiteName, SiteRole, SITES } from "./roles";
+import { BACKUP_IMAGE_PG_DUMP_MAJOR } from "./backupContract";
 import { BackupDatabase, parseBackupDatabases } from "./backupTargets";
 import { checkScheduleExpression } from "./scheduleExpression";
 import { generationsConsistent } from "./sitePlan";
@@ -717,9 +718,19 @@ function readDatabaseConfig(reader: ConfigReader): DatabaseConfig {
       "set both in both stacks as README, Failback describes",
     );
   }
+  const engineVersion = reader.matching("dbEngineVersion", /^\d{2}(\.\d+)?$/, "a PostgreSQL version such as 16 or 16.4", "16");
+  const engineMajor = Number.parseInt(engineVersion, 10);
+  if (engineMajor > BACKUP_IMAGE_PG_DUMP_MAJOR) {
+    // pg_dump refuses a server newer than itself ("aborting because of server version mismatch").
+    reader.report(
+      "dbEngineVersion",
+      `PostgreSQL ${engineMajor} is newer than the backup job's pg_dump ${BACKUP_IMAGE_PG_DUMP_MAJOR}, which refuses to dump a newer server`,
+      `${reader.setCommand("dbEngineVersion", String(BACKUP_IMAGE_PG_DUMP_MAJOR))}, or raise postgresql${BACKUP_IMAGE_PG_DUMP_MAJOR} in lambdas/backup-image/Dockerfile and BACKUP_IMAGE_PG_DUMP_MAJOR, then publish the image (scripts/publish-backup-image.sh) first`,
+    );
+  }
   return {
     instanceClass: reader.matching("dbInstanceClass", /^db\.[a-z0-9]+\.[a-z0-9]+$/, "an RDS instance class", "db.r6g.large"),
-    engineVersion: reader.matching("dbEngineVersion", /^\d{2}(\.\d+)?$/, "a PostgreSQL version such as 16 or 16.4", "16"),
+    engineVersion,
     allocatedStorageGb,
     maxAllocatedStorageGb,
     backupRetentionDays: reader.between(
