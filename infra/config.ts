@@ -1,7 +1,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { configValueToString, PROJECT_NAME, readConfigSchema } from "./configSchema";
 import { DATA_CLASS_NAMES, DATA_CLASSES, DataClassPolicy } from "./dataClasses";
-import { cacheReplicationGroupId, maxNamePrefixLength } from "./naming";
+import { maxNamePrefixLength } from "./naming";
 import { ObjectivesEnforcement, OBJECTIVES_ENFORCEMENT_MODES } from "./objectives";
 import { isSiteName, peerOf, roleOf, SiteName, SiteRole, SITES } from "./roles";
 import { BACKUP_IMAGE_PG_DUMP_MAJOR } from "./backupContract";
@@ -431,12 +431,13 @@ export function parseConfig(raw: RawConfig, stack: string): DrConfig {
       `${reader.setCommand("namePrefix", `a${namePrefix}`)} in both stacks`,
     );
   }
-  if (cacheReplicationGroupId(namePrefix, "secondary").length > 40) {
-    reader.report(
-      "namePrefix",
-      `is too long for the ElastiCache replication group id "${cacheReplicationGroupId(namePrefix, "secondary")}" (at most 40 characters)`,
-      `choose a prefix of at most ${40 - cacheReplicationGroupId("", "secondary").length} characters in both stacks`,
-    );
+  if (namePrefix.includes("--")) {
+    // RDS and ElastiCache identifiers (and final snapshot identifiers) "can't contain two consecutive hyphens".
+    reader.report("namePrefix", "must not contain two consecutive hyphens, which RDS and ElastiCache identifiers refuse", `${reader.setCommand("namePrefix", namePrefix.replace(/-{2,}/g, "-"))} in both stacks`);
+  }
+  if (/^(aws|ssm)/i.test(namePrefix)) {
+    // SSM: "Parameter names can't be prefixed with 'aws' or 'ssm' (case-insensitive)"; the fencing parameters start with it.
+    reader.report("namePrefix", 'must not start with "aws" or "ssm", which SSM parameter names (the fencing claims) refuse', `${reader.setCommand("namePrefix", `dr-${namePrefix}`)} in both stacks`);
   }
   const primaryStackName = reader.string("primaryStackName");
   if (primaryStackName !== "" && !/^[\w.-]+\/[\w.-]+\/[\w.-]+$/.test(primaryStackName)) {

@@ -182,14 +182,18 @@ export class SiteDatabase extends pulumi.ComponentResource {
           // Fenced or retired: an explicit empty list, because an absent `ingress` leaves the existing rules in place.
           ingress: databaseIngress(mode, args.clientSecurityGroupIds),
         },
-        child,
+        // A replaced or deleted group would fail (DependencyViolation) while a
+        // frozen instance still uses it, and leave that instance in the old
+        // group with its old rules: the description never replaces a group,
+        // and a group the program stops declaring stays in AWS with its instance.
+        { ...child, ignoreChanges: ["description"], retainOnDelete: true },
       );
     const declareInstance = (generation: number, mode: DatabaseMode, identifier: pulumi.Input<string>) => {
       const group = generationGroup(generation, mode);
       const inputs: aws.rds.InstanceArgs = { ...instanceArgs(generation, mode, identifier), vpcSecurityGroupIds: [group.id] };
       return new aws.rds.Instance(instanceResourceName(name, generation), inputs, {
         ...dataStore,
-        ...(mode === "fenced" ? { ignoreChanges: Object.keys(inputs) } : {}),
+        ...(mode === "fenced" ? { ignoreChanges: [...FROZEN_INSTANCE_INPUTS] } : {}),
       });
     };
 
@@ -273,6 +277,31 @@ export class SiteDatabase extends pulumi.ComponentResource {
     this.registerOutputs({ identifier: this.identifier, arn: this.arn, endpoint: this.endpoint, mode: this.mode });
   }
 }
+
+/**
+ * Every input of aws.rds.Instance (@pulumi/aws InstanceArgs), not only those
+ * the program sets: an input left out of `ignoreChanges` that the program or
+ * a provider upgrade starts to set later (or stops setting, reverting it to
+ * its default) would reach a stopped instance as a ModifyDBInstance, which RDS
+ * refuses. Pulumi has no wildcard for `ignoreChanges` (pulumi/pulumi#6710); a
+ * test compares this list with the provider's InstanceArgs.
+ */
+export const FROZEN_INSTANCE_INPUTS: ReadonlyArray<keyof aws.rds.InstanceArgs> = [
+  "allocatedStorage", "allowMajorVersionUpgrade", "applyImmediately", "autoMinorVersionUpgrade", "availabilityZone",
+  "backupRetentionPeriod", "backupTarget", "backupWindow", "blueGreenUpdate", "caCertIdentifier", "characterSetName",
+  "copyTagsToSnapshot", "customIamInstanceProfile", "customerOwnedIpEnabled", "databaseInsightsMode", "dbName",
+  "dbSubnetGroupName", "dedicatedLogVolume", "deleteAutomatedBackups", "deletionProtection", "domain",
+  "domainAuthSecretArn", "domainDnsIps", "domainFqdn", "domainIamRoleName", "domainOu",
+  "enabledCloudwatchLogsExports", "engine", "engineLifecycleSupport", "engineVersion", "finalSnapshotIdentifier",
+  "iamDatabaseAuthenticationEnabled", "identifier", "identifierPrefix", "instanceClass", "iops", "kmsKeyId",
+  "licenseModel", "maintenanceWindow", "manageMasterUserPassword", "masterUserSecretKmsKeyId", "maxAllocatedStorage",
+  "monitoringInterval", "monitoringRoleArn", "multiAz", "ncharCharacterSetName", "networkType", "optionGroupName",
+  "parameterGroupName", "password", "passwordWo", "passwordWoVersion", "performanceInsightsEnabled",
+  "performanceInsightsKmsKeyId", "performanceInsightsRetentionPeriod", "port", "publiclyAccessible", "region",
+  "replicaMode", "replicateSourceDb", "restoreToPointInTime", "skipFinalSnapshot", "snapshotIdentifier",
+  "storageEncrypted", "storageThroughput", "storageType", "tags", "timezone", "upgradeStorageConfig", "username",
+  "vpcSecurityGroupIds", "warningEventCategories",
+];
 
 /** ReplicaLag is published once a minute; three minutes above the budget alarm, so one slow checkpoint does not page. */
 const REPLICA_LAG_PERIOD_SECONDS = 60;

@@ -1,6 +1,7 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import { createHash } from "node:crypto";
+import * as random from "@pulumi/random";
+import { createHmac } from "node:crypto";
 import { ContainerResources } from "./config";
 import { SiteName, SiteRole } from "./roles";
 import { ReplicaSettings, TierReplicas, workloadReplicas } from "./workloadReplicas";
@@ -82,8 +83,11 @@ export class Workloads extends pulumi.ComponentResource {
       child,
     );
     // Pods read envFrom once, at start: a changed Secret reaches them only
-    // through a new pod template. The digest reveals nothing of the values.
-    const digest = pulumi.unsecret(variables.apply(connectionsDigest));
+    // through a new pod template. The digest is keyed (a secret of this
+    // stack's state), so whoever reads a pod spec cannot test guesses of the
+    // password against it.
+    const digestKey = new random.RandomPassword(`${name}-connections-digest-key`, { length: 32, special: false }, { parent: this });
+    const digest = pulumi.unsecret(pulumi.all([digestKey.result, variables]).apply(([key, values]) => connectionsDigest(key, values)));
     for (const tier of APP_TIERS) {
       new k8s.apps.v1.Deployment(
         `${name}-${tier}`,
@@ -228,12 +232,12 @@ export function deploymentSpec(
 /** The pod-template annotation that rolls a tier's pods when the connections Secret changes. */
 export const CONNECTIONS_DIGEST_ANNOTATION = "drstack.io/connections-sha256";
 
-/** SHA-256 over the Secret's variables in key order: the same values always give the same digest. */
-export function connectionsDigest(variables: Record<string, string>): string {
+/** HMAC-SHA256 over the Secret's variables in key order: the same values always give the same digest. */
+export function connectionsDigest(key: string, variables: Record<string, string>): string {
   const ordered = Object.keys(variables)
     .sort()
-    .map((key) => [key, variables[key]]);
-  return createHash("sha256").update(JSON.stringify(ordered)).digest("hex");
+    .map((name) => [name, variables[name]]);
+  return createHmac("sha256", key).update(JSON.stringify(ordered)).digest("hex");
 }
 
 /**

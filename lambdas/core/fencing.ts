@@ -264,9 +264,13 @@ export function decide(observation: GuardObservation, now: Date): GuardDecision 
   }
   const peerFenced = peer.marker.ok && markerHolds(peer.marker.value, peerClaim);
   if (!claimsWriter(peerClaim)) {
-    const inconsistent = peerClaim.epoch !== claim.epoch && !peerFenced;
-    if (inconsistent) reasons.push(`the stacks disagree on the writer epoch (this site's ${claim.epoch}, the peer's ${peerClaim.epoch}): their activeSite or database generations differ`);
-    return { ...base, site: claim.site, verdict: "writer", backupsMayRun: true, inconsistent, reasons };
+    const epochsDiffer = peerClaim.epoch !== claim.epoch && !peerFenced;
+    if (epochsDiffer) reasons.push(`the stacks disagree on the writer epoch (this site's ${claim.epoch}, the peer's ${peerClaim.epoch}): their activeSite or database generations differ`);
+    // A partial failover on the peer: its promoted database may be taking writes (health-checked DNS
+    // may already send users there) while its claim still says replica. This site keeps writing; a person decides.
+    const peerContradiction = ownDatabaseContradiction(peerClaim, peer.database);
+    if (peerContradiction !== undefined) reasons.push(`the peer: ${peerContradiction.replace(/^this site's/, "its")}`);
+    return { ...base, site: claim.site, verdict: "writer", backupsMayRun: true, inconsistent: epochsDiffer || peerContradiction !== undefined, reasons };
   }
   if (peerClaim.epoch < claim.epoch) {
     if (!peerFenced) reasons.push(`the peer still claims the writer at epoch ${peerClaim.epoch}, below this site's ${claim.epoch}: its guard fences it at its next run`);

@@ -1,7 +1,8 @@
+import { readFileSync } from "node:fs";
 import { spawnSync } from "child_process";
 import * as path from "path";
 import { DATABASE_REPLICA_LAG_MINUTES } from "../../infra/assumptions";
-import { createdAsReplica, masterPasswordOrigin, parseDatabaseSecret } from "../../infra/database";
+import { createdAsReplica, FROZEN_INSTANCE_INPUTS, masterPasswordOrigin, parseDatabaseSecret } from "../../infra/database";
 import { SiteName } from "../../infra/roles";
 import { Evaluation, RecordedResource, revealSecrets } from "../../offline/evaluate";
 import { evaluate, resourcesOfType, single, STACK_CASES } from "./evaluations";
@@ -336,7 +337,8 @@ describe("every instance, in every mode and generation", () => {
           expect({ world, existedBefore: previous !== undefined }).toEqual({ world, existedBefore: true });
           checked++;
           // Every input the program declares is taken from state, never from the program...
-          expect({ world, frozen: [...(next.ignoreChanges ?? [])].sort() }).toEqual({ world, frozen: Object.keys(next.inputs).sort() });
+          expect({ world, frozen: [...(next.ignoreChanges ?? [])].sort() }).toEqual({ world, frozen: [...FROZEN_INSTANCE_INPUTS].sort() });
+          expect({ world, unfrozen: Object.keys(next.inputs).filter((key) => !(next.ignoreChanges ?? []).includes(key)) }).toEqual({ world, unfrozen: [] });
           // ...it stays in its own security group (fencing empties the group's rules, not the instance's groups)...
           expect({ world, groups: next.inputs.vpcSecurityGroupIds }).toEqual({ world, groups: previous!.inputs.vpcSecurityGroupIds });
           // ...and the step that fences it declares exactly what it had as the writer, so even the first frozen `up` is a no-op.
@@ -347,6 +349,23 @@ describe("every instance, in every mode and generation", () => {
       }
     }
     expect(checked).toBeGreaterThanOrEqual(6);
+  });
+
+  test("the frozen list is every input of aws.rds.Instance in the installed provider, so a provider upgrade cannot add an unfrozen one", () => {
+    const declaration = readFileSync(require.resolve("@pulumi/aws/rds/instance.d.ts"), "utf8");
+    const body = declaration.slice(declaration.indexOf("export interface InstanceArgs {"));
+    const inputs = [...body.slice(0, body.indexOf("\n}")).matchAll(/^ {4}([a-zA-Z]+)\??: /gm)].map((match) => match[1]);
+    expect(inputs.length).toBeGreaterThan(50);
+    expect([...FROZEN_INSTANCE_INPUTS].sort()).toEqual(inputs.sort());
+  });
+
+  test("each generation's security group is kept when the program stops declaring it and is never replaced for its description", async () => {
+    const primary = await run("primary", { primaryDatabaseGeneration: "2", activeSite: "secondary" });
+    const groups = resourcesOfType(primary, SECURITY_GROUP).filter((group) => /-database-sg(-g\d+)?$/.test(group.name));
+    expect(groups.map((group) => group.name).sort()).toEqual(["primary-database-sg", "primary-database-sg-g2"]);
+    for (const group of groups) {
+      expect({ name: group.name, retainOnDelete: group.retainOnDelete, ignoreChanges: group.ignoreChanges }).toEqual({ name: group.name, retainOnDelete: true, ignoreChanges: ["description"] });
+    }
   });
 
   test("live instances are never frozen: a writer or a replica takes config changes", async () => {

@@ -1,4 +1,4 @@
-import { createHash } from "node:crypto";
+import { createHmac } from "node:crypto";
 import { roleOf } from "../../infra/roles";
 import { workloadReplicas } from "../../infra/workloadReplicas";
 import { readStackConfig } from "../../offline/stackFiles";
@@ -120,12 +120,17 @@ describe.each(STACK_CASES)("workloads of stack $stack with activeSite=$activeSit
   // Kubernetes reads envFrom when a container starts ("Secrets consumed as environment variables are
   // not updated automatically", Kubernetes docs, Secrets, "Using Secrets as environment variables"):
   // a new database generation must reach the pods as a new pod template.
-  test("every pod template carries a digest of the connections Secret, in clear (it reveals nothing), so a changed Secret rolls the pods", async () => {
+  test("every pod template carries a keyed digest of the connections Secret, in clear (it reveals nothing), so a changed Secret rolls the pods", async () => {
     const evaluation = await run();
     const values = (single(evaluation, T.secret).inputs.stringData as { value: Record<string, string> }).value;
-    const expected = createHash("sha256")
-      .update(JSON.stringify(Object.keys(values).sort().map((key) => [key, values[key]])))
+    const key = resourcesOfType(evaluation, "random:index/randomPassword:RandomPassword").find((resource) => resource.name.endsWith("-connections-digest-key"))!;
+    const keyValue = String(key.state?.result);
+    expect(keyValue.length).toBeGreaterThan(0);
+    const expected = createHmac("sha256", keyValue)
+      .update(JSON.stringify(Object.keys(values).sort().map((name) => [name, values[name]])))
       .digest("hex");
+    // Unkeyed, the same values give another digest: the annotation is no oracle for the password.
+    expect(expected).not.toBe(createHmac("sha256", "").update(JSON.stringify(Object.keys(values).sort().map((name) => [name, values[name]]))).digest("hex"));
     for (const deployment of Object.values(deployments(evaluation))) {
       expect(deployment.spec.template.metadata.annotations).toEqual({ "drstack.io/connections-sha256": expected });
     }

@@ -163,6 +163,13 @@ describe("a partial failover: the database and its own claim disagree", () => {
     expect(decision.reasons.join("; ")).toMatch(/standalone instance while its claim says replica.*partial failover.*finish the failover `up`/);
   });
 
+  test("the writer's guard sees the same contradiction on its peer and alarms, but keeps writing and backing up", () => {
+    const own = primaryWriter;
+    const decision = decide({ own, peer: { claim: standbyClaim, marker: none(), database: promotedReplica } }, NOW);
+    expect(decision).toMatchObject({ verdict: "writer", backupsMayRun: true, inconsistent: true });
+    expect(decision.reasons.join("; ")).toMatch(/the peer: its database acme-secondary-db is a standalone instance while its claim says replica/);
+  });
+
   test("the same standby with its database still a replica is consistent", () => {
     const replica = running("acme-secondary-db", { replicaOf: "arn:aws:rds:us-west-2:123456789012:db:acme-primary-db" });
     expect(decide({ own: { claim: standbyClaim, marker: none(), database: replica }, peer: primaryWriter }, NOW)).toMatchObject({ verdict: "standby", inconsistent: false });
