@@ -71,15 +71,6 @@ export function route53SetIdentifier(role: FailoverRole): string {
 export const ROUTE53_METRICS_REGION = "us-east-1";
 
 /**
- * Where the DNS owner alarms on its health checks:
- * - `owner-region`: the owner is in us-east-1; alarms and topic are its own;
- * - `metrics-region`: neither site is in us-east-1; the owner declares an
- *   alarm topic of its own there, beside the alarms;
- * - `none`: the primary is in us-east-1. Alarms there would make the
- *   secondary's failover `up` touch the region it replaces, so none are
- *   declared (a warning says so; README, "DNS failover").
- */
-/**
  * Route 53's control plane (ChangeResourceRecordSets, health-check changes)
  * runs in US East (N. Virginia); answering queries and failing over on health
  * checks is its data plane, served everywhere ("Route 53 ... control plane in
@@ -98,6 +89,15 @@ export function route53ControlPlaneWarning(appHostname: string): string {
   );
 }
 
+/**
+ * Where the DNS owner alarms on its health checks:
+ * - `owner-region`: the owner is in us-east-1; alarms and topic are its own;
+ * - `metrics-region`: neither site is in us-east-1; the owner declares an
+ *   alarm topic of its own there, beside the alarms;
+ * - `none`: the primary is in us-east-1. Alarms there would make the
+ *   secondary's failover `up` touch the region it replaces, so none are
+ *   declared (a warning says so; README, "DNS failover").
+ */
 export type HealthCheckAlarmPlacement = "owner-region" | "metrics-region" | "none";
 
 export function healthCheckAlarmPlacement(regions: Record<SiteName, string>, owner: SiteName = "secondary"): HealthCheckAlarmPlacement {
