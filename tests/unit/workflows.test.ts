@@ -183,21 +183,3 @@ describe("workflow checks", () => {
     expect(judgeActiveSite("secondary", undefined, "primary", false).ok).toBe(true);
   });
 });
-
-describe("scripts/publish-backup-image.sh", () => {
-  const script = fs.readFileSync(path.join(__dirname, "..", "..", "scripts", "publish-backup-image.sh"), "utf8");
-
-  // Lambda rejects an image index, which buildx pushes by default with provenance attestations
-  // (https://github.com/aws/aws-lambda-roadmap/issues/82, https://github.com/docker/buildx/issues/1533).
-  test("builds one x86_64 image manifest, without attestations, and pushes it to both regions under one tag", () => {
-    expect(script).toMatch(/--platform linux\/amd64/);
-    expect(script).toMatch(/--provenance=false --sbom=false/);
-    expect(script).toMatch(/oci-mediatypes=false/);
-    expect(script).toMatch(/--tag "\$account\.dkr\.ecr\.\$primary\.amazonaws\.com\/\$repository:\$tag"/);
-    expect(script).toMatch(/--tag "\$account\.dkr\.ecr\.\$secondary\.amazonaws\.com\/\$repository:\$tag"/);
-  });
-
-  test("refuses to print a digest that differs between the regions", () => {
-    expect(script).toMatch(/if \[ "\$primary_digest" != "\$secondary_digest" \]/);
-  });
-});
