@@ -38,6 +38,13 @@ export const HANDLER_ENV = {
   guardFunction: "GUARD_FUNCTION",
 } as const;
 
+/**
+ * The PostgreSQL client major version in the backup job image
+ * (`postgresql16` in lambdas/backup-image/Dockerfile; a test keeps the two
+ * equal). pg_dump dumps servers of its own major version and older only.
+ */
+export const BACKUP_IMAGE_PG_DUMP_MAJOR = 16;
+
 /** Entry points inside the image and the archive. */
 export const BACKUP_HANDLER = "handlers/backup.handler";
 export const VERIFY_HANDLER = "handlers/verify.handler";

@@ -45,7 +45,7 @@ export class SiteCache extends pulumi.ComponentResource {
       `${name}-sg`,
       {
         vpcId: args.vpcId,
-        description: `drstack ${args.site} Redis: TLS from the cluster's pods only`,
+        description: `drstack ${args.site} Redis: TLS from the cluster pods only`,
         ingress: [{ protocol: "tcp", fromPort: REDIS_PORT, toPort: REDIS_PORT, securityGroups: args.clientSecurityGroupIds, description: "Redis over TLS" }],
       },
       child,

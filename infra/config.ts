@@ -1,9 +1,10 @@
 import * as pulumi from "@pulumi/pulumi";
 import { configValueToString, PROJECT_NAME, readConfigSchema } from "./configSchema";
 import { DATA_CLASS_NAMES, DATA_CLASSES, DataClassPolicy } from "./dataClasses";
-import { cacheReplicationGroupId, maxNamePrefixLength } from "./naming";
+import { maxNamePrefixLength } from "./naming";
 import { ObjectivesEnforcement, OBJECTIVES_ENFORCEMENT_MODES } from "./objectives";
 import { isSiteName, peerOf, roleOf, SiteName, SiteRole, SITES } from "./roles";
+import { BACKUP_IMAGE_PG_DUMP_MAJOR } from "./backupContract";
 import { BackupDatabase, parseBackupDatabases } from "./backupTargets";
 import { checkScheduleExpression } from "./scheduleExpression";
 import { generationsConsistent } from "./sitePlan";
@@ -350,7 +351,7 @@ export function parseConfig(raw: RawConfig, stack: string): DrConfig {
   if (!NAME_PREFIX_PATTERN.test(namePrefix) || namePrefix.length > prefixLimit) {
     reader.report(
       "namePrefix",
-      `must be 1-${prefixLimit} lowercase letters, digits and inner hyphens, because bucket names are derived from it`,
+      `must be 1-${prefixLimit} lowercase letters, digits and inner hyphens, because bucket, cache, role and function names are derived from it (the ElastiCache replication group ID allows 40 characters)`,
       `${reader.setCommand("namePrefix", "acme-shop-dr")} in both stacks`,
     );
   }
@@ -430,12 +431,13 @@ export function parseConfig(raw: RawConfig, stack: string): DrConfig {
       `${reader.setCommand("namePrefix", `a${namePrefix}`)} in both stacks`,
     );
   }
-  if (cacheReplicationGroupId(namePrefix, "secondary").length > 40) {
-    reader.report(
-      "namePrefix",
-      `is too long for the ElastiCache replication group id "${cacheReplicationGroupId(namePrefix, "secondary")}" (at most 40 characters)`,
-      `choose a prefix of at most ${40 - cacheReplicationGroupId("", "secondary").length} characters in both stacks`,
-    );
+  if (namePrefix.includes("--")) {
+    // RDS and ElastiCache identifiers (and final snapshot identifiers) "can't contain two consecutive hyphens".
+    reader.report("namePrefix", "must not contain two consecutive hyphens, which RDS and ElastiCache identifiers refuse", `${reader.setCommand("namePrefix", namePrefix.replace(/-{2,}/g, "-"))} in both stacks`);
+  }
+  if (/^(aws|ssm)/i.test(namePrefix)) {
+    // SSM: "Parameter names can't be prefixed with 'aws' or 'ssm' (case-insensitive)"; the fencing parameters start with it.
+    reader.report("namePrefix", 'must not start with "aws" or "ssm", which SSM parameter names (the fencing claims) refuse', `${reader.setCommand("namePrefix", `dr-${namePrefix}`)} in both stacks`);
   }
   const primaryStackName = reader.string("primaryStackName");
   if (primaryStackName !== "" && !/^[\w.-]+\/[\w.-]+\/[\w.-]+$/.test(primaryStackName)) {
@@ -717,9 +719,19 @@ function readDatabaseConfig(reader: ConfigReader): DatabaseConfig {
       "set both in both stacks as README, Failback describes",
     );
   }
+  const engineVersion = reader.matching("dbEngineVersion", /^\d{2}(\.\d+)?$/, "a PostgreSQL version such as 16 or 16.4", "16");
+  const engineMajor = Number.parseInt(engineVersion, 10);
+  if (engineMajor > BACKUP_IMAGE_PG_DUMP_MAJOR) {
+    // pg_dump refuses a server newer than itself ("aborting because of server version mismatch").
+    reader.report(
+      "dbEngineVersion",
+      `PostgreSQL ${engineMajor} is newer than the backup job's pg_dump ${BACKUP_IMAGE_PG_DUMP_MAJOR}, which refuses to dump a newer server`,
+      `${reader.setCommand("dbEngineVersion", String(BACKUP_IMAGE_PG_DUMP_MAJOR))}, or raise postgresql${BACKUP_IMAGE_PG_DUMP_MAJOR} in lambdas/backup-image/Dockerfile and BACKUP_IMAGE_PG_DUMP_MAJOR, then publish the image (scripts/publish-backup-image.sh) first`,
+    );
+  }
   return {
     instanceClass: reader.matching("dbInstanceClass", /^db\.[a-z0-9]+\.[a-z0-9]+$/, "an RDS instance class", "db.r6g.large"),
-    engineVersion: reader.matching("dbEngineVersion", /^\d{2}(\.\d+)?$/, "a PostgreSQL version such as 16 or 16.4", "16"),
+    engineVersion,
     allocatedStorageGb,
     maxAllocatedStorageGb,
     backupRetentionDays: reader.between(

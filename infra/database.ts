@@ -4,7 +4,7 @@ import * as random from "@pulumi/random";
 import { notifyTopic } from "./alarms";
 import { DATABASE_REPLICA_LAG_MINUTES } from "./assumptions";
 import { DatabaseConfig } from "./config";
-import { databaseIdentifier } from "./naming";
+import { databaseIdentifier, databaseMonitoringRoleName } from "./naming";
 import { databaseSecretName, POSTGRES_PORT } from "./siteConnections";
 import { serviceTrustPolicy } from "./policyDocument";
 import { SiteName } from "./roles";
@@ -112,26 +112,11 @@ export class SiteDatabase extends pulumi.ComponentResource {
       child,
     );
     const retired = retiredGenerations(args.generation);
-    // Retired generations are former writers: they admit nobody, ever. The
-    // group exists from the first rebuild on and outlives the instances in it
-    // (an instance dropped from the program stays in AWS until deleted there).
-    const retiredGroup =
-      retired.length > 0
-        ? new aws.ec2.SecurityGroup(
-            `${name}-retired-sg`,
-            {
-              vpcId: args.vpcId,
-              description: `drstack ${args.site} retired PostgreSQL generations: admits nothing`,
-              ingress: [],
-            },
-            child,
-          )
-        : undefined;
 
     const monitoringRole = new aws.iam.Role(
       `${name}-monitoring`,
       {
-        name: `${args.namePrefix}-rds-monitoring-${args.site}`,
+        name: databaseMonitoringRoleName(args.namePrefix, args.site),
         description: `Enhanced Monitoring of drstack ${args.site} databases`,
         assumeRolePolicy: pulumi.jsonStringify(serviceTrustPolicy("monitoring.rds.amazonaws.com")),
       },
@@ -181,43 +166,49 @@ export class SiteDatabase extends pulumi.ComponentResource {
     });
     const dataStore = { parent: this, protect: true };
 
+    // Each generation has its own security group, so no step of a failover or
+    // failback ever modifies an instance that is no longer the site's live
+    // database: the fencing guard may have stopped it, and RDS refuses to
+    // modify a stopped instance (InvalidDBInstanceState), which would fail the
+    // very `up` that rebuilds the site. Fencing and retiring empty the group's
+    // rules instead; the instance's own inputs are frozen (`ignoreChanges`).
+    const generationGroup = (generation: number, mode: DatabaseMode) =>
+      new aws.ec2.SecurityGroup(
+        securityGroupResourceName(name, generation),
+        {
+          vpcId: args.vpcId,
+          // A security group's description cannot change in place: a new one replaces the group.
+          description: `drstack ${args.site} PostgreSQL generation ${generation}: its clients only (the cluster pods, the backup functions), nobody once fenced or retired`,
+          // Fenced or retired: an explicit empty list, because an absent `ingress` leaves the existing rules in place.
+          ingress: databaseIngress(mode, args.clientSecurityGroupIds),
+        },
+        // A replaced or deleted group would fail (DependencyViolation) while a
+        // frozen instance still uses it, and leave that instance in the old
+        // group with its old rules: the description never replaces a group,
+        // and a group the program stops declaring stays in AWS with its instance.
+        { ...child, ignoreChanges: ["description"], retainOnDelete: true },
+      );
+    const declareInstance = (generation: number, mode: DatabaseMode, identifier: pulumi.Input<string>) => {
+      const group = generationGroup(generation, mode);
+      const inputs: aws.rds.InstanceArgs = { ...instanceArgs(generation, mode, identifier), vpcSecurityGroupIds: [group.id] };
+      return new aws.rds.Instance(instanceResourceName(name, generation), inputs, {
+        ...dataStore,
+        ...(mode === "fenced" ? { ignoreChanges: [...FROZEN_INSTANCE_INPUTS] } : {}),
+      });
+    };
+
     // Older generations are former writers kept after failback step 1 rebuilt
     // the site; they stay standalone until an operator retires them
-    // deliberately (README, Failback), in the group that admits nobody.
-    const retiredInstances = retired.map(
-      (generation) =>
-        new aws.rds.Instance(
-          instanceResourceName(name, generation),
-          {
-            ...instanceArgs(generation, "fenced", databaseIdentifier(args.namePrefix, args.site, generation)),
-            vpcSecurityGroupIds: [(retiredGroup as aws.ec2.SecurityGroup).id],
-          },
-          dataStore,
-        ),
-    );
-
-    const securityGroup = new aws.ec2.SecurityGroup(
-      `${name}-sg`,
-      {
-        vpcId: args.vpcId,
-        // A security group's description cannot change in place: a new one replaces the group.
-        description: `drstack ${args.site} PostgreSQL: its clients only (the cluster's pods, the backup functions), nobody while fenced`,
-        // Fenced: an explicit empty list, because an absent `ingress` leaves the existing rules in place.
-        ingress: databaseIngress(args.mode, args.clientSecurityGroupIds),
-      },
-      // A rebuild re-admits clients here only once the former writer has moved to the retired group.
-      { parent: this, dependsOn: retiredInstances },
-    );
+    // deliberately (README, Failback), in a group that admits nobody.
+    for (const generation of retired) {
+      declareInstance(generation, "fenced", databaseIdentifier(args.namePrefix, args.site, generation));
+    }
 
     this.identifier = databaseIdentifier(args.namePrefix, args.site, args.generation);
     const identifier = mustAlreadyExist(args.mode, args.generation)
       ? existingInstanceIdentifier(this.identifier, args.site, args.mode, args.generation, this)
       : this.identifier;
-    const instance = new aws.rds.Instance(
-      instanceResourceName(name, args.generation),
-      { ...instanceArgs(args.generation, args.mode, identifier), vpcSecurityGroupIds: [securityGroup.id] },
-      dataStore,
-    );
+    const instance = declareInstance(args.generation, args.mode, identifier);
     this.mode = args.mode;
     this.arn = instance.arn;
     this.endpoint = instance.address;
@@ -287,6 +278,31 @@ export class SiteDatabase extends pulumi.ComponentResource {
   }
 }
 
+/**
+ * Every input of aws.rds.Instance (@pulumi/aws InstanceArgs), not only those
+ * the program sets: an input left out of `ignoreChanges` that the program or
+ * a provider upgrade starts to set later (or stops setting, reverting it to
+ * its default) would reach a stopped instance as a ModifyDBInstance, which RDS
+ * refuses. Pulumi has no wildcard for `ignoreChanges` (pulumi/pulumi#6710); a
+ * test compares this list with the provider's InstanceArgs.
+ */
+export const FROZEN_INSTANCE_INPUTS: ReadonlyArray<keyof aws.rds.InstanceArgs> = [
+  "allocatedStorage", "allowMajorVersionUpgrade", "applyImmediately", "autoMinorVersionUpgrade", "availabilityZone",
+  "backupRetentionPeriod", "backupTarget", "backupWindow", "blueGreenUpdate", "caCertIdentifier", "characterSetName",
+  "copyTagsToSnapshot", "customIamInstanceProfile", "customerOwnedIpEnabled", "databaseInsightsMode", "dbName",
+  "dbSubnetGroupName", "dedicatedLogVolume", "deleteAutomatedBackups", "deletionProtection", "domain",
+  "domainAuthSecretArn", "domainDnsIps", "domainFqdn", "domainIamRoleName", "domainOu",
+  "enabledCloudwatchLogsExports", "engine", "engineLifecycleSupport", "engineVersion", "finalSnapshotIdentifier",
+  "iamDatabaseAuthenticationEnabled", "identifier", "identifierPrefix", "instanceClass", "iops", "kmsKeyId",
+  "licenseModel", "maintenanceWindow", "manageMasterUserPassword", "masterUserSecretKmsKeyId", "maxAllocatedStorage",
+  "monitoringInterval", "monitoringRoleArn", "multiAz", "ncharCharacterSetName", "networkType", "optionGroupName",
+  "parameterGroupName", "password", "passwordWo", "passwordWoVersion", "performanceInsightsEnabled",
+  "performanceInsightsKmsKeyId", "performanceInsightsRetentionPeriod", "port", "publiclyAccessible", "region",
+  "replicaMode", "replicateSourceDb", "restoreToPointInTime", "skipFinalSnapshot", "snapshotIdentifier",
+  "storageEncrypted", "storageThroughput", "storageType", "tags", "timezone", "upgradeStorageConfig", "username",
+  "vpcSecurityGroupIds", "warningEventCategories",
+];
+
 /** ReplicaLag is published once a minute; three minutes above the budget alarm, so one slow checkpoint does not page. */
 const REPLICA_LAG_PERIOD_SECONDS = 60;
 const REPLICA_LAG_EVALUATION_PERIODS = 3;
@@ -294,6 +310,11 @@ const REPLICA_LAG_EVALUATION_PERIODS = 3;
 /** Generation 1 keeps the plain name, so the first deployment's instance never needs a rename. */
 export function instanceResourceName(componentName: string, generation: number): string {
   return generation === 1 ? `${componentName}-instance` : `${componentName}-instance-g${generation}`;
+}
+
+/** The security group of one generation's instance, named like the instance. */
+export function securityGroupResourceName(componentName: string, generation: number): string {
+  return generation === 1 ? `${componentName}-sg` : `${componentName}-sg-g${generation}`;
 }
 
 /**

@@ -71,6 +71,25 @@ export function route53SetIdentifier(role: FailoverRole): string {
 export const ROUTE53_METRICS_REGION = "us-east-1";
 
 /**
+ * Route 53's control plane (ChangeResourceRecordSets, health-check changes)
+ * runs in US East (N. Virginia); answering queries and failing over on health
+ * checks is its data plane, served everywhere ("Route 53 ... control plane in
+ * us-east-1", AWS Well-Architected, REL11 / "Creating Disaster Recovery
+ * Mechanisms Using Amazon Route 53", AWS Networking blog).
+ */
+export const ROUTE53_CONTROL_PLANE_REGION = "us-east-1";
+
+/** What a primary in the control plane's region means for the secondary's failover `up`. */
+export function route53ControlPlaneWarning(appHostname: string): string {
+  return (
+    `Route 53's control plane runs in ${ROUTE53_CONTROL_PLANE_REGION}, the primary's region: an outage there can also stop record changes, ` +
+    `so the secondary's failover \`up\` may promote the database and then fail at ${appHostname}'s records. Traffic still moves by itself: ` +
+    `the PRIMARY record's health check fails and Route 53 answers with the SECONDARY record, the secondary (data plane). ` +
+    `Re-run the \`up\` when the control plane is back (README, "DNS failover").`
+  );
+}
+
+/**
  * Where the DNS owner alarms on its health checks:
  * - `owner-region`: the owner is in us-east-1; alarms and topic are its own;
  * - `metrics-region`: neither site is in us-east-1; the owner declares an
@@ -124,6 +143,9 @@ export class FailoverDns extends pulumi.ComponentResource {
     this.target = args.endpoints[this.plan.target];
 
     if (args.dns.provider === "route53") {
+      if (args.regions.primary === ROUTE53_CONTROL_PLANE_REGION) {
+        pulumi.log.warn(route53ControlPlaneWarning(args.appHostname));
+      }
       declareRoute53(name, args, this.plan, after);
     } else if (args.dns.cloudflare.loadBalancer) {
       declareCloudflareLoadBalancer(name, args, this.plan, { ...after, provider: requireCloudflare(name, args) });

@@ -51,10 +51,10 @@ export const FAILOVER_ALLOW_LIST: readonly FailoverAllowance[] = [
   },
   {
     type: "aws:ec2/securityGroup:SecurityGroup",
-    names: /-database-sg$/,
+    names: /-database-sg(-g[0-9]+)?$/,
     paths: ["ingress"],
     directions: { ingress: "emptying" },
-    why: "fencing: the former writer's database security group stops admitting the application and the backup functions",
+    why: "fencing: the former writer's security group (each database generation has its own) stops admitting the application and the backup functions",
   },
   {
     type: "aws:cloudwatch/metricAlarm:MetricAlarm",

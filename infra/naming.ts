@@ -39,12 +39,35 @@ export function backupImageRepositoryName(namePrefix: string): string {
   return `${namePrefix}/drstack-backup`;
 }
 
-/** The longest namePrefix for which every derived bucket name is a legal S3 name. */
+/** Enhanced Monitoring's role of a site's databases. */
+export function databaseMonitoringRoleName(namePrefix: string, site: SiteName): string {
+  return `${namePrefix}-rds-monitoring-${site}`;
+}
+
+/**
+ * Every name the program sets from namePrefix whose AWS limit is short
+ * enough to bind, with that limit: S3 bucket names 3-63 characters (S3 User
+ * Guide, "Bucket naming rules"); ElastiCache replication group IDs 1-40
+ * (CreateReplicationGroup, ReplicationGroupId); IAM role names 64 (IAM User
+ * Guide, "IAM object quotas"); Lambda function names 64 (CreateFunction,
+ * FunctionName); RDS instance identifiers 63 (CreateDBInstance,
+ * DBInstanceIdentifier; the generation suffix counted up to g999).
+ */
+export function boundedNames(namePrefix: string, regions: readonly string[]): Array<{ name: string; limit: number; what: string }> {
+  const sites: SiteName[] = ["primary", "secondary"];
+  return [
+    ...sites.flatMap((site) => regions.map((region) => ({ name: backupBucketName(namePrefix, site, region), limit: S3_BUCKET_NAME_MAX, what: "S3 bucket name" }))),
+    ...sites.map((site) => ({ name: cacheReplicationGroupId(namePrefix, site), limit: 40, what: "ElastiCache replication group ID" })),
+    ...sites.map((site) => ({ name: replicationRoleName(namePrefix, site, site === "primary" ? "secondary" : "primary"), limit: 64, what: "IAM role name" })),
+    ...sites.map((site) => ({ name: databaseMonitoringRoleName(namePrefix, site), limit: 64, what: "IAM role name" })),
+    ...sites.map((site) => ({ name: guardFunctionName(namePrefix, site), limit: 64, what: "Lambda function name" })),
+    ...sites.map((site) => ({ name: databaseIdentifier(namePrefix, site, 999), limit: 63, what: "RDS instance identifier" })),
+  ];
+}
+
+/** The longest namePrefix for which every name in `boundedNames` fits its AWS limit. */
 export function maxNamePrefixLength(regions: readonly string[]): number {
-  const longestSuffix = Math.max(
-    ...regions.map((region) => backupBucketName("", "secondary", region).length),
-  );
-  return S3_BUCKET_NAME_MAX - longestSuffix;
+  return Math.min(...boundedNames("", regions).map(({ name, limit }) => limit - name.length));
 }
 
 /** A site's database instance identifier; generation 1 keeps the plain name. Never derived from the role, so a promotion is an in-place update. */

@@ -1,5 +1,7 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
+import * as random from "@pulumi/random";
+import { createHmac } from "node:crypto";
 import { ContainerResources } from "./config";
 import { SiteName, SiteRole } from "./roles";
 import { ReplicaSettings, TierReplicas, workloadReplicas } from "./workloadReplicas";
@@ -75,19 +77,26 @@ export class Workloads extends pulumi.ComponentResource {
     const namespace = new k8s.core.v1.Namespace(`${name}-namespace`, { metadata: { name: args.namespace } }, child);
     this.replicas = workloadReplicas(args.role, args.replicas);
 
+    const variables = connectionVariables(args.connections);
     const connections = new k8s.core.v1.Secret(
       `${name}-connections`,
       {
         metadata: { name: CONNECTIONS_SECRET_NAME, namespace: namespace.metadata.name, labels: { "app.kubernetes.io/managed-by": "drstack" } },
         type: "Opaque",
-        stringData: pulumi.secret(connectionVariables(args.connections)),
+        stringData: pulumi.secret(variables),
       },
       child,
     );
+    // Pods read envFrom once, at start: a changed Secret reaches them only
+    // through a new pod template. The digest is keyed (a secret of this
+    // stack's state), so whoever reads a pod spec cannot test guesses of the
+    // password against it.
+    const digestKey = new random.RandomPassword(`${name}-connections-digest-key`, { length: 32, special: false }, { parent: this });
+    const digest = pulumi.unsecret(pulumi.all([digestKey.result, variables]).apply(([key, values]) => connectionsDigest(key, values)));
     for (const tier of APP_TIERS) {
       new k8s.apps.v1.Deployment(
         `${name}-${tier}`,
-        { metadata: { name: tier, namespace: namespace.metadata.name, labels: appLabels(tier) }, spec: deploymentSpec(tier, this.replicas[tier], args.image, args) },
+        { metadata: { name: tier, namespace: namespace.metadata.name, labels: appLabels(tier) }, spec: deploymentSpec(tier, this.replicas[tier], args.image, args, digest) },
         { ...child, dependsOn: [connections] },
       );
       // Voluntary disruptions (node drains, upgrades) take one pod of a tier at a
@@ -162,6 +171,7 @@ export function deploymentSpec(
   replicas: number,
   image: pulumi.Input<string>,
   args: DeploymentSettings,
+  connectionsDigestValue: pulumi.Input<string>,
 ): k8s.types.input.apps.v1.DeploymentSpec {
   const probe = (periodSeconds: number, failureThreshold: number): k8s.types.input.core.v1.Probe => ({
     httpGet: { path: args.healthPath, port: args.containerPort },
@@ -181,7 +191,7 @@ export function deploymentSpec(
     replicas,
     selector: { matchLabels: appLabels(tier) },
     template: {
-      metadata: { labels: appLabels(tier) },
+      metadata: { labels: appLabels(tier), annotations: { [CONNECTIONS_DIGEST_ANNOTATION]: connectionsDigestValue } },
       spec: {
         // The application never calls the Kubernetes API.
         automountServiceAccountToken: false,
@@ -224,6 +234,17 @@ export function deploymentSpec(
       },
     },
   };
+}
+
+/** The pod-template annotation that rolls a tier's pods when the connections Secret changes. */
+export const CONNECTIONS_DIGEST_ANNOTATION = "drstack.io/connections-sha256";
+
+/** HMAC-SHA256 over the Secret's variables in key order: the same values always give the same digest. */
+export function connectionsDigest(key: string, variables: Record<string, string>): string {
+  const ordered = Object.keys(variables)
+    .sort()
+    .map((name) => [name, variables[name]]);
+  return createHmac("sha256", key).update(JSON.stringify(ordered)).digest("hex");
 }
 
 /**

@@ -30,6 +30,8 @@ export interface RecordedResource {
   parent?: string;
   /** `type::name` of the resources given in its `dependsOn` option. */
   dependsOn?: string[];
+  /** Its `ignoreChanges` option: inputs the engine takes from state, not from the program, once it exists. */
+  ignoreChanges?: string[];
   provider?: string;
 }
 
@@ -337,7 +339,7 @@ export async function evaluateStack(options: EvaluateOptions): Promise<Evaluatio
   const stackReferences: StackReferenceBehaviour = options.stackReferences ?? { kind: "unreachable" };
 
   const recorded = new Map<string, RecordedResource>();
-  const resourceOptions = new Map<string, { protect: boolean; retainOnDelete: boolean; parent?: string; dependsOn?: string[] }>();
+  const resourceOptions = new Map<string, { protect: boolean; retainOnDelete: boolean; parent?: string; dependsOn?: string[]; ignoreChanges?: string[] }>();
   const stackReferencesRead: string[] = [];
   const invokes: string[] = [];
   const invokeCalls: RecordedInvoke[] = [];
@@ -432,6 +434,7 @@ export async function evaluateStack(options: EvaluateOptions): Promise<Evaluatio
           retainOnDelete: transform.opts.retainOnDelete === true,
           parent: parent && parent.constructor.name !== "Stack" ? resourceKey(parent) : undefined,
           dependsOn: explicitDependencies(transform.opts.dependsOn),
+          ...(transform.opts.ignoreChanges ? { ignoreChanges: [...transform.opts.ignoreChanges] } : {}),
         });
         return undefined;
       });

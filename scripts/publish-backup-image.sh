@@ -14,9 +14,24 @@
 #    which Lambda rejects (https://github.com/aws/aws-lambda-roadmap/issues/82);
 # 3. prints the digest and the config commands that name it.
 #
-# Needs Docker with buildx, the AWS CLI, Node.js (npm install done) and
+# Needs Docker with buildx, the AWS CLI, Node.js (npm ci done) and
 # credentials for the account in both regions. IMAGE_TAG defaults to the
-# commit; a tag already published to both regions is reused, not rebuilt.
+# commit.
+#
+# Re-running is safe and repairs a half-finished run. The tag decides what
+# happens, region by region:
+#   - in neither region: build once and push to both;
+#   - in one region only (a run that pushed there and then failed): copy that
+#     region's manifest, byte for byte, to the other with
+#     `docker buildx imagetools create --prefer-index=false`, so the digest is
+#     the one already published. Nothing is rebuilt: a rebuild would give a
+#     different digest, and the tags are immutable, so it could never be pushed
+#     where the tag already is;
+#   - in both with the same digest: nothing to do;
+#   - in both with different digests: stop; immutable tags cannot be repaired,
+#     publish under a new IMAGE_TAG.
+# A region whose tag cannot be read (credentials, permissions, throttling)
+# stops the script: it is never taken for a region that lacks the image.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -39,30 +54,72 @@ for region in "$primary" "$secondary"; do
   done
 done
 
+registry() { printf '%s.dkr.ecr.%s.amazonaws.com' "$account" "$1"; }
+
+# Prints the digest the tag has in region $1, or nothing when the tag is not
+# there (ImageNotFoundException); fails on any other error.
 digest_in() {
-  aws ecr describe-images --region "$1" --repository-name "$repository" --image-ids "imageTag=$tag" \
-    --query 'imageDetails[0].imageDigest' --output text 2>/dev/null || true
+  local errors digest
+  errors="$(mktemp)"
+  if digest="$(aws ecr describe-images --region "$1" --repository-name "$repository" --image-ids "imageTag=$tag" \
+    --query 'imageDetails[0].imageDigest' --output text 2>"$errors")"; then
+    rm -f "$errors"
+    if [[ "$digest" != sha256:* ]]; then
+      echo "ECR answered $digest for $repository:$tag in $1, not a digest" >&2
+      return 1
+    fi
+    printf '%s\n' "$digest"
+  elif grep -q ImageNotFoundException "$errors"; then
+    rm -f "$errors"
+  else
+    echo "cannot read $repository:$tag in $1; nothing was pushed:" >&2
+    cat "$errors" >&2
+    rm -f "$errors"
+    return 1
+  fi
 }
 
-if [ -z "$(digest_in "$primary")" ] || [ -z "$(digest_in "$secondary")" ] || [ "$(digest_in "$primary")" = "None" ] || [ "$(digest_in "$secondary")" = "None" ]; then
-  for region in "$primary" "$secondary"; do
-    aws ecr get-login-password --region "$region" | docker login --username AWS --password-stdin "$account.dkr.ecr.$region.amazonaws.com"
-  done
-  npm run build:lambdas
-  docker buildx build \
-    --platform linux/amd64 \
-    --provenance=false --sbom=false \
-    --output "type=registry,oci-mediatypes=false" \
-    --file lambdas/backup-image/Dockerfile \
-    --tag "$account.dkr.ecr.$primary.amazonaws.com/$repository:$tag" \
-    --tag "$account.dkr.ecr.$secondary.amazonaws.com/$repository:$tag" \
-    .
-fi
+login() {
+  aws ecr get-login-password --region "$1" | docker login --username AWS --password-stdin "$(registry "$1")"
+}
+
+# Copies the manifest tagged in region $1 (digest $2) to region $3 under the same tag.
+copy_image() {
+  echo "$repository:$tag is in $1 only; copying $2 to $3"
+  docker buildx imagetools create --prefer-index=false \
+    --tag "$(registry "$3")/$repository:$tag" \
+    "$(registry "$1")/$repository@$2"
+}
 
 primary_digest="$(digest_in "$primary")"
 secondary_digest="$(digest_in "$secondary")"
+
+if [ -n "$primary_digest" ] && [ -n "$secondary_digest" ]; then
+  echo "$repository:$tag is already in $primary and $secondary"
+else
+  login "$primary"
+  login "$secondary"
+  if [ -z "$primary_digest" ] && [ -z "$secondary_digest" ]; then
+    npm run build:lambdas
+    docker buildx build \
+      --platform linux/amd64 \
+      --provenance=false --sbom=false \
+      --output "type=registry,oci-mediatypes=false" \
+      --file lambdas/backup-image/Dockerfile \
+      --tag "$(registry "$primary")/$repository:$tag" \
+      --tag "$(registry "$secondary")/$repository:$tag" \
+      .
+  elif [ -z "$secondary_digest" ]; then
+    copy_image "$primary" "$primary_digest" "$secondary"
+  else
+    copy_image "$secondary" "$secondary_digest" "$primary"
+  fi
+  primary_digest="$(digest_in "$primary")"
+  secondary_digest="$(digest_in "$secondary")"
+fi
+
 if [ "$primary_digest" != "$secondary_digest" ] || [[ "$primary_digest" != sha256:* ]]; then
-  echo "the image tagged $tag differs between $primary ($primary_digest) and $secondary ($secondary_digest); publish a new IMAGE_TAG" >&2
+  echo "the image tagged $tag differs between $primary (${primary_digest:-missing}) and $secondary (${secondary_digest:-missing}); ECR tags are immutable, so publish a new IMAGE_TAG" >&2
   exit 1
 fi
 

@@ -13,6 +13,9 @@ if [ ! -x node_modules/.bin/jest ]; then
   npm install --no-audit --no-fund || exit 1
 fi
 
+echo "== tools the offline suites use (jq, shellcheck; missing only)"
+bash scripts/install-tools.sh || status=1
+
 echo "== offline suites (unit, failover, README commands)"
 npx jest --selectProjects unit failover commands "$@" || status=1
 

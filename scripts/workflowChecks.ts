@@ -16,10 +16,45 @@ import { parse } from "yaml";
  *   tsx scripts/workflowChecks.ts active-site-guard <stack> <deployed activeSite> [--allow-failback]
  *     fails when a deploy would move activeSite back from secondary to primary
  *     (the stack file says primary while the deployed stack says secondary):
- *     a failback is deliberate, never the side effect of a merge.
+ *     a failback is deliberate, never the side effect of a merge. It fails
+ *     closed: a deployed value that is not `primary` or `secondary` (the
+ *     workflow could not read the state, or read something else) stops the
+ *     deploy as surely as a failback does.
  */
 
 const ROOT = path.resolve(__dirname, "..");
+
+/**
+ * How every workflow step that runs `pulumi` reaches the stacks' state and
+ * decrypts their secrets: one backend URL and one passphrase secret name.
+ * deploy.yml, failover.yml and pr.yml set exactly these on each such step, so a
+ * failover reads the state the deploys wrote; tests/unit/workflows.test.ts fails
+ * when a step that runs pulumi lacks one or sets it differently. The URL must be
+ * a repository variable: GitHub resolves a name defined at several levels to the
+ * lowest, so an environment's own PULUMI_BACKEND_URL would point that
+ * environment's jobs at other state (docs.github.com, "Store information in
+ * variables", configuration variable precedence).
+ */
+export const PULUMI_STATE_ENV = {
+  PULUMI_BACKEND_URL: "${{ vars.PULUMI_BACKEND_URL }}",
+  PULUMI_CONFIG_PASSPHRASE: "${{ secrets.PULUMI_CONFIG_PASSPHRASE }}",
+} as const;
+
+/**
+ * The Pulumi Cloud token of each kind of job: the deploy and failover
+ * environments hold PULUMI_ACCESS_TOKEN, the preview environment a token of its own.
+ */
+export const PULUMI_ACCESS_TOKENS = {
+  deploy: "${{ secrets.PULUMI_ACCESS_TOKEN }}",
+  preview: "${{ secrets.PULUMI_PREVIEW_ACCESS_TOKEN }}",
+} as const;
+
+export const SITE_NAMES = ["primary", "secondary"] as const;
+export type Site = (typeof SITE_NAMES)[number];
+
+function isSite(value: string | undefined): value is Site {
+  return (SITE_NAMES as readonly string[]).includes(value ?? "");
+}
 
 export interface StackFile {
   config: Record<string, unknown>;
@@ -102,9 +137,27 @@ export function judgeSecretsProvider(provider: string | undefined, primaryRegion
   return { ok: true, message: `secrets provider ${value}: not an AWS region drstack can check; make sure it does not live in ${primaryRegion}` };
 }
 
-/** A deploy may keep or make a failover, never undo one unless told to. */
-export function judgeActiveSite(stack: string, deployed: string | undefined, configured: string, allowFailback: boolean): Finding {
-  if (deployed === "secondary" && configured === "primary" && !allowFailback) {
+/**
+ * A deploy may keep or make a failover, never undo one unless told to. Fails
+ * closed: anything but a site name, deployed or configured, stops the deploy.
+ */
+export function judgeActiveSite(stack: string, deployed: string | undefined, configured: string | undefined, allowFailback: boolean): Finding {
+  const deployedSite = deployed?.trim();
+  if (!isSite(deployedSite)) {
+    return {
+      ok: false,
+      message:
+        `cannot tell which site stack ${stack} is deployed with: its activeSite output reads ${JSON.stringify(deployed ?? "")}, not primary or secondary. ` +
+        "Nothing was deployed. Check that the job reaches the state backend (PULUMI_BACKEND_URL, PULUMI_ACCESS_TOKEN) and that the stack was deployed once by hand (README, Deploy).",
+    };
+  }
+  if (!isSite(configured)) {
+    return {
+      ok: false,
+      message: `Pulumi.${stack}.yaml sets drstack:activeSite to ${JSON.stringify(configured ?? "")}; it must be primary or secondary. Nothing was deployed.`,
+    };
+  }
+  if (deployedSite === "secondary" && configured === "primary" && !allowFailback) {
     return {
       ok: false,
       message:
@@ -112,8 +165,10 @@ export function judgeActiveSite(stack: string, deployed: string | undefined, con
         "Commit activeSite: secondary to both stack files after a failover; fail back by the README's Failback steps, or run this workflow by hand with allow_failback.",
     };
   }
-  return { ok: true, message: `stack ${stack}: activeSite ${deployed ?? "(not deployed yet)"} -> ${configured}` };
+  return { ok: true, message: `stack ${stack}: activeSite ${deployedSite} -> ${configured}` };
 }
+
+const USAGE = "usage: tsx scripts/workflowChecks.ts regions | independence | active-site-guard <primary|secondary> <deployed activeSite> [--allow-failback]";
 
 function main(argv: string[]): number {
   const [command, ...rest] = argv;
@@ -130,11 +185,15 @@ function main(argv: string[]): number {
       break;
     case "active-site-guard": {
       const [stack, deployed] = rest;
-      findings = [judgeActiveSite(stack, deployed === "" ? undefined : deployed, stackSetting(stack, "activeSite") ?? "primary", rest.includes("--allow-failback"))];
+      if (!isSite(stack)) {
+        console.error(USAGE);
+        return 2;
+      }
+      findings = [judgeActiveSite(stack, deployed, stackSetting(stack, "activeSite"), rest.includes("--allow-failback"))];
       break;
     }
     default:
-      console.error("usage: tsx scripts/workflowChecks.ts regions | independence | active-site-guard <stack> <deployed activeSite> [--allow-failback]");
+      console.error(USAGE);
       return 2;
   }
   for (const finding of findings) {

@@ -175,6 +175,30 @@ function stopFields(identifier: string, database: Lookup<DatabaseState>): Pick<G
   return { ...(plan.stop ? { stopDatabase: plan.stop } : {}), ...(plan.deferred ? { stopDeferred: plan.deferred } : {}) };
 }
 
+/**
+ * The site's database contradicts its own claim when a failover `up` stopped
+ * halfway: RDS promoted the replica (it is standalone and takes writes) but
+ * the modification after it failed, so the claim, written only after the
+ * database change, still says replica. Nothing fences a standalone instance
+ * its claim calls a replica, so the guard alarms instead of staying silent.
+ * The reverse (a writer claim on a database that is still a replica) cannot
+ * take writes but cannot back up either.
+ */
+export function ownDatabaseContradiction(claim: WriterClaim, database: Lookup<DatabaseState>): string | undefined {
+  if (!database.ok || database.value === undefined) return undefined;
+  const db = database.value;
+  if (claim.databaseMode === "replica" && db.replicaOf === undefined) {
+    return (
+      `this site's database ${db.identifier} is a standalone instance while its claim says replica: a promotion ran but the \`up\` that records it did not finish ` +
+      `(a partial failover), so it may take writes beside the writer; finish the failover \`up\` (README, Failover) or, if the failover was not meant, rebuild this site's replica (README, Failback, step 1)`
+    );
+  }
+  if (claim.databaseMode === "writer" && db.replicaOf !== undefined) {
+    return `this site claims the writer but its database ${db.identifier} is still a replica of ${db.replicaOf}: the promotion has not happened; no backups until it has`;
+  }
+  return undefined;
+}
+
 /** The guard's decision from what it observed. */
 export function decide(observation: GuardObservation, now: Date): GuardDecision {
   const { own, peer } = observation;
@@ -199,11 +223,14 @@ export function decide(observation: GuardObservation, now: Date): GuardDecision 
     return { ...base, site: claim.site, verdict: "fenced", backupsMayRun: false, disableSchedules: true, ...stopFields(claim.databaseIdentifier, own.database), reasons };
   }
 
+  const contradiction = ownDatabaseContradiction(claim, own.database);
+  if (contradiction !== undefined) reasons.push(contradiction);
+
   if (!claimsWriter(claim)) {
     // The stack already made this site a standby; a former writer must stop taking writes too.
     reasons.unshift(`this site is ${claim.role} with a ${claim.databaseMode} database (epoch ${claim.epoch})`);
     const stop = claim.databaseMode === "fenced" ? stopFields(claim.databaseIdentifier, own.database) : {};
-    let inconsistent = false;
+    let inconsistent = contradiction !== undefined;
     if (peer.claim.ok) {
       const peerClaim = peer.claim.value;
       if (peerClaim === undefined) {
@@ -221,6 +248,9 @@ export function decide(observation: GuardObservation, now: Date): GuardDecision 
   }
 
   // This site claims the writer.
+  if (contradiction !== undefined) {
+    return { ...base, site: claim.site, verdict: "unknown", backupsMayRun: false, inconsistent: true, reasons };
+  }
   if (!peer.claim.ok) {
     reasons.push(
       `it cannot tell whether the peer was promoted, so it does not fence; backups continue here (the peer may be the lost region), under this site's own pointer at epoch ${claim.epoch}`,
@@ -234,9 +264,13 @@ export function decide(observation: GuardObservation, now: Date): GuardDecision 
   }
   const peerFenced = peer.marker.ok && markerHolds(peer.marker.value, peerClaim);
   if (!claimsWriter(peerClaim)) {
-    const inconsistent = peerClaim.epoch !== claim.epoch && !peerFenced;
-    if (inconsistent) reasons.push(`the stacks disagree on the writer epoch (this site's ${claim.epoch}, the peer's ${peerClaim.epoch}): their activeSite or database generations differ`);
-    return { ...base, site: claim.site, verdict: "writer", backupsMayRun: true, inconsistent, reasons };
+    const epochsDiffer = peerClaim.epoch !== claim.epoch && !peerFenced;
+    if (epochsDiffer) reasons.push(`the stacks disagree on the writer epoch (this site's ${claim.epoch}, the peer's ${peerClaim.epoch}): their activeSite or database generations differ`);
+    // A partial failover on the peer: its promoted database may be taking writes (health-checked DNS
+    // may already send users there) while its claim still says replica. This site keeps writing; a person decides.
+    const peerContradiction = ownDatabaseContradiction(peerClaim, peer.database);
+    if (peerContradiction !== undefined) reasons.push(`the peer: ${peerContradiction.replace(/^this site's/, "its")}`);
+    return { ...base, site: claim.site, verdict: "writer", backupsMayRun: true, inconsistent: epochsDiffer || peerContradiction !== undefined, reasons };
   }
   if (peerClaim.epoch < claim.epoch) {
     if (!peerFenced) reasons.push(`the peer still claims the writer at epoch ${peerClaim.epoch}, below this site's ${claim.epoch}: its guard fences it at its next run`);

@@ -1,3 +1,6 @@
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { BACKUP_IMAGE_PG_DUMP_MAJOR } from "../../infra/backupContract";
 import { parseConfig } from "../../infra/config";
 import { readConfigSchema } from "../../infra/configSchema";
 import { EvaluationError } from "../../offline/evaluate";
@@ -21,6 +24,8 @@ describe("config validation", () => {
     ["primaryRegion", "mars-1", /primaryRegion = "mars-1": is not an AWS region name. Fix: pulumi -s primary config set primaryRegion us-west-2/],
     ["namePrefix", "Acme_Shop", /namePrefix = "Acme_Shop": must be 1-\d+ lowercase letters/],
     ["namePrefix", "a".repeat(40), /namePrefix = "a{40}": must be 1-\d+ lowercase/],
+    ["namePrefix", "acme--shop", /namePrefix = "acme--shop": must not contain two consecutive hyphens.*Fix: pulumi -s primary config set namePrefix acme-shop/],
+    ["namePrefix", "awsshop", /namePrefix = "awsshop": must not start with "aws" or "ssm"/],
     ["appHostname", "not a host", /appHostname = "not a host": is not a DNS hostname/],
     ["primaryEndpoint", "bad host!", /primaryEndpoint = "bad host!": is not a DNS hostname/],
     ["peerProvisioned", "yes", /peerProvisioned = "yes": must be true or false/],
@@ -31,6 +36,7 @@ describe("config validation", () => {
     ["abortIncompleteUploadDays", "0", /abortIncompleteUploadDays = "0": must be at least 1/],
     ["tierCriticalRpoMinutes", "0", /tierCriticalRpoMinutes = "0": must be at least 1/],
     ["tierLowRtoMinutes", "1.5", /tierLowRtoMinutes = "1.5": must be a whole number/],
+    ["dbEngineVersion", "17", /dbEngineVersion = "17": PostgreSQL 17 is newer than the backup job's pg_dump 16, which refuses to dump a newer server. Fix: pulumi -s primary config set dbEngineVersion 16/],
     ["dbTier", "platinum", /dbTier = "platinum": is not a recovery tier; known tiers are critical, high, standard, low/],
     ["financialTier", "", /financialTier = "": is not a recovery tier/],
   ])("%s = %j is rejected with the key, the value and the fix", (key, value, message) => {
@@ -131,5 +137,13 @@ describe("Pulumi.yaml schema", () => {
 
   test("another project's file is rejected", () => {
     expect(schemaFrom("name: other\n")).toThrow(/declares project "other", expected "drstack"/);
+  });
+});
+
+describe("the backup image's pg_dump and the database engine", () => {
+  test("BACKUP_IMAGE_PG_DUMP_MAJOR is the client the Dockerfile installs", () => {
+    const dockerfile = readFileSync(join(__dirname, "../../lambdas/backup-image/Dockerfile"), "utf8");
+    expect(dockerfile).toMatch(new RegExp(`dnf install -y postgresql${BACKUP_IMAGE_PG_DUMP_MAJOR}\\b`));
+    expect(() => parseConfig({ ...defaults(), dbEngineVersion: `${BACKUP_IMAGE_PG_DUMP_MAJOR}.4` }, "primary")).not.toThrow();
   });
 });

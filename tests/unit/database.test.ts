@@ -1,7 +1,8 @@
+import { readFileSync } from "node:fs";
 import { spawnSync } from "child_process";
 import * as path from "path";
 import { DATABASE_REPLICA_LAG_MINUTES } from "../../infra/assumptions";
-import { createdAsReplica, masterPasswordOrigin, parseDatabaseSecret } from "../../infra/database";
+import { createdAsReplica, FROZEN_INSTANCE_INPUTS, masterPasswordOrigin, parseDatabaseSecret } from "../../infra/database";
 import { SiteName } from "../../infra/roles";
 import { Evaluation, RecordedResource, revealSecrets } from "../../offline/evaluate";
 import { evaluate, resourcesOfType, single, STACK_CASES } from "./evaluations";
@@ -293,16 +294,89 @@ describe("every instance, in every mode and generation", () => {
     }
   });
 
-  test("retired generations sit in a security group that admits nobody; the current one in the site's group", async () => {
+  test("each generation has its own security group: a retired one admits nobody, the current one its clients", async () => {
     const primary = await run("primary", { primaryDatabaseGeneration: "2", activeSite: "secondary" });
-    const retired = resourcesOfType(primary, SECURITY_GROUP).find((group) => group.name === "primary-database-retired-sg");
-    expect(retired?.inputs.ingress).toEqual([]);
-    expect(instance(primary, "acme-shop-dr-primary-db").inputs.vpcSecurityGroupIds).toEqual(["primary-database-retired-sg-id"]);
-    expect(instance(primary, "acme-shop-dr-primary-db-g2").inputs.vpcSecurityGroupIds).toEqual(["primary-database-sg-id"]);
-    // The site's group admits clients again (for the rebuilt replica) only after the former writer left it.
-    const group = resourcesOfType(primary, SECURITY_GROUP).find((candidate) => candidate.name === "primary-database-sg");
-    expect(group?.dependsOn).toEqual(["aws:rds/instance:Instance::primary-database-instance"]);
-    expect(resourcesOfType(await run("primary"), SECURITY_GROUP).map((candidate) => candidate.name)).not.toContain("primary-database-retired-sg");
+    const group = (name: string) => resourcesOfType(primary, SECURITY_GROUP).find((candidate) => candidate.name === name);
+    expect(group("primary-database-sg")?.inputs.ingress).toEqual([]);
+    expect(group("primary-database-sg-g2")?.inputs.ingress).toEqual([expect.objectContaining({ fromPort: 5432, toPort: 5432 })]);
+    expect(instance(primary, "acme-shop-dr-primary-db").inputs.vpcSecurityGroupIds).toEqual(["primary-database-sg-id"]);
+    expect(instance(primary, "acme-shop-dr-primary-db-g2").inputs.vpcSecurityGroupIds).toEqual(["primary-database-sg-g2-id"]);
+  });
+
+  // RDS refuses to modify a stopped instance ("InvalidDBInstanceState: Instance ... is not in available
+  // state", ModifyDBInstance, https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_ModifyDBInstance.html;
+  // "You can't modify a stopped DB instance", USER_StopInstance.html). The fencing guard stops a former
+  // writer, so any input change to it would fail the very `up` that fences or rebuilds the site.
+  test("no step of the failover/failback cycle changes an instance that is no longer its site's live database, and each such instance is frozen", async () => {
+    const cycle: Array<Record<string, string>> = [
+      { activeSite: "primary" },
+      { activeSite: "secondary" },
+      { activeSite: "secondary", primaryDatabaseGeneration: "2" },
+      { activeSite: "primary", primaryDatabaseGeneration: "2" },
+      { activeSite: "primary", primaryDatabaseGeneration: "2", secondaryDatabaseGeneration: "2" },
+      { activeSite: "secondary", primaryDatabaseGeneration: "2", secondaryDatabaseGeneration: "2" },
+      { activeSite: "secondary", primaryDatabaseGeneration: "3", secondaryDatabaseGeneration: "2" },
+      // An operator who resizes during an outage must not touch the stopped former writer either.
+      { activeSite: "secondary", primaryDatabaseGeneration: "3", secondaryDatabaseGeneration: "2", dbInstanceClass: "db.r6g.xlarge" },
+    ];
+    // Live: the active site's current generation (the writer) or a replica. Anything else is a former writer.
+    const isLive = (evaluation: Evaluation, db: RecordedResource, activeSite: string) =>
+      db.inputs.replicateSourceDb !== undefined || (evaluation.stack === activeSite && db.inputs.identifier === evaluation.outputs.databaseIdentifier);
+    let checked = 0;
+    for (const stack of ["primary", "secondary"] as const) {
+      for (let step = 1; step < cycle.length; step++) {
+        const before = await run(stack, cycle[step - 1]);
+        const after = await run(stack, cycle[step]);
+        for (const next of resourcesOfType(after, INSTANCE)) {
+          if (isLive(after, next, cycle[step].activeSite)) {
+            expect({ identifier: next.inputs.identifier, frozen: next.ignoreChanges }).toEqual({ identifier: next.inputs.identifier, frozen: undefined });
+            continue;
+          }
+          const previous = resourcesOfType(before, INSTANCE).find((candidate) => candidate.name === next.name);
+          const world = `${stack}: ${JSON.stringify(cycle[step - 1])} -> ${JSON.stringify(cycle[step])}: ${String(next.inputs.identifier)}`;
+          expect({ world, existedBefore: previous !== undefined }).toEqual({ world, existedBefore: true });
+          checked++;
+          // Every input the program declares is taken from state, never from the program...
+          expect({ world, frozen: [...(next.ignoreChanges ?? [])].sort() }).toEqual({ world, frozen: [...FROZEN_INSTANCE_INPUTS].sort() });
+          expect({ world, unfrozen: Object.keys(next.inputs).filter((key) => !(next.ignoreChanges ?? []).includes(key)) }).toEqual({ world, unfrozen: [] });
+          // ...it stays in its own security group (fencing empties the group's rules, not the instance's groups)...
+          expect({ world, groups: next.inputs.vpcSecurityGroupIds }).toEqual({ world, groups: previous!.inputs.vpcSecurityGroupIds });
+          // ...and the step that fences it declares exactly what it had as the writer, so even the first frozen `up` is a no-op.
+          if (isLive(before, previous!, cycle[step - 1].activeSite) && cycle[step].dbInstanceClass === cycle[step - 1].dbInstanceClass) {
+            expect({ world, inputs: next.inputs }).toEqual({ world, inputs: previous!.inputs });
+          }
+        }
+      }
+    }
+    expect(checked).toBeGreaterThanOrEqual(6);
+  });
+
+  test("the frozen list is every input of aws.rds.Instance in the installed provider, so a provider upgrade cannot add an unfrozen one", () => {
+    const declaration = readFileSync(require.resolve("@pulumi/aws/rds/instance.d.ts"), "utf8");
+    const body = declaration.slice(declaration.indexOf("export interface InstanceArgs {"));
+    const inputs = [...body.slice(0, body.indexOf("\n}")).matchAll(/^ {4}([a-zA-Z]+)\??: /gm)].map((match) => match[1]);
+    expect(inputs.length).toBeGreaterThan(50);
+    expect([...FROZEN_INSTANCE_INPUTS].sort()).toEqual(inputs.sort());
+  });
+
+  test("each generation's security group is kept when the program stops declaring it and is never replaced for its description", async () => {
+    const primary = await run("primary", { primaryDatabaseGeneration: "2", activeSite: "secondary" });
+    const groups = resourcesOfType(primary, SECURITY_GROUP).filter((group) => /-database-sg(-g\d+)?$/.test(group.name));
+    expect(groups.map((group) => group.name).sort()).toEqual(["primary-database-sg", "primary-database-sg-g2"]);
+    for (const group of groups) {
+      expect({ name: group.name, retainOnDelete: group.retainOnDelete, ignoreChanges: group.ignoreChanges }).toEqual({ name: group.name, retainOnDelete: true, ignoreChanges: ["description"] });
+    }
+  });
+
+  test("live instances are never frozen: a writer or a replica takes config changes", async () => {
+    for (const { world, instance: db } of await everyInstance()) {
+      const fenced = db.ignoreChanges !== undefined;
+      if (db.inputs.replicateSourceDb !== undefined) {
+        expect({ world, fenced }).toEqual({ world, fenced: false });
+      }
+    }
+    const writer = instance(await run("primary"), "acme-shop-dr-primary-db");
+    expect(writer.ignoreChanges).toBeUndefined();
   });
 });
 

@@ -335,6 +335,10 @@ describe("Route 53 health-check alarms", () => {
     expect(alarms(evaluation)).toEqual([]);
     expect(awsProviders(evaluation).map((provider) => provider.inputs.region)).not.toContain("us-east-1");
     expect(evaluation.warnings.join("\n")).toMatch(/Route 53 health checks of shop.example.com are NOT alarmed/);
+    // Route 53's control plane is in us-east-1 too: the flip of the records may fail while failover routing still works.
+    expect(evaluation.warnings.join("\n")).toMatch(/control plane runs in us-east-1, the primary's region.*answers with the SECONDARY record/);
+    const elsewhere = await activeSecondaryElsewhere({ ...ROUTE53, primaryRegion: "us-west-2", secondaryRegion: "eu-west-1", "aws:region": "eu-west-1", dataSubnetZoneIds: '["euw1-az1","euw1-az2"]' });
+    expect(elsewhere.warnings.join("\n")).not.toMatch(/control plane/);
   });
 
   test.each([

@@ -78,7 +78,7 @@ describe("failover config", () => {
     ["cacheReplicaCount", "-1", {}, /cacheReplicaCount = "-1": must be at least 0/],
     ["cacheReplicaCount", "6", {}, /cacheReplicaCount = "6": must be at most 5/],
     ["namePrefix", "1shop", {}, /namePrefix = "1shop": must start with a letter, because RDS instance/],
-    ["namePrefix", "a".repeat(30), {}, /namePrefix = "a{30}": is too long for the ElastiCache replication group id/],
+    ["namePrefix", "a".repeat(30), {}, /namePrefix = "a{30}": must be 1-24 lowercase letters.*the ElastiCache replication group ID allows 40 characters/],
     ["primaryStackName", "primary", {}, /primaryStackName = "primary": is not a fully qualified stack name/],
   ])("%s = %j is rejected with the key, the value and the fix", (key, value, context, message) => {
     expect(problemsOf({ ...defaults(), ...SECONDARY, ...context, [key]: value })).toMatch(message);

@@ -100,6 +100,30 @@ describe.each(STACK_CASES)("network and cache of $stack with activeSite=$activeS
     expect(JSON.stringify(redis.inputs.authToken)).toContain("offline-random");
     expect(redis.protect).toBe(false);
   });
+
+  test("security group names and every description, the group's and each rule's, use only the characters EC2 accepts", async () => {
+    // EC2 CreateSecurityGroup / IpPermission: "Constraints: Up to 255 characters in length. Valid
+    // characters: a-z, A-Z, 0-9, spaces, and ._-:/()#,@[]+=&;{}!$*"; a group name "Can't start with sg-".
+    // An apostrophe ("the cluster's pods") fails the create on a real account, never under the mocks.
+    const evaluation = await run();
+    const valid = /^[a-zA-Z0-9 ._\-:/()#,@[\]+=&;{}!$*]{0,255}$/;
+    const texts: Array<[string, unknown]> = [];
+    for (const group of resourcesOfType(evaluation, T.group)) {
+      texts.push([`${group.name} description`, group.inputs.description]);
+      if (group.inputs.name !== undefined) texts.push([`${group.name} name`, group.inputs.name]);
+      for (const direction of ["ingress", "egress"] as const) {
+        for (const [index, rule] of ((group.inputs[direction] ?? []) as Array<{ description?: string }>).entries()) {
+          texts.push([`${group.name} ${direction}[${index}] description`, rule.description ?? ""]);
+        }
+      }
+    }
+    expect(texts.length).toBeGreaterThan(0);
+    const invalid = texts.filter(([, text]) => typeof text !== "string" || !valid.test(text));
+    expect(invalid).toEqual([]);
+    for (const group of resourcesOfType(evaluation, T.group)) {
+      expect(String(group.inputs.name ?? group.name)).not.toMatch(/^sg-/);
+    }
+  });
 });
 
 /** The evaluation with one resource's inputs changed, to prove the check sees the break. */

@@ -1,3 +1,4 @@
+import { createHmac } from "node:crypto";
 import { roleOf } from "../../infra/roles";
 import { workloadReplicas } from "../../infra/workloadReplicas";
 import { readStackConfig } from "../../offline/stackFiles";
@@ -36,6 +37,7 @@ interface DeploymentInputs {
   spec: {
     replicas: number;
     template: {
+      metadata: { annotations?: Record<string, string> };
       spec: {
         containers: Container[];
         automountServiceAccountToken: boolean;
@@ -115,6 +117,25 @@ describe.each(STACK_CASES)("workloads of stack $stack with activeSite=$activeSit
     }
   });
 
+  // Kubernetes reads envFrom when a container starts ("Secrets consumed as environment variables are
+  // not updated automatically", Kubernetes docs, Secrets, "Using Secrets as environment variables"):
+  // a new database generation must reach the pods as a new pod template.
+  test("every pod template carries a keyed digest of the connections Secret, in clear (it reveals nothing), so a changed Secret rolls the pods", async () => {
+    const evaluation = await run();
+    const values = (single(evaluation, T.secret).inputs.stringData as { value: Record<string, string> }).value;
+    const key = resourcesOfType(evaluation, "random:index/randomPassword:RandomPassword").find((resource) => resource.name.endsWith("-connections-digest-key"))!;
+    const keyValue = String(key.state?.result);
+    expect(keyValue.length).toBeGreaterThan(0);
+    const expected = createHmac("sha256", keyValue)
+      .update(JSON.stringify(Object.keys(values).sort().map((name) => [name, values[name]])))
+      .digest("hex");
+    // Unkeyed, the same values give another digest: the annotation is no oracle for the password.
+    expect(expected).not.toBe(createHmac("sha256", "").update(JSON.stringify(Object.keys(values).sort().map((name) => [name, values[name]]))).digest("hex"));
+    for (const deployment of Object.values(deployments(evaluation))) {
+      expect(deployment.spec.template.metadata.annotations).toEqual({ "drstack.io/connections-sha256": expected });
+    }
+  });
+
   test("pods pass common hardening checks: requests and limits, non-root, no privilege escalation, read-only root, no capabilities, RuntimeDefault seccomp, no token", async () => {
     const evaluation = await run();
     for (const deployment of Object.values(deployments(evaluation))) {
@@ -165,6 +186,24 @@ describe.each(STACK_CASES)("workloads of stack $stack with activeSite=$activeSit
     expect(service.spec.type).toBe("LoadBalancer");
     expect(service.spec.selector["app.kubernetes.io/component"]).toBe("web");
     expect(service.spec.ports).toEqual([{ name: "https", port: 443, targetPort: "http", protocol: "TCP" }]);
+  });
+});
+
+describe("the connections digest across a failover and a rebuild", () => {
+  const digests = async (stack: "primary" | "secondary", overrides: Record<string, string>) => {
+    const lost = stack === "secondary" && overrides.activeSite === "secondary";
+    const evaluation = await evaluate(stack, overrides, lost ? { kind: "unreachable" } : undefined);
+    return Object.values(deployments(evaluation)).map((deployment) => deployment.spec.template.metadata.annotations?.["drstack.io/connections-sha256"]);
+  };
+
+  test("a flip keeps each site's digest (promotion keeps the endpoint and the password: no restart on top of the scale-up); a new generation changes it", async () => {
+    for (const stack of ["primary", "secondary"] as const) {
+      const before = await digests(stack, { activeSite: "primary" });
+      expect(new Set(before).size).toBe(1);
+      expect(await digests(stack, { activeSite: "secondary" })).toEqual(before);
+    }
+    const rebuilt = await digests("primary", { activeSite: "secondary", primaryDatabaseGeneration: "2" });
+    expect(rebuilt).not.toEqual(await digests("primary", { activeSite: "secondary" }));
   });
 });
 

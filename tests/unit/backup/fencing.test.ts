@@ -150,6 +150,39 @@ describe("stopping a database, within RDS's rules (https://docs.aws.amazon.com/A
   });
 });
 
+describe("a partial failover: the database and its own claim disagree", () => {
+  // PromoteReadReplica succeeded, the ModifyDBInstance after it failed, so the `up` stopped before writing the claim.
+  const promotedReplica = running("acme-secondary-db");
+  const standbyClaim = found(claim("secondary", { activeSite: "primary" }));
+  const primaryWriter = { claim: found(claim("primary")), marker: none<FenceMarker>(), database: running("acme-primary-db") };
+
+  test("a standalone database under a replica claim alarms as inconsistent, takes no backups and is not stopped (it may be the failover half done)", () => {
+    const decision = decide({ own: { claim: standbyClaim, marker: none(), database: promotedReplica }, peer: primaryWriter }, NOW);
+    expect(decision).toMatchObject({ verdict: "standby", backupsMayRun: false, inconsistent: true });
+    expect(decision.stopDatabase).toBeUndefined();
+    expect(decision.reasons.join("; ")).toMatch(/standalone instance while its claim says replica.*partial failover.*finish the failover `up`/);
+  });
+
+  test("the writer's guard sees the same contradiction on its peer and alarms, but keeps writing and backing up", () => {
+    const own = primaryWriter;
+    const decision = decide({ own, peer: { claim: standbyClaim, marker: none(), database: promotedReplica } }, NOW);
+    expect(decision).toMatchObject({ verdict: "writer", backupsMayRun: true, inconsistent: true });
+    expect(decision.reasons.join("; ")).toMatch(/the peer: its database acme-secondary-db is a standalone instance while its claim says replica/);
+  });
+
+  test("the same standby with its database still a replica is consistent", () => {
+    const replica = running("acme-secondary-db", { replicaOf: "arn:aws:rds:us-west-2:123456789012:db:acme-primary-db" });
+    expect(decide({ own: { claim: standbyClaim, marker: none(), database: replica }, peer: primaryWriter }, NOW)).toMatchObject({ verdict: "standby", inconsistent: false });
+  });
+
+  test("a writer claim on a database that is still a replica publishes no backups and alarms", () => {
+    const own = { claim: found(claim("secondary", { epoch: 3 })), marker: none<FenceMarker>(), database: running("acme-secondary-db", { replicaOf: "acme-primary-db" }) };
+    const decision = decide({ own, peer: { claim: unreachable, marker: unreachable, database: unreachable } }, NOW);
+    expect(decision).toMatchObject({ verdict: "unknown", backupsMayRun: false, inconsistent: true });
+    expect(backupGate({ claim: own.claim, marker: none(), guard: { ok: true, decision } })).toMatchObject({ ok: false, refused: true });
+  });
+});
+
 describe("the backup job's gate", () => {
   const writer = found(claim("secondary", { epoch: 3 }));
   const decision = decide(
