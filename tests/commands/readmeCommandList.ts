@@ -145,7 +145,6 @@ export const NOT_RUN_HERE: Reviewed[] = [
   { command: "npm run test:failover", why: "a suite of its own, which npm run test:all runs" },
   { command: "npm run test:commands", why: "this very suite, which npm run test:all runs" },
   { command: "npm run test:integration", why: "a suite of its own on real services, which npm run test:all runs" },
-  { command: "npm install", why: "what the workflows install with (failover.yml); it would rewrite the node_modules this suite runs from" },
   { command: "npm run bench:backup", why: "seeds a database of more than 1 GB and dumps it round after round: many minutes of a shared machine; README's figures come from a run by hand" },
   { command: "bash scripts/publish-backup-image.sh", why: "builds with Docker buildx and pushes to ECR in both regions: needs Docker and the account's AWS credentials" },
   { command: "export S3_ENDPOINT=http://minio.internal:9000 S3_ACCESS_KEY_ID=... S3_SECRET_ACCESS_KEY=... BACKUP_BUCKET=backups", why: ON_PREMISES },
