@@ -156,10 +156,23 @@ function finish(report: TargetReport): TargetReport {
   return report;
 }
 
-function checkObjectAgainstManifest(head: HeadObjectCommandOutput, m: BackupManifest, what: string, fail: (msg: string) => void): void {
+/**
+ * What a HEAD can prove without reading the bytes. An object replaced by a
+ * plain PutObject has no stored SHA-256 to compare, so its size, its ETag (a
+ * multipart ETag is a digest of the part digests) and, in the bucket that
+ * took the backup, its version id must still be the ones the manifest
+ * recorded. Replication keeps neither the version id nor always the
+ * checksum mode, so a replica is held to size, checksum and ETag only.
+ */
+function checkObjectAgainstManifest(head: HeadObjectCommandOutput, m: BackupManifest, what: string, fail: (msg: string) => void, origin: "source" | "replica" = "source"): void {
   if (head.ContentLength !== m.size) fail(`${what} is ${head.ContentLength} bytes, the manifest recorded ${m.size}`);
   if (m.s3ChecksumSha256 && head.ChecksumSHA256 && head.ChecksumSHA256 !== m.s3ChecksumSha256) {
     fail(`checksum mismatch: ${what} has S3 checksum ${head.ChecksumSHA256}, the manifest recorded ${m.s3ChecksumSha256}`);
+  }
+  if (m.s3ChecksumSha256 && !head.ChecksumSHA256) fail(`${what} has no stored SHA-256 checksum, the manifest recorded ${m.s3ChecksumSha256}: it was replaced`);
+  if (m.etag && head.ETag && head.ETag !== m.etag) fail(`${what} has ETag ${head.ETag}, the manifest recorded ${m.etag}`);
+  if (origin === "source" && m.versionId && head.VersionId && head.VersionId !== m.versionId) {
+    fail(`${what} is version ${head.VersionId}, the manifest recorded version ${m.versionId}`);
   }
 }
 
@@ -208,11 +221,7 @@ async function checkReplica(report: TargetReport, m: BackupManifest, peer: Bucke
     return;
   }
   const problems: string[] = [];
-  checkObjectAgainstManifest(head, m, `replica in ${peer.bucket}`, (msg) => problems.push(msg));
-  if (!m.s3ChecksumSha256 || !head.ChecksumSHA256) {
-    // Without checksums on both sides, the multipart ETag (digest of part digests) stands in.
-    if (m.etag && head.ETag && head.ETag !== m.etag) problems.push(`replica in ${peer.bucket} has ETag ${head.ETag}, the manifest recorded ${m.etag}`);
-  }
+  checkObjectAgainstManifest(head, m, `replica in ${peer.bucket}`, (msg) => problems.push(msg), "replica");
   report.replica = problems.length ? "mismatch" : "present";
   report.replicationLagSeconds = 0;
   report.failures.push(...problems);
