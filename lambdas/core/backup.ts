@@ -25,7 +25,7 @@ import { createHash, randomBytes } from "node:crypto";
 import { S3Client, HeadObjectCommand, ListMultipartUploadsCommand, AbortMultipartUploadCommand, DeleteObjectCommand } from "@aws-sdk/client-s3";
 import { CheckFailedError, NotWriterError, UsageError, WriterCheckError } from "./errors";
 import { BackupTarget, backupKeys, checkDatabaseName, checkSiteName, latestKey } from "./layout";
-import { BackupManifest, MANIFEST_FORMAT, getJson, publishLatest, putManifestOnce, PublishOutcome } from "./manifest";
+import { BackupManifest, MANIFEST_FORMAT, MAX_CLOCK_SKEW_MS, getJson, isAheadOfClock, publishLatest, putManifestOnce, PublishOutcome } from "./manifest";
 import { ObjectLockHeaders, uploadStream } from "./multipart";
 import { DatabaseConnection, connect, countRows, parseDatabaseUrl, pgTool, pgToolEnv, serverVersion, TableCount } from "./postgres";
 import { BucketLocation, checkBucket, explainS3Error, s3Client } from "./s3";
@@ -93,6 +93,12 @@ export async function runBackup(opts: BackupOptions): Promise<BackupResult> {
     tier: opts.target.tier,
     dataClass: opts.target.dataClass,
   };
+  if (opts.slot && isAheadOfClock(opts.slot.toISOString(), new Date())) {
+    // A future slot would be published and then outrank every real backup by slot.
+    throw new UsageError(
+      `--slot / BACKUP_SLOT (or the event's slot) is ${opts.slot.toISOString()}, more than ${MAX_CLOCK_SKEW_MS / 60_000} minutes ahead of this host's clock (${new Date().toISOString()}). A slot is the scheduled time of a run that has started: pass the schedule's time (<aws.scheduler.scheduled-time>) or leave it unset; if the slot is right, fix the host's clock (NTP).`,
+    );
+  }
   const partSize = opts.partSize ?? DEFAULT_PART_SIZE;
   const concurrency = opts.concurrency ?? DEFAULT_CONCURRENCY;
 
@@ -125,7 +131,7 @@ export async function runBackup(opts: BackupOptions): Promise<BackupResult> {
     });
     if (existing) {
       log(`slot ${slot.toISOString()} already backed up at ${keys.dumpKey}; re-publishing only`);
-      return { outcome: "already-done", published: await publishLatest(s3, bucket, pointerKey, existing.value), manifest: existing.value };
+      return { outcome: "already-done", published: await publishLatest(s3, bucket, pointerKey, existing.value, log), manifest: existing.value };
     }
     await abortStaleUploads(s3, bucket, keys.dumpKey, log);
 
@@ -218,9 +224,9 @@ export async function runBackup(opts: BackupOptions): Promise<BackupResult> {
     if (!(await putManifestOnce(s3, bucket, manifest, lock))) {
       // Another attempt of this slot finished first; its manifest describes the object now stored.
       const winner = (await getJson<BackupManifest>(s3, bucket, keys.manifestKey))!.value;
-      return { outcome: "already-done", published: await publishLatest(s3, bucket, pointerKey, winner), manifest: winner };
+      return { outcome: "already-done", published: await publishLatest(s3, bucket, pointerKey, winner, log), manifest: winner };
     }
-    const published = await publishLatest(s3, bucket, pointerKey, manifest);
+    const published = await publishLatest(s3, bucket, pointerKey, manifest, log);
     log(`backup ${keys.dumpKey}: ${manifest.size} bytes, sha256 ${manifest.sha256}, latest: ${published}`);
     return { outcome: "created", published, manifest };
   } finally {

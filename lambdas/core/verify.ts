@@ -16,7 +16,7 @@ import { CloudWatchClient, PutMetricDataCommand, MetricDatum, StandardUnit } fro
 import { SNSClient, PublishCommand } from "@aws-sdk/client-sns";
 import { errorMessage, UsageError } from "./errors";
 import { BackupTarget, TIER_RPO_SECONDS, pointerKeys } from "./layout";
-import { BackupManifest, getJson, resolveLatest } from "./manifest";
+import { BackupManifest, getJson, isAheadOfClock, resolveLatest } from "./manifest";
 import { BucketLocation, checkBucket, isNotFound, s3Client } from "./s3";
 
 export const DEFAULT_METRIC_NAMESPACE = "drstack/backups";
@@ -114,6 +114,9 @@ async function verifyTarget(target: BackupTarget, s3: S3Client, opts: VerifyOpti
     }
     report.site = resolved.pointer.site;
     report.epoch = resolved.pointer.epoch;
+    if (isAheadOfClock(resolved.pointer.slot, now)) {
+      fail(`${resolved.key} names slot ${resolved.pointer.slot}, ahead of the clock (${now.toISOString()}): a backup run with a future --slot / BACKUP_SLOT, or a wrong clock; the site's next backup replaces it`);
+    }
     const manifest = (await getJson<BackupManifest>(s3, bucket, resolved.pointer.manifestKey))?.value;
     if (!manifest) {
       fail(`${resolved.key} names ${resolved.pointer.manifestKey}, which is missing`);
