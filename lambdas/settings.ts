@@ -10,6 +10,7 @@ import { UsageError, errorMessage } from "./core/errors";
 import { claimWriterCheck } from "./core/fencingState";
 import { checkDatabaseName, checkSiteName, DataClass, DEFAULT_DATA_CLASS, parseDataClass, parseTargets, parseTier } from "./core/layout";
 import { MIN_PART_SIZE } from "./core/multipart";
+import { DEFAULT_LOCK_LEASE_SECONDS } from "./core/runLock";
 import { DatabaseConnection } from "./core/postgres";
 import { RestoreOptions } from "./core/restore";
 import { BucketLocation } from "./core/s3";
@@ -43,6 +44,12 @@ export const SETTINGS = {
   compressLevel: { flag: "compress", env: "BACKUP_COMPRESS_LEVEL", commands: ["backup"], description: "pg_dump -Z level 0-9 (default: pg_dump's)" },
   objectLockMode: { flag: "object-lock-mode", env: "BACKUP_OBJECT_LOCK_MODE", commands: ["backup"], description: "GOVERNANCE or COMPLIANCE: lock the dump and its manifest on upload (needs s3:PutObjectRetention); the bucket's default retention when unset" },
   objectLockDays: { flag: "object-lock-days", env: "BACKUP_OBJECT_LOCK_DAYS", commands: ["backup"], description: "Days the lock set by --object-lock-mode lasts from the run's start (the class's retention)" },
+  lockLeaseSeconds: {
+    flag: "lock-lease-seconds",
+    env: "BACKUP_LOCK_LEASE_SECONDS",
+    commands: ["backup"],
+    description: `Lease of the run lock that keeps two runs of the same backup apart, renewed while the run lasts: how long a killed run blocks the next one (default ${DEFAULT_LOCK_LEASE_SECONDS})`,
+  },
   pgBinDir: { flag: "pg-bin-dir", env: "PG_BIN_DIR", commands: ["backup", "restore"], description: "Directory with pg_dump and pg_restore; PATH when unset" },
   targets: { flag: "targets", env: "BACKUP_TARGETS", commands: ["verify"], description: "Protected databases as name:tier[:class], comma separated, e.g. app:critical,ledger:standard:financial" },
   peerBucket: { flag: "peer-bucket", env: "PEER_BUCKET", commands: ["verify"], description: "Peer region's bucket that replication copies into; replication is not checked when unset" },
@@ -274,6 +281,7 @@ export async function backupOptions(s: Settings, log?: (message: string) => void
     concurrency,
     compressLevel: compress,
     pgBinDir: s.get("pgBinDir"),
+    lockLeaseSeconds: s.int("lockLeaseSeconds", DEFAULT_LOCK_LEASE_SECONDS, 5, 3600),
     ...(lock ? { objectLock: lock } : {}),
   };
 }
