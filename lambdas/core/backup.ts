@@ -70,6 +70,12 @@ export interface BackupOptions {
   pgBinDir?: string;
   /** The class's own Object Lock, set on the dump and its manifest for `days` from the run's start; the bucket default when unset. */
   objectLock?: { mode: ObjectLockHeaders["mode"]; days: number };
+  /**
+   * When the run must be over: pg_dump is then stopped, the upload aborted and
+   * the run fails (nothing published). Under Lambda, the function's timeout
+   * less a margin for that clean-up; DEFAULT_DEADLINE_SECONDS from now when unset.
+   */
+  deadline?: Date;
   /** Lease of the run lock: how long a run killed without releasing it blocks the next one. */
   lockLeaseSeconds?: number;
   /** Called with pg_dump's pid once it runs (tests interrupt it through this). */
@@ -91,7 +97,43 @@ export function runIdForSlot(database: string, slot: Date): string {
   return createHash("sha256").update(`${database}|${slot.toISOString()}`).digest("hex").slice(0, 12);
 }
 
+/** The CLI's deadline when none is given: a run of a database one host can dump in an hour. */
+export const DEFAULT_DEADLINE_SECONDS = 3600;
+
+/**
+ * Runs one backup within its deadline. Every S3 request and database call has
+ * its own timeout; the deadline bounds the whole, so a service that stalls
+ * between calls, or a dump slower than the time left, still ends the run in
+ * time: at the deadline pg_dump is killed, which ends the upload's source, so
+ * the upload is aborted and nothing is published, and the run fails at once
+ * whatever call it is waiting on.
+ */
 export async function runBackup(opts: BackupOptions): Promise<BackupResult> {
+  const deadline = opts.deadline ?? new Date(Date.now() + DEFAULT_DEADLINE_SECONDS * 1000);
+  const left = deadline.getTime() - Date.now();
+  if (left <= 0) throw new UsageError(`the run's deadline ${deadline.toISOString()} has already passed; raise --deadline-seconds / BACKUP_DEADLINE_SECONDS (under Lambda, the function's timeout).`);
+  const expiry = new AbortController();
+  const run = backupWithin(opts, deadline, expiry.signal);
+  run.catch(() => undefined); // the deadline may answer first; the run still cleans up behind it
+  let timer: NodeJS.Timeout | undefined;
+  const overdue = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      expiry.abort();
+      reject(
+        new CheckFailedError(
+          `the backup did not finish by its deadline ${deadline.toISOString()} (${Math.round(left / 1000)}s; --deadline-seconds / BACKUP_DEADLINE_SECONDS, under Lambda the function's timeout less a margin): pg_dump was stopped and its upload aborted, nothing was published. A service that accepts connections but does not answer, or a dump too slow for the time given, does this.`,
+        ),
+      );
+    }, left);
+  });
+  try {
+    return await Promise.race([run, overdue]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+async function backupWithin(opts: BackupOptions, deadline: Date, expired: AbortSignal): Promise<BackupResult> {
   const log = opts.log ?? (() => undefined);
   const db = parseDatabaseUrl(opts.source);
   const target: BackupTarget = {
@@ -112,9 +154,17 @@ export async function runBackup(opts: BackupOptions): Promise<BackupResult> {
   const pgDump = pgTool("pg_dump", opts.pgBinDir);
   const pgRestore = pgTool("pg_restore", opts.pgBinDir);
   const s3 = s3Client(opts.bucket);
-  const client = await connect(opts.source);
+  const client = await connect(opts.source, { queryMs: Math.max(1000, deadline.getTime() - Date.now()) });
   let dump: ChildProcess | undefined;
   let lock: RunLock | undefined;
+  expired.addEventListener("abort", () => {
+    log(`deadline ${deadline.toISOString()} reached; stopping pg_dump`);
+    dump?.kill("SIGKILL");
+  });
+  /** Past the deadline the run starts nothing new: the caller has already been told it failed. */
+  const inTime = () => {
+    if (expired.aborted) throw new CheckFailedError(`deadline ${deadline.toISOString()} passed`);
+  };
   try {
     await refuseReplica(client);
     const confirmWriter = writerCheck(opts.writer);
@@ -144,6 +194,7 @@ export async function runBackup(opts: BackupOptions): Promise<BackupResult> {
       return { outcome: "already-done", published: await publishLatest(s3, bucket, pointerKey, m, log), manifest: m };
     };
 
+    inTime();
     const lockKey = runLockKey(target, writer.site);
     const attempt = await RunLock.acquire(s3, bucket, lockKey, {
       database: target.database,
@@ -175,6 +226,7 @@ export async function runBackup(opts: BackupOptions): Promise<BackupResult> {
     if (existing) return await republish(existing.value);
     await abortStaleUploads(s3, bucket, target, writer.site, keys.dumpKey, attempt.previous, log);
 
+    inTime();
     // 2. One snapshot for the dump and the counts.
     await client.query("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY");
     const snap = await client.query<{ s: string }>("SELECT pg_export_snapshot() AS s");
@@ -265,6 +317,7 @@ export async function runBackup(opts: BackupOptions): Promise<BackupResult> {
         tableDataEntries: tocSummary!.tableData.size,
       },
     };
+    inTime();
     await lock.confirmHeld();
     if (!(await putManifestOnce(s3, bucket, manifest, retention))) {
       // Another attempt of this slot finished first; its manifest describes the object now stored.

@@ -253,6 +253,9 @@ export function formatDuration(seconds: number): string {
   return `${(seconds / 86400).toFixed(1)}d`;
 }
 
+/** CloudWatch and SNS calls are small: an endpoint silent for this long is not answering. */
+const MONITORING_TIMEOUTS = { connectionTimeout: 10_000, socketTimeout: 30_000 };
+
 /** Metric names the infra alarms refer to. */
 export const METRICS = {
   age: "BackupAgeSeconds",
@@ -275,7 +278,7 @@ export function metricData(reports: TargetReport[], now: Date, site?: string): M
 }
 
 async function publishMetrics(m: MonitoringTarget, reports: TargetReport[], now: Date): Promise<void> {
-  const cw = new CloudWatchClient({ region: m.region, endpoint: m.endpoint });
+  const cw = new CloudWatchClient({ region: m.region, endpoint: m.endpoint, maxAttempts: 3, requestHandler: MONITORING_TIMEOUTS });
   const data = metricData(reports, now, m.site);
   // PutMetricData takes up to 1000 data points per call.
   for (let i = 0; i < data.length; i += 1000) {
@@ -291,7 +294,7 @@ export function notificationFor(report: VerifyReport): { subject: string; messag
 }
 
 async function notify(m: MonitoringTarget, report: VerifyReport): Promise<void> {
-  const sns = new SNSClient({ region: m.region, endpoint: m.endpoint });
+  const sns = new SNSClient({ region: m.region, endpoint: m.endpoint, maxAttempts: 3, requestHandler: MONITORING_TIMEOUTS });
   const { subject, message } = notificationFor(report);
   await sns.send(new PublishCommand({ TopicArn: m.topicArn, Subject: subject, Message: message }));
 }

@@ -27,12 +27,17 @@ export type BackupHandlerResult =
   | { outcome: "refused"; reason: string }
   | { outcome: "locked"; reason: string };
 
-export async function handler(event: BackupEvent = {}): Promise<BackupHandlerResult> {
+/** The part of the Lambda context the backup reads: its deadline comes from the function's own timeout. */
+export interface BackupContext {
+  getRemainingTimeInMillis(): number;
+}
+
+export async function handler(event: BackupEvent = {}, context?: BackupContext): Promise<BackupHandlerResult> {
   const slot = event.slot ?? event.scheduledTime ?? event.time;
   const settings = new Settings(slot ? { slot } : {}, process.env);
   const log = (m: string) => console.log(m);
   try {
-    const result = await runBackup({ ...(await backupOptions(settings, log)), log });
+    const result = await runBackup({ ...(await backupOptions(settings, log, context?.getRemainingTimeInMillis())), log });
     const m = result.manifest;
     return { outcome: result.outcome, published: result.published, dumpKey: m.dumpKey, size: m.size, sha256: m.sha256, site: m.site, epoch: m.epoch };
   } catch (err) {
