@@ -172,7 +172,7 @@ function checkObjectAgainstManifest(head: HeadObjectCommandOutput, m: BackupMani
   if (m.s3ChecksumSha256 && head.ChecksumSHA256 && head.ChecksumSHA256 !== m.s3ChecksumSha256) {
     fail(`checksum mismatch: ${what} has S3 checksum ${head.ChecksumSHA256}, the manifest recorded ${m.s3ChecksumSha256}`);
   }
-  if (m.s3ChecksumSha256 && !head.ChecksumSHA256) fail(`${what} has no stored SHA-256 checksum, the manifest recorded ${m.s3ChecksumSha256}: it was replaced`);
+  if (origin === "source" && m.s3ChecksumSha256 && !head.ChecksumSHA256) fail(`${what} has no stored SHA-256 checksum, the manifest recorded ${m.s3ChecksumSha256}: it was replaced`);
   if (m.etag && head.ETag && head.ETag !== m.etag) fail(`${what} has ETag ${head.ETag}, the manifest recorded ${m.etag}`);
   if (origin === "source" && m.versionId && head.VersionId && head.VersionId !== m.versionId) {
     fail(`${what} is version ${head.VersionId}, the manifest recorded version ${m.versionId}`);
