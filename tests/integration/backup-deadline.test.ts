@@ -6,7 +6,8 @@
  */
 import { createServer, Server, Socket } from "node:net";
 import { runBackup } from "../../lambdas/core/backup";
-import { UsageError } from "../../lambdas/core/errors";
+import { UsageError, WriterCheckError } from "../../lambdas/core/errors";
+import { claimWriterCheck, ssmClient } from "../../lambdas/core/fencingState";
 import { runVerify } from "../../lambdas/core/verify";
 import { handler as backupHandler } from "../../lambdas/handlers/backup";
 import { createDatabase, runCli, services, siteA, siteAFlags, superuserUrl } from "./helpers";
@@ -76,6 +77,13 @@ describe("a service that accepts connections and never answers", () => {
     await expect(run).rejects.toThrow(UsageError);
     await expect(run).rejects.toThrow(/The S3 endpoint http:\/\/127\.0\.0\.1:\d+ did not answer while trying to check bucket .*each request may be silent for 1s/);
     expect(seconds(started)).toBeLessThan(15);
+  });
+
+  it("the writer check's SSM read times out too (the claim of a site behind a silent endpoint)", async () => {
+    const started = Date.now();
+    const check = claimWriterCheck({ region: "us-east-1", claimParameter: "/silent/claim", fenceMarkerParameter: "/silent/fence", ssm: ssmClient("us-east-1", silentEndpoint) });
+    await expect(check()).rejects.toThrow(WriterCheckError);
+    expect(seconds(started)).toBeLessThan(20);
   });
 
   it("a database endpoint that never answers fails the connection in 10 s, well inside the deadline", async () => {
