@@ -5,12 +5,14 @@
  * Started by bin/drstack-backup. Prints the result as JSON on stdout and
  * progress on stderr. Exit status:
  * 0 all good, 1 a check failed (backup not verified, verification or restore
- * check failed), 2 bad input or an unreachable or misconfigured service.
+ * check failed), 2 bad input or an unreachable or misconfigured service,
+ * 3 backup did nothing because another run of the same backup holds its lock.
  */
 import { parseArgs } from "node:util";
 import { runBackup } from "./core/backup";
 import { CheckFailedError, UsageError, errorMessage } from "./core/errors";
 import { runRestore } from "./core/restore";
+import { LockHeldError } from "./core/runLock";
 import { runVerify } from "./core/verify";
 import { Command, SETTINGS, SettingKey, Settings, backupOptions, restoreOptions, verifyOptions } from "./settings";
 
@@ -33,7 +35,7 @@ export function usage(command?: Command): string {
     lines.push("");
   }
   lines.push("Each flag may instead be given by the environment variable beside it; flags win.");
-  lines.push("Exit status: 0 ok, 1 a check failed, 2 bad input or unreachable service.");
+  lines.push("Exit status: 0 ok, 1 a check failed, 2 bad input or unreachable service, 3 another run of the same backup holds its lock (nothing done).");
   return lines.join("\n");
 }
 
@@ -94,6 +96,10 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
       }
     }
   } catch (err) {
+    if (err instanceof LockHeldError) {
+      io.err(`drstack-backup ${cmd}: ${err.message}`);
+      return 3;
+    }
     if (err instanceof UsageError) {
       io.err(`drstack-backup ${cmd}: ${err.message}`);
       return 2;

@@ -5,11 +5,12 @@
  * thing (and fails with the same sentence) wherever it is given.
  */
 import { SecretsManagerClient, GetSecretValueCommand } from "@aws-sdk/client-secrets-manager";
-import { BackupOptions, DEFAULT_CONCURRENCY, DEFAULT_PART_SIZE, DEFAULT_WRITER } from "./core/backup";
+import { BackupOptions, DEFAULT_CONCURRENCY, DEFAULT_DEADLINE_SECONDS, DEFAULT_PART_SIZE, DEFAULT_WRITER } from "./core/backup";
 import { UsageError, errorMessage } from "./core/errors";
 import { claimWriterCheck } from "./core/fencingState";
 import { checkDatabaseName, checkSiteName, DataClass, DEFAULT_DATA_CLASS, parseDataClass, parseTargets, parseTier } from "./core/layout";
 import { MIN_PART_SIZE } from "./core/multipart";
+import { DEFAULT_LOCK_LEASE_SECONDS } from "./core/runLock";
 import { DatabaseConnection } from "./core/postgres";
 import { RestoreOptions } from "./core/restore";
 import { BucketLocation } from "./core/s3";
@@ -25,6 +26,8 @@ export interface SettingSpec {
 }
 
 const ALL: Command[] = ["backup", "verify", "restore"];
+/** What a Lambda run keeps of its function's time for stopping pg_dump, aborting the upload and releasing its lock. */
+export const LAMBDA_DEADLINE_MARGIN_SECONDS = 30;
 
 export const SETTINGS = {
   databaseUrl: { flag: "database-url", env: "DATABASE_URL", commands: ["backup"], description: "Database to back up: postgres://user:password@host:5432/dbname" },
@@ -43,6 +46,18 @@ export const SETTINGS = {
   compressLevel: { flag: "compress", env: "BACKUP_COMPRESS_LEVEL", commands: ["backup"], description: "pg_dump -Z level 0-9 (default: pg_dump's)" },
   objectLockMode: { flag: "object-lock-mode", env: "BACKUP_OBJECT_LOCK_MODE", commands: ["backup"], description: "GOVERNANCE or COMPLIANCE: lock the dump and its manifest on upload (needs s3:PutObjectRetention); the bucket's default retention when unset" },
   objectLockDays: { flag: "object-lock-days", env: "BACKUP_OBJECT_LOCK_DAYS", commands: ["backup"], description: "Days the lock set by --object-lock-mode lasts from the run's start (the class's retention)" },
+  deadlineSeconds: {
+    flag: "deadline-seconds",
+    env: "BACKUP_DEADLINE_SECONDS",
+    commands: ["backup"],
+    description: `Seconds the whole backup may take; then pg_dump is stopped, the upload aborted and the run fails (default ${DEFAULT_DEADLINE_SECONDS}; under Lambda at most the function's timeout less ${LAMBDA_DEADLINE_MARGIN_SECONDS}s)`,
+  },
+  lockLeaseSeconds: {
+    flag: "lock-lease-seconds",
+    env: "BACKUP_LOCK_LEASE_SECONDS",
+    commands: ["backup"],
+    description: `Lease of the run lock that keeps two runs of the same backup apart, renewed while the run lasts: how long a killed run blocks the next one (default ${DEFAULT_LOCK_LEASE_SECONDS})`,
+  },
   pgBinDir: { flag: "pg-bin-dir", env: "PG_BIN_DIR", commands: ["backup", "restore"], description: "Directory with pg_dump and pg_restore; PATH when unset" },
   targets: { flag: "targets", env: "BACKUP_TARGETS", commands: ["verify"], description: "Protected databases as name:tier[:class], comma separated, e.g. app:critical,ledger:standard:financial" },
   peerBucket: { flag: "peer-bucket", env: "PEER_BUCKET", commands: ["verify"], description: "Peer region's bucket that replication copies into; replication is not checked when unset" },
@@ -248,7 +263,23 @@ function readerSites(s: Settings): string[] {
   return site === undefined ? [] : [checkSiteName(site, label("site"))];
 }
 
-export async function backupOptions(s: Settings, log?: (message: string) => void): Promise<BackupOptions> {
+/**
+ * The run's deadline: --deadline-seconds from now, and under Lambda never later
+ * than the function's own timeout (its remaining time) less the margin.
+ */
+function deadline(s: Settings, remainingMs?: number): Date {
+  const now = Date.now();
+  let seconds = s.int("deadlineSeconds", DEFAULT_DEADLINE_SECONDS, 10, 7 * 86400);
+  if (remainingMs !== undefined) {
+    const lambdaSeconds = Math.floor(remainingMs / 1000) - LAMBDA_DEADLINE_MARGIN_SECONDS;
+    if (lambdaSeconds < 1) throw new UsageError(`The function's timeout leaves ${Math.floor(remainingMs / 1000)}s, less than the ${LAMBDA_DEADLINE_MARGIN_SECONDS}s a backup keeps for its clean-up. Raise the function's timeout.`);
+    seconds = s.get("deadlineSeconds") === undefined ? lambdaSeconds : Math.min(seconds, lambdaSeconds);
+  }
+  return new Date(now + seconds * 1000);
+}
+
+/** `remainingMs`: under Lambda, the invocation's remaining time (context.getRemainingTimeInMillis()). */
+export async function backupOptions(s: Settings, log?: (message: string) => void, remainingMs?: number): Promise<BackupOptions> {
   const tier = parseTier(s.require("tier", "--tier critical"), label("tier"));
   const dataClassValue = s.get("dataClass");
   const name = s.get("name");
@@ -274,6 +305,8 @@ export async function backupOptions(s: Settings, log?: (message: string) => void
     concurrency,
     compressLevel: compress,
     pgBinDir: s.get("pgBinDir"),
+    lockLeaseSeconds: s.int("lockLeaseSeconds", DEFAULT_LOCK_LEASE_SECONDS, 5, 3600),
+    deadline: deadline(s, remainingMs),
     ...(lock ? { objectLock: lock } : {}),
   };
 }

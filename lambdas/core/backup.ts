@@ -17,18 +17,22 @@
  *    was streamed; then the manifest is written once and the site's own
  *    pointer `latest-<site>.json` moved (never backwards by epoch and slot).
  *
- * A retried run for the same schedule slot maps to the same keys: if its
- * manifest exists the run only re-publishes; stale uploads are aborted first.
+ * Between preflight and publishing the run holds the database's run lock
+ * (runLock.ts), so two runs of the same backup never overlap. A retried run
+ * for the same schedule slot maps to the same keys: if its manifest exists the
+ * run checks the stored dump against it and only re-publishes. Uploads left
+ * by dead runs (of any run id) are aborted once the lock is held.
  */
 import { spawn, ChildProcess } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
 import { S3Client, HeadObjectCommand, ListMultipartUploadsCommand, AbortMultipartUploadCommand, DeleteObjectCommand } from "@aws-sdk/client-s3";
 import { CheckFailedError, NotWriterError, UsageError, WriterCheckError } from "./errors";
-import { BackupTarget, backupKeys, checkDatabaseName, checkSiteName, latestKey } from "./layout";
-import { BackupManifest, MANIFEST_FORMAT, getJson, publishLatest, putManifestOnce, PublishOutcome } from "./manifest";
+import { BackupTarget, backupKeys, checkDatabaseName, checkSiteName, databasePrefix, latestKey } from "./layout";
+import { BackupManifest, MANIFEST_FORMAT, MAX_CLOCK_SKEW_MS, getJson, isAheadOfClock, publishLatest, putManifestOnce, PublishOutcome } from "./manifest";
 import { ObjectLockHeaders, uploadStream } from "./multipart";
+import { DEFAULT_LOCK_LEASE_SECONDS, LockHeldError, LockLostError, RunLock, RunLockRecord, runLockKey } from "./runLock";
 import { DatabaseConnection, connect, countRows, parseDatabaseUrl, pgTool, pgToolEnv, serverVersion, TableCount } from "./postgres";
-import { BucketLocation, checkBucket, explainS3Error, s3Client } from "./s3";
+import { BucketLocation, checkBucket, explainS3Error, isNotFound, s3Client, s3ErrorInfo } from "./s3";
 import { startTocReader, TocSummary } from "./toc";
 
 /** Which site takes a backup and under which writer epoch. */
@@ -66,6 +70,14 @@ export interface BackupOptions {
   pgBinDir?: string;
   /** The class's own Object Lock, set on the dump and its manifest for `days` from the run's start; the bucket default when unset. */
   objectLock?: { mode: ObjectLockHeaders["mode"]; days: number };
+  /**
+   * When the run must be over: pg_dump is then stopped, the upload aborted and
+   * the run fails (nothing published). Under Lambda, the function's timeout
+   * less a margin for that clean-up; DEFAULT_DEADLINE_SECONDS from now when unset.
+   */
+  deadline?: Date;
+  /** Lease of the run lock: how long a run killed without releasing it blocks the next one. */
+  lockLeaseSeconds?: number;
   /** Called with pg_dump's pid once it runs (tests interrupt it through this). */
   onDumpStarted?: (pid: number) => void;
   log?: (message: string) => void;
@@ -85,7 +97,43 @@ export function runIdForSlot(database: string, slot: Date): string {
   return createHash("sha256").update(`${database}|${slot.toISOString()}`).digest("hex").slice(0, 12);
 }
 
+/** The CLI's deadline when none is given: a run of a database one host can dump in an hour. */
+export const DEFAULT_DEADLINE_SECONDS = 3600;
+
+/**
+ * Runs one backup within its deadline. Every S3 request and database call has
+ * its own timeout; the deadline bounds the whole, so a service that stalls
+ * between calls, or a dump slower than the time left, still ends the run in
+ * time: at the deadline pg_dump is killed, which ends the upload's source, so
+ * the upload is aborted and nothing is published, and the run fails at once
+ * whatever call it is waiting on.
+ */
 export async function runBackup(opts: BackupOptions): Promise<BackupResult> {
+  const deadline = opts.deadline ?? new Date(Date.now() + DEFAULT_DEADLINE_SECONDS * 1000);
+  const left = deadline.getTime() - Date.now();
+  if (left <= 0) throw new UsageError(`the run's deadline ${deadline.toISOString()} has already passed; raise --deadline-seconds / BACKUP_DEADLINE_SECONDS (under Lambda, the function's timeout).`);
+  const expiry = new AbortController();
+  const run = backupWithin(opts, deadline, expiry.signal);
+  run.catch(() => undefined); // the deadline may answer first; the run still cleans up behind it
+  let timer: NodeJS.Timeout | undefined;
+  const overdue = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      expiry.abort();
+      reject(
+        new CheckFailedError(
+          `the backup did not finish by its deadline ${deadline.toISOString()} (${Math.round(left / 1000)}s; --deadline-seconds / BACKUP_DEADLINE_SECONDS, under Lambda the function's timeout less a margin): pg_dump was stopped and its upload aborted, nothing was published. A service that accepts connections but does not answer, or a dump too slow for the time given, does this.`,
+        ),
+      );
+    }, left);
+  });
+  try {
+    return await Promise.race([run, overdue]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+async function backupWithin(opts: BackupOptions, deadline: Date, expired: AbortSignal): Promise<BackupResult> {
   const log = opts.log ?? (() => undefined);
   const db = parseDatabaseUrl(opts.source);
   const target: BackupTarget = {
@@ -93,6 +141,12 @@ export async function runBackup(opts: BackupOptions): Promise<BackupResult> {
     tier: opts.target.tier,
     dataClass: opts.target.dataClass,
   };
+  if (opts.slot && isAheadOfClock(opts.slot.toISOString(), new Date())) {
+    // A future slot would be published and then outrank every real backup by slot.
+    throw new UsageError(
+      `--slot / BACKUP_SLOT (or the event's slot) is ${opts.slot.toISOString()}, more than ${MAX_CLOCK_SKEW_MS / 60_000} minutes ahead of this host's clock (${new Date().toISOString()}). A slot is the scheduled time of a run that has started: pass the schedule's time (<aws.scheduler.scheduled-time>) or leave it unset; if the slot is right, fix the host's clock (NTP).`,
+    );
+  }
   const partSize = opts.partSize ?? DEFAULT_PART_SIZE;
   const concurrency = opts.concurrency ?? DEFAULT_CONCURRENCY;
 
@@ -100,8 +154,17 @@ export async function runBackup(opts: BackupOptions): Promise<BackupResult> {
   const pgDump = pgTool("pg_dump", opts.pgBinDir);
   const pgRestore = pgTool("pg_restore", opts.pgBinDir);
   const s3 = s3Client(opts.bucket);
-  const client = await connect(opts.source);
+  const client = await connect(opts.source, { queryMs: Math.max(1000, deadline.getTime() - Date.now()) });
   let dump: ChildProcess | undefined;
+  let lock: RunLock | undefined;
+  expired.addEventListener("abort", () => {
+    log(`deadline ${deadline.toISOString()} reached; stopping pg_dump`);
+    dump?.kill("SIGKILL");
+  });
+  /** Past the deadline the run starts nothing new: the caller has already been told it failed. */
+  const inTime = () => {
+    if (expired.aborted) throw new CheckFailedError(`deadline ${deadline.toISOString()} passed`);
+  };
   try {
     await refuseReplica(client);
     const confirmWriter = writerCheck(opts.writer);
@@ -113,22 +176,57 @@ export async function runBackup(opts: BackupOptions): Promise<BackupResult> {
     await checkBucket(s3, opts.bucket);
 
     const startedAt = new Date();
-    const lock: ObjectLockHeaders | undefined = opts.objectLock && { mode: opts.objectLock.mode, retainUntil: new Date(startedAt.getTime() + opts.objectLock.days * 86_400_000) };
+    const retention: ObjectLockHeaders | undefined = opts.objectLock && { mode: opts.objectLock.mode, retainUntil: new Date(startedAt.getTime() + opts.objectLock.days * 86_400_000) };
     const slot = opts.slot ?? startedAt;
     const runId = opts.runId ?? (opts.slot ? runIdForSlot(target.database, slot) : randomBytes(6).toString("hex"));
     const keys = backupKeys(target, slot, runId, writer.site);
     const pointerKey = latestKey(target, writer.site);
     const bucket = opts.bucket.bucket;
 
-    const existing = await getJson<BackupManifest>(s3, bucket, keys.manifestKey).catch((err: unknown) => {
-      throw explainS3Error(err, opts.bucket, `read ${keys.manifestKey}`);
-    });
-    if (existing) {
-      log(`slot ${slot.toISOString()} already backed up at ${keys.dumpKey}; re-publishing only`);
-      return { outcome: "already-done", published: await publishLatest(s3, bucket, pointerKey, existing.value), manifest: existing.value };
-    }
-    await abortStaleUploads(s3, bucket, keys.dumpKey, log);
+    const readManifest = () =>
+      getJson<BackupManifest>(s3, bucket, keys.manifestKey).catch((err: unknown) => {
+        throw explainS3Error(err, opts.bucket, `read ${keys.manifestKey}`);
+      });
+    /** Another run of this slot finished: report success only for a stored dump that still is what its manifest says. */
+    const republish = async (m: BackupManifest): Promise<BackupResult> => {
+      await checkAgainstManifest(s3, bucket, m);
+      log(`slot ${slot.toISOString()} already backed up at ${m.dumpKey} (checked against its manifest); re-publishing only`);
+      return { outcome: "already-done", published: await publishLatest(s3, bucket, pointerKey, m, log), manifest: m };
+    };
 
+    inTime();
+    const lockKey = runLockKey(target, writer.site);
+    const attempt = await RunLock.acquire(s3, bucket, lockKey, {
+      database: target.database,
+      site: writer.site,
+      runId,
+      slot: slot.toISOString(),
+      leaseSeconds: opts.lockLeaseSeconds ?? DEFAULT_LOCK_LEASE_SECONDS,
+      log,
+    }).catch((err: unknown) => {
+      throw explainS3Error(err, opts.bucket, `take the run lock ${lockKey}`);
+    });
+    if (!attempt.held) {
+      const done = await readManifest();
+      if (done) return await republish(done.value);
+      const h = attempt.holder;
+      const same = h.slot === slot.toISOString() && h.runId === runId;
+      throw new LockHeldError(
+        `${same ? "another run owns this slot" : "another backup of this database is running"}: run ${h.runId} (slot ${h.slot}, started ${h.acquiredAt}) holds ${lockKey} until ${h.expiresAt} unless it renews it. This run did nothing${same ? "; the holder publishes the slot" : ""}.`,
+        h,
+      );
+    }
+    lock = attempt.lock;
+    lock.startRenewal((reason) => {
+      log(`lost the run lock ${lockKey} (${reason}); stopping pg_dump`);
+      dump?.kill("SIGKILL");
+    });
+
+    const existing = await readManifest();
+    if (existing) return await republish(existing.value);
+    await abortStaleUploads(s3, bucket, target, writer.site, keys.dumpKey, attempt.previous, log);
+
+    inTime();
     // 2. One snapshot for the dump and the counts.
     await client.query("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY");
     const snap = await client.query<{ s: string }>("SELECT pg_export_snapshot() AS s");
@@ -157,7 +255,8 @@ export async function runBackup(opts: BackupOptions): Promise<BackupResult> {
     const upload = await uploadStream(s3, bucket, keys.dumpKey, teeInto(child.stdout, toc.write), {
       partSize,
       concurrency,
-      objectLock: lock,
+      objectLock: retention,
+      onCreated: (uploadId) => lock!.recordUpload({ key: keys.dumpKey, uploadId }),
       beforeComplete: async () => {
         const exit = await dumpExit;
         if (exit.code !== 0) {
@@ -175,10 +274,13 @@ export async function runBackup(opts: BackupOptions): Promise<BackupResult> {
         if (still.site !== writer.site || still.epoch !== writer.epoch) {
           throw new NotWriterError(`its writer identity changed during the dump (${writer.site} epoch ${writer.epoch} -> ${still.site} epoch ${still.epoch}); the next run uses the new one`);
         }
+        // A run whose lease ran out may have a successor by now: only the holder completes.
+        await lock!.confirmHeld();
       },
     }).catch((err: unknown) => {
       toc.kill();
       child.kill("SIGKILL");
+      if (err instanceof LockLostError) throw new CheckFailedError(`${err.message}; its upload was aborted and nothing was published`);
       throw err instanceof CheckFailedError || err instanceof UsageError || err instanceof WriterCheckError ? err : explainS3Error(err, opts.bucket, `upload ${keys.dumpKey}`);
     });
     dump = undefined;
@@ -215,16 +317,18 @@ export async function runBackup(opts: BackupOptions): Promise<BackupResult> {
         tableDataEntries: tocSummary!.tableData.size,
       },
     };
-    if (!(await putManifestOnce(s3, bucket, manifest, lock))) {
+    inTime();
+    await lock.confirmHeld();
+    if (!(await putManifestOnce(s3, bucket, manifest, retention))) {
       // Another attempt of this slot finished first; its manifest describes the object now stored.
-      const winner = (await getJson<BackupManifest>(s3, bucket, keys.manifestKey))!.value;
-      return { outcome: "already-done", published: await publishLatest(s3, bucket, pointerKey, winner), manifest: winner };
+      return await republish((await readManifest())!.value);
     }
-    const published = await publishLatest(s3, bucket, pointerKey, manifest);
+    const published = await publishLatest(s3, bucket, pointerKey, manifest, log);
     log(`backup ${keys.dumpKey}: ${manifest.size} bytes, sha256 ${manifest.sha256}, latest: ${published}`);
     return { outcome: "created", published, manifest };
   } finally {
     dump?.kill("SIGKILL");
+    await lock?.release();
     await client.end().catch(() => undefined);
   }
 }
@@ -252,13 +356,75 @@ async function* teeInto(source: AsyncIterable<Buffer>, write: (chunk: Buffer) =>
   }
 }
 
-/** A crashed earlier attempt of this slot may have left an upload open: abort it before starting. */
-async function abortStaleUploads(s3: S3Client, bucket: string, key: string, log: (m: string) => void): Promise<void> {
-  const res = await s3.send(new ListMultipartUploadsCommand({ Bucket: bucket, Prefix: key }));
-  for (const u of res.Uploads ?? []) {
-    if (u.Key !== key || !u.UploadId) continue;
-    log(`aborting stale upload ${u.UploadId} of ${key}`);
-    await s3.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: u.UploadId }));
+/**
+ * How old an upload of this site's keys must be before it counts as stale
+ * even when no lock record names it: older than any lease, so its run has
+ * either finished or lost the lock long ago.
+ */
+export const STALE_UPLOAD_MIN_AGE_MS = 60 * 60_000;
+
+/**
+ * Aborts what dead runs left open, called only while holding the run lock:
+ * the upload named by the lock this run took over (its run's lease ran out,
+ * so it can complete nothing), and, by listing, any upload of this site's
+ * dump keys under the database's prefix older than STALE_UPLOAD_MIN_AGE_MS,
+ * whatever its run id. MinIO lists uploads only for an exact key, so there the
+ * listing finds only this run's own key; the lock record covers the rest.
+ */
+async function abortStaleUploads(
+  s3: S3Client,
+  bucket: string,
+  target: Pick<BackupTarget, "database" | "dataClass">,
+  site: string,
+  ownKey: string,
+  previous: RunLockRecord | undefined,
+  log: (m: string) => void,
+): Promise<void> {
+  const stale = new Map<string, { key: string; uploadId: string; why: string }>();
+  if (previous?.upload) stale.set(previous.upload.uploadId, { ...previous.upload, why: `left by run ${previous.runId}, whose lock lease ran out` });
+  const cutoff = Date.now() - STALE_UPLOAD_MIN_AGE_MS;
+  for (const prefix of [ownKey, databasePrefix(target)]) {
+    let keyMarker: string | undefined;
+    let uploadIdMarker: string | undefined;
+    do {
+      const res = await s3.send(new ListMultipartUploadsCommand({ Bucket: bucket, Prefix: prefix, KeyMarker: keyMarker, UploadIdMarker: uploadIdMarker }));
+      for (const u of res.Uploads ?? []) {
+        if (!u.Key || !u.UploadId || !u.Key.endsWith(".dump") || !u.Key.includes(`-${site}-`)) continue;
+        // The same slot's key can only be a dead attempt of this slot: this run holds the lock and has not started its upload.
+        if (u.Key === ownKey) stale.set(u.UploadId, { key: u.Key, uploadId: u.UploadId, why: "an earlier attempt of this slot" });
+        else if (u.Initiated && u.Initiated.getTime() < cutoff) stale.set(u.UploadId, { key: u.Key, uploadId: u.UploadId, why: `initiated ${u.Initiated.toISOString()}` });
+      }
+      keyMarker = res.IsTruncated ? res.NextKeyMarker : undefined;
+      uploadIdMarker = res.IsTruncated ? res.NextUploadIdMarker : undefined;
+    } while (keyMarker);
+  }
+  for (const u of stale.values()) {
+    log(`aborting stale upload ${u.uploadId} of ${u.key} (${u.why})`);
+    await s3.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: u.key, UploadId: u.uploadId })).catch((err: unknown) => {
+      // Already completed or aborted: nothing left to clean.
+      if (s3ErrorInfo(err).name !== "NoSuchUpload") throw err;
+    });
+  }
+}
+
+/**
+ * The stored dump is the one the manifest describes: same size, and the same
+ * composite checksum, ETag and version id where both sides have them. Asked
+ * before a run reports another run's backup of its slot as done.
+ */
+async function checkAgainstManifest(s3: S3Client, bucket: string, m: BackupManifest): Promise<void> {
+  const head = await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: m.dumpKey, ChecksumMode: "ENABLED" })).catch((err: unknown) => {
+    if (isNotFound(err)) throw new CheckFailedError(`the manifest ${m.manifestKey} names ${m.dumpKey}, which is missing`);
+    throw err;
+  });
+  const problems: string[] = [];
+  if (head.ContentLength !== m.size) problems.push(`size ${head.ContentLength} != ${m.size}`);
+  if (m.s3ChecksumSha256 && head.ChecksumSHA256 !== undefined && head.ChecksumSHA256 !== m.s3ChecksumSha256) problems.push(`checksum ${head.ChecksumSHA256} != ${m.s3ChecksumSha256}`);
+  if (m.s3ChecksumSha256 && head.ChecksumSHA256 === undefined) problems.push("no stored SHA-256 checksum");
+  if (m.etag && head.ETag && head.ETag !== m.etag) problems.push(`ETag ${head.ETag} != ${m.etag}`);
+  if (m.versionId && head.VersionId && head.VersionId !== m.versionId) problems.push(`version ${head.VersionId} != ${m.versionId}`);
+  if (problems.length > 0) {
+    throw new CheckFailedError(`stored dump ${m.dumpKey} does not match its manifest ${m.manifestKey} (${problems.join("; ")}); not reporting the slot as backed up`);
   }
 }
 

@@ -9,8 +9,13 @@ import { errorMessage, NotWriterError, WriterCheckError } from "./errors";
 import { backupGate, FenceMarker, GuardDecision, Lookup, parseFenceMarker, parseWriterClaim, WriterClaim } from "./fencing";
 import type { WriterCheck } from "./backup";
 
-/** Bounded waits: a lost peer region must cost the guard seconds, not its whole timeout. */
-export const CLIENT_TIMEOUTS = { requestHandler: { connectionTimeout: 3_000, requestTimeout: 5_000 }, maxAttempts: 2 } as const;
+/**
+ * Bounded waits: a lost peer region must cost the guard seconds, not its whole
+ * timeout. socketTimeout is what ends a request to an endpoint that accepted
+ * the connection and went silent; this SDK's requestTimeout only logs a
+ * warning unless throwOnRequestTimeout is set.
+ */
+export const CLIENT_TIMEOUTS = { requestHandler: { connectionTimeout: 3_000, requestTimeout: 5_000, socketTimeout: 5_000 }, maxAttempts: 2 } as const;
 
 export function ssmClient(region: string, endpoint?: string): SSMClient {
   return new SSMClient({ region, endpoint, ...CLIENT_TIMEOUTS });
@@ -98,7 +103,7 @@ export interface ClaimWriterCheckOptions {
 export function claimWriterCheck(opts: ClaimWriterCheckOptions): WriterCheck {
   const ssm = opts.ssm ?? ssmClient(opts.region);
   // The guard reaches the peer region; give it time for that, within a backup's budget.
-  const lambda = opts.guardFunction ? (opts.lambda ?? new LambdaClient({ region: opts.region, maxAttempts: 2, requestHandler: { connectionTimeout: 3_000, requestTimeout: 60_000 } })) : undefined;
+  const lambda = opts.guardFunction ? (opts.lambda ?? new LambdaClient({ region: opts.region, maxAttempts: 2, requestHandler: { connectionTimeout: 3_000, requestTimeout: 60_000, socketTimeout: 60_000 } })) : undefined;
   return async () => {
     const state = await readFencingState(ssm, opts.claimParameter, opts.fenceMarkerParameter);
     const guard = lambda && opts.guardFunction ? await askGuard(lambda, opts.guardFunction) : undefined;

@@ -124,7 +124,21 @@ export function pointerFor(m: BackupManifest): LatestPointer {
   };
 }
 
-export type PublishOutcome = "published" | "already-latest" | "newer-exists";
+/**
+ * "published", "already-latest", "newer-exists", or "replaced-future": the
+ * pointer named a slot ahead of the clock (a mistyped --slot, a host with a
+ * wrong clock), which no real backup could ever pass by (epoch, slot), so it
+ * was replaced rather than left to block every later backup.
+ */
+export type PublishOutcome = "published" | "already-latest" | "newer-exists" | "replaced-future";
+
+/** How far a slot may be ahead of this host's clock: NTP-synchronised hosts and S3 agree to well within this. */
+export const MAX_CLOCK_SKEW_MS = 5 * 60_000;
+
+/** True when a slot is later than `now` by more than the skew allowed: no run could have started at it yet. */
+export function isAheadOfClock(slot: string, now: Date): boolean {
+  return Date.parse(slot) > now.getTime() + MAX_CLOCK_SKEW_MS;
+}
 
 /** A pointer as stored, with the fields a pre-fencing pointer lacks filled in as the oldest writer. */
 export function normalisePointer(value: Partial<LatestPointer> & Omit<LatestPointer, "site" | "epoch">, fallbackSite: string): LatestPointer {
@@ -136,12 +150,24 @@ export function normalisePointer(value: Partial<LatestPointer> & Omit<LatestPoin
  * epoch, slot) is already there. Conditional on the version read, retried on
  * a lost race.
  */
-export async function publishLatest(s3: S3Client, bucket: string, key: string, m: BackupManifest): Promise<PublishOutcome> {
+export async function publishLatest(
+  s3: S3Client,
+  bucket: string,
+  key: string,
+  m: BackupManifest,
+  log: (message: string) => void = () => undefined,
+  now: () => Date = () => new Date(),
+): Promise<PublishOutcome> {
   for (let attempt = 0; attempt < 5; attempt++) {
     const stored = await getJson<LatestPointer>(s3, bucket, key);
     const current = stored && { ...stored, value: normalisePointer(stored.value, m.site) };
     if (current?.value.manifestKey === m.manifestKey) return "already-latest";
-    if (current && compareWriterOrder(current.value, m) > 0) return "newer-exists";
+    const future = current !== undefined && isAheadOfClock(current.value.slot, now());
+    if (current && future) {
+      log(`WARNING: ${key} named slot ${current.value.slot} (${current.value.manifestKey}), ahead of the clock (${now().toISOString()}); replacing it with ${m.manifestKey}`);
+    } else if (current && compareWriterOrder(current.value, m) > 0) {
+      return "newer-exists";
+    }
     try {
       await s3.send(
         new PutObjectCommand({
@@ -153,7 +179,7 @@ export async function publishLatest(s3: S3Client, bucket: string, key: string, m
           ...(current ? { IfMatch: current.etag } : { IfNoneMatch: "*" }),
         }),
       );
-      return "published";
+      return future ? "replaced-future" : "published";
     } catch (err) {
       if (!isPreconditionFailed(err)) throw err;
     }

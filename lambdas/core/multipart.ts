@@ -35,6 +35,8 @@ export interface MultipartOptions {
   contentType?: string;
   /** Lock the object on creation; S3 then requires a checksum on every part, which each part carries anyway. */
   objectLock?: ObjectLockHeaders;
+  /** Runs once the upload exists, before any part is sent (the backup records the upload id in its run lock); throw to abort it. */
+  onCreated?: (uploadId: string) => Promise<void>;
   /** Runs after the source ends and before the upload is completed; throw to abort it. */
   beforeComplete?: (summary: StreamSummary) => Promise<void>;
 }
@@ -142,6 +144,7 @@ export async function uploadStream(
   };
 
   try {
+    if (opts.onCreated) await opts.onCreated(uploadId);
     let buf = take();
     let filled = 0;
     for await (const chunk of source) {

@@ -4,7 +4,8 @@
  * command line, and the SQL that takes row counts in the dump's own snapshot.
  */
 import { spawnSync } from "node:child_process";
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
+import { homedir } from "node:os";
 import { join } from "node:path";
 import { Client } from "pg";
 import { UsageError, errorMessage } from "./errors";
@@ -20,13 +21,59 @@ export interface ParsedDatabaseUrl {
   host: string;
   port: number;
   user: string;
+  /** The password libpq would use: the URL's, else PGPASSWORD, else the matching PGPASSFILE (~/.pgpass) line. */
   password?: string;
+  /** Where the password came from, for error messages. */
+  passwordSource: PasswordSource;
   database: string;
   /** The URL without its password: safe for argv and logs. */
   redacted: string;
+  /** The URL with the resolved password, for the in-process client only (never argv or logs). */
+  withPassword: string;
 }
 
-export function parseDatabaseUrl(conn: DatabaseConnection): ParsedDatabaseUrl {
+export type PasswordSource = "the URL" | "PGPASSWORD" | "PGPASSFILE" | "none";
+
+/** Where libpq looks for a password file: PGPASSFILE, else ~/.pgpass. */
+export function passFilePath(env: NodeJS.ProcessEnv = process.env): string {
+  return env.PGPASSFILE || join(env.HOME || homedir(), ".pgpass");
+}
+
+/** libpq's password file: `host:port:database:user:password`, `*` matches anything, `\:` and `\\` escape; first match wins. */
+export function passFileLookup(file: string, host: string, port: number, database: string, user: string): string | undefined {
+  let text: string;
+  try {
+    text = readFileSync(file, "utf8");
+  } catch {
+    return undefined;
+  }
+  for (const line of text.split(/\r?\n/)) {
+    if (!line.trim() || line.startsWith("#")) continue;
+    const fields: string[] = [];
+    let current = "";
+    for (let i = 0; i < line.length; i++) {
+      const ch = line[i];
+      if (ch === "\\" && i + 1 < line.length) current += line[++i];
+      else if (ch === ":" && fields.length < 4) {
+        fields.push(current);
+        current = "";
+      } else current += ch;
+    }
+    fields.push(current);
+    if (fields.length !== 5) continue;
+    const [h, p, d, u, password] = fields;
+    const matches = (pattern: string, value: string) => pattern === "*" || pattern === value;
+    // libpq treats a socket connection as host "localhost" when matching.
+    if (matches(h, host) && matches(p, String(port)) && matches(d, database) && matches(u, user)) return password;
+  }
+  return undefined;
+}
+
+/**
+ * Parses the URL and resolves its password the way libpq does, so the
+ * preflight client and pg_dump/pg_restore always use the same one.
+ */
+export function parseDatabaseUrl(conn: DatabaseConnection, env: NodeJS.ProcessEnv = process.env): ParsedDatabaseUrl {
   let u: URL;
   try {
     u = new URL(conn.url);
@@ -38,31 +85,48 @@ export function parseDatabaseUrl(conn: DatabaseConnection): ParsedDatabaseUrl {
   }
   const database = decodeURIComponent(u.pathname.replace(/^\//, ""));
   if (!database) throw new UsageError(`${conn.label} names no database; expected postgres://user:password@host:5432/database.`);
-  const password = u.password ? decodeURIComponent(u.password) : undefined;
+  const host = u.hostname || "localhost";
+  const port = u.port ? Number(u.port) : 5432;
+  const user = decodeURIComponent(u.username) || env.PGUSER || "postgres";
+  let password: string | undefined;
+  let passwordSource: PasswordSource = "none";
+  if (u.password) {
+    password = decodeURIComponent(u.password);
+    passwordSource = "the URL";
+  } else if (env.PGPASSWORD) {
+    password = env.PGPASSWORD;
+    passwordSource = "PGPASSWORD";
+  } else {
+    password = passFileLookup(passFilePath(env), host, port, database, user);
+    if (password !== undefined) passwordSource = "PGPASSFILE";
+  }
   const redacted = new URL(u.toString());
   redacted.password = "";
-  return {
-    host: u.hostname || "localhost",
-    port: u.port ? Number(u.port) : 5432,
-    user: decodeURIComponent(u.username) || "postgres",
-    password,
-    database,
-    redacted: redacted.toString(),
-  };
+  const withPassword = new URL(u.toString());
+  if (password !== undefined) {
+    if (!withPassword.username) withPassword.username = encodeURIComponent(user);
+    withPassword.password = encodeURIComponent(password);
+  }
+  return { host, port, user, password, passwordSource, database, redacted: redacted.toString(), withPassword: withPassword.toString() };
 }
 
-/** Environment for pg_dump/pg_restore: the password travels in PGPASSWORD, never in argv. */
+/** Seconds libpq waits for a connection (PGCONNECT_TIMEOUT) in pg_dump/pg_restore, like the in-process client. */
+export const CONNECT_TIMEOUT_SECONDS = 10;
+
+/** Environment for pg_dump/pg_restore: the resolved password travels in PGPASSWORD, never in argv. */
 export function pgToolEnv(db: ParsedDatabaseUrl): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { ...process.env };
   if (db.password !== undefined) env.PGPASSWORD = db.password;
   else delete env.PGPASSWORD;
+  env.PGCONNECT_TIMEOUT ??= String(CONNECT_TIMEOUT_SECONDS);
   return env;
 }
 
 /** Opens a client, turning the usual failures into sentences that say which setting to fix. */
-export async function connect(conn: DatabaseConnection): Promise<Client> {
+export async function connect(conn: DatabaseConnection, timeouts: { queryMs?: number } = {}): Promise<Client> {
   const db = parseDatabaseUrl(conn);
-  const client = new Client({ connectionString: conn.url, connectionTimeoutMillis: 10_000 });
+  // Every query is bounded too: a server that stops answering mid-run must not hang the run.
+  const client = new Client({ connectionString: db.withPassword, connectionTimeoutMillis: CONNECT_TIMEOUT_SECONDS * 1000, query_timeout: timeouts.queryMs, keepAlive: true });
   client.on("error", () => {
     // An idle client losing its server surfaces on the next query; don't crash the process here.
   });
@@ -79,6 +143,11 @@ export function explainPgError(err: unknown, db: ParsedDatabaseUrl, label: strin
   const code = (err as { code?: string }).code;
   const msg = errorMessage(err);
   const where = `${db.host}:${db.port}`;
+  if (db.password === undefined && /client password must be a string|password authentication failed|no password (was )?supplied/i.test(msg)) {
+    return new UsageError(
+      `PostgreSQL at ${where} asks user "${db.user}" for a password and none was given. Put it in ${label} (postgres://${db.user}:<password>@${where}/${db.database}), export PGPASSWORD, or add a line ${db.host}:${db.port}:${db.database}:${db.user}:<password> to the password file (PGPASSFILE, default ~/.pgpass).`,
+    );
+  }
   if (code === "ECONNREFUSED" || code === "ENOTFOUND" || code === "EAI_AGAIN" || code === "ETIMEDOUT" || /timeout/i.test(msg)) {
     return new UsageError(`Cannot reach PostgreSQL at ${where} (${code ?? msg}). Check the host and port in ${label} and that the server accepts connections.`);
   }
@@ -89,7 +158,8 @@ export function explainPgError(err: unknown, db: ParsedDatabaseUrl, label: strin
     return new UsageError(`The TLS certificate of PostgreSQL at ${where} could not be verified (${msg}). Check that sslrootcert in ${label} names the CA bundle that signed the server's certificate (on RDS, Amazon's global bundle) and that the host name is the server's.`);
   }
   if (code === "28P01" || code === "28000") {
-    return new UsageError(`PostgreSQL at ${where} rejected user "${db.user}" (${msg}). Check the user and password in ${label}.`);
+    const from = db.passwordSource === "the URL" || db.passwordSource === "none" ? label : `${db.passwordSource} (${label} has none)`;
+    return new UsageError(`PostgreSQL at ${where} rejected user "${db.user}" (${msg}). Check the user and password in ${from}.`);
   }
   if (code === "3D000") {
     return new UsageError(`Database "${db.database}" does not exist on ${where}. Check the database name in ${label}.`);

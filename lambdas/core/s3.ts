@@ -16,7 +16,23 @@ export interface BucketLocation {
   credentials?: { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
   /** How the operator sets this location, for error messages, e.g. "--bucket / BACKUP_BUCKET". */
   label: { bucket: string; endpoint: string; credentials: string };
+  /** Per-request limits; S3_TIMEOUTS when unset. */
+  timeouts?: S3Timeouts;
 }
+
+export interface S3Timeouts {
+  /** To open the TCP (and TLS) connection. */
+  connectMs: number;
+  /** Of silence on an open socket: a server that accepted the request but stopped answering. */
+  idleMs: number;
+}
+
+/**
+ * Every S3 call is bounded: an endpoint that accepts connections but never
+ * answers fails a request after `idleMs` of silence (socket inactivity, so a
+ * 16 MiB part on a slow but moving link is not cut off), three attempts at most.
+ */
+export const S3_TIMEOUTS: S3Timeouts = { connectMs: 10_000, idleMs: 30_000 };
 
 export function s3Client(loc: BucketLocation): S3Client {
   return new S3Client({
@@ -28,6 +44,8 @@ export function s3Client(loc: BucketLocation): S3Client {
     requestChecksumCalculation: "WHEN_REQUIRED",
     responseChecksumValidation: "WHEN_REQUIRED",
     maxAttempts: 3,
+    // socketTimeout is the inactivity limit; this SDK's requestTimeout only logs a warning unless told to throw.
+    requestHandler: { connectionTimeout: (loc.timeouts ?? S3_TIMEOUTS).connectMs, socketTimeout: (loc.timeouts ?? S3_TIMEOUTS).idleMs },
   });
 }
 
@@ -48,6 +66,10 @@ export function explainS3Error(err: unknown, loc: BucketLocation, action: string
   const { name, status } = s3ErrorInfo(err);
   const where = loc.endpoint ?? `AWS S3 in ${loc.region}`;
   const msg = errorMessage(err);
+  if (name === "TimeoutError" || /timed out|RequestTimeout/i.test(msg + name)) {
+    const t = loc.timeouts ?? S3_TIMEOUTS;
+    return new UsageError(`The S3 endpoint ${where} did not answer while trying to ${action} (${msg}; each request may be silent for ${t.idleMs / 1000}s). Check ${loc.label.endpoint} and that the server is healthy, not only listening.`);
+  }
   if (/ECONNREFUSED|ENOTFOUND|EAI_AGAIN|ETIMEDOUT|ECONNRESET|socket hang up/.test(msg + name)) {
     return new UsageError(`Cannot reach the S3 endpoint ${where} while trying to ${action} (${msg}). Check ${loc.label.endpoint} and that the server is running.`);
   }

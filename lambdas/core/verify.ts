@@ -16,7 +16,7 @@ import { CloudWatchClient, PutMetricDataCommand, MetricDatum, StandardUnit } fro
 import { SNSClient, PublishCommand } from "@aws-sdk/client-sns";
 import { errorMessage, UsageError } from "./errors";
 import { BackupTarget, TIER_RPO_SECONDS, pointerKeys } from "./layout";
-import { BackupManifest, getJson, resolveLatest } from "./manifest";
+import { BackupManifest, getJson, isAheadOfClock, resolveLatest } from "./manifest";
 import { BucketLocation, checkBucket, isNotFound, s3Client } from "./s3";
 
 export const DEFAULT_METRIC_NAMESPACE = "drstack/backups";
@@ -114,6 +114,9 @@ async function verifyTarget(target: BackupTarget, s3: S3Client, opts: VerifyOpti
     }
     report.site = resolved.pointer.site;
     report.epoch = resolved.pointer.epoch;
+    if (isAheadOfClock(resolved.pointer.slot, now)) {
+      fail(`${resolved.key} names slot ${resolved.pointer.slot}, ahead of the clock (${now.toISOString()}): a backup run with a future --slot / BACKUP_SLOT, or a wrong clock; the site's next backup replaces it`);
+    }
     const manifest = (await getJson<BackupManifest>(s3, bucket, resolved.pointer.manifestKey))?.value;
     if (!manifest) {
       fail(`${resolved.key} names ${resolved.pointer.manifestKey}, which is missing`);
@@ -156,10 +159,23 @@ function finish(report: TargetReport): TargetReport {
   return report;
 }
 
-function checkObjectAgainstManifest(head: HeadObjectCommandOutput, m: BackupManifest, what: string, fail: (msg: string) => void): void {
+/**
+ * What a HEAD can prove without reading the bytes. An object replaced by a
+ * plain PutObject has no stored SHA-256 to compare, so its size, its ETag (a
+ * multipart ETag is a digest of the part digests) and, in the bucket that
+ * took the backup, its version id must still be the ones the manifest
+ * recorded. Replication keeps neither the version id nor always the
+ * checksum mode, so a replica is held to size, checksum and ETag only.
+ */
+function checkObjectAgainstManifest(head: HeadObjectCommandOutput, m: BackupManifest, what: string, fail: (msg: string) => void, origin: "source" | "replica" = "source"): void {
   if (head.ContentLength !== m.size) fail(`${what} is ${head.ContentLength} bytes, the manifest recorded ${m.size}`);
   if (m.s3ChecksumSha256 && head.ChecksumSHA256 && head.ChecksumSHA256 !== m.s3ChecksumSha256) {
     fail(`checksum mismatch: ${what} has S3 checksum ${head.ChecksumSHA256}, the manifest recorded ${m.s3ChecksumSha256}`);
+  }
+  if (origin === "source" && m.s3ChecksumSha256 && !head.ChecksumSHA256) fail(`${what} has no stored SHA-256 checksum, the manifest recorded ${m.s3ChecksumSha256}: it was replaced`);
+  if (m.etag && head.ETag && head.ETag !== m.etag) fail(`${what} has ETag ${head.ETag}, the manifest recorded ${m.etag}`);
+  if (origin === "source" && m.versionId && head.VersionId && head.VersionId !== m.versionId) {
+    fail(`${what} is version ${head.VersionId}, the manifest recorded version ${m.versionId}`);
   }
 }
 
@@ -208,11 +224,7 @@ async function checkReplica(report: TargetReport, m: BackupManifest, peer: Bucke
     return;
   }
   const problems: string[] = [];
-  checkObjectAgainstManifest(head, m, `replica in ${peer.bucket}`, (msg) => problems.push(msg));
-  if (!m.s3ChecksumSha256 || !head.ChecksumSHA256) {
-    // Without checksums on both sides, the multipart ETag (digest of part digests) stands in.
-    if (m.etag && head.ETag && head.ETag !== m.etag) problems.push(`replica in ${peer.bucket} has ETag ${head.ETag}, the manifest recorded ${m.etag}`);
-  }
+  checkObjectAgainstManifest(head, m, `replica in ${peer.bucket}`, (msg) => problems.push(msg), "replica");
   report.replica = problems.length ? "mismatch" : "present";
   report.replicationLagSeconds = 0;
   report.failures.push(...problems);
@@ -241,6 +253,9 @@ export function formatDuration(seconds: number): string {
   return `${(seconds / 86400).toFixed(1)}d`;
 }
 
+/** CloudWatch and SNS calls are small: an endpoint silent for this long is not answering. */
+const MONITORING_TIMEOUTS = { connectionTimeout: 10_000, socketTimeout: 30_000 };
+
 /** Metric names the infra alarms refer to. */
 export const METRICS = {
   age: "BackupAgeSeconds",
@@ -263,7 +278,7 @@ export function metricData(reports: TargetReport[], now: Date, site?: string): M
 }
 
 async function publishMetrics(m: MonitoringTarget, reports: TargetReport[], now: Date): Promise<void> {
-  const cw = new CloudWatchClient({ region: m.region, endpoint: m.endpoint });
+  const cw = new CloudWatchClient({ region: m.region, endpoint: m.endpoint, maxAttempts: 3, requestHandler: MONITORING_TIMEOUTS });
   const data = metricData(reports, now, m.site);
   // PutMetricData takes up to 1000 data points per call.
   for (let i = 0; i < data.length; i += 1000) {
@@ -279,7 +294,7 @@ export function notificationFor(report: VerifyReport): { subject: string; messag
 }
 
 async function notify(m: MonitoringTarget, report: VerifyReport): Promise<void> {
-  const sns = new SNSClient({ region: m.region, endpoint: m.endpoint });
+  const sns = new SNSClient({ region: m.region, endpoint: m.endpoint, maxAttempts: 3, requestHandler: MONITORING_TIMEOUTS });
   const { subject, message } = notificationFor(report);
   await sns.send(new PublishCommand({ TopicArn: m.topicArn, Subject: subject, Message: message }));
 }

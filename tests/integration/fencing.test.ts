@@ -24,6 +24,7 @@ import { GuardOptions, guardOptionsFromEnv, runGuard } from "../../lambdas/core/
 import { latestKey, legacyLatestKey } from "../../lambdas/core/layout";
 import { BackupManifest, getJson, LatestPointer, resolveLatest } from "../../lambdas/core/manifest";
 import { runRestore } from "../../lambdas/core/restore";
+import { RunLockRecord } from "../../lambdas/core/runLock";
 import { BucketLocation, s3Client } from "../../lambdas/core/s3";
 import { runVerify } from "../../lambdas/core/verify";
 import { handler as backupHandler } from "../../lambdas/handlers/backup";
@@ -272,7 +273,9 @@ describe("backups refuse unless this site is the writer", () => {
     };
     await expect(runBackup({ source: source("midrun"), target: { tier: "standard", dataClass: "db" }, bucket: siteA(), pgBinDir, writer })).rejects.toThrow(/fenced it at the second check/);
     expect(asked).toBe(2);
-    expect(await listKeys(siteA(), "db/midrun/")).toEqual([]);
+    // Only the run lock remains, released: no dump, manifest or pointer.
+    expect(await listKeys(siteA(), "db/midrun/")).toEqual(["db/midrun/lock-primary-backup.json"]);
+    expect((await getJson<RunLockRecord>(s3Client(siteA()), siteA().bucket, "db/midrun/lock-primary-backup.json"))?.value.released).toBe(true);
   });
 
   it("claimWriterCheck reads the claim and marker with one GetParameters from SSM", async () => {

@@ -74,6 +74,19 @@ describe("verify", () => {
     expect(tables.rowCount).toBe(0);
   });
 
+  it("a shallow verify catches a dump replaced by a plain upload, which stores no SHA-256 to compare", async () => {
+    const { target, manifest } = await backedUp("replacedplain");
+    expect((await runVerify({ targets: [target], bucket: siteA(), deep: false })).ok).toBe(true);
+    // Same size, no ChecksumAlgorithm: only the ETag and the version id still tell the objects apart.
+    await s3Client(siteA()).send(new PutObjectCommand({ Bucket: siteA().bucket, Key: manifest.dumpKey, Body: Buffer.alloc(manifest.size, 0x42) }));
+
+    const report = await runVerify({ targets: [target], bucket: siteA(), deep: false });
+    expect(report.ok).toBe(false);
+    const failures = report.targets[0].failures.join("\n");
+    expect(failures).toMatch(/stored dump has ETag "[0-9a-f]{32}", the manifest recorded "[0-9a-f]{32}-\d+"/);
+    expect(failures).toMatch(/stored dump is version \S+, the manifest recorded version \S+/);
+  });
+
   it("alarms when the newest good backup is older than the tier's RPO", async () => {
     const { target, manifest } = await backedUp("stale", "high");
     const alarm = await alarmTopic("stale");
