@@ -27,9 +27,10 @@ import { CheckFailedError, NotWriterError, UsageError, WriterCheckError } from "
 import { BackupTarget, backupKeys, checkDatabaseName, checkSiteName, latestKey } from "./layout";
 import { BackupManifest, MANIFEST_FORMAT, getJson, publishLatest, putManifestOnce, PublishOutcome } from "./manifest";
 import { ObjectLockHeaders, uploadStream } from "./multipart";
-import { DatabaseConnection, connect, countRows, parseDatabaseUrl, pgTool, pgToolEnv, serverVersion, TableCount } from "./postgres";
+import { DatabaseConnection, connect, parseDatabaseUrl, pgTool, pgToolEnv, serverVersion } from "./postgres";
 import { BucketLocation, checkBucket, explainS3Error, s3Client } from "./s3";
 import { startTocReader, TocSummary } from "./toc";
+import { TABLE_CHECKSUM_METHOD, TableState, userTableStates } from "./checksums";
 
 /** Which site takes a backup and under which writer epoch. */
 export interface WriterIdentity {
@@ -147,11 +148,11 @@ export async function runBackup(opts: BackupOptions): Promise<BackupResult> {
     if (child.pid) opts.onDumpStarted?.(child.pid);
     log(`pg_dump of ${target.database} started (pid ${child.pid}) -> s3://${bucket}/${keys.dumpKey}`);
 
-    const countsPromise: Promise<TableCount[]> = countRows(client);
+    const countsPromise: Promise<TableState[]> = userTableStates(client);
     countsPromise.catch(() => undefined); // observed in beforeComplete
     const toc = startTocReader(pgRestore.path);
     let tocSummary: TocSummary | undefined;
-    let counts: TableCount[] = [];
+    let counts: TableState[] = [];
 
     // 3-4. Stream, verify, complete or abort.
     const upload = await uploadStream(s3, bucket, keys.dumpKey, teeInto(child.stdout, toc.write), {
@@ -209,6 +210,7 @@ export async function runBackup(opts: BackupOptions): Promise<BackupResult> {
       serverVersion: server.version,
       pgDumpVersion: pgDump.version,
       tables: counts,
+      tableChecksumMethod: TABLE_CHECKSUM_METHOD,
       verification: {
         method: "pg_restore --list on the uploaded stream",
         tocEntries: tocSummary!.entries,
