@@ -240,14 +240,13 @@ async function pipeThroughPsql(run: SelectionRun, listFile: string, prefix: stri
     const hash = createHash("sha256");
     let size = 0;
     const body = obj.Body as AsyncIterable<Uint8Array> & { destroy?: () => void };
+    // pg_restore stops reading once it has what the list names; the rest is still hashed, since COMMIT waits for the whole archive's digest.
+    let feeding = true;
     for await (const chunk of body) {
       const buf = Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
       hash.update(buf);
       size += buf.length;
-      if (!(await toRestore(buf))) {
-        body.destroy?.();
-        break;
-      }
+      if (feeding) feeding = await toRestore(buf);
     }
     restore.stdin.end();
     const [restoreCode, relayed] = await Promise.all([restoreExit, relay]);
