@@ -143,7 +143,7 @@ export async function restoreSelection(run: SelectionRun): Promise<{ tables: Tab
     if (existingSchemas.has(sourceSchema!)) prefix.push(`ALTER SCHEMA ${quoteIdent(sourceSchema!)} RENAME TO ${quoteIdent(hold)};`);
     prefix.push(`CREATE SCHEMA ${quoteIdent(sourceSchema!)};`);
   } else {
-    for (const s of new Set(chosen.tables.map((t) => t.schema))) prefix.push(`CREATE SCHEMA IF NOT EXISTS ${quoteIdent(s)};`);
+    for (const s of new Set([...chosen.tables.map((t) => t.schema), ...sel.schemas])) prefix.push(`CREATE SCHEMA IF NOT EXISTS ${quoteIdent(s)};`);
     if (toClear.length > 0) {
       prefix.push(sel.dataOnly ? `TRUNCATE TABLE ${toClear.map((t) => `ONLY ${qualified(t.schema, t.table)}`).join(", ")};` : toClear.map((t) => `DROP TABLE ${qualified(t.schema, t.table)};`).join("\n"));
     }
