@@ -138,7 +138,8 @@ export async function restoreSelection(run: SelectionRun): Promise<{ tables: Tab
 
   const sourceSchema = sel.intoSchema !== undefined ? schemasOfTables[0] : undefined;
   const hold = `drstack_hold_${randomBytes(6).toString("hex")}`;
-  const prefix: string[] = ["BEGIN;"];
+  // Errors only: "schema already exists, skipping" is not news.
+  const prefix: string[] = ["BEGIN;", "SET client_min_messages = warning;"];
   if (sel.intoSchema !== undefined) {
     if (existingSchemas.has(sourceSchema!)) prefix.push(`ALTER SCHEMA ${quoteIdent(sourceSchema!)} RENAME TO ${quoteIdent(hold)};`);
     prefix.push(`CREATE SCHEMA ${quoteIdent(sourceSchema!)};`);

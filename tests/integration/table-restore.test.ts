@@ -165,6 +165,17 @@ describe("restoring one corrupted table from the backup before the corruption", 
     expect(await fingerprints()).toEqual(live);
   });
 
+  it("never cascades: a table another table's foreign key references is refused by PostgreSQL and nothing changes", async () => {
+    const live = await fingerprints();
+    for (const extra of [[], ["--data-only"]]) {
+      const res = await restore("--table", "public.customers", "--before", before, "--clean", ...extra);
+      expect(res.code).toBe(1);
+      expect(res.stderr).toMatch(/rolled back, nothing changed .*(cannot drop table customers because other objects depend on it|cannot truncate a table referenced in a foreign key constraint)/s);
+      expect(res.stderr).not.toMatch(/NOTICE/);
+      expect(await fingerprints()).toEqual(live);
+    }
+  });
+
   it("restores a whole schema into a new database, and refuses what names no table of the backup", async () => {
     await createDatabase("corruptible_copy");
     const res = await runCli(["restore", ...siteAFlags(), "--name", DB, ...pg, "--target-database-url", superuserUrl("corruptible_copy"), "--schema", "billing", "--before", before]);
