@@ -1,5 +1,5 @@
 /**
- * `drstack-backup backup|verify|restore`: the Lambda handlers' core as a
+ * `drstack-backup backup|verify|restore|drill`: the Lambda handlers' core as a
  * command for hosts that run it from cron against MinIO or S3.
  *
  * Started by bin/drstack-backup. Prints the result as JSON on stdout and
@@ -11,15 +11,17 @@
 import { parseArgs } from "node:util";
 import { runBackup } from "./core/backup";
 import { CheckFailedError, UsageError, errorMessage } from "./core/errors";
+import { runDrill } from "./core/drill";
 import { runRestore } from "./core/restore";
 import { LockHeldError } from "./core/runLock";
 import { runVerify } from "./core/verify";
-import { Command, SETTINGS, SettingKey, Settings, backupOptions, restoreOptions, verifyOptions } from "./settings";
+import { Command, SETTINGS, SettingKey, SettingSpec, Settings, backupOptions, drillOptions, restoreOptions, verifyOptions } from "./settings";
 
 const COMMANDS: Record<Command, string> = {
   backup: "Dump one database with pg_dump into the backup bucket, verify it, publish it as latest",
   verify: "Check every protected database's newest backup: age vs RPO, checksum, replica in the peer bucket",
-  restore: "Restore a backup (default: latest good) into an empty database and compare row counts",
+  restore: "Restore a backup (latest good, --before a time, or --manifest-key): the whole database into an empty one, or --table / --schema into any database; compare row counts and checksums",
+  drill: "Restore drill: restore the newest backup (or --before) into a scratch database it creates and removes, check it, time it, write a report to the bucket",
 };
 
 export function usage(command?: Command): string {
@@ -28,9 +30,9 @@ export function usage(command?: Command): string {
   for (const c of cmds) {
     lines.push(`${c}: ${COMMANDS[c]}`);
     for (const key of Object.keys(SETTINGS) as SettingKey[]) {
-      const spec = SETTINGS[key];
+      const spec: SettingSpec = SETTINGS[key];
       if (!(spec.commands as readonly Command[]).includes(c)) continue;
-      lines.push(`  --${spec.flag.padEnd(26)} ${spec.env.padEnd(26)} ${spec.description}`);
+      lines.push(`  --${spec.flag.padEnd(26)} ${spec.env.padEnd(26)} ${spec.kind === "boolean" ? "(bare flag) " : ""}${spec.description}`);
     }
     lines.push("");
   }
@@ -56,11 +58,12 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
     return 2;
   }
   const cmd = command as Command;
-  const options: Record<string, { type: "string" | "boolean" }> = { help: { type: "boolean" } };
-  for (const spec of Object.values(SETTINGS)) {
-    if ((spec.commands as readonly Command[]).includes(cmd)) options[spec.flag] = { type: "string" };
+  const options: Record<string, { type: "string" | "boolean"; multiple?: boolean }> = { help: { type: "boolean" } };
+  for (const spec of Object.values(SETTINGS) as SettingSpec[]) {
+    if (!(spec.commands as readonly Command[]).includes(cmd)) continue;
+    options[spec.flag] = spec.kind === "boolean" ? { type: "boolean" } : { type: "string", ...(spec.kind === "list" ? { multiple: true } : {}) };
   }
-  let values: Record<string, string | boolean | undefined>;
+  let values: Record<string, string | boolean | (string | boolean)[] | undefined>;
   try {
     ({ values } = parseArgs({ args: rest, options, strict: true, allowPositionals: false }));
   } catch (err) {
@@ -72,7 +75,11 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
     return 0;
   }
   const flags: Record<string, string> = {};
-  for (const [k, v] of Object.entries(values)) if (typeof v === "string") flags[k] = v;
+  for (const [k, v] of Object.entries(values)) {
+    if (typeof v === "string") flags[k] = v;
+    else if (Array.isArray(v)) flags[k] = v.join(",");
+    else if (v === true && k !== "help") flags[k] = "true";
+  }
   const settings = new Settings(flags, io.env);
   const log = (m: string) => io.err(`drstack-backup ${cmd}: ${m}`);
 
@@ -93,6 +100,12 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
         const report = await runRestore({ ...restoreOptions(settings), log });
         io.out(JSON.stringify(report, null, 2));
         return report.ok ? 0 : 1;
+      }
+      case "drill": {
+        const result = await runDrill({ ...drillOptions(settings), log });
+        io.out(JSON.stringify(result, null, 2));
+        for (const c of result.checks) if (!c.ok) log(`${c.name}: ${c.detail}`);
+        return result.ok ? 0 : 1;
       }
     }
   } catch (err) {

@@ -12,20 +12,24 @@ import { checkDatabaseName, checkSiteName, DataClass, DEFAULT_DATA_CLASS, parseD
 import { MIN_PART_SIZE } from "./core/multipart";
 import { DEFAULT_LOCK_LEASE_SECONDS } from "./core/runLock";
 import { DatabaseConnection } from "./core/postgres";
+import { DrillOptions } from "./core/drill";
 import { RestoreOptions } from "./core/restore";
+import { checkSelection, parseSchemaList, parseTableList } from "./core/restoreTables";
 import { BucketLocation } from "./core/s3";
 import { DEFAULT_REPLICATION_GRACE_SECONDS, VerifyOptions } from "./core/verify";
 
-export type Command = "backup" | "verify" | "restore";
+export type Command = "backup" | "verify" | "restore" | "drill";
 
 export interface SettingSpec {
   flag: string;
   env: string;
   commands: Command[];
   description: string;
+  /** boolean: a bare flag (`--clean`); list: a flag that may repeat, joined with commas (the variable takes the comma list). */
+  kind?: "boolean" | "list";
 }
 
-const ALL: Command[] = ["backup", "verify", "restore"];
+const ALL: Command[] = ["backup", "verify", "restore", "drill"];
 /** What a Lambda run keeps of its function's time for stopping pg_dump, aborting the upload and releasing its lock. */
 export const LAMBDA_DEADLINE_MARGIN_SECONDS = 30;
 
@@ -37,9 +41,9 @@ export const SETTINGS = {
   s3Endpoint: { flag: "s3-endpoint", env: "S3_ENDPOINT", commands: ALL, description: "S3-compatible endpoint such as MinIO (http://host:9000); AWS S3 when unset" },
   accessKeyId: { flag: "access-key-id", env: "S3_ACCESS_KEY_ID", commands: ALL, description: "S3 access key; the AWS default chain (AWS_ACCESS_KEY_ID, Lambda role) when unset" },
   secretAccessKey: { flag: "secret-access-key", env: "S3_SECRET_ACCESS_KEY", commands: ALL, description: "S3 secret key, with --access-key-id" },
-  name: { flag: "name", env: "BACKUP_NAME", commands: ["backup", "restore"], description: "Name of the database in the bucket layout; defaults to the database in DATABASE_URL (required for restore)" },
+  name: { flag: "name", env: "BACKUP_NAME", commands: ["backup", "restore", "drill"], description: "Name of the database in the bucket layout; defaults to the database in DATABASE_URL (required for restore and drill)" },
   tier: { flag: "tier", env: "BACKUP_TIER", commands: ["backup"], description: "Recovery tier: critical, high, standard or low (recorded in the manifest; the data class, not the tier, sets the key prefix)" },
-  dataClass: { flag: "data-class", env: "BACKUP_DATA_CLASS", commands: ["backup", "restore"], description: "Data class, the key prefix and so the retention: db (db/, the daily dumps, the default), critical, archive, financial; the same names as the backupDatabases config" },
+  dataClass: { flag: "data-class", env: "BACKUP_DATA_CLASS", commands: ["backup", "restore", "drill"], description: "Data class, the key prefix and so the retention: db (db/, the daily dumps, the default), critical, archive, financial; the same names as the backupDatabases config" },
   slot: { flag: "slot", env: "BACKUP_SLOT", commands: ["backup"], description: "Schedule slot (ISO 8601) this run belongs to; retries of a slot are idempotent. Default: now" },
   partSizeMb: { flag: "part-size-mb", env: "BACKUP_PART_SIZE_MB", commands: ["backup"], description: `Multipart part size in MiB (default ${DEFAULT_PART_SIZE / 1048576})` },
   concurrency: { flag: "concurrency", env: "BACKUP_CONCURRENCY", commands: ["backup"], description: `Parts uploaded in parallel (default ${DEFAULT_CONCURRENCY})` },
@@ -58,7 +62,7 @@ export const SETTINGS = {
     commands: ["backup"],
     description: `Lease of the run lock that keeps two runs of the same backup apart, renewed while the run lasts: how long a killed run blocks the next one (default ${DEFAULT_LOCK_LEASE_SECONDS})`,
   },
-  pgBinDir: { flag: "pg-bin-dir", env: "PG_BIN_DIR", commands: ["backup", "restore"], description: "Directory with pg_dump and pg_restore; PATH when unset" },
+  pgBinDir: { flag: "pg-bin-dir", env: "PG_BIN_DIR", commands: ["backup", "restore", "drill"], description: "Directory with pg_dump, pg_restore and psql; PATH when unset" },
   targets: { flag: "targets", env: "BACKUP_TARGETS", commands: ["verify"], description: "Protected databases as name:tier[:class], comma separated, e.g. app:critical,ledger:standard:financial" },
   peerBucket: { flag: "peer-bucket", env: "PEER_BUCKET", commands: ["verify"], description: "Peer region's bucket that replication copies into; replication is not checked when unset" },
   peerRegion: { flag: "peer-region", env: "PEER_REGION", commands: ["verify"], description: "Region of the peer bucket (default: --region)" },
@@ -86,8 +90,37 @@ export const SETTINGS = {
   },
   fenceMarkerParameter: { flag: "fence-marker-parameter", env: "FENCE_MARKER_PARAMETER", commands: ["backup"], description: "SSM parameter the fencing guard writes when it fences this site; required with --claim-parameter" },
   guardFunction: { flag: "guard-function", env: "GUARD_FUNCTION", commands: ["backup"], description: "Lambda function of this site's fencing guard, asked for a fresh decision before the dump and before it is completed" },
-  manifestKey: { flag: "manifest-key", env: "RESTORE_MANIFEST_KEY", commands: ["restore"], description: "Manifest of the backup to restore; the latest good backup when unset" },
-  targetDatabaseUrl: { flag: "target-database-url", env: "RESTORE_DATABASE_URL", commands: ["restore"], description: "Existing, empty database to restore into" },
+  manifestKey: { flag: "manifest-key", env: "RESTORE_MANIFEST_KEY", commands: ["restore", "drill"], description: "Manifest of the backup to restore; the latest good backup when unset (and without --before)" },
+  before: {
+    flag: "before",
+    env: "RESTORE_BEFORE",
+    commands: ["restore", "drill"],
+    description: "Restore the newest backup that ended before this instant (ISO 8601, e.g. 2026-12-02T12:00:00Z), found from the time-ordered keys without a full listing",
+  },
+  targetDatabaseUrl: {
+    flag: "target-database-url",
+    env: "RESTORE_DATABASE_URL",
+    commands: ["restore"],
+    description: "Database to restore into: an existing, empty one for a whole-database restore; any (e.g. the live one) with --table / --schema",
+  },
+  table: { flag: "table", env: "RESTORE_TABLES", commands: ["restore"], kind: "list", description: "Restore only this table, schema.table; repeat the flag or give a comma list. With its indexes, constraints, defaults, sequences and triggers" },
+  schema: { flag: "schema", env: "RESTORE_SCHEMAS", commands: ["restore"], kind: "list", description: "Restore every table of this schema (and, when the schema is not in the target, its other objects); repeatable, comma list" },
+  dataOnly: { flag: "data-only", env: "RESTORE_DATA_ONLY", commands: ["restore"], kind: "boolean", description: "With --table / --schema: load rows into the tables that exist (empty, or emptied with --clean); create nothing" },
+  intoSchema: { flag: "into-schema", env: "RESTORE_INTO_SCHEMA", commands: ["restore"], description: "With --table / --schema: restore under this new schema (created; must not exist) beside the live tables, to compare or copy rows back" },
+  clean: {
+    flag: "clean",
+    env: "RESTORE_CLEAN",
+    commands: ["restore"],
+    kind: "boolean",
+    description: "With --table / --schema: replace selected tables that exist and hold rows (DROP TABLE, or TRUNCATE with --data-only; never CASCADE). Without it such tables are refused",
+  },
+  scratchServerUrl: {
+    flag: "scratch-server-url",
+    env: "DRILL_SCRATCH_SERVER_URL",
+    commands: ["drill"],
+    description: "PostgreSQL server the drill creates its scratch database on and removes it from: postgres://user:password@host:5432/postgres (user needs CREATEDB)",
+  },
+  smokeQuery: { flag: "smoke-query", env: "DRILL_SMOKE_QUERY", commands: ["drill"], description: "SQL run on the restored copy; the drill fails unless its first column is truthy, e.g. \"SELECT count(*) > 0 FROM orders\"" },
 } satisfies Record<string, SettingSpec>;
 
 export type SettingKey = keyof typeof SETTINGS;
@@ -343,14 +376,65 @@ export function verifyOptions(s: Settings): VerifyOptions {
   };
 }
 
-export function restoreOptions(s: Settings): RestoreOptions {
+function parseInstant(key: SettingKey): (value: string | undefined) => Date | undefined {
+  return (value) => {
+    if (value === undefined) return undefined;
+    const t = new Date(value);
+    if (Number.isNaN(t.getTime()) || !/\d{4}-\d{2}-\d{2}T/.test(value)) throw new UsageError(`${label(key)} must be an ISO 8601 time such as 2026-12-02T12:00:00Z (got "${value}").`);
+    return t;
+  };
+}
+
+/** The backup to restore: --manifest-key, --before or the latest good one; not two ways at once. */
+function backupChoice(s: Settings): { manifestKey?: string; before?: Date } {
+  const manifestKey = s.get("manifestKey");
+  const before = parseInstant("before")(s.get("before"));
+  if (manifestKey !== undefined && before !== undefined) throw new UsageError(`${label("manifestKey")} and ${label("before")} both choose the backup; give one.`);
+  return { manifestKey, before };
+}
+
+function restoreSelection(s: Settings): RestoreOptions["selection"] {
+  const tables = parseTableList(s.get("table"), label("table"));
+  const schemas = parseSchemaList(s.get("schema"));
+  const selection = { tables, schemas, dataOnly: s.bool("dataOnly"), intoSchema: s.get("intoSchema"), clean: s.bool("clean") };
+  if (tables.length === 0 && schemas.length === 0) {
+    const needing = (["dataOnly", "intoSchema", "clean"] as const).filter((k) => s.get(k) !== undefined);
+    if (needing.length > 0) throw new UsageError(`${needing.map(label).join(", ")} apply to a table or schema restore: name the tables with ${label("table")} or ${label("schema")}.`);
+    return undefined;
+  }
+  checkSelection(selection, { table: label("table"), schema: label("schema"), dataOnly: label("dataOnly"), intoSchema: label("intoSchema") });
+  return selection;
+}
+
+function sourceDatabase(s: Settings): RestoreOptions["source"] {
   const name = checkDatabaseName(s.require("name", "--name app"), label("name"));
   const dataClassValue = s.get("dataClass");
-  const dataClass = dataClassValue ? parseDataClass(dataClassValue, label("dataClass")) : DEFAULT_DATA_CLASS;
+  return { database: name, dataClass: dataClassValue ? parseDataClass(dataClassValue, label("dataClass")) : DEFAULT_DATA_CLASS };
+}
+
+export function drillOptions(s: Settings): DrillOptions {
+  const source = sourceDatabase(s);
+  const smokeQuery = s.get("smokeQuery");
   return {
     bucket: bucketLocation(s),
-    source: { database: name, dataClass },
-    manifestKey: s.get("manifestKey"),
+    source,
+    ...backupChoice(s),
+    sites: readerSites(s),
+    scratchServer: { url: s.require("scratchServerUrl", "--scratch-server-url postgres://postgres:secret@127.0.0.1:5432/postgres"), label: label("scratchServerUrl") },
+    ...(smokeQuery !== undefined ? { smokeQuery } : {}),
+    site: checkSiteName(s.get("site") ?? DEFAULT_WRITER.site, label("site")),
+    pgBinDir: s.get("pgBinDir"),
+  };
+}
+
+export function restoreOptions(s: Settings): RestoreOptions {
+  const source = sourceDatabase(s);
+  const selection = restoreSelection(s);
+  return {
+    bucket: bucketLocation(s),
+    source,
+    ...backupChoice(s),
+    ...(selection ? { selection } : {}),
     sites: readerSites(s),
     destination: { url: s.require("targetDatabaseUrl", "--target-database-url postgres://postgres:secret@127.0.0.1:5432/app_restore_test"), label: label("targetDatabaseUrl") },
     pgBinDir: s.get("pgBinDir"),

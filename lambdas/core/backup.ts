@@ -31,9 +31,10 @@ import { BackupTarget, backupKeys, checkDatabaseName, checkSiteName, databasePre
 import { BackupManifest, MANIFEST_FORMAT, MAX_CLOCK_SKEW_MS, getJson, isAheadOfClock, publishLatest, putManifestOnce, PublishOutcome } from "./manifest";
 import { ObjectLockHeaders, uploadStream } from "./multipart";
 import { DEFAULT_LOCK_LEASE_SECONDS, LockHeldError, LockLostError, RunLock, RunLockRecord, runLockKey } from "./runLock";
-import { DatabaseConnection, connect, countRows, parseDatabaseUrl, pgTool, pgToolEnv, serverVersion, TableCount } from "./postgres";
+import { DatabaseConnection, connect, parseDatabaseUrl, pgTool, pgToolEnv, serverVersion } from "./postgres";
 import { BucketLocation, checkBucket, explainS3Error, isNotFound, s3Client, s3ErrorInfo } from "./s3";
 import { startTocReader, TocSummary } from "./toc";
+import { TABLE_CHECKSUM_METHOD, TableState, userTableStates } from "./checksums";
 
 /** Which site takes a backup and under which writer epoch. */
 export interface WriterIdentity {
@@ -245,11 +246,11 @@ async function backupWithin(opts: BackupOptions, deadline: Date, expired: AbortS
     if (child.pid) opts.onDumpStarted?.(child.pid);
     log(`pg_dump of ${target.database} started (pid ${child.pid}) -> s3://${bucket}/${keys.dumpKey}`);
 
-    const countsPromise: Promise<TableCount[]> = countRows(client);
+    const countsPromise: Promise<TableState[]> = userTableStates(client);
     countsPromise.catch(() => undefined); // observed in beforeComplete
     const toc = startTocReader(pgRestore.path);
     let tocSummary: TocSummary | undefined;
-    let counts: TableCount[] = [];
+    let counts: TableState[] = [];
 
     // 3-4. Stream, verify, complete or abort.
     const upload = await uploadStream(s3, bucket, keys.dumpKey, teeInto(child.stdout, toc.write), {
@@ -311,6 +312,7 @@ async function backupWithin(opts: BackupOptions, deadline: Date, expired: AbortS
       serverVersion: server.version,
       pgDumpVersion: pgDump.version,
       tables: counts,
+      tableChecksumMethod: TABLE_CHECKSUM_METHOD,
       verification: {
         method: "pg_restore --list on the uploaded stream",
         tocEntries: tocSummary!.entries,

@@ -12,7 +12,7 @@ import { ObjectLockHeaders, objectLockParams } from "./multipart";
 import { isNotFound, s3ErrorInfo } from "./s3";
 import { BackupTarget, compareWriterOrder, legacyLatestKey, newestByWriterOrder, pointerKeys } from "./layout";
 import type { DataClass, Tier } from "./layout";
-import type { TableCount } from "./postgres";
+import type { TableState } from "./checksums";
 
 export const MANIFEST_FORMAT = "drstack.backup/v1";
 
@@ -43,8 +43,10 @@ export interface BackupManifest {
   partCount: number;
   serverVersion: string;
   pgDumpVersion: string;
-  /** Exact row counts taken in the same snapshot pg_dump used. */
-  tables: TableCount[];
+  /** Exact row counts (and, since checksums were added, content checksums) taken in the same snapshot pg_dump used. */
+  tables: TableState[];
+  /** How `tables[].checksum` was computed; absent in manifests written before checksums, which are compared by row count only. */
+  tableChecksumMethod?: string;
   verification: {
     method: "pg_restore --list on the uploaded stream";
     tocEntries: number;

@@ -168,7 +168,7 @@ export function explainPgError(err: unknown, db: ParsedDatabaseUrl, label: strin
 }
 
 /** Resolves a client tool from PG_BIN_DIR (if set) or PATH, and reports its major version. */
-export function pgTool(name: "pg_dump" | "pg_restore", binDir?: string): { path: string; version: string; major: number } {
+export function pgTool(name: "pg_dump" | "pg_restore" | "psql", binDir?: string): { path: string; version: string; major: number } {
   const candidates = binDir ? [join(binDir, name)] : [...(process.env.PATH ?? "").split(":").filter(Boolean).map((d) => join(d, name))];
   const path = candidates.find((p) => existsSync(p));
   if (!path) {
@@ -188,7 +188,7 @@ export interface TableCount {
 }
 
 /** Ordinary tables pg_dump writes data for (not system or extension-owned tables). */
-const USER_TABLES_SQL = `
+export const USER_TABLES_SQL = `
   SELECT n.nspname AS schema, c.relname AS table
     FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
    WHERE c.relkind = 'r'

@@ -1,40 +1,54 @@
 /**
- * The restore test: restores a chosen backup (default: the latest good one,
- * the newest by writer epoch and slot among every site's pointer)
- * into an empty database and proves it by comparing every table's row count
- * with the counts taken in the dump's own snapshot.
+ * The restore: a chosen backup (by manifest key, by time with `before`, or
+ * by default the latest good one, the newest by writer epoch and slot among
+ * every site's pointer) restored into PostgreSQL, then proved by comparing
+ * every restored table's row count, and content checksum where the manifest
+ * has one, with what the backup recorded in the dump's own snapshot.
  *
- * The archive streams from S3 through a SHA-256 into `pg_restore
- * --single-transaction`; the last chunk is held back until the digest
- * matches the manifest, so a tampered or truncated archive is rolled back
- * instead of committed.
+ * Whole database: into an existing, empty database. The archive streams
+ * from S3 through a SHA-256 into `pg_restore --single-transaction`; the last
+ * chunk is held back until the digest matches the manifest, so a tampered or
+ * truncated archive is rolled back instead of committed.
+ *
+ * Selected tables or schemas (restoreTables.ts): into a database that may be
+ * live, one transaction, nothing dropped unless `clean` says so.
  */
 import { spawn } from "node:child_process";
-import { once } from "node:events";
 import { createHash } from "node:crypto";
 import { GetObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import { CheckFailedError, UsageError } from "./errors";
+import { newestBackupBefore } from "./catalog";
 import { BackupTarget, pointerKeys } from "./layout";
 import { BackupManifest, LatestPointer, getJson, resolveLatest } from "./manifest";
-import { DatabaseConnection, ParsedDatabaseUrl, connect, countRows, parseDatabaseUrl, pgTool, pgToolEnv, TableCount } from "./postgres";
+import { DatabaseConnection, ParsedDatabaseUrl, connect, countRows, parseDatabaseUrl, pgTool, pgToolEnv } from "./postgres";
+import { TableState, tableStatesNow } from "./checksums";
 import { BucketLocation, checkBucket, explainS3Error, s3Client } from "./s3";
+import { childWriter } from "./streamWrite";
+import { restoreSelection, TableSelection } from "./restoreTables";
 
 export interface RestoreOptions {
   bucket: BucketLocation;
   /** Which database's backups; its class decides the prefix. */
   source: Pick<BackupTarget, "database" | "dataClass">;
-  /** A specific manifest key; the latest good backup (newest by writer epoch, then slot, among the sites' pointers) when unset. */
+  /** A specific manifest key. */
   manifestKey?: string;
+  /** The newest backup that ended before this instant (ignored with manifestKey). */
+  before?: Date;
   /** Sites whose pointers to look for beside primary and secondary (e.g. a non-AWS site's name). */
   sites?: string[];
-  /** Must be an existing, empty database. */
+  /** Whole database: must be an existing, empty database. With `selection`: any database. */
   destination: DatabaseConnection;
+  /** Restore only these tables or schemas (restoreTables.ts); the whole database when unset. */
+  selection?: TableSelection;
   pgBinDir?: string;
   log?: (message: string) => void;
 }
 
-export interface TableComparison extends TableCount {
+export interface TableComparison extends TableState {
   restoredRows?: number;
+  restoredChecksum?: string;
+  /** Where the table was restored, when not under its own schema (--into-schema). */
+  restoredAs?: string;
 }
 
 export interface RestoreReport {
@@ -42,7 +56,14 @@ export interface RestoreReport {
   manifestKey: string;
   dumpKey: string;
   sha256: string;
+  /** When the backup was taken (its manifest's endedAt). */
+  backupEndedAt: string;
+  mode: "database" | "tables";
   tables: TableComparison[];
+  /** Archive entries a table restore left out, and why. */
+  skipped?: string[];
+  /** Wall-clock seconds from the first byte read to the restore committed and checked. */
+  durationSeconds: number;
   failures: string[];
 }
 
@@ -51,43 +72,114 @@ export async function runRestore(opts: RestoreOptions): Promise<RestoreReport> {
   const pgRestore = pgTool("pg_restore", opts.pgBinDir);
   const dest = parseDatabaseUrl(opts.destination);
   const s3 = s3Client(opts.bucket);
-  const bucket = opts.bucket.bucket;
 
   const client = await connect(opts.destination);
   try {
-    const existing = await countRows(client);
-    if (existing.length > 0) {
-      throw new UsageError(`Database "${dest.database}" named by ${opts.destination.label} already has ${existing.length} table(s); restore into a new, empty database (createdb ${dest.database}_restore_test).`);
+    if (!opts.selection) {
+      const existing = await countRows(client);
+      if (existing.length > 0) {
+        throw new UsageError(`Database "${dest.database}" named by ${opts.destination.label} already has ${existing.length} table(s); restore into a new, empty database (createdb ${dest.database}_restore_test), or name what to restore with --table / --schema.`);
+      }
     }
     await checkBucket(s3, opts.bucket);
+    const manifest = await chooseBackup(s3, opts);
+    const started = Date.now();
+    if (opts.selection) {
+      const result = await restoreSelection({ s3, opts, manifest, selection: opts.selection, client, dest, pgRestorePath: pgRestore.path, psqlPath: pgTool("psql", opts.pgBinDir).path, log });
+      const report: RestoreReport = {
+        ok: result.failures.length === 0,
+        manifestKey: manifest.manifestKey,
+        dumpKey: manifest.dumpKey,
+        sha256: manifest.sha256,
+        backupEndedAt: manifest.endedAt,
+        mode: "tables",
+        tables: result.tables,
+        skipped: result.skipped,
+        durationSeconds: (Date.now() - started) / 1000,
+        failures: result.failures,
+      };
+      log(report.ok ? `restored ${result.tables.length} table(s) from ${manifest.dumpKey}; row counts${manifest.tableChecksumMethod ? " and checksums" : ""} match` : `restore check failed: ${report.failures.join("; ")}`);
+      return report;
+    }
 
-    const manifestKey = opts.manifestKey ?? (await latestGood(s3, opts)).manifestKey;
-    const manifest = (await getJson<BackupManifest>(s3, bucket, manifestKey).catch((err: unknown) => {
-      throw explainS3Error(err, opts.bucket, `read ${manifestKey}`);
-    }))?.value;
-    if (!manifest) throw new UsageError(`No manifest at s3://${bucket}/${manifestKey}. Check --manifest-key, or omit it to restore the latest good backup.`);
     log(`restoring ${manifest.dumpKey} (${manifest.size} bytes, taken ${manifest.endedAt}) into ${dest.database}`);
-
     await streamIntoPgRestore(s3, opts, pgRestore.path, manifest, dest);
-
-    const restored = new Map((await countRows(client)).map((t) => [`${t.schema}.${t.table}`, t.rows]));
-    const failures: string[] = [];
-    const tables: TableComparison[] = manifest.tables.map((t) => {
-      const restoredRows = restored.get(`${t.schema}.${t.table}`);
-      if (restoredRows === undefined) failures.push(`table ${t.schema}.${t.table} is missing after restore`);
-      else if (restoredRows !== t.rows) failures.push(`table ${t.schema}.${t.table} has ${restoredRows} rows, the backup recorded ${t.rows}`);
-      return { ...t, restoredRows };
-    });
-    const report: RestoreReport = { ok: failures.length === 0, manifestKey, dumpKey: manifest.dumpKey, sha256: manifest.sha256, tables, failures };
-    log(report.ok ? `restore verified: ${tables.length} table(s), row counts match` : `restore check failed: ${failures.join("; ")}`);
+    const { tables, failures } = await compareWithManifest(client, manifest, manifest.tables);
+    const report: RestoreReport = {
+      ok: failures.length === 0,
+      manifestKey: manifest.manifestKey,
+      dumpKey: manifest.dumpKey,
+      sha256: manifest.sha256,
+      backupEndedAt: manifest.endedAt,
+      mode: "database",
+      tables,
+      durationSeconds: (Date.now() - started) / 1000,
+      failures,
+    };
+    log(report.ok ? `restore verified: ${tables.length} table(s), row counts${manifest.tableChecksumMethod ? " and checksums" : ""} match` : `restore check failed: ${failures.join("; ")}`);
     return report;
   } finally {
     await client.end().catch(() => undefined);
   }
 }
 
+/** The manifest named, the newest before `before`, or the latest good one. */
+export async function chooseBackup(s3: S3Client, opts: Pick<RestoreOptions, "bucket" | "source" | "manifestKey" | "before" | "sites">): Promise<BackupManifest> {
+  const bucket = opts.bucket.bucket;
+  if (!opts.manifestKey && opts.before) {
+    const found = await newestBackupBefore(s3, bucket, opts.source, opts.before).catch((err: unknown) => {
+      throw explainS3Error(err, opts.bucket, `list the backups of ${opts.source.database}`);
+    });
+    if (!found) {
+      throw new UsageError(`No backup of "${opts.source.database}" in s3://${bucket}/ ended before ${opts.before.toISOString()}. Check --before, --name and --data-class.`);
+    }
+    return found;
+  }
+  const manifestKey = opts.manifestKey ?? (await latestGood(s3, opts)).manifestKey;
+  const manifest = (await getJson<BackupManifest>(s3, bucket, manifestKey).catch((err: unknown) => {
+    throw explainS3Error(err, opts.bucket, `read ${manifestKey}`);
+  }))?.value;
+  if (!manifest) throw new UsageError(`No manifest at s3://${bucket}/${manifestKey}. Check --manifest-key, or omit it to restore the latest good backup.`);
+  return manifest;
+}
+
+/**
+ * Row counts, and checksums when the manifest has them, of the restored
+ * tables against the backup's record. `restoredAs` maps a table to where it
+ * was restored when that is not its own name.
+ */
+export async function compareWithManifest(
+  client: Awaited<ReturnType<typeof connect>>,
+  manifest: BackupManifest,
+  expected: readonly TableState[],
+  restoredAs: (t: TableState) => { schema: string; table: string } = (t) => t,
+): Promise<{ tables: TableComparison[]; failures: string[] }> {
+  const present = new Set((await countRows(client)).map((t) => `${t.schema}.${t.table}`));
+  const targets = expected.map((t) => ({ expected: t, at: restoredAs(t) }));
+  const states = new Map(
+    (await tableStatesNow(client, targets.filter((x) => present.has(`${x.at.schema}.${x.at.table}`)).map((x) => x.at))).map((s) => [`${s.schema}.${s.table}`, s]),
+  );
+  const compareChecksums = manifest.tableChecksumMethod !== undefined;
+  const failures: string[] = [];
+  const tables = targets.map(({ expected: t, at }): TableComparison => {
+    const name = `${at.schema}.${at.table}`;
+    const state = states.get(name);
+    const renamed = name === `${t.schema}.${t.table}` ? {} : { restoredAs: name };
+    if (!state) {
+      failures.push(`table ${name} is missing after restore`);
+      return { ...t, ...renamed };
+    }
+    if (state.rows !== t.rows) failures.push(`table ${name} has ${state.rows} rows, the backup recorded ${t.rows}`);
+    else if (compareChecksums && t.checksum !== undefined && state.checksum !== t.checksum) {
+      failures.push(`table ${name} has the backup's ${t.rows} rows but not their contents (checksum ${state.checksum}, the backup recorded ${t.checksum})`);
+    }
+    return { ...t, ...renamed, restoredRows: state.rows, ...(compareChecksums ? { restoredChecksum: state.checksum } : {}) };
+  });
+  return { tables, failures };
+}
+
 /** The newest verified backup by (writer epoch, slot) among every site's pointer in this bucket. */
-async function latestGood(s3: S3Client, opts: RestoreOptions): Promise<LatestPointer> {
+async function latestGood(s3: S3Client, opts: Pick<RestoreOptions, "bucket" | "source" | "sites">): Promise<LatestPointer> {
   const keys = pointerKeys(opts.source, opts.sites);
   const resolved = await resolveLatest(s3, opts.bucket.bucket, opts.source, opts.sites).catch((err: unknown) => {
     throw explainS3Error(err, opts.bucket, `read ${keys.join(", ")}`);
@@ -112,20 +204,23 @@ async function streamIntoPgRestore(s3: S3Client, opts: RestoreOptions, pgRestore
     stderr = (stderr + s).slice(-4000);
   });
   const exited = new Promise<number | null>((resolve) => child.on("close", resolve));
-  child.stdin.on("error", () => undefined); // pg_restore failing surfaces through its exit code
+  const write = childWriter(child.stdin, exited);
+  const failed = async () => new CheckFailedError(`pg_restore failed (exit ${await exited}); the restore was rolled back: ${stderr.trim()}`);
 
   const hash = createHash("sha256");
   let size = 0;
   let held: Buffer | undefined;
-  const write = async (chunk: Buffer) => {
-    if (!child.stdin.write(chunk)) await Promise.race([once(child.stdin, "drain").catch(() => undefined), exited]);
-  };
+  const body = obj.Body as AsyncIterable<Uint8Array> & { destroy?: () => void };
   try {
-    for await (const chunk of obj.Body as AsyncIterable<Uint8Array>) {
+    for await (const chunk of body) {
       const buf = Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
       hash.update(buf);
       size += buf.length;
-      if (held) await write(held);
+      // pg_restore stopped at an error: the rest of the archive cannot change the outcome.
+      if (held && !(await write(held))) {
+        body.destroy?.();
+        throw await failed();
+      }
       held = buf;
     }
   } catch (err) {
@@ -140,6 +235,5 @@ async function streamIntoPgRestore(s3: S3Client, opts: RestoreOptions, pgRestore
   }
   if (held) await write(held);
   child.stdin.end();
-  const code = await exited;
-  if (code !== 0) throw new CheckFailedError(`pg_restore failed (exit ${code}); the restore was rolled back: ${stderr.trim()}`);
+  if ((await exited) !== 0) throw await failed();
 }

@@ -26,11 +26,14 @@ describe("backup then restore", () => {
     const m = result.manifest;
     expect(m.dumpKey).toMatch(/^db\/roundtrip\/\d{4}\/\d{2}\/\d{2}\/\d{8}T\d{6}Z-primary-[0-9a-f]+\.dump$/);
     expect([m.site, m.epoch]).toEqual(["primary", 0]);
-    expect(m.tables).toEqual([
+    expect(m.tables.map(({ schema, table, rows }) => ({ schema, table, rows }))).toEqual([
       { schema: "billing", table: "invoices", rows: 37 },
       { schema: "public", table: "empty_table", rows: 0 },
       { schema: "public", table: "events", rows: 20_000 },
     ]);
+    // Each table's content checksum, taken in the dump's snapshot; an empty table sums to 0.
+    expect(m.tableChecksumMethod).toBeDefined();
+    expect(m.tables.map((t) => t.checksum)).toEqual([expect.stringMatching(/^-?\d+$/), "0", expect.stringMatching(/^-?\d+$/)]);
     expect(m.serverVersion).toMatch(/^15\./);
     expect(m.verification.tableDataEntries).toBe(3);
 
@@ -48,7 +51,7 @@ describe("backup then restore", () => {
     await withClient("roundtrip", (c) => c.query("INSERT INTO billing.invoices (amount) VALUES (1)"));
 
     const restore = await runCli(["restore", ...siteAFlags(), "--name", "roundtrip", "--pg-bin-dir", pgBinDir, "--target-database-url", superuserUrl("roundtrip_restore")]);
-    expect(restore.stderr).toMatch(/row counts match/);
+    expect(restore.stderr).toMatch(/row counts and checksums match/);
     expect(restore.code).toBe(0);
     const report = JSON.parse(restore.stdout) as { ok: boolean; tables: { table: string; rows: number; restoredRows: number }[] };
     expect(report.ok).toBe(true);
