@@ -83,9 +83,10 @@ export function parseOverrides(pairs: readonly string[]): Record<string, string>
 
 /**
  * Keys both stack files must hold the same value for: each stack derives its
- * peer's bucket, key alias, role and database names from them, and both must
+ * peer's bucket, key alias, role and database names from them, both must
  * agree where the pair is in the failback cycle (README, "How the two stacks
- * fit together" and "Failback").
+ * fit together" and "Failback"), and the failover DNS the secondary declares
+ * is what both stacks' objectives count (README, "Objectives").
  */
 export const SHARED_KEYS = [
   "primaryRegion",
@@ -96,6 +97,11 @@ export const SHARED_KEYS = [
   "secondaryEndpoint",
   "primaryDatabaseGeneration",
   "secondaryDatabaseGeneration",
+  "dnsProvider",
+  "cloudflareLoadBalancer",
+  "dnsTtlSeconds",
+  "healthCheckIntervalSeconds",
+  "healthCheckFailureThreshold",
 ] as const;
 
 export interface SharedKeyDisagreement {
