@@ -47,10 +47,13 @@ export const ROUTE53_DEFAULT_HEALTH_CHECK_INTERVAL_SECONDS = 30;
 export const ROUTE53_DEFAULT_HEALTH_CHECK_FAILURE_THRESHOLD = 3;
 
 /**
- * Without a health check, a person notices the outage: another alarm or a
- * user report pages the on-call engineer, who acknowledges it. drstack's own
- * estimate (no external source): 15 minutes. Replace it with your measured
- * figure from a rehearsal.
+ * Without an alarm on the health checks (a plain record has no health check;
+ * a Cloudflare load balancer's monitor, and Route 53 checks whose metrics live
+ * in the primary's region, have no alarm drstack declares), a person notices
+ * the outage: another alarm or a user report pages the on-call engineer, who
+ * acknowledges it. Health checks that move DNS do not tell anyone by
+ * themselves. drstack's own estimate (no external source): 15 minutes.
+ * Replace it with your measured figure from a rehearsal.
  */
 export const MANUAL_DETECTION_MINUTES = 15;
 
@@ -101,6 +104,8 @@ export const DATABASE_RESTORE_MINUTES = 60;
  * Scaling the warm standby's workloads from their standby size to full size:
  * new nodes join an EKS cluster in a few minutes (Karpenter and Cluster
  * Autoscaler both document 1-3 minutes to launch a node) plus image pulls and
- * readiness probes. drstack's estimate: 10 minutes.
+ * readiness probes. It starts only after the promotion (the Deployments wait
+ * for the connections Secret, which takes the database's address), so the
+ * objectives add it to the promotion. drstack's estimate: 10 minutes.
  */
 export const STANDBY_SCALE_UP_MINUTES = 10;

@@ -17,7 +17,7 @@ import { requireLambdaBundles } from "./lambdaBundles";
 import { backupBucketName, backupKeyAliasName, databaseArn, databaseIdentifier } from "./naming";
 import { SiteNetwork } from "./network";
 import { ServiceEndpoints } from "./serviceEndpoints";
-import { assessPosture, DrPosture, enforceObjectives, recoveryMechanisms } from "./objectives";
+import { assessSitePosture, DrPosture, enforceObjectives } from "./objectives";
 import { CrossRegionReplication, InboundReplicationAlarms } from "./replication";
 import { SiteName, SiteRole } from "./roles";
 import {
@@ -96,10 +96,12 @@ export interface SiteOutputs {
 /**
  * Objectives as code: what each tier asks against what the site's mechanisms
  * achieve. A tier they cannot meet stops the preview before anything is
- * declared, or only warns when the stack sets `objectivesEnforcement: warn`.
+ * declared, or only warns when the stack sets `objectivesEnforcement: warn`
+ * or when the pair is only part-way through its first deployment or a
+ * failback (`interimGaps`).
  */
 export function checkObjectives(config: DrConfig): DrPosture {
-  const posture = assessPosture(config, recoveryMechanisms(config));
+  const posture = assessSitePosture(config);
   enforceObjectives(posture, config.stack, (message) => pulumi.log.warn(message));
   return posture;
 }

@@ -15,9 +15,11 @@ import {
 } from "./assumptions";
 import type { DrConfig } from "./config";
 import { DataClassName, DataClassPolicy } from "./dataClasses";
+import { healthCheckAlarmPlacement, healthCheckStatusAlarm, ROUTE53_METRICS_REGION } from "./dns";
 import { needsReplicationTimeControl } from "./replication";
 import { checkScheduleExpression } from "./scheduleExpression";
-import { SiteName, SiteRole } from "./roles";
+import { peerOf, SiteName, SiteRole } from "./roles";
+import { databaseMode, DatabaseMode } from "./sitePlan";
 import { RecoveryObjectives, TIER_NAMES, TierName, tierKeyStem, TierObjectives } from "./tiers";
 
 /**
@@ -40,13 +42,28 @@ export type ReplicationMechanism = "time-controlled" | "uncontrolled" | "none";
  * to the conservative defaults in infra/assumptions.ts and says so.
  */
 export interface RecoveryMechanisms {
-  /** TTL of the health-checked failover record; absent: no failover record, DEFAULT_DNS_TTL_SECONDS. */
+  /** TTL of the failover record; absent: no failover record, DEFAULT_DNS_TTL_SECONDS. */
   dnsTtlSeconds?: number;
-  /** Seconds between health checks of the active endpoint; absent: no health check, a person detects the outage. */
+  /** Seconds between health checks of the active endpoint; absent: no health check, DNS moves only in the failover `up`. */
   healthCheckIntervalSeconds?: number;
   /** Consecutive failed checks before the endpoint counts as down; absent with an interval: Route 53's default. */
   healthCheckFailureThreshold?: number;
-  /** Whether the database streams to a replica in the peer region (promoted on failover) rather than being restored from a dump. */
+  /**
+   * Minutes from the health checks finding the active site down to their
+   * alarm notifying the alarm topic, which pages the operator. Absent: no
+   * alarm is declared on the health checks (or there are none), so a person
+   * notices the outage some other way.
+   */
+  healthCheckAlarmMinutes?: number;
+  /** Why no alarm pages the operator although health checks exist; set only then. */
+  healthCheckAlarmAbsence?: string;
+  /**
+   * Whether the site that takes over (the standby) runs a cross-region
+   * replica of the writer, promoted on failover, rather than restoring the
+   * latest dump: true only when the peer is provisioned and the standby's
+   * database is a replica (infra/sitePlan.ts, `databaseMode`), not a former
+   * writer awaiting its rebuild.
+   */
   databaseReplica: boolean;
   /** Interval between scheduled backups of each tier's data; a tier absent here is assumed backed up daily. */
   backupIntervalMinutes: Partial<Record<TierName, number>>;
@@ -58,15 +75,64 @@ export interface RecoveryMechanisms {
 export const DATABASE_DATA_CLASSES: readonly DataClassName[] = ["db"];
 
 /**
+ * A mechanism the pair lacks only while it is part-way through a procedure
+ * the README documents (the first deployment, failback), and the step that
+ * provides it. A shortfall it causes is reported, never enforced: stopping
+ * the `up` would stop that procedure, the failover itself included.
+ */
+export interface InterimGap {
+  /** What is missing and why, e.g. "the standby primary's database is a former writer, not a replica". */
+  missing: string;
+  /** The documented step that provides it, with the commands. */
+  providedBy: string;
+}
+
+/** The standby site (the one a failover goes to) and how its current database runs. */
+export function standbyDatabase(config: Pick<DrConfig, "activeSite" | "database">): { site: SiteName; mode: DatabaseMode } {
+  const site = peerOf(config.activeSite);
+  return { site, mode: databaseMode(site, config.activeSite, config.database.generations) };
+}
+
+/** What the pair lacks for now and the step that provides it (empty in normal operation). */
+export function interimGaps(config: DrConfig): InterimGap[] {
+  const gaps: InterimGap[] = [];
+  if (!config.peerProvisioned) {
+    gaps.push({
+      missing: `peerProvisioned is false: the ${config.peer} site is not deployed yet, so no backup reaches it and no replica runs there`,
+      providedBy: `deploy the ${config.peer} stack, then run \`pulumi -s ${config.stack} config rm peerProvisioned\` and \`pulumi -s ${config.stack} up\` (README, Deploy)`,
+    });
+  }
+  const standby = standbyDatabase(config);
+  if (standby.mode === "fenced") {
+    const key = `${standby.site}DatabaseGeneration`;
+    gaps.push({
+      missing: `the standby ${standby.site}'s database is a former writer, not a replica, so a failover to it would restore the latest dump`,
+      providedBy: `set ${key} to ${config.database.generations[standby.site] + 1} in both stack files and run \`pulumi -s ${standby.site} up\`, which rebuilds it as a replica (README, Failback)`,
+    });
+  }
+  return gaps;
+}
+
+/**
  * The mechanisms a site provisions, derived from its config the same way the
- * program derives the resources: the failover DNS (TTL, and health checks in
- * the health-checked modes), the standby's database replica, the backup
+ * program derives the resources: the failover DNS (TTL; in the
+ * health-checked modes the health checks, and their alarm where
+ * `FailoverDns` declares one), the standby's database replica, the backup
  * schedules per tier and the bucket replication per data class.
  */
 export function recoveryMechanisms(config: DrConfig): RecoveryMechanisms {
+  return mechanismsOf(config, { peerProvisioned: config.peerProvisioned, standbyReplica: standbyDatabase(config).mode === "replica" });
+}
+
+/** The same mechanisms once every interim gap is closed: the peer deployed, the standby's database a replica. */
+export function completedRecoveryMechanisms(config: DrConfig): RecoveryMechanisms {
+  return mechanismsOf(config, { peerProvisioned: true, standbyReplica: true });
+}
+
+function mechanismsOf(config: DrConfig, pair: { peerProvisioned: boolean; standbyReplica: boolean }): RecoveryMechanisms {
   const replication = {} as Record<DataClassName, ReplicationMechanism>;
   for (const dataClass of config.dataClasses) {
-    replication[dataClass.name] = !config.peerProvisioned
+    replication[dataClass.name] = !pair.peerProvisioned
       ? "none"
       : needsReplicationTimeControl(config.tiers[dataClass.tier].rpoMinutes)
         ? "time-controlled"
@@ -79,21 +145,43 @@ export function recoveryMechanisms(config: DrConfig): RecoveryMechanisms {
       backupIntervalMinutes[tier] = schedule.intervalMinutes;
     }
   }
-  const healthChecked = config.dns.provider === "route53" || config.dns.cloudflare.loadBalancer;
   return {
     dnsTtlSeconds: config.dns.ttlSeconds,
-    ...(healthChecked
-      ? {
-          healthCheckIntervalSeconds: config.dns.healthCheck.intervalSeconds,
-          healthCheckFailureThreshold: config.dns.healthCheck.failureThreshold,
-        }
-      : {}),
-    // The standby always runs a cross-region replica of the writer (infra/database.ts).
-    databaseReplica: true,
+    ...healthCheckMechanisms(config),
+    databaseReplica: pair.peerProvisioned && pair.standbyReplica,
     backupIntervalMinutes,
     replication,
   };
 }
+
+/**
+ * The health checks and their alarm as `FailoverDns` (infra/dns.ts) declares
+ * them: Route 53 health checks alarm wherever `healthCheckAlarmPlacement`
+ * allows; a Cloudflare load balancer's monitor has no alarm drstack declares;
+ * a plain Cloudflare record has no health check at all.
+ */
+function healthCheckMechanisms(config: DrConfig): Pick<RecoveryMechanisms, "healthCheckIntervalSeconds" | "healthCheckFailureThreshold" | "healthCheckAlarmMinutes" | "healthCheckAlarmAbsence"> {
+  if (config.dns.provider === "cloudflare" && !config.dns.cloudflare.loadBalancer) {
+    return {};
+  }
+  const checks = { healthCheckIntervalSeconds: config.dns.healthCheck.intervalSeconds, healthCheckFailureThreshold: config.dns.healthCheck.failureThreshold };
+  if (config.dns.provider === "cloudflare") {
+    return { ...checks, healthCheckAlarmAbsence: "drstack declares no notification on the Cloudflare load balancer's monitor" };
+  }
+  if (healthCheckAlarmPlacement(config.regions) === "none") {
+    return {
+      ...checks,
+      healthCheckAlarmAbsence: `Route 53 health-check metrics live only in ${ROUTE53_METRICS_REGION}, the primary's region, so drstack declares no alarm on them`,
+    };
+  }
+  return { ...checks, healthCheckAlarmMinutes: HEALTH_CHECK_ALARM_MINUTES };
+}
+
+/** How long the health-check alarm takes to go off once Route 53 reports the site unhealthy: its evaluation periods (infra/dns.ts). */
+const HEALTH_CHECK_ALARM_MINUTES = (() => {
+  const alarm = healthCheckStatusAlarm("");
+  return ((alarm.period as number) * (alarm.evaluationPeriods as number)) / 60;
+})();
 
 /** One term of a recovery-time or recovery-point sum, with the assumption behind it. */
 export interface TimingStep {
@@ -102,63 +190,99 @@ export interface TimingStep {
   basis: string;
 }
 
-export function detectionStep(mechanisms: RecoveryMechanisms): TimingStep {
+/** Whether DNS moves traffic on its own once health checks fail, or only when the failover `up` changes the record. */
+export function dnsFollowsHealthChecks(mechanisms: RecoveryMechanisms): boolean {
+  return mechanisms.healthCheckIntervalSeconds !== undefined;
+}
+
+/** Until the health checks count the active site as down: interval x failure threshold. Only in the health-checked modes. */
+export function healthCheckStep(mechanisms: RecoveryMechanisms): TimingStep | undefined {
   if (mechanisms.healthCheckIntervalSeconds === undefined) {
-    return { step: "detection", minutes: MANUAL_DETECTION_MINUTES, basis: "no health check: an operator is paged" };
+    return undefined;
   }
   const threshold = mechanisms.healthCheckFailureThreshold ?? ROUTE53_DEFAULT_HEALTH_CHECK_FAILURE_THRESHOLD;
   return {
-    step: "detection",
+    step: "health check",
     minutes: (mechanisms.healthCheckIntervalSeconds * threshold) / 60,
-    basis: `health check every ${mechanisms.healthCheckIntervalSeconds} s, down after ${threshold} failures`,
+    basis: `every ${mechanisms.healthCheckIntervalSeconds} s, down after ${threshold} failures`,
+  };
+}
+
+/**
+ * Until the operator knows: the health checks' alarm pages them where one
+ * is declared; everywhere else (a plain record, a health check without an
+ * alarm) a person notices by other means.
+ */
+export function detectionStep(mechanisms: RecoveryMechanisms): TimingStep {
+  const checks = healthCheckStep(mechanisms);
+  if (checks === undefined) {
+    return { step: "detection", minutes: MANUAL_DETECTION_MINUTES, basis: "no health check: an operator is paged by other means" };
+  }
+  if (mechanisms.healthCheckAlarmMinutes === undefined) {
+    return {
+      step: "detection",
+      minutes: MANUAL_DETECTION_MINUTES,
+      basis: `health checks move DNS, but no alarm pages anyone (${mechanisms.healthCheckAlarmAbsence ?? "none declared"}): an operator is paged by other means`,
+    };
+  }
+  return {
+    step: "detection",
+    minutes: checks.minutes + mechanisms.healthCheckAlarmMinutes,
+    basis: `the health check (${round(checks.minutes)} min), then its alarm (${round(mechanisms.healthCheckAlarmMinutes)} min) pages the operator through the alarm topic`,
   };
 }
 
 export function dnsSwitchStep(mechanisms: RecoveryMechanisms): TimingStep {
   const ttl = mechanisms.dnsTtlSeconds ?? DEFAULT_DNS_TTL_SECONDS;
+  const when = dnsFollowsHealthChecks(mechanisms)
+    ? "on its own once the health checks fail"
+    : "in the `up`, after the promotion (the record dependsOn the database)";
   return {
     step: "DNS switch",
     minutes: (ttl + DNS_PROPAGATION_SECONDS) / 60,
-    basis: `${mechanisms.dnsTtlSeconds === undefined ? "no failover record yet, assumed " : ""}TTL ${ttl} s + propagation ${DNS_PROPAGATION_SECONDS} s`,
+    basis: `${mechanisms.dnsTtlSeconds === undefined ? "no failover record yet, assumed " : ""}TTL ${ttl} s + propagation ${DNS_PROPAGATION_SECONDS} s, ${when}`,
   };
 }
 
 export function databaseStep(mechanisms: RecoveryMechanisms): TimingStep {
   return mechanisms.databaseReplica
-    ? { step: "database", minutes: DATABASE_PROMOTION_MINUTES, basis: "promote the cross-region replica" }
-    : { step: "database", minutes: DATABASE_RESTORE_MINUTES, basis: "no replica: restore the latest dump" };
+    ? { step: "database", minutes: DATABASE_PROMOTION_MINUTES, basis: "promote the standby's cross-region replica" }
+    : { step: "database", minutes: DATABASE_RESTORE_MINUTES, basis: "the standby has no replica: restore the latest dump" };
 }
 
 export function scaleUpStep(): TimingStep {
-  return { step: "scale-up", minutes: STANDBY_SCALE_UP_MINUTES, basis: "standby workloads to full size" };
+  return {
+    step: "scale-up",
+    minutes: STANDBY_SCALE_UP_MINUTES,
+    basis:
+      "standby workloads to full size, once the database step is done: the Deployments wait for the connections Secret, " +
+      "which takes the database's address (infra/workloads.ts)",
+  };
 }
 
 export function decisionStep(): TimingStep {
   return { step: "decision", minutes: OPERATOR_DECISION_MINUTES, basis: "an operator confirms the loss and starts the reviewed failover `pulumi up`" };
 }
 
-/** Whether DNS moves traffic on its own once health checks fail, or only when the failover `up` changes the record. */
-export function dnsFollowsHealthChecks(mechanisms: RecoveryMechanisms): boolean {
-  return mechanisms.healthCheckIntervalSeconds !== undefined;
-}
-
 export interface RecoveryTime {
   minutes: number;
   steps: TimingStep[];
-  /** How the steps add up, e.g. `detection 0.5 + max(DNS switch 2, decision 10 + max(database 10, scale-up 10))`. */
+  /** How the steps add up, e.g. `max(health check 1.5 + DNS switch 2, detection 2.5 + decision 10 + database 10 + scale-up 10)`. */
   expression: string;
 }
 
 /**
- * Time from losing the active site to serving users from the other.
- * Nothing starts before the outage is detected. Only a person's reviewed
- * `pulumi up` promotes the database and scales the standby (docs/design.md
- * rule 4), so after detection come the operator's decision and that
- * `up`, in series; inside the `up` the promotion and the scale-up run side by
- * side. Health-checked DNS moves traffic on its own after detection, in
- * parallel with all of that; a plain record moves only in the `up`, after the
- * promotion (the DNS change depends on the database). Users are served once
- * both traffic and the writer are there.
+ * Time from losing the active site to serving users from the other. Only a
+ * person's reviewed `pulumi up` promotes the database and scales the standby
+ * (docs/design.md rule 4), so the operator's detection, their decision and
+ * that `up` come in series. Inside the `up` the engine follows the
+ * dependencies: the workloads' connections Secret takes the database's
+ * address, and the Deployments wait for the Secret, so the scale-up starts
+ * only once the promotion is done. Health-checked DNS moves traffic on its
+ * own once its checks fail, in parallel with all of that; a plain record
+ * moves only in the `up`, after the promotion (the record dependsOn the
+ * database), beside the scale-up. Users are served once traffic has moved and
+ * the promoted, scaled-up site is there.
  */
 export function recoveryTime(mechanisms: RecoveryMechanisms): RecoveryTime {
   const detection = detectionStep(mechanisms);
@@ -166,19 +290,21 @@ export function recoveryTime(mechanisms: RecoveryMechanisms): RecoveryTime {
   const database = databaseStep(mechanisms);
   const scaleUp = scaleUpStep();
   const dns = dnsSwitchStep(mechanisms);
+  const checks = healthCheckStep(mechanisms);
   const term = (step: TimingStep) => `${step.step} ${round(step.minutes)}`;
-  if (dnsFollowsHealthChecks(mechanisms)) {
-    const up = decision.minutes + Math.max(database.minutes, scaleUp.minutes);
+  if (checks !== undefined) {
+    const traffic = checks.minutes + dns.minutes;
+    const up = detection.minutes + decision.minutes + database.minutes + scaleUp.minutes;
     return {
-      minutes: roundUp(detection.minutes + Math.max(dns.minutes, up)),
-      steps: [detection, dns, decision, database, scaleUp],
-      expression: `${term(detection)} + max(${term(dns)}, ${term(decision)} + max(${term(database)}, ${term(scaleUp)}))`,
+      minutes: roundUp(Math.max(traffic, up)),
+      steps: [checks, dns, detection, decision, database, scaleUp],
+      expression: `max(${term(checks)} + ${term(dns)}, ${term(detection)} + ${term(decision)} + ${term(database)} + ${term(scaleUp)})`,
     };
   }
   return {
-    minutes: roundUp(detection.minutes + decision.minutes + Math.max(database.minutes + dns.minutes, scaleUp.minutes)),
+    minutes: roundUp(detection.minutes + decision.minutes + database.minutes + Math.max(dns.minutes, scaleUp.minutes)),
     steps: [detection, decision, database, dns, scaleUp],
-    expression: `${term(detection)} + ${term(decision)} + max(${term(database)} + ${term(dns)}, ${term(scaleUp)})`,
+    expression: `${term(detection)} + ${term(decision)} + ${term(database)} + max(${term(dns)}, ${term(scaleUp)})`,
   };
 }
 
@@ -251,6 +377,10 @@ export interface DrPosture {
   tiers: TierPosture[];
   /** True when every used tier is met. */
   met: boolean;
+  /** What the pair lacks only for now (the first deployment, failback); empty in normal operation. */
+  interimGaps: InterimGap[];
+  /** With interim gaps: the posture once they are closed, which is what enforcement judges. */
+  whenComplete?: DrPosture;
 }
 
 export interface PostureInput {
@@ -292,7 +422,19 @@ export function assessPosture(input: PostureInput, mechanisms: RecoveryMechanism
     dataClasses: points,
     tiers,
     met: tiers.every((tier) => tier.status !== "not met"),
+    interimGaps: [],
   };
+}
+
+/**
+ * The site's posture as `deploySite` exports it: what its mechanisms achieve
+ * now, and, while the pair is part-way through a documented procedure, what
+ * they achieve once that procedure is complete.
+ */
+export function assessSitePosture(config: DrConfig): DrPosture {
+  const posture = assessPosture(config, recoveryMechanisms(config));
+  const gaps = interimGaps(config);
+  return gaps.length === 0 ? posture : { ...posture, interimGaps: gaps, whenComplete: assessPosture(config, completedRecoveryMechanisms(config)) };
 }
 
 function formatMinutes(minutes: number | null): string {
@@ -311,7 +453,7 @@ export function objectiveShortfalls(posture: DrPosture, stack: string): string[]
       const relax = tier.achievedRpoMinutes === null ? "" : `, or relax the objective: ${set(`${stem}RpoMinutes`, String(tier.achievedRpoMinutes))}`;
       messages.push(
         `tier ${tier.tier}: RPO objective ${tier.objectives.rpoMinutes} min, but the mechanisms achieve ${formatMinutes(tier.achievedRpoMinutes)} [${why}]. ` +
-          `Fix: back the data up more often, replicate it with S3 RTC or give the database a replica${relax}, ` +
+          `Fix: back the data up more often (${stem}BackupSchedule; S3 RTC already carries every tier whose RPO is under a day, and only database data has the replica)${relax}, ` +
           `or move the data class to another tier (${worst.map((point) => `${point.dataClass}Tier`).join(", ")}).`,
       );
     }
@@ -320,8 +462,9 @@ export function objectiveShortfalls(posture: DrPosture, stack: string): string[]
       messages.push(
         `tier ${tier.tier}: RTO objective ${tier.objectives.rtoMinutes} min, but failover takes ${tier.achievedRtoMinutes} min ` +
           `[${posture.recoveryTime.expression}; ${bases}]. ` +
-          `Fix: a health-checked failover record with a short TTL and a database replica shorten it, and the operator's decision ` +
-          `and the failover \`up\` always count; or relax the objective: ${set(`${stem}RtoMinutes`, String(tier.achievedRtoMinutes))}.`,
+          `Fix: Route 53 failover records (dnsProvider route53; alarmed unless the primary is in us-east-1) move DNS on their health checks and page the operator with their alarm, ` +
+          `and a short TTL shortens the switch; the operator's decision and the failover \`up\` (the promotion, then the scale-up) always count; ` +
+          `or relax the objective: ${set(`${stem}RtoMinutes`, String(Math.ceil(tier.achievedRtoMinutes)))}.`,
       );
     }
   }
@@ -348,21 +491,30 @@ export class ObjectivesError extends pulumi.RunError {
 /**
  * Throws an ObjectivesError naming every missed objective when enforcement is
  * `error`; with `warn`, hands the same message to `warn` and carries on.
+ * While the pair has interim gaps, only what would still be missed once they
+ * are closed is enforced: what they alone cause is warned about, with the
+ * step that closes them, because refusing the `up` would refuse the failover
+ * or failback step the pair is in.
  */
 export function enforceObjectives(posture: DrPosture, stack: string, warn: (message: string) => void): void {
   const shortfalls = objectiveShortfalls(posture, stack);
   if (shortfalls.length === 0) {
     return;
   }
-  if (posture.enforcement === "error") {
-    throw new ObjectivesError(stack, shortfalls);
+  const lasting = posture.whenComplete === undefined ? shortfalls : objectiveShortfalls(posture.whenComplete, stack);
+  if (posture.enforcement === "error" && lasting.length > 0) {
+    throw new ObjectivesError(stack, lasting);
   }
-  warn(
-    [
-      `drstack recovery objectives of stack "${stack}" are NOT met (objectivesEnforcement is warn, so deploying anyway):`,
-      ...shortfalls.map((shortfall) => `  - ${shortfall}`),
-    ].join("\n"),
-  );
+  const interim = posture.interimGaps;
+  const header =
+    interim.length === 0
+      ? `drstack recovery objectives of stack "${stack}" are NOT met (objectivesEnforcement is warn, so deploying anyway):`
+      : `drstack recovery objectives of stack "${stack}" are NOT met for now, and this up goes ahead: ${interim.map((gap) => gap.missing).join("; ")}. ` +
+        `To close the gap: ${interim.map((gap) => gap.providedBy).join("; ")}. ` +
+        (lasting.length === 0
+          ? "Once it is closed every used tier is met."
+          : "Even then some tiers are not met (objectivesEnforcement is warn, so deploying anyway).");
+  warn([header, ...shortfalls.map((shortfall) => `  - ${shortfall}`)].join("\n"));
 }
 
 function roundUp(minutes: number): number {

@@ -1,4 +1,5 @@
 import * as fs from "fs";
+import * as path from "path";
 import { evaluateRevision } from "./baseRevision";
 import { diffEvaluations, diffFromPreview, DrDiff, EvaluatedStack, PreviewDocument } from "./diff";
 import { evaluateBesidePeer, evaluateStack } from "./evaluate";
@@ -12,19 +13,21 @@ import { UsageError } from "./usageError";
  * `drstack`: the offline plan and the DR diff, without a cloud account or the
  * Pulumi CLI.
  *
- *   drstack plan --stack <name> [--set key=value]... [--json]
- *   drstack diff --stack <name> (--rehearse-failover | --set key=value... | --base <rev>) [...]
+ *   drstack plan --stack <name> [--stack-dir <dir>] [--set key=value]... [--json]
+ *   drstack diff --stack <name> [--stack-dir <dir>] (--rehearse-failover | --set key=value... | --base <rev>) [...]
  *   drstack diff --from-preview <preview.json> [...]
  */
 
 export const EXIT = { ok: 0, failed: 1, usage: 2, findings: 3 } as const;
 
 export const USAGE = `Usage:
-  drstack plan --stack <name> [--set key=value]... [--json]
+  drstack plan --stack <name> [--stack-dir <dir>] [--set key=value]... [--json]
       Evaluate the program for a stack offline and print its resources by
       concern, their DR properties and the stack's DR posture.
-  drstack diff --stack <name> --rehearse-failover [--set key=value]...
-  drstack diff --stack <name> --set key=value [--set key=value]...
+      --stack-dir reads Pulumi.<name>.yaml (and its peer's) from <dir>
+      instead of beside Pulumi.yaml, e.g. --stack-dir examples/cheap.
+  drstack diff --stack <name> [--stack-dir <dir>] --rehearse-failover [--set key=value]...
+  drstack diff --stack <name> [--stack-dir <dir>] --set key=value [--set key=value]...
       Compare the stack as configured with the same stack plus overrides
       (--rehearse-failover means --set activeSite=secondary).
   drstack diff --stack <name> --base <git revision> [--set key=value]...
@@ -41,6 +44,8 @@ export { UsageError };
 
 export interface Flags {
   stack?: string;
+  /** Where the stack files are, when not beside Pulumi.yaml. */
+  stackDir?: string;
   set: string[];
   json: boolean;
   base?: string;
@@ -52,6 +57,7 @@ export interface Flags {
 
 const VALUE_FLAGS: Record<string, Array<"plan" | "diff">> = {
   "--stack": ["plan", "diff"],
+  "--stack-dir": ["plan", "diff"],
   "--set": ["plan", "diff"],
   "--base": ["diff"],
   "--from-preview": ["diff"],
@@ -84,6 +90,9 @@ export function parseArguments(command: "plan" | "diff", args: readonly string[]
       case "--stack":
         flags.stack = value;
         break;
+      case "--stack-dir":
+        flags.stackDir = value;
+        break;
       case "--set":
         flags.set.push(value);
         break;
@@ -112,20 +121,36 @@ export interface Io {
   err(text: string): void;
 }
 
+/** The stack directory a `--stack-dir` names, relative to where drstack runs; a usage error when it holds no stack file. */
+export function resolveStackDir(stackDir: string | undefined, cwd: string = process.cwd()): string | undefined {
+  if (stackDir === undefined) {
+    return undefined;
+  }
+  const resolved = path.resolve(cwd, stackDir);
+  if (!fs.existsSync(resolved) || !fs.statSync(resolved).isDirectory()) {
+    throw new UsageError(`--stack-dir ${stackDir}: no such directory (from ${cwd}). Name the directory that holds Pulumi.<stack>.yaml, e.g. --stack-dir examples/cheap.`);
+  }
+  return resolved;
+}
+
 /** The stack as the working tree has it, beside its peer; refused when the two stack files disagree on a shared key. */
-async function evaluateHere(stack: string, overrides: Record<string, string>): Promise<EvaluatedStack & Awaited<ReturnType<typeof evaluateStack>>> {
-  const disagreements = sharedKeyDisagreements(stack, overrides);
+async function evaluateHere(
+  stack: string,
+  overrides: Record<string, string>,
+  stackDir?: string,
+): Promise<EvaluatedStack & Awaited<ReturnType<typeof evaluateStack>>> {
+  const disagreements = sharedKeyDisagreements(stack, overrides, stackDir);
   if (disagreements.length > 0) {
     throw new Error(describeDisagreements(disagreements));
   }
-  return evaluateBesidePeer(stack, overrides);
+  return evaluateBesidePeer(stack, overrides, stackDir);
 }
 
 async function plan(flags: Flags, io: Io): Promise<number> {
   if (!flags.stack) {
     throw new UsageError("drstack plan: --stack <name> is required (e.g. --stack primary)");
   }
-  const evaluation = await evaluateHere(flags.stack, parseOverrides(flags.set));
+  const evaluation = await evaluateHere(flags.stack, parseOverrides(flags.set), resolveStackDir(flags.stackDir));
   const result = buildPlan(evaluation);
   io.out(flags.json ? `${JSON.stringify(result, null, 2)}\n` : renderPlanText(result));
   return EXIT.ok;
@@ -140,8 +165,8 @@ function describeOverrides(overrides: Record<string, string>): string {
 export async function computeDiff(flags: Flags): Promise<DrDiff & { errors?: string[] }> {
   const modes = [flags.fromPreview !== undefined, flags.base !== undefined, flags.rehearseFailover].filter(Boolean).length;
   if (flags.fromPreview !== undefined) {
-    if (modes > 1 || flags.set.length > 0) {
-      throw new UsageError("drstack diff: --from-preview judges a preview document on its own; drop --base, --rehearse-failover and --set");
+    if (modes > 1 || flags.set.length > 0 || flags.stackDir !== undefined) {
+      throw new UsageError("drstack diff: --from-preview judges a preview document on its own; drop --base, --rehearse-failover, --set and --stack-dir");
     }
     let document: PreviewDocument;
     try {
@@ -161,6 +186,10 @@ export async function computeDiff(flags: Flags): Promise<DrDiff & { errors?: str
   if (flags.base !== undefined && flags.rehearseFailover) {
     throw new UsageError("drstack diff: --base compares revisions and --rehearse-failover compares config; run them separately");
   }
+  if (flags.base !== undefined && flags.stackDir !== undefined) {
+    throw new UsageError("drstack diff: --base evaluates the stack files of each revision beside its Pulumi.yaml; drop --stack-dir");
+  }
+  const stackDir = resolveStackDir(flags.stackDir);
   const overrides = parseOverrides(flags.set);
   if (flags.base !== undefined) {
     const base = evaluateRevision({ revision: flags.base, stack: flags.stack, overrides });
@@ -173,10 +202,11 @@ export async function computeDiff(flags: Flags): Promise<DrDiff & { errors?: str
   if (Object.keys(overrides).length === 0) {
     throw new UsageError("drstack diff: nothing to compare; give --rehearse-failover, --set key=value, --base <rev> or --from-preview <file>");
   }
-  const base = await evaluateHere(flags.stack, {});
-  const head = await evaluateHere(flags.stack, overrides);
+  const base = await evaluateHere(flags.stack, {}, stackDir);
+  const head = await evaluateHere(flags.stack, overrides, stackDir);
   const what = flags.rehearseFailover && flags.set.length === 0 ? "failover rehearsal (activeSite=secondary)" : `with ${describeOverrides(overrides)}`;
-  return diffEvaluations(base, head, flags.title ?? `${flags.stack}: ${what}`);
+  const stackName = flags.stackDir === undefined ? flags.stack : `${flags.stack} (${flags.stackDir})`;
+  return diffEvaluations(base, head, flags.title ?? `${stackName}: ${what}`);
 }
 
 async function diff(flags: Flags, io: Io): Promise<number> {

@@ -58,6 +58,8 @@ export interface EvaluateOptions {
   deployedSecrets?: Readonly<Record<string, string>>;
   /** Evaluate a stack config assembled elsewhere instead of reading the stack file. */
   stackConfig?: StackConfig;
+  /** Where the stack file is, when not beside Pulumi.yaml (e.g. examples/cheap). */
+  stackDir?: string;
   /** What exists in the site's region beyond what the program declares; by default, everything it looks up. */
   world?: OfflineWorld;
 }
@@ -334,7 +336,7 @@ function invokeAnswer(
 }
 
 export async function evaluateStack(options: EvaluateOptions): Promise<Evaluation> {
-  const stackConfig = options.stackConfig ?? readStackConfig(options.stack, options.overrides);
+  const stackConfig = options.stackConfig ?? readStackConfig(options.stack, options.overrides, options.stackDir);
   const region = stackConfig.values["aws:region"] ?? "us-east-1";
   const stackReferences: StackReferenceBehaviour = options.stackReferences ?? { kind: "unreachable" };
 
@@ -511,18 +513,21 @@ export const PRIMARY_STACK_NAME = `${MOCK_ORGANIZATION}/${PROJECT_NAME}/primary`
  * what a deployed primary exports. If the primary does not evaluate, the
  * reference is unreachable.
  */
-export async function evaluateBesidePeer(stack: string, overrides: Readonly<Record<string, string>> = {}): Promise<Evaluation> {
+export async function evaluateBesidePeer(stack: string, overrides: Readonly<Record<string, string>> = {}, stackDir?: string): Promise<Evaluation> {
   if (stack !== "secondary") {
-    return evaluateStack({ stack, overrides });
+    return evaluateStack({ stack, overrides, stackDir });
   }
   let stackReferences: StackReferenceBehaviour = { kind: "unreachable" };
   try {
-    stackReferences = primaryReference(await evaluateStack({ stack: "primary", overrides: peerOverrides(overrides) }));
+    stackReferences = primaryReference(await evaluateStack({ stack: "primary", overrides: peerOverrides(overrides), stackDir }));
   } catch {
     // The secondary is then evaluated as if the primary were lost.
   }
-  const deployedSecrets = activeSiteOf("secondary", overrides) === "secondary" ? await secretsOfStandbySecondary(overrides, evaluateBesidePeer) : {};
-  return evaluateStack({ stack, overrides, stackReferences, deployedSecrets });
+  const deployedSecrets =
+    activeSiteOf("secondary", overrides, stackDir) === "secondary"
+      ? await secretsOfStandbySecondary(overrides, (peer, standby) => evaluateBesidePeer(peer, standby, stackDir), stackDir)
+      : {};
+  return evaluateStack({ stack, overrides, stackReferences, deployedSecrets, stackDir });
 }
 
 /** A reference to the primary's stack answering with an evaluated primary's outputs, secrets marked as its state marks them. */
@@ -531,8 +536,8 @@ export function primaryReference(primary: Evaluation): StackReferenceBehaviour {
 }
 
 /** `activeSite` as the stack file and the overrides set it. */
-export function activeSiteOf(stack: string, overrides: Readonly<Record<string, string>>): string | undefined {
-  return readStackConfig(stack, overrides).values[`${PROJECT_NAME}:activeSite`];
+export function activeSiteOf(stack: string, overrides: Readonly<Record<string, string>>, stackDir?: string): string | undefined {
+  return readStackConfig(stack, overrides, stackDir).values[`${PROJECT_NAME}:activeSite`];
 }
 
 /**
@@ -543,10 +548,11 @@ export function activeSiteOf(stack: string, overrides: Readonly<Record<string, s
 export async function secretsOfStandbySecondary(
   overrides: Readonly<Record<string, string>>,
   evaluate: (stack: string, overrides: Readonly<Record<string, string>>) => Promise<Evaluation>,
+  stackDir?: string,
 ): Promise<Record<string, string>> {
   // Spelled as the stack file spells it when it can be, so a cached evaluation is reused.
   const { activeSite: _active, ...standby }: Record<string, string> = { ...overrides };
-  if (activeSiteOf("secondary", standby) !== "primary") {
+  if (activeSiteOf("secondary", standby, stackDir) !== "primary") {
     standby.activeSite = "primary";
   }
   try {

@@ -441,6 +441,32 @@ export function postureLines(posture: DrPosture): string[] {
     ...posture.dataClasses.map((point) => `${point.dataClass}/ (${point.tier}): data loss up to ${minutes(point.minutes)} (${point.basis})`),
     "",
     ...table([TIER_HEADER, ...posture.tiers.map(tierRow)]),
+    ...interimLines(posture),
+  ];
+}
+
+/** What the pair lacks only for now, the step that closes it, and the posture once closed. A posture from an older revision has none. */
+export function interimLines(posture: DrPosture): string[] {
+  const gaps = posture.interimGaps ?? [];
+  if (gaps.length === 0 || posture.whenComplete === undefined) {
+    return [];
+  }
+  const complete = posture.whenComplete;
+  return [
+    "",
+    ...gaps.map((gap) => `for now: ${gap.missing}. To close the gap: ${gap.providedBy}.`),
+    `once closed: failover time ${complete.recoveryTime.minutes} min, ${complete.met ? "every used tier met" : "NOT every tier met"} (what objectivesEnforcement judges)`,
+  ];
+}
+
+/** The plan's DR posture section, as `drstack plan` prints it (README, "Objectives", quotes it). */
+export function postureText(posture: DrPosture | undefined): string[] {
+  if (!posture) {
+    return ["DR posture: not exported by this program (no drPosture output)"];
+  }
+  return [
+    `DR posture (objectivesEnforcement: ${posture.enforcement}): ${posture.met ? "every used tier met" : "NOT every tier met"}`,
+    ...postureLines(posture).map((line) => (line ? `  ${line}` : line)),
   ];
 }
 
@@ -466,13 +492,7 @@ export function renderPlanText(plan: Plan): string {
       }
     }
   }
-  lines.push("");
-  if (plan.posture) {
-    lines.push(`DR posture (objectivesEnforcement: ${plan.posture.enforcement}): ${plan.posture.met ? "every used tier met" : "NOT every tier met"}`);
-    lines.push(...postureLines(plan.posture).map((line) => (line ? `  ${line}` : line)));
-  } else {
-    lines.push("DR posture: not exported by this program (no drPosture output)");
-  }
+  lines.push("", ...postureText(plan.posture));
   if (plan.warnings.length > 0) {
     lines.push("", "Warnings:", ...plan.warnings.map((w) => `  ${w.replace(/\n/g, "\n  ")}`));
   }

@@ -21,8 +21,13 @@ export interface StackConfig {
 
 type StackFileValue = string | number | boolean | { secure: string } | unknown[] | Record<string, unknown>;
 
-export function stackFilePath(stack: string, root = PROJECT_ROOT): string {
-  return path.join(root, `Pulumi.${stack}.yaml`);
+/**
+ * Where a stack's file is: beside Pulumi.yaml unless another directory is
+ * given (`drstack plan --stack-dir`, e.g. examples/cheap). Pulumi.yaml, the
+ * key declarations and defaults, is always the project's own.
+ */
+export function stackFilePath(stack: string, stackDir = PROJECT_ROOT): string {
+  return path.join(stackDir, `Pulumi.${stack}.yaml`);
 }
 
 export function qualify(key: string): string {
@@ -33,16 +38,17 @@ function isSecure(value: StackFileValue): value is { secure: string } {
   return typeof value === "object" && value !== null && !Array.isArray(value) && typeof (value as { secure?: unknown }).secure === "string";
 }
 
-export function readStackConfig(stack: string, overrides: Readonly<Record<string, string>> = {}, root = PROJECT_ROOT): StackConfig {
-  const file = stackFilePath(stack, root);
+export function readStackConfig(stack: string, overrides: Readonly<Record<string, string>> = {}, stackDir = PROJECT_ROOT): StackConfig {
+  const file = stackFilePath(stack, stackDir);
   if (!fs.existsSync(file)) {
-    throw new Error(`No stack file ${file}. Known stacks are the Pulumi.<stack>.yaml files beside Pulumi.yaml.`);
+    const where = path.resolve(stackDir) === path.resolve(PROJECT_ROOT) ? "beside Pulumi.yaml" : `in ${stackDir}`;
+    throw new Error(`No stack file ${file}. Known stacks are the Pulumi.<stack>.yaml files ${where}.`);
   }
   const parsed = (parse(fs.readFileSync(file, "utf8")) ?? {}) as { config?: Record<string, StackFileValue> };
   const values: Record<string, string> = {};
   const secretKeys: string[] = [];
 
-  for (const declaration of readConfigSchema(path.join(root, "Pulumi.yaml"))) {
+  for (const declaration of readConfigSchema(path.join(PROJECT_ROOT, "Pulumi.yaml"))) {
     if (declaration.default !== undefined) {
       values[qualify(declaration.key)] = configValueToString(declaration.default);
     }
@@ -77,9 +83,10 @@ export function parseOverrides(pairs: readonly string[]): Record<string, string>
 
 /**
  * Keys both stack files must hold the same value for: each stack derives its
- * peer's bucket, key alias, role and database names from them, and both must
+ * peer's bucket, key alias, role and database names from them, both must
  * agree where the pair is in the failback cycle (README, "How the two stacks
- * fit together" and "Failback").
+ * fit together" and "Failback"), and the failover DNS the secondary declares
+ * is what both stacks' objectives count (README, "Objectives").
  */
 export const SHARED_KEYS = [
   "primaryRegion",
@@ -90,6 +97,11 @@ export const SHARED_KEYS = [
   "secondaryEndpoint",
   "primaryDatabaseGeneration",
   "secondaryDatabaseGeneration",
+  "dnsProvider",
+  "cloudflareLoadBalancer",
+  "dnsTtlSeconds",
+  "healthCheckIntervalSeconds",
+  "healthCheckFailureThreshold",
 ] as const;
 
 export interface SharedKeyDisagreement {
@@ -102,13 +114,13 @@ export interface SharedKeyDisagreement {
  * and its peer's stack file, defaults applied to both. Nothing to compare
  * when the stack is not one of the pair or its peer has no stack file.
  */
-export function sharedKeyDisagreements(stack: string, overrides: Readonly<Record<string, string>> = {}, root = PROJECT_ROOT): SharedKeyDisagreement[] {
+export function sharedKeyDisagreements(stack: string, overrides: Readonly<Record<string, string>> = {}, stackDir = PROJECT_ROOT): SharedKeyDisagreement[] {
   const peer = stack === "primary" ? "secondary" : stack === "secondary" ? "primary" : undefined;
-  if (peer === undefined || !fs.existsSync(stackFilePath(peer, root))) {
+  if (peer === undefined || !fs.existsSync(stackFilePath(peer, stackDir))) {
     return [];
   }
-  const own = readStackConfig(stack, overrides, root).values;
-  const theirs = readStackConfig(peer, {}, root).values;
+  const own = readStackConfig(stack, overrides, stackDir).values;
+  const theirs = readStackConfig(peer, {}, stackDir).values;
   return SHARED_KEYS.filter((key) => own[qualify(key)] !== theirs[qualify(key)]).map((key) => ({
     key,
     values: { [stack]: own[qualify(key)], [peer]: theirs[qualify(key)] },

@@ -1,6 +1,7 @@
 import type { DrPosture } from "../infra/objectives";
 import { DrDiff } from "./diff";
 import { Finding } from "./findings";
+import { interimLines } from "./plan";
 
 /** Renders a DR diff as Markdown for a pull-request comment: findings first, then objectives, then resources. */
 
@@ -27,11 +28,13 @@ function objectivesTable(before: DrPosture | undefined, after: DrPosture): strin
   const previous = new Map((before?.tiers ?? []).map((tier) => [tier.tier, tier]));
   const rows = after.tiers.map((tier) => {
     const was = previous.get(tier.tier);
+    // An unused tier achieved nothing to compare with.
+    const wasUsed = was !== undefined && was.status !== "unused";
     const status = tier.status === "met" ? "met" : tier.status === "unused" ? "unused" : "**not met**";
     const change = was && was.status !== tier.status ? ` (was ${was.status})` : "";
     const achieved = (value: string, old: string | undefined) => (old !== undefined && old !== value ? `${old} -> ${value}` : value);
     const unused = tier.status === "unused";
-    return `| ${tier.tier} | ${tier.objectives.rtoMinutes} min | ${unused ? "-" : achieved(`${tier.achievedRtoMinutes} min`, was && `${was.achievedRtoMinutes} min`)} | ${tier.objectives.rpoMinutes} min | ${unused ? "-" : achieved(rpo(tier.achievedRpoMinutes), was && rpo(was.achievedRpoMinutes))} | ${status}${change} |`;
+    return `| ${tier.tier} | ${tier.objectives.rtoMinutes} min | ${unused ? "-" : achieved(`${tier.achievedRtoMinutes} min`, wasUsed ? `${was.achievedRtoMinutes} min` : undefined)} | ${tier.objectives.rpoMinutes} min | ${unused ? "-" : achieved(rpo(tier.achievedRpoMinutes), wasUsed ? rpo(was.achievedRpoMinutes) : undefined)} | ${status}${change} |`;
   });
   return ["| tier | RTO objective | achieved | RPO objective | achieved | status |", "|---|---|---|---|---|---|", ...rows];
 }
@@ -55,6 +58,10 @@ export function renderDiffMarkdown(diff: DrDiff & { errors?: string[] }): string
   if (diff.postureAfter) {
     lines.push(`**Objectives** (${diff.postureAfter.site}, ${diff.postureAfter.role}; failover takes ${diff.postureAfter.recoveryTime.minutes} min)`, "");
     lines.push(...objectivesTable(diff.postureBefore, diff.postureAfter), "");
+    const interim = interimLines(diff.postureAfter).filter(Boolean);
+    if (interim.length > 0) {
+      lines.push(interim.map((line) => `> ${cell(line)}`).join("\n>\n"), "");
+    }
   }
   if (diff.outputChanges.length > 0) {
     const show = (value: unknown) => (value === undefined ? "(none)" : `\`${typeof value === "string" ? value : JSON.stringify(value)}\``);

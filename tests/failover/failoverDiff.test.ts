@@ -3,7 +3,7 @@ import { DATA_STORE_TYPES, FAILOVER_ALLOW_LIST, failoverMayChange, failoverMayRe
 import { SiteName } from "../../infra/roles";
 import { diffGraphs, forbiddenFailoverChanges, GraphChange, isDataStore } from "../../offline/graphDiff";
 import { declaredDefaults } from "../unit/configHelpers";
-import { evaluate } from "../unit/evaluations";
+import { CHEAP_EXAMPLE, evaluate, evaluateIn, MAIN_EXAMPLE } from "../unit/evaluations";
 
 // Each case evaluates two stacks with the mock runtime; allow for a slow machine.
 jest.setTimeout(60_000);
@@ -14,10 +14,11 @@ jest.setTimeout(60_000);
  * a real regional loss) may differ only by the allow-list.
  */
 
-const DNS_MODES: Array<[string, Record<string, string>]> = [
-  ["Cloudflare record", {}],
-  ["Cloudflare load balancer", { cloudflareLoadBalancer: "true", cloudflareAccountId: "f037e56e89293a057740de681ac9abbe" }],
-  ["Route 53 failover records", { dnsProvider: "route53", route53ZoneId: "Z04517273EXAMPLE1XYZ" }],
+/** Each DNS mode from the stack files that use it: Cloudflare the cheaper example (examples/cheap), Route 53 the example stacks. */
+const DNS_MODES: Array<[string, string, Record<string, string>]> = [
+  ["Cloudflare record", CHEAP_EXAMPLE, {}],
+  ["Cloudflare load balancer", CHEAP_EXAMPLE, { cloudflareLoadBalancer: "true", cloudflareAccountId: "f037e56e89293a057740de681ac9abbe" }],
+  ["Route 53 failover records", MAIN_EXAMPLE, { dnsProvider: "route53", route53ZoneId: "Z04517273EXAMPLE1XYZ" }],
 ];
 
 /** The database generations before and after failback step 1 (README, Failback). */
@@ -28,8 +29,8 @@ const GENERATIONS: Array<[string, Record<string, string>]> = [
 ];
 
 const CASES = (["primary", "secondary"] as const).flatMap((stack) =>
-  DNS_MODES.flatMap(([dnsMode, dns]) =>
-    GENERATIONS.map(([generation, generations]) => ({ stack, dnsMode, generation, overrides: { ...dns, ...generations } })),
+  DNS_MODES.flatMap(([dnsMode, stackDir, dns]) =>
+    GENERATIONS.map(([generation, generations]) => ({ stack, dnsMode, stackDir, generation, overrides: { ...dns, ...generations } })),
   ),
 );
 
@@ -44,25 +45,25 @@ function flipFrom(overrides: Record<string, string>): { from: SiteName; to: Site
 }
 
 /** A lost site's stack reference is unreachable; the secondary on the way out of standby reads nothing anyway. */
-async function failoverDiff(stack: string, overrides: Record<string, string>): Promise<GraphChange[]> {
+async function failoverDiff(stack: string, overrides: Record<string, string>, stackDir: string = MAIN_EXAMPLE): Promise<GraphChange[]> {
   const { from, to } = flipFrom(overrides);
   const references = (activeSite: SiteName) => (stack === "secondary" && activeSite === "secondary" ? LOST_PRIMARY : undefined);
-  const before = await evaluate(stack, { ...overrides, activeSite: from }, references(from));
-  const after = await evaluate(stack, { ...overrides, activeSite: to }, references(to));
+  const before = await evaluateIn(stackDir, stack, { ...overrides, activeSite: from }, references(from));
+  const after = await evaluateIn(stackDir, stack, { ...overrides, activeSite: to }, references(to));
   return diffGraphs(before.resources, after.resources);
 }
 
 const LOST_PRIMARY = { kind: "unreachable" } as const;
 
-describe.each(CASES)("the next flip of activeSite on the $stack stack ($dnsMode, $generation)", ({ stack, overrides }) => {
+describe.each(CASES)("the next flip of activeSite on the $stack stack ($dnsMode, $generation)", ({ stack, stackDir, overrides }) => {
   test("changes nothing outside the failover allow-list", async () => {
-    expect(forbiddenFailoverChanges(await failoverDiff(stack, overrides))).toEqual([]);
+    expect(forbiddenFailoverChanges(await failoverDiff(stack, overrides, stackDir))).toEqual([]);
   });
 
   test("keeps every data store, protected, under the same name", async () => {
     for (const activeSite of ["primary", "secondary"] as const) {
       const lost = stack === "secondary" && activeSite === "secondary";
-      const { resources } = await evaluate(stack, { ...overrides, activeSite }, lost ? LOST_PRIMARY : undefined);
+      const { resources } = await evaluateIn(stackDir, stack, { ...overrides, activeSite }, lost ? LOST_PRIMARY : undefined);
       const stores = resources.filter(isDataStore);
       expect(stores.length).toBeGreaterThanOrEqual(5);
       for (const store of stores) {
@@ -74,7 +75,7 @@ describe.each(CASES)("the next flip of activeSite on the $stack stack ($dnsMode,
 
 describe("the failover diff is the role change, not nothing", () => {
   test("the secondary's replica is promoted in place and DNS moves to the secondary", async () => {
-    const changes = await failoverDiff("secondary", {});
+    const changes = await failoverDiff("secondary", {}, CHEAP_EXAMPLE);
     expect(changes).toEqual(
       expect.arrayContaining([
         expect.objectContaining({ kind: "changed", type: "aws:rds/instance:Instance", name: "secondary-database-instance", path: "replicateSourceDb", after: undefined }),
@@ -85,7 +86,7 @@ describe("the failover diff is the role change, not nothing", () => {
 
   // Records keyed by role (infra/dns.ts): the flip moves values and health checks, never a failover type.
   test("Route 53's PRIMARY record moves to the secondary and its SECONDARY to the primary, types untouched", async () => {
-    const changes = (await failoverDiff("secondary", DNS_MODES[2][1])).filter((change) => change.type === "aws:route53/record:Record");
+    const changes = (await failoverDiff("secondary", DNS_MODES[2][2], DNS_MODES[2][1])).filter((change) => change.type === "aws:route53/record:Record");
     expect(changes.map((change) => [change.name, change.kind === "changed" && change.after]).sort()).toEqual([
       ["secondary-failover-dns-record-PRIMARY", "secondary-failover-dns-secondary-health-id"],
       ["secondary-failover-dns-record-PRIMARY", "secondary.shop.example.com"],

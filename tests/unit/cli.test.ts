@@ -42,9 +42,29 @@ describe("drstack (subprocess)", () => {
   });
 
   test("objectives that cannot be met with enforcement error fail the plan like a preview", () => {
-    const result = drstack("plan", "--stack", "primary", "--set", "objectivesEnforcement=error");
+    const result = drstack("plan", "--stack", "primary", "--stack-dir", "examples/cheap", "--set", "objectivesEnforcement=error");
     expect(result.status).toBe(EXIT.failed);
     expect(result.stderr).toMatch(/recovery objectives of stack "primary" cannot be met[\s\S]*tier critical/);
+  });
+
+  test("plan --stack-dir evaluates the stack files of another directory: the cheaper example says what it misses", () => {
+    const result = drstack("plan", "--stack", "secondary", "--stack-dir", "examples/cheap");
+    expect(result.stderr).toBe("");
+    expect(result.status).toBe(EXIT.ok);
+    expect(result.stdout).toMatch(/DR posture \(objectivesEnforcement: warn\): NOT every tier met/);
+    expect(result.stdout).toMatch(/secondary-failover-dns-record +cloudflare:index\/dnsRecord:DnsRecord/);
+    expect(result.stdout).toMatch(/critical +35 min +45 min .*NOT MET/);
+    const main = drstack("plan", "--stack", "secondary");
+    expect(main.stdout).toMatch(/DR posture \(objectivesEnforcement: error\): every used tier met/);
+  });
+
+  test("--stack-dir naming no directory, or beside --base, is bad usage (exit 2)", () => {
+    const missing = drstack("plan", "--stack", "primary", "--stack-dir", "examples/no-such-dir");
+    expect(missing.status).toBe(EXIT.usage);
+    expect(missing.stderr).toMatch(/--stack-dir examples\/no-such-dir: no such directory/);
+    const base = drstack("diff", "--stack", "primary", "--stack-dir", "examples/cheap", "--base", "HEAD");
+    expect(base.status).toBe(EXIT.usage);
+    expect(base.stderr).toMatch(/--base evaluates the stack files of each revision beside its Pulumi.yaml; drop --stack-dir/);
   });
 
   test("diff --from-preview exits 3 on blocking findings unless --fail-on never", () => {
@@ -100,6 +120,12 @@ describe("argument parsing", () => {
   ])("plan %j is a usage error", (args, message) => {
     expect(() => parseArguments("plan", args)).toThrow(UsageError);
     expect(() => parseArguments("plan", args)).toThrow(message);
+  });
+
+  test("--stack-dir takes a value, for plan and diff", () => {
+    expect(parseArguments("plan", ["--stack", "primary", "--stack-dir", "examples/cheap"])).toMatchObject({ stack: "primary", stackDir: "examples/cheap" });
+    expect(parseArguments("diff", ["--stack-dir=examples/cheap", "--rehearse-failover"])).toMatchObject({ stackDir: "examples/cheap", rehearseFailover: true });
+    expect(() => parseArguments("plan", ["--stack-dir"])).toThrow(/--stack-dir needs a value/);
   });
 
   test("--fail-on takes only the known policies", () => {

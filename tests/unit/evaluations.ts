@@ -8,14 +8,21 @@ import {
   secretsOfStandbySecondary,
   StackReferenceBehaviour,
 } from "../../offline/evaluate";
+import * as path from "path";
+import { PROJECT_ROOT } from "../../infra/configSchema";
 import { SiteName, SITES } from "../../infra/roles";
 import { peerOverrides } from "../../offline/stackFiles";
 
-/** Shared helpers for the mock-runtime tests: evaluations are cached per stack and overrides. */
+/** Shared helpers for the mock-runtime tests: evaluations are cached per stack directory, stack and overrides. */
 
 const cache = new Map<string, Promise<Evaluation>>();
 
 export { PRIMARY_STACK_NAME };
+
+/** The example stacks beside Pulumi.yaml: Route 53 failover DNS, every used tier met. */
+export const MAIN_EXAMPLE = PROJECT_ROOT;
+/** The cheaper example (a plain Cloudflare record, default schedules) that shows what it misses, objectivesEnforcement warn. */
+export const CHEAP_EXAMPLE = path.join(PROJECT_ROOT, "examples", "cheap");
 
 /**
  * Evaluates a stack. Unless told otherwise, the secondary's reference to the
@@ -31,14 +38,28 @@ export function evaluate(
   stackReferences?: StackReferenceBehaviour,
   deployedSecrets?: Record<string, string>,
 ): Promise<Evaluation> {
-  const cacheKey = JSON.stringify({ stack, overrides, stackReferences, deployedSecrets });
+  return evaluateIn(MAIN_EXAMPLE, stack, overrides, stackReferences, deployedSecrets);
+}
+
+/** `evaluate`, with the stack files read from `stackDir` (e.g. CHEAP_EXAMPLE). */
+export function evaluateIn(
+  stackDir: string,
+  stack: string,
+  overrides: Record<string, string> = {},
+  stackReferences?: StackReferenceBehaviour,
+  deployedSecrets?: Record<string, string>,
+): Promise<Evaluation> {
+  const cacheKey = JSON.stringify({ stackDir, stack, overrides, stackReferences, deployedSecrets });
   let evaluation = cache.get(cacheKey);
   if (!evaluation) {
     evaluation = (async () => {
-      const references = stackReferences ?? (stack === "secondary" ? await primaryOutputs(overrides) : undefined);
+      const references = stackReferences ?? (stack === "secondary" ? await primaryOutputs(stackDir, overrides) : undefined);
       const secrets =
-        deployedSecrets ?? (stack === "secondary" && activeSiteOf(stack, overrides) === "secondary" ? await secretsOfStandbySecondary(overrides, evaluate) : {});
-      return evaluateStack({ stack, overrides, stackReferences: references, deployedSecrets: secrets });
+        deployedSecrets ??
+        (stack === "secondary" && activeSiteOf(stack, overrides, stackDir) === "secondary"
+          ? await secretsOfStandbySecondary(overrides, (peer, standby) => evaluateIn(stackDir, peer, standby), stackDir)
+          : {});
+      return evaluateStack({ stack, overrides, stackReferences: references, deployedSecrets: secrets, stackDir });
     })();
     cache.set(cacheKey, evaluation);
   }
@@ -46,9 +67,9 @@ export function evaluate(
 }
 
 /** The primary's outputs, or an unreachable primary when it does not evaluate under these overrides. */
-async function primaryOutputs(overrides: Record<string, string>): Promise<StackReferenceBehaviour> {
+async function primaryOutputs(stackDir: string, overrides: Record<string, string>): Promise<StackReferenceBehaviour> {
   try {
-    return primaryReference(await evaluate("primary", peerOverrides(overrides)));
+    return primaryReference(await evaluateIn(stackDir, "primary", peerOverrides(overrides)));
   } catch {
     return { kind: "unreachable" };
   }

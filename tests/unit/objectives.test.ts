@@ -5,10 +5,13 @@ import { ConfigError, parseConfig } from "../../infra/config";
 import { DATA_CLASSES, DataClassPolicy } from "../../infra/dataClasses";
 import {
   assessPosture,
+  assessSitePosture,
   databaseStep,
   detectionStep,
   dnsSwitchStep,
   enforceObjectives,
+  healthCheckStep,
+  interimGaps,
   ObjectivesError,
   PostureInput,
   RecoveryMechanisms,
@@ -16,35 +19,41 @@ import {
   recoveryPoint,
   recoveryTime,
   replicationMinutes,
+  scaleUpStep,
 } from "../../infra/objectives";
 import { TierName, TierObjectives } from "../../infra/tiers";
-import { EvaluationError } from "../../offline/evaluate";
+import { healthCheckAlarmPlacement, healthCheckStatusAlarm } from "../../infra/dns";
+import { revealSecrets } from "../../offline/evaluate";
 import { declaredDefaults } from "./configHelpers";
-import { evaluate } from "./evaluations";
+import { evaluate, resourcesOfType, single } from "./evaluations";
 
 // Each test evaluates the program with the mock runtime, up to four stacks (the active secondary beside its standby past); allow for a slow machine.
 jest.setTimeout(60_000);
 
+/** The example's objectives (docs/design.md, Pulumi.yaml's defaults). */
 const EXAMPLE_TIERS: TierObjectives = {
-  critical: { rtoMinutes: 15, rpoMinutes: 5 },
+  critical: { rtoMinutes: 35, rpoMinutes: 5 },
   high: { rtoMinutes: 60, rpoMinutes: 30 },
   standard: { rtoMinutes: 240, rpoMinutes: 120 },
-  low: { rtoMinutes: 1440, rpoMinutes: 1440 },
+  low: { rtoMinutes: 1440, rpoMinutes: 2880 },
 };
 
 function dataClass(name: keyof typeof DATA_CLASSES, tier: TierName): DataClassPolicy {
   return { ...DATA_CLASSES[name], retentionDays: DATA_CLASSES[name].minimumRetentionDays, tier };
 }
 
-/** A site with everything the DR plan asks for: health-checked DNS, a replica, frequent backups, RTC everywhere. */
+/** A site with everything drstack offers: Route 53 health checks every 10 s and their alarm, a replica, frequent backups, RTC everywhere. */
 const FULL: RecoveryMechanisms = {
   dnsTtlSeconds: 60,
   healthCheckIntervalSeconds: 10,
   healthCheckFailureThreshold: 3,
+  healthCheckAlarmMinutes: 1,
   databaseReplica: true,
   backupIntervalMinutes: { critical: 60, high: 15, standard: 60, low: 720 },
   replication: { db: "time-controlled", critical: "time-controlled", archive: "time-controlled", financial: "time-controlled" },
 };
+/** A plain record: no health check, so no alarm either. */
+const PLAIN: RecoveryMechanisms = { ...FULL, healthCheckIntervalSeconds: undefined, healthCheckFailureThreshold: undefined, healthCheckAlarmMinutes: undefined };
 
 function input(overrides: Partial<PostureInput> = {}): PostureInput {
   return {
@@ -52,6 +61,7 @@ function input(overrides: Partial<PostureInput> = {}): PostureInput {
     site: "primary",
     role: "active",
     tiers: EXAMPLE_TIERS,
+    // As the example stacks map them: critical/ holds backup files, which S3 cannot bring under the critical tier's 5 min RPO.
     dataClasses: [dataClass("db", "critical"), dataClass("critical", "high"), dataClass("financial", "standard"), dataClass("archive", "low")],
     objectivesEnforcement: "error",
     ...overrides,
@@ -59,17 +69,30 @@ function input(overrides: Partial<PostureInput> = {}): PostureInput {
 }
 
 describe("recovery time, one mechanism at a time", () => {
-  test("detection is interval x failure threshold with a health check", () => {
-    expect(detectionStep({ ...FULL, healthCheckIntervalSeconds: 30, healthCheckFailureThreshold: 4 }).minutes).toBe(2);
+  test("the health check counts the site down after interval x failure threshold", () => {
+    expect(healthCheckStep({ ...FULL, healthCheckIntervalSeconds: 30, healthCheckFailureThreshold: 4 })?.minutes).toBe(2);
+    expect(healthCheckStep(PLAIN)).toBeUndefined();
   });
 
   test("a health check without a threshold uses Route 53's default threshold", () => {
-    const step = detectionStep({ ...FULL, healthCheckIntervalSeconds: 30, healthCheckFailureThreshold: undefined });
-    expect(step.minutes).toBe((30 * assumptions.ROUTE53_DEFAULT_HEALTH_CHECK_FAILURE_THRESHOLD) / 60);
+    const step = healthCheckStep({ ...FULL, healthCheckIntervalSeconds: 30, healthCheckFailureThreshold: undefined });
+    expect(step?.minutes).toBe((30 * assumptions.ROUTE53_DEFAULT_HEALTH_CHECK_FAILURE_THRESHOLD) / 60);
+  });
+
+  test("the operator is paged by the health checks' alarm: the health check, then the alarm", () => {
+    const step = detectionStep({ ...FULL, healthCheckIntervalSeconds: 30, healthCheckFailureThreshold: 3, healthCheckAlarmMinutes: 1 });
+    expect(step.minutes).toBe(1.5 + 1);
+    expect(step.basis).toMatch(/alarm .* pages the operator/);
+  });
+
+  test("health checks without an alarm move DNS but page nobody: a person detects the outage, and the breakdown says why", () => {
+    const step = detectionStep({ ...FULL, healthCheckAlarmMinutes: undefined, healthCheckAlarmAbsence: "drstack declares no notification on the Cloudflare load balancer's monitor" });
+    expect(step.minutes).toBe(assumptions.MANUAL_DETECTION_MINUTES);
+    expect(step.basis).toMatch(/no alarm pages anyone \(drstack declares no notification on the Cloudflare load balancer's monitor\)/);
   });
 
   test("without a health check a person detects the outage", () => {
-    const step = detectionStep({ ...FULL, healthCheckIntervalSeconds: undefined });
+    const step = detectionStep(PLAIN);
     expect(step.minutes).toBe(assumptions.MANUAL_DETECTION_MINUTES);
     expect(step.basis).toMatch(/no health check/);
   });
@@ -86,31 +109,42 @@ describe("recovery time, one mechanism at a time", () => {
     expect(databaseStep({ ...FULL, databaseReplica: false }).minutes).toBe(assumptions.DATABASE_RESTORE_MINUTES);
   });
 
-  test("with health-checked DNS: detection, then DNS on its own beside the operator's decision and the `up` (promotion and scale-up side by side)", () => {
-    // 0.5 detection + max(2 DNS, 10 decision + max(10 promotion, 10 scale-up))
-    expect(recoveryTime(FULL).minutes).toBe(0.5 + assumptions.OPERATOR_DECISION_MINUTES + 10);
-    expect(recoveryTime(FULL).minutes).toBe(20.5);
-    expect(recoveryTime(FULL).expression).toBe("detection 0.5 + max(DNS switch 2, decision 10 + max(database 10, scale-up 10))");
-    // without a replica the restore (60) is the slowest part of the `up`
-    expect(recoveryTime({ ...FULL, databaseReplica: false }).minutes).toBe(70.5);
+  test("the scale-up follows the promotion, and its breakdown says why", () => {
+    expect(scaleUpStep().basis).toMatch(/once the database step is done: the Deployments wait for the connections Secret, which takes the database's address/);
+  });
+
+  test("with alarmed health checks: DNS moves on its own, beside the alarm, the decision, the promotion and then the scale-up, in series", () => {
+    // max(0.5 health check + 2 DNS, 1.5 detection + 10 decision + 10 promotion + 10 scale-up)
+    expect(recoveryTime(FULL).minutes).toBe(0.5 + 1 + assumptions.OPERATOR_DECISION_MINUTES + assumptions.DATABASE_PROMOTION_MINUTES + assumptions.STANDBY_SCALE_UP_MINUTES);
+    expect(recoveryTime(FULL).minutes).toBe(31.5);
+    expect(recoveryTime(FULL).expression).toBe("max(health check 0.5 + DNS switch 2, detection 1.5 + decision 10 + database 10 + scale-up 10)");
+    expect(recoveryTime(FULL).steps.map((step) => step.step)).toEqual(["health check", "DNS switch", "detection", "decision", "database", "scale-up"]);
+    // without a replica the restore (60) replaces the promotion, and the scale-up still waits for it
+    expect(recoveryTime({ ...FULL, databaseReplica: false }).minutes).toBe(81.5);
     // a long TTL can outlast the whole `up`; rounded up to a tenth of a minute
     expect(recoveryTime({ ...FULL, dnsTtlSeconds: 3600 }).minutes).toBe(61.5);
     expect(recoveryTime({ ...FULL, dnsTtlSeconds: 3601 }).minutes).toBe(61.6);
   });
 
+  test("health checks without an alarm: DNS still moves on its own, but the `up` waits for a person to notice", () => {
+    const unalarmed = { ...FULL, healthCheckAlarmMinutes: undefined };
+    expect(recoveryTime(unalarmed).minutes).toBe(15 + 10 + 10 + 10);
+    expect(recoveryTime(unalarmed).expression).toBe("max(health check 0.5 + DNS switch 2, detection 15 + decision 10 + database 10 + scale-up 10)");
+  });
+
   test("the operator's decision and the `up` count even with the fastest health checks: no failover beats them", () => {
-    const instant = { ...FULL, healthCheckIntervalSeconds: 1, healthCheckFailureThreshold: 1, dnsTtlSeconds: 1 };
+    const instant = { ...FULL, healthCheckIntervalSeconds: 1, healthCheckFailureThreshold: 1, dnsTtlSeconds: 1, healthCheckAlarmMinutes: 0 };
     expect(recoveryTime(instant).minutes).toBeGreaterThanOrEqual(
-      assumptions.OPERATOR_DECISION_MINUTES + Math.max(assumptions.DATABASE_PROMOTION_MINUTES, assumptions.STANDBY_SCALE_UP_MINUTES),
+      assumptions.OPERATOR_DECISION_MINUTES + assumptions.DATABASE_PROMOTION_MINUTES + assumptions.STANDBY_SCALE_UP_MINUTES,
     );
   });
 
-  test("with a plain record: a person detects and decides, and DNS moves only in the `up`, after the promotion", () => {
-    const plain = { ...FULL, healthCheckIntervalSeconds: undefined, healthCheckFailureThreshold: undefined };
-    // 15 detection + 10 decision + max(10 promotion + 2 DNS, 10 scale-up)
-    expect(recoveryTime(plain).minutes).toBe(37);
-    expect(recoveryTime(plain).expression).toBe("detection 15 + decision 10 + max(database 10 + DNS switch 2, scale-up 10)");
-    expect(recoveryTime({ ...plain, databaseReplica: false }).minutes).toBe(15 + 10 + 62);
+  test("with a plain record: a person detects and decides, the `up` promotes, then moves DNS beside the scale-up", () => {
+    // 15 detection + 10 decision + 10 promotion + max(2 DNS, 10 scale-up)
+    expect(recoveryTime(PLAIN).minutes).toBe(45);
+    expect(recoveryTime(PLAIN).expression).toBe("detection 15 + decision 10 + database 10 + max(DNS switch 2, scale-up 10)");
+    expect(recoveryTime({ ...PLAIN, databaseReplica: false }).minutes).toBe(15 + 10 + 60 + 10);
+    expect(dnsSwitchStep(PLAIN).basis).toMatch(/after the promotion/);
   });
 });
 
@@ -165,27 +199,45 @@ describe("recovery point, one mechanism at a time", () => {
 });
 
 describe("posture per tier (the example objectives, docs/design.md)", () => {
-  test("the full set of mechanisms meets every tier but critical's 15 min RTO, which a person's decision and `up` cannot meet", () => {
+  test("the full set of mechanisms meets every tier of the example objectives", () => {
     const posture = assessPosture(input(), FULL);
     expect(posture.tiers.map((tier) => [tier.tier, tier.status])).toEqual([
-      ["critical", "not met"],
+      ["critical", "met"],
       ["high", "met"],
       ["standard", "met"],
       ["low", "met"],
     ]);
-    expect(posture.tiers[0]).toMatchObject({ rtoMet: false, rpoMet: true, achievedRtoMinutes: 20.5 });
-    // high holds critical/ backups every 15 min + RTC 15 = 30 = its RPO; 20.5 min RTO < 60
-    const high = posture.tiers.find((tier) => tier.tier === "high")!;
-    expect(high).toMatchObject({ achievedRpoMinutes: 30, rpoMet: true, achievedRtoMinutes: 20.5 });
+    expect(posture.tiers[0]).toMatchObject({ achievedRtoMinutes: 31.5, achievedRpoMinutes: assumptions.DATABASE_REPLICA_LAG_MINUTES });
+    // high holds critical/ backups every 15 min + RTC 15 = 30 = its RPO
+    expect(posture.tiers.find((tier) => tier.tier === "high")).toMatchObject({ achievedRpoMinutes: 30, rpoMet: true });
+    expect(posture).toMatchObject({ met: true, interimGaps: [] });
   });
 
-  test("uncontrolled replication alone uses up the low tier's whole day, so archive/ needs RTC or a looser RPO", () => {
-    const posture = assessPosture(input(), { ...FULL, replication: { ...FULL.replication, archive: "uncontrolled" } });
-    expect(posture.tiers.find((tier) => tier.tier === "low")).toMatchObject({ status: "not met", achievedRpoMinutes: 720 + 1440 });
+  test("no mechanism meets a 15 min RTO: the operator's decision and the `up` always count", () => {
+    const posture = assessPosture(input({ tiers: { ...EXAMPLE_TIERS, critical: { rtoMinutes: 15, rpoMinutes: 5 } } }), FULL);
+    expect(posture.tiers[0]).toMatchObject({ status: "not met", rtoMet: false, rpoMet: true });
+  });
+
+  test("backup files cannot meet a 5 min RPO: S3 RTC alone takes up to 15 min; only database data, through the replica, does", () => {
+    const posture = assessPosture(input({ dataClasses: [dataClass("db", "critical"), dataClass("critical", "critical")] }), { ...FULL, backupIntervalMinutes: { critical: 1 } });
+    expect(posture.dataClasses.map((point) => [point.dataClass, point.minutes])).toEqual([
+      ["db", assumptions.DATABASE_REPLICA_LAG_MINUTES],
+      ["critical", 1 + assumptions.S3_RTC_REPLICATION_MINUTES],
+    ]);
+    expect(posture.tiers[0].rpoMet).toBe(false);
+  });
+
+  test("uncontrolled replication alone uses up a day, so archive/ with daily backups needs a two-day RPO", () => {
+    const posture = assessPosture(input(), { ...FULL, backupIntervalMinutes: { ...FULL.backupIntervalMinutes, low: 1440 }, replication: { ...FULL.replication, archive: "uncontrolled" } });
+    expect(posture.tiers.find((tier) => tier.tier === "low")).toMatchObject({ status: "met", achievedRpoMinutes: 1440 + 1440 });
+    const tighter = assessPosture(input({ tiers: { ...EXAMPLE_TIERS, low: { rtoMinutes: 1440, rpoMinutes: 1440 } } }), { ...FULL, replication: { ...FULL.replication, archive: "uncontrolled" } });
+    expect(tighter.tiers.find((tier) => tier.tier === "low")).toMatchObject({ status: "not met", achievedRpoMinutes: 720 + 1440 });
   });
 
   test.each<[TierName, Partial<RecoveryMechanisms>, "rto" | "rpo"]>([
     ["critical", { databaseReplica: false }, "rpo"],
+    ["critical", { healthCheckAlarmMinutes: undefined }, "rto"],
+    ["critical", { healthCheckIntervalSeconds: undefined, healthCheckAlarmMinutes: undefined }, "rto"],
     ["high", { databaseReplica: false }, "rto"],
     ["high", { healthCheckIntervalSeconds: 30, healthCheckFailureThreshold: 10, dnsTtlSeconds: 3600 }, "rto"],
     ["high", { backupIntervalMinutes: { ...FULL.backupIntervalMinutes, high: 16 } }, "rpo"],
@@ -217,6 +269,7 @@ describe("enforcement", () => {
       const message = (error as Error).message;
       expect(message).toMatch(/tier critical: RPO objective 5 min, but the mechanisms achieve 75 min/);
       expect(message).toMatch(/db\/: 75 min \(backups every 60 min \+ S3 RTC replication 15 min\)/);
+      expect(message).toMatch(/back the data up more often \(tierCriticalBackupSchedule/);
       expect(message).toMatch(/pulumi -s primary config set tierCriticalRpoMinutes 75/);
       expect(message).toMatch(/dbTier/);
       expect(message).toMatch(/pulumi -s primary config set objectivesEnforcement warn/);
@@ -224,10 +277,15 @@ describe("enforcement", () => {
   });
 
   test("an RTO shortfall lists the steps and the objective key", () => {
-    const posture = assessPosture(input(), { ...FULL, healthCheckIntervalSeconds: undefined });
+    const posture = assessPosture(input(), PLAIN);
     expect(() => enforceObjectives(posture, "secondary", () => undefined)).toThrow(
-      /tier critical: RTO objective 15 min, but failover takes 37 min \[detection 15 \+ decision 10 \+ max\(database 10 \+ DNS switch 2, scale-up 10\); detection: no health check.*decision: an operator.*tierCriticalRtoMinutes 37/,
+      /tier critical: RTO objective 35 min, but failover takes 45 min \[detection 15 \+ decision 10 \+ database 10 \+ max\(DNS switch 2, scale-up 10\); detection: no health check.*decision: an operator.*scale-up: .*connections Secret.*dnsProvider route53.*tierCriticalRtoMinutes 45/,
     );
+  });
+
+  test("the objective it suggests is a whole number of minutes, as the config key takes", () => {
+    const posture = assessPosture(input({ tiers: { ...EXAMPLE_TIERS, critical: { rtoMinutes: 30, rpoMinutes: 5 } } }), FULL);
+    expect(() => enforceObjectives(posture, "primary", () => undefined)).toThrow(/failover takes 31.5 min .*config set tierCriticalRtoMinutes 32\./);
   });
 
   test("warn mode reports the same shortfall and does not throw", () => {
@@ -239,14 +297,35 @@ describe("enforcement", () => {
 
   test("nothing is said when every tier is met", () => {
     const warnings: string[] = [];
-    const reachable = { ...EXAMPLE_TIERS, critical: { rtoMinutes: 30, rpoMinutes: 5 } };
-    enforceObjectives(assessPosture(input({ tiers: reachable, dataClasses: [dataClass("db", "critical")] }), FULL), "primary", (m) => warnings.push(m));
+    enforceObjectives(assessPosture(input(), FULL), "primary", (m) => warnings.push(m));
     expect(warnings).toEqual([]);
+  });
+
+  const gap = { missing: "the standby primary's database is a former writer, not a replica", providedBy: "set primaryDatabaseGeneration to 2" };
+
+  test("a shortfall only an interim gap causes warns, even with enforcement error, naming the gap and the step that closes it", () => {
+    const warnings: string[] = [];
+    const posture = { ...unmet(), interimGaps: [gap], whenComplete: assessPosture(input(), FULL) };
+    enforceObjectives(posture, "secondary", (message) => warnings.push(message));
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toMatch(/NOT met for now, and this up goes ahead: the standby primary's database is a former writer.*To close the gap: set primaryDatabaseGeneration to 2\. Once it is closed every used tier is met\.[\s\S]*tier critical: RPO objective 5 min/);
+  });
+
+  test("what would still be missed once the gap is closed stops the `up` with enforcement error", () => {
+    const posture = { ...unmet(), interimGaps: [gap], whenComplete: assessPosture(input(), PLAIN) };
+    expect(() => enforceObjectives(posture, "secondary", () => undefined)).toThrow(/cannot be met[\s\S]*tier critical: RTO objective 35 min, but failover takes 45 min/);
+    const warnings: string[] = [];
+    enforceObjectives({ ...posture, enforcement: "warn" }, "secondary", (message) => warnings.push(message));
+    expect(warnings[0]).toMatch(/Even then some tiers are not met/);
   });
 });
 
 describe("the program", () => {
   const defaults = declaredDefaults;
+  const cloudflareLoadBalancer = { cloudflareLoadBalancer: "true" };
+  const route53 = { dnsProvider: "route53" };
+  /** Regions where Route 53's health-check metrics (us-east-1) are the primary's: no alarm is declared (infra/dns.ts). */
+  const primaryInUsEast1 = { primaryRegion: "us-east-1", secondaryRegion: "us-west-2", dataSubnetZoneIds: '["use1-az1","use1-az2"]' };
 
   test("objectivesEnforcement defaults to error and rejects other values", () => {
     expect(parseConfig(defaults(), "primary").objectivesEnforcement).toBe("error");
@@ -254,6 +333,13 @@ describe("the program", () => {
     expect(() => parseConfig({ ...defaults(), objectivesEnforcement: "ignore" }, "primary")).toThrow(
       /objectivesEnforcement = "ignore": must be one of "error", "warn"/,
     );
+  });
+
+  test("the defaults are the example objectives of docs/design.md", () => {
+    expect(parseConfig(defaults(), "primary").tiers).toEqual(EXAMPLE_TIERS);
+    const design = fs.readFileSync(path.join(__dirname, "../../docs/design.md"), "utf8");
+    expect(design).toMatch(/\| critical \| 35 min \| 5 min \|/);
+    expect(design).toMatch(/\| low \| 24 h \| 48 h \|/);
   });
 
   test("derives today's mechanisms from config: RTC by tier RPO, nothing replicated before the peer exists", () => {
@@ -272,11 +358,59 @@ describe("the program", () => {
     const plain = recoveryMechanisms(parseConfig(defaults(), "primary"));
     expect(plain).toMatchObject({ dnsTtlSeconds: 60, databaseReplica: true, backupIntervalMinutes: { critical: 5, high: 30, standard: 120 } });
     expect(plain.healthCheckIntervalSeconds).toBeUndefined();
+    expect(plain.healthCheckAlarmMinutes).toBeUndefined();
     expect(plain.backupIntervalMinutes.low).toBe(24 * 60);
     const checked = recoveryMechanisms(
-      parseConfig({ ...defaults(), dnsProvider: "route53", healthCheckIntervalSeconds: "10", healthCheckFailureThreshold: "2", dnsTtlSeconds: "30", tierLowBackupSchedule: "rate(12 hours)" }, "primary"),
+      parseConfig({ ...defaults(), ...route53, healthCheckIntervalSeconds: "10", healthCheckFailureThreshold: "2", dnsTtlSeconds: "30", tierLowBackupSchedule: "rate(12 hours)" }, "primary"),
     );
     expect(checked).toMatchObject({ dnsTtlSeconds: 30, healthCheckIntervalSeconds: 10, healthCheckFailureThreshold: 2, backupIntervalMinutes: { low: 720 } });
+  });
+
+  // The alarm FailoverDns declares: HealthCheckStatus over one 60-second period (infra/dns.ts, healthCheckStatusAlarm).
+  test("the operator is paged by a health-check alarm exactly where FailoverDns declares one", () => {
+    const alarm = healthCheckStatusAlarm("check");
+    const alarmMinutes = ((alarm.period as number) * (alarm.evaluationPeriods as number)) / 60;
+    const mechanisms = (raw: Record<string, string>) => recoveryMechanisms(parseConfig({ ...defaults(), ...raw }, "primary"));
+    expect(healthCheckAlarmPlacement(parseConfig(defaults(), "primary").regions)).toBe("owner-region");
+    expect(mechanisms(route53)).toMatchObject({ healthCheckAlarmMinutes: alarmMinutes });
+    expect(detectionStep(mechanisms(route53)).minutes).toBe(1.5 + alarmMinutes);
+    // Route 53 with the primary in us-east-1: checks, but no alarm
+    expect(healthCheckAlarmPlacement(parseConfig({ ...defaults(), ...primaryInUsEast1 }, "primary").regions)).toBe("none");
+    expect(mechanisms({ ...route53, ...primaryInUsEast1 })).toMatchObject({ healthCheckIntervalSeconds: 30, healthCheckAlarmAbsence: expect.stringMatching(/only in us-east-1, the primary's region/) });
+    expect(mechanisms({ ...route53, ...primaryInUsEast1 }).healthCheckAlarmMinutes).toBeUndefined();
+    expect(detectionStep(mechanisms({ ...route53, ...primaryInUsEast1 })).minutes).toBe(assumptions.MANUAL_DETECTION_MINUTES);
+    // a Cloudflare load balancer's monitor: checks, no alarm drstack declares
+    expect(mechanisms(cloudflareLoadBalancer)).toMatchObject({ healthCheckIntervalSeconds: 30, healthCheckAlarmAbsence: expect.stringMatching(/Cloudflare load balancer/) });
+    expect(detectionStep(mechanisms(cloudflareLoadBalancer)).minutes).toBe(assumptions.MANUAL_DETECTION_MINUTES);
+  });
+
+  test.each<[string, Record<string, string>, boolean, string[]]>([
+    ["normal operation", {}, true, []],
+    ["the first deployment (peerProvisioned false)", { peerProvisioned: "false" }, false, ["peerProvisioned is false"]],
+    ["failed over (the primary fenced)", { activeSite: "secondary" }, false, ["standby primary's database is a former writer"]],
+    ["failback step 1 (the primary rebuilt)", { activeSite: "secondary", primaryDatabaseGeneration: "2" }, true, []],
+    ["failback step 2 (switched back, the secondary fenced)", { primaryDatabaseGeneration: "2" }, false, ["standby secondary's database is a former writer"]],
+    ["failback step 3 (the secondary rebuilt)", { primaryDatabaseGeneration: "2", secondaryDatabaseGeneration: "2" }, true, []],
+  ])("the standby's replica follows its database mode (infra/sitePlan.ts): %s", (_phase, raw, replica, gaps) => {
+    for (const site of ["primary", "secondary"] as const) {
+      const config = parseConfig({ ...defaults(site), cloudflareZoneId: "0".repeat(32), ...raw }, site);
+      expect({ site, replica: recoveryMechanisms(config).databaseReplica }).toEqual({ site, replica });
+      const found = interimGaps(config).map((gap) => gap.missing);
+      expect({ site, gaps: found.length }).toEqual({ site, gaps: gaps.length });
+      gaps.forEach((expected, index) => expect(found[index]).toContain(expected));
+      // Closing the gap is what enforcement judges: the same config with the peer deployed and the standby a replica.
+      const posture = assessSitePosture(config);
+      expect({ site, judged: posture.whenComplete?.mechanisms.databaseReplica ?? posture.mechanisms.databaseReplica }).toEqual({ site, judged: true });
+    }
+  });
+
+  test("the interim gaps name the step that closes them", () => {
+    const failedOver = parseConfig({ ...defaults("secondary"), cloudflareZoneId: "0".repeat(32), activeSite: "secondary" }, "secondary");
+    expect(interimGaps(failedOver)).toEqual([
+      expect.objectContaining({ providedBy: expect.stringMatching(/set primaryDatabaseGeneration to 2 in both stack files and run `pulumi -s primary up`/) }),
+    ]);
+    const first = parseConfig({ ...defaults(), peerProvisioned: "false" }, "primary");
+    expect(interimGaps(first)).toEqual([expect.objectContaining({ providedBy: expect.stringMatching(/deploy the secondary stack.*config rm peerProvisioned/) })]);
   });
 
   test("exports the posture as the drPosture stack output", async () => {
@@ -287,20 +421,23 @@ describe("the program", () => {
     expect(posture.recoveryTime.minutes).toBeGreaterThan(0);
   });
 
-  test("the example stacks warn (objectivesEnforcement: warn) that their tiers are not met yet", async () => {
-    for (const stack of ["primary", "secondary"]) {
-      const evaluation = await evaluate(stack);
-      expect(evaluation.warnings.join("\n")).toMatch(/recovery objectives of stack "\w+" are NOT met[\s\S]*tier critical/);
+  // Pulumi orders an update after every resource whose outputs it takes as inputs, and after its dependsOn
+  // (https://www.pulumi.com/docs/iac/concepts/resources/options/dependson/): that chain is why the model adds the scale-up to the promotion.
+  test("in the program the scale-up waits for the promotion: the Deployments dependOn the connections Secret, which takes the database's address", async () => {
+    const evaluation = await evaluate("secondary", { activeSite: "secondary" }, { kind: "unreachable" });
+    const secret = single(evaluation, "kubernetes:core/v1:Secret");
+    const address = single(evaluation, "aws:rds/instance:Instance").state?.address as string;
+    expect(JSON.stringify(revealSecrets(secret.inputs.stringData))).toContain(address);
+    const deployments = resourcesOfType(evaluation, "kubernetes:apps/v1:Deployment");
+    expect(deployments.map((deployment) => deployment.name).sort()).toEqual(["secondary-workloads-web", "secondary-workloads-worker"]);
+    for (const deployment of deployments) {
+      expect(deployment.dependsOn).toContain(`kubernetes:core/v1:Secret::${secret.name}`);
     }
-  });
-
-  test("with enforcement error, a preview of the example stops with the shortfall before declaring anything", async () => {
-    const failure = await evaluate("primary", { objectivesEnforcement: "error" }).then(
-      () => undefined,
-      (error: unknown) => error,
-    );
-    expect(failure).toBeInstanceOf(EvaluationError);
-    expect((failure as EvaluationError).message).toMatch(/recovery objectives of stack "primary" cannot be met[\s\S]*tier critical: RPO objective 5 min/);
-    expect((failure as EvaluationError).resources).toEqual([]);
+    // DNS waits for the database only, not for the workloads: a plain record moves beside the scale-up.
+    const dns = evaluation.resources.filter((resource) => resource.parent === "drstack:dns:FailoverDns::secondary-failover-dns" && resource.custom);
+    expect(dns.length).toBeGreaterThan(0);
+    for (const resource of dns.filter((candidate) => candidate.dependsOn !== undefined)) {
+      expect(resource.dependsOn!.filter((dependency) => dependency.includes("workloads"))).toEqual([]);
+    }
   });
 });

@@ -73,6 +73,13 @@ describe("the example stack files", () => {
     expect(sharedKeyDisagreements("staging")).toEqual([]);
   });
 
+  test("the failover DNS both stacks' objectives count is a shared key too", () => {
+    expect(sharedKeyDisagreements("primary", { dnsProvider: "cloudflare", healthCheckIntervalSeconds: "10" })).toEqual([
+      { key: "dnsProvider", values: { primary: "cloudflare", secondary: "route53" } },
+      { key: "healthCheckIntervalSeconds", values: { primary: "10", secondary: "30" } },
+    ]);
+  });
+
   test("set aws:region to the site's own region", () => {
     for (const stack of ["primary", "secondary"]) {
       const file = parse(fs.readFileSync(stackFilePath(stack), "utf8")) as { config: Record<string, string> };

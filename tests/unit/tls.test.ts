@@ -1,7 +1,7 @@
 import { certificateCovers, certificateNames, certificateValidation } from "../../infra/certificates";
 import { WEB_SERVICE_PORT, WEB_TLS_POLICY } from "../../infra/workloads";
 import { acmValidationRecord, Evaluation, RecordedResource } from "../../offline/evaluate";
-import { evaluate, resourcesOfType, single, within } from "./evaluations";
+import { CHEAP_EXAMPLE, evaluate, evaluateIn, MAIN_EXAMPLE, resourcesOfType, single, within } from "./evaluations";
 
 jest.setTimeout(120_000);
 
@@ -20,9 +20,10 @@ const ANNOTATION = "service.beta.kubernetes.io/aws-load-balancer-";
 const NAMES = ["shop.example.com", "primary.shop.example.com", "secondary.shop.example.com"];
 const LOST_PRIMARY = { kind: "unreachable" } as const;
 
-const DNS_MODES: Array<[string, Record<string, string>]> = [
-  ["Route 53", { dnsProvider: "route53", route53ZoneId: "Z04517273EXAMPLE1XYZ" }],
-  ["Cloudflare load balancer", { cloudflareLoadBalancer: "true", cloudflareAccountId: "f037e56e89293a057740de681ac9abbe" }],
+/** The health-checked modes, each from the stack files that use it: Route 53 the example stacks, Cloudflare the cheaper example. */
+const DNS_MODES: Array<[string, string, Record<string, string>]> = [
+  ["Route 53", MAIN_EXAMPLE, { dnsProvider: "route53", route53ZoneId: "Z04517273EXAMPLE1XYZ" }],
+  ["Cloudflare load balancer", CHEAP_EXAMPLE, { cloudflareLoadBalancer: "true", cloudflareAccountId: "f037e56e89293a057740de681ac9abbe" }],
 ];
 
 /** What one health check sends: where it connects, how, and the TLS server name it expects a certificate for. */
@@ -106,14 +107,14 @@ function served(evaluation: Evaluation): Served {
   };
 }
 
-describe.each(DNS_MODES)("every health-checked endpoint is served over TLS by a certificate that covers the name the check sends (%s)", (_mode, dns) => {
+describe.each(DNS_MODES)("every health-checked endpoint is served over TLS by a certificate that covers the name the check sends (%s)", (_mode, stackDir, dns) => {
   test.each(["primary", "secondary"] as const)("with activeSite=%s", async (activeSite) => {
-    const owner = await evaluate("secondary", { ...dns, activeSite }, activeSite === "secondary" ? LOST_PRIMARY : undefined);
+    const owner = await evaluateIn(stackDir, "secondary", { ...dns, activeSite }, activeSite === "secondary" ? LOST_PRIMARY : undefined);
     const checks = healthCheckRequests(owner);
     expect(checks.map((check) => check.address).sort()).toEqual(["primary.shop.example.com", "secondary.shop.example.com"]);
     for (const check of checks) {
       const site = check.address.split(".")[0];
-      const lb = served(site === "secondary" ? owner : await evaluate("primary", { ...dns, activeSite }));
+      const lb = served(site === "secondary" ? owner : await evaluateIn(stackDir, "primary", { ...dns, activeSite }));
       expect({ check: check.check, protocol: check.protocol, tls: lb.tlsPorts.includes(check.port), plain: lb.plainPorts }).toEqual({
         check: check.check,
         protocol: "HTTPS",
@@ -190,16 +191,16 @@ describe("certificate validation goes through the DNS owner", () => {
     within(evaluation, "drstack:certificates:SiteCertificate").resources.filter((resource) => resource.type === T.r53Record || resource.type === T.cfRecord);
 
   test.each([
-    ["Cloudflare", {}, T.cfRecord],
-    ["Route 53", { dnsProvider: "route53", route53ZoneId: "Z04517273EXAMPLE1XYZ" }, T.r53Record],
+    ["Cloudflare", CHEAP_EXAMPLE, {}, T.cfRecord],
+    ["Route 53", MAIN_EXAMPLE, { dnsProvider: "route53", route53ZoneId: "Z04517273EXAMPLE1XYZ" }, T.r53Record],
   ] as const)(
     // ACM issues one validation CNAME per domain name and account, valid in every region
     // (https://docs.aws.amazon.com/acm/latest/userguide/dns-validation.html), so the secondary's
     // records also validate the primary's certificate for the same names.
     "%s: the secondary writes one record per name, which covers every name of the primary's certificate too",
-    async (_mode, dns, type) => {
-      const secondary = await evaluate("secondary", dns);
-      const primary = await evaluate("primary", dns);
+    async (_mode, stackDir, dns, type) => {
+      const secondary = await evaluateIn(stackDir, "secondary", dns);
+      const primary = await evaluateIn(stackDir, "primary", dns);
       expect(validationRecords(primary)).toEqual([]);
       const records = validationRecords(secondary);
       expect(records.every((record) => record.type === type)).toBe(true);
