@@ -6,7 +6,6 @@ import { replicatedBackupsSource } from "./sitePlan";
 
 export interface PeerAutomatedBackupsCopyArgs {
   site: SiteName;
-  activeSite: SiteName;
   generations: Readonly<Record<SiteName, number>>;
   namePrefix: string;
   regions: Readonly<Record<SiteName, string>>;
@@ -31,7 +30,7 @@ export function automatedBackupsCopyName(site: SiteName, sourceGeneration: numbe
  * aws.rds.InstanceAutomatedBackupsReplication). The source is derived by
  * the naming rule (never read from the peer's stack) and chosen by
  * `replicatedBackupsSource` (sitePlan.ts), which never changes it on a
- * failover. Undefined when the peer has no instance that has been a writer.
+ * flip of `activeSite`. Undefined when the peer has no instance that has been a writer.
  *
  * Deleting the resource stops the replication; "Replicated backups are
  * retained, subject to the backup retention period set when they were
@@ -42,7 +41,7 @@ export function declarePeerAutomatedBackupsCopy(
   args: PeerAutomatedBackupsCopyArgs,
   opts: pulumi.CustomResourceOptions,
 ): aws.rds.InstanceAutomatedBackupsReplication | undefined {
-  const source = replicatedBackupsSource(args.site, args.activeSite, args.generations);
+  const source = replicatedBackupsSource(args.site, args.generations);
   if (source === undefined) {
     return undefined;
   }

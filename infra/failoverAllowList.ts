@@ -64,22 +64,6 @@ export const FAILOVER_ALLOW_LIST: readonly FailoverAllowance[] = [
     why: "promotion: the replica-lag alarm exists only while the site runs a replica",
   },
   {
-    // Only the primary's copy: on the failover path (the secondary's `up`) nothing is created in the lost
-    // primary's region, and the secondary's copy never changes on a flip (sitePlan.ts `replicatedBackupsSource`).
-    type: "aws:rds/instanceAutomatedBackupsReplication:InstanceAutomatedBackupsReplication",
-    names: /^primary-automated-backups-from-secondary-g[0-9]+$/,
-    paths: [],
-    presence: "addition",
-    why: "point-in-time recovery: the returning primary's first `up` after a failover starts copying the promoted secondary writer's automated backups into its own region",
-  },
-  {
-    type: "aws:rds/instanceAutomatedBackupsReplication:InstanceAutomatedBackupsReplication",
-    names: /^primary-automated-backups-from-secondary-g[0-9]+$/,
-    paths: [],
-    presence: "removal",
-    why: "point-in-time recovery: that `up` stops copying the secondary's previous writer, whose copied backups RDS keeps for their retention period",
-  },
-  {
     type: "cloudflare:index/dnsRecord:DnsRecord",
     paths: ["content", "comment"],
     why: "DNS target: the record points at the active site's endpoint",

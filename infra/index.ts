@@ -212,7 +212,6 @@ export async function deploySite(config: DrConfig = loadConfig(), drPosture: DrP
   const automatedBackupsCopy = declarePeerAutomatedBackupsCopy(
     {
       site,
-      activeSite: config.activeSite,
       generations: config.database.generations,
       namePrefix,
       regions: config.regions,

@@ -1,5 +1,6 @@
 import type { DrConfig } from "./config";
-import { SiteName } from "./roles";
+import { peerOf, SiteName } from "./roles";
+import { replicatedBackupsSource } from "./sitePlan";
 
 /**
  * Point-in-time recovery (PITR) from RDS automated backups: what it achieves,
@@ -31,19 +32,29 @@ export interface PointInTimeRecovery {
   rpoMinutes: number;
   /** How far back a point can be restored, on the writer and in the standby region's replicated copy. */
   retentionDays: number;
-  /** The standby region holds a replicated copy of the writer's automated backups (InstanceAutomatedBackupsReplication). */
+  /**
+   * The standby region holds a copy of the current writer's automated backups
+   * (InstanceAutomatedBackupsReplication), so PITR survives the writer's
+   * region: false from a failover until failback step 1, and between steps 2
+   * and 3 (sitePlan.ts `replicatedBackupsSource`).
+   */
   replicatedToStandbyRegion: boolean;
   basis: string;
 }
 
-export function pointInTimeRecovery(config: Pick<DrConfig, "database">): PointInTimeRecovery {
+export function pointInTimeRecovery(config: Pick<DrConfig, "database" | "activeSite">): PointInTimeRecovery {
   const retentionDays = config.database.backupRetentionDays;
+  const generations = config.database.generations;
+  const copied = replicatedBackupsSource(peerOf(config.activeSite), generations);
+  const replicatedToStandbyRegion = copied?.site === config.activeSite && copied.generation === generations[config.activeSite];
   return {
     enabled: retentionDays > 0,
     rpoMinutes: PITR_LOG_UPLOAD_MINUTES,
     retentionDays,
-    replicatedToStandbyRegion: true,
-    basis: `RDS automated backups for ${retentionDays} days, transaction logs uploaded every ${PITR_LOG_UPLOAD_MINUTES} min, replicated to the standby region`,
+    replicatedToStandbyRegion,
+    basis:
+      `RDS automated backups for ${retentionDays} days, transaction logs uploaded every ${PITR_LOG_UPLOAD_MINUTES} min` +
+      (replicatedToStandbyRegion ? ", copied to the standby region" : "; the standby region holds no copy of the current writer's until the failback rebuilds it"),
   };
 }
 

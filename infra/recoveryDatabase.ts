@@ -8,9 +8,9 @@ import { POSTGRES_PORT } from "./siteConnections";
 
 /** Where the restore reads the automated backups from, in this site's own region. */
 export type RecoverySource =
-  /** The active site's writer: its own automated backups (RestoreDBInstanceToPointInTime, SourceDBInstanceIdentifier). */
-  | { kind: "writer"; identifier: string }
-  /** The standby region's replicated copy of the peer writer's backups (SourceDBInstanceAutomatedBackupsArn). */
+  /** The site's writer or fenced former writer: its own automated backups (RestoreDBInstanceToPointInTime, SourceDBInstanceIdentifier). */
+  | { kind: "own-backups"; identifier: string }
+  /** A replica site's copy of the peer writer's backups (SourceDBInstanceAutomatedBackupsArn). */
   | { kind: "replicated-backups"; arn: pulumi.Input<string> };
 
 export interface RecoveryDatabaseArgs {
@@ -28,16 +28,18 @@ export interface RecoveryDatabaseArgs {
 }
 
 /**
- * The writer restores from its own automated backups; a standby (replica
- * or fenced former writer) from its region's copy of the peer writer's,
- * which holds the pair's current data.
+ * Where a point is restored from in this site's region. The writer, and a
+ * fenced former writer, from their own automated backups (a former writer's
+ * end where it stopped being the writer, which is later than anything this
+ * region's copy holds then); a replica, which keeps no automated backups,
+ * from its region's copy of the peer writer's.
  */
-export function recoverySource(mode: DatabaseMode, writerIdentifier: string, copyArn: pulumi.Input<string> | undefined): RecoverySource {
-  if (mode === "writer") {
-    return { kind: "writer", identifier: writerIdentifier };
+export function recoverySource(mode: DatabaseMode, identifier: string, copyArn: pulumi.Input<string> | undefined): RecoverySource {
+  if (mode !== "replica") {
+    return { kind: "own-backups", identifier };
   }
   if (copyArn === undefined) {
-    throw new Error(`a ${mode} site has no copy of its peer writer's automated backups to restore a point in time from`);
+    throw new Error(`a replica site has no copy of its peer writer's automated backups to restore a point in time from`);
   }
   return { kind: "replicated-backups", arn: copyArn };
 }
@@ -116,6 +118,6 @@ export class RecoveryDatabase extends pulumi.ComponentResource {
  */
 function restoreArguments(point: RecoveryPoint, source: RecoverySource): aws.types.input.rds.InstanceRestoreToPointInTime {
   const when = point.kind === "latest" ? { useLatestRestorableTime: true } : { restoreTime: point.time.toISOString().replace(/\.\d{3}Z$/, "Z") };
-  const from = source.kind === "writer" ? { sourceDbInstanceIdentifier: source.identifier } : { sourceDbInstanceAutomatedBackupsArn: source.arn };
+  const from = source.kind === "own-backups" ? { sourceDbInstanceIdentifier: source.identifier } : { sourceDbInstanceAutomatedBackupsArn: source.arn };
   return { ...when, ...from };
 }

@@ -173,38 +173,31 @@ export function writerClaim(
  * Whose automated backups a site keeps a replicated copy of in its own
  * region (InstanceAutomatedBackupsReplication): always the peer's, and only
  * of a peer instance that has been a writer (a PostgreSQL read replica keeps
- * no automated backups to replicate). Two provider facts shape when it may
- * change: starting a replication needs the source to be a writer, and
- * deleting one waits on the source instance in the source's region
- * (terraform-provider-aws, instance_automated_backups_replication.go,
- * resourceInstanceAutomatedBackupsReplicationDelete). So:
+ * no automated backups to replicate). Two provider facts decide when it may
+ * change: starting a copy needs the source to be a writer, and deleting one
+ * waits on the source instance in the source's region (terraform-provider-aws,
+ * instance_automated_backups_replication.go,
+ * resourceInstanceAutomatedBackupsReplicationDelete). So the copy follows the
+ * generations only, never `activeSite`, and moves only at the site's own
+ * rebuild, an `up` that needs the peer's writer anyway (it creates a replica
+ * of it):
  *
  * | phase | activeSite | primary gen | secondary gen | primary copies | secondary copies |
  * |---|---|---|---|---|---|
  * | normal | primary | n | n | secondary g(n-1) (none at n=1) | primary g(n) |
- * | failed over | secondary | n | n | secondary g(n) | primary g(n) |
+ * | failed over | secondary | n | n | secondary g(n-1) (none at n=1) | primary g(n) |
  * | primary rebuilt | secondary | n+1 | n | secondary g(n) | primary g(n) |
  * | switched back | primary | n+1 | n | secondary g(n) | primary g(n) |
  * | secondary rebuilt | primary | n+1 | n+1 | secondary g(n) | primary g(n+1) |
  *
- * The secondary's copy never changes on a flip: the failover `up` neither
- * creates nor deletes one while the primary's region is lost, and it keeps
- * the lost writer's backups restorable. It moves to the rebuilt primary's
- * writer only at the secondary's own rebuild, an `up` that needs that writer
- * anyway, because in a switchover the secondary is demoted before the
- * primary is promoted. The primary starts copying the secondary's writer at
- * its first `up` after a failover (its region is back, and the secondary was
- * promoted first).
+ * No flip, in either direction and with either region lost, creates or
+ * deletes a copy; the lost writer's backups stay restorable in the
+ * survivor's region. The price: after a failover the primary's region holds
+ * no copy of the promoted secondary's backups until failback step 1, and
+ * between failback steps 2 and 3 the secondary's holds the primary's
+ * previous writer's.
  */
-export function replicatedBackupsSource(
-  site: SiteName,
-  activeSite: SiteName,
-  generations: Readonly<Record<SiteName, number>>,
-): { site: SiteName; generation: number } | undefined {
-  if (site === "secondary") {
-    return { site: "primary", generation: generations.secondary };
-  }
-  const secondaryIsFreshReplica = activeSite === "primary" && isFreshReplicaGeneration("secondary", generations);
-  const generation = secondaryIsFreshReplica ? generations.secondary - 1 : generations.secondary;
-  return generation >= 1 ? { site: "secondary", generation } : undefined;
+export function replicatedBackupsSource(site: SiteName, generations: Readonly<Record<SiteName, number>>): { site: SiteName; generation: number } | undefined {
+  const source = site === "secondary" ? { site: "primary" as const, generation: generations.secondary } : { site: "secondary" as const, generation: generations.primary - 1 };
+  return source.generation >= 1 ? source : undefined;
 }

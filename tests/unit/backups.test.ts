@@ -55,8 +55,9 @@ describe.each(STACK_CASES)("backup jobs of stack $stack with activeSite=$activeS
     const shop = named(evaluation, T.schedule, `${stack}-backup-jobs-backup-shop-schedule`).inputs;
     const ledger = named(evaluation, T.schedule, `${stack}-backup-jobs-backup-ledger-schedule`).inputs;
     expect([shop.state, ledger.state]).toEqual([expected, expected]);
-    expect(shop.scheduleExpression).toBe("rate(5 minutes)");
-    expect(ledger.scheduleExpression).toBe("rate(2 hours)");
+    // Pulumi.yaml's defaults: hourly to daily by tier, because point-in-time recovery holds the short RPOs.
+    expect(shop.scheduleExpression).toBe("rate(1 hour)");
+    expect(ledger.scheduleExpression).toBe("rate(12 hours)");
     expect(shop.target).toMatchObject({ arn: fnArn(`${stack}-backup-jobs-backup-shop`), input: JSON.stringify({ slot: "<aws.scheduler.scheduled-time>" }) });
   });
 
@@ -107,7 +108,8 @@ describe.each(STACK_CASES)("backup jobs of stack $stack with activeSite=$activeS
     expect(fn.vpcConfig).toBeUndefined();
     expect((fn.environment as { variables: Record<string, string> }).variables).toEqual({
       BACKUP_BUCKET: `acme-shop-dr-backups-${stack}-${region}`,
-      BACKUP_TARGETS: "shop:critical:db,ledger:standard:financial",
+      // Each with its maximum age: one schedule interval plus one 900 s run, or the tier's RPO if longer.
+      BACKUP_TARGETS: "shop:critical:db:4500,ledger:standard:financial:44100",
       PEER_BUCKET: `acme-shop-dr-backups-${peer}-${peerRegion}`,
       PEER_REGION: peerRegion,
       METRIC_NAMESPACE: "drstack/backups",
@@ -251,7 +253,8 @@ describe.each(STACK_CASES)("backup jobs of stack $stack with activeSite=$activeS
       metricName: "BackupAgeSeconds",
       dimensions: { Database: "ledger" },
       comparisonOperator: "GreaterThanThreshold",
-      threshold: 120 * 60,
+      // rate(12 hours) and one run at Lambda's 900 s ceiling, longer than the standard tier's 120-minute RPO.
+      threshold: 12 * 3600 + 900,
       treatMissingData: "breaching",
     });
     const topic = single(evaluation, T.topic);
