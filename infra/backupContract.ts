@@ -1,5 +1,6 @@
 import { BackupDatabase } from "./backupTargets";
 import { DATA_CLASSES, DataClassPolicy } from "./dataClasses";
+import { TierName } from "./tiers";
 
 /**
  * What the infrastructure and the backup handlers in `lambdas/` agree on: the
@@ -54,9 +55,9 @@ export function databaseKeyPrefix(database: Pick<BackupDatabase, "name" | "dataC
   return `${DATA_CLASSES[database.dataClass].prefix}${database.name}/`;
 }
 
-/** `BACKUP_TARGETS` for the verifier: `name:tier:class`, comma separated. */
-export function verifyTargets(databases: readonly BackupDatabase[]): string {
-  return databases.map((database) => `${database.name}:${database.tier}:${database.dataClass}`).join(",");
+/** `BACKUP_TARGETS` for the verifier: `name:tier:class:maxAgeSeconds`, comma separated. */
+export function verifyTargets(databases: readonly BackupDatabase[], maxAgeSeconds: (tier: TierName) => number): string {
+  return databases.map((database) => `${database.name}:${database.tier}:${database.dataClass}:${maxAgeSeconds(database.tier)}`).join(",");
 }
 
 /** The lock the backup job puts on every object of a database's class, when the class has its own mode. */

@@ -19,6 +19,7 @@ import { DataClassPolicy } from "./dataClasses";
 import { lambdaBundleArchive } from "./lambdaBundles";
 import { PolicyDocument, serviceTrustPolicy } from "./policyDocument";
 import { SiteName, SiteRole } from "./roles";
+import { checkScheduleExpression } from "./scheduleExpression";
 import { backupsScheduled } from "./sitePlan";
 import { databaseUrl, FunctionNetwork, SiteDatabaseEndpoint } from "./siteConnections";
 import { TierName, TierObjectives } from "./tiers";
@@ -219,7 +220,7 @@ export class BackupJobs extends pulumi.ComponentResource {
         environment: {
           variables: {
             [HANDLER_ENV.bucket]: args.bucketName,
-            [HANDLER_ENV.targets]: verifyTargets(args.databases),
+            [HANDLER_ENV.targets]: verifyTargets(args.databases, (tier) => backupAgeLimitSeconds(tier, args.tiers, args.schedules)),
             [HANDLER_ENV.peerBucket]: args.peerBucketName,
             [HANDLER_ENV.peerRegion]: args.peerRegion,
             [HANDLER_ENV.metricNamespace]: METRIC_NAMESPACE,
@@ -317,8 +318,8 @@ export class BackupJobs extends pulumi.ComponentResource {
         `${name}-backup-${resourceSuffix(database.name)}-age`,
         {
           ...notify,
-          alarmDescription: `The newest good backup of ${database.name} in ${args.site} is older than the ${database.tier} tier's RPO.`,
-          ...backupAgeAlarm(database, args.tiers),
+          alarmDescription: `The newest good backup of ${database.name} in ${args.site} is older than one ${database.tier}-tier schedule interval and run (or the tier's RPO, if longer): a scheduled dump was missed.`,
+          ...backupAgeAlarm(database, args.tiers, args.schedules),
         },
         child,
       );
@@ -382,10 +383,24 @@ export function functionErrorsAlarm(functionName: pulumi.Input<string>): Partial
 }
 
 /**
- * Age of the newest good backup against the tier's RPO. A missing metric means
+ * How old the newest good dump may be before a run counts as missed: one
+ * schedule interval plus one run at Lambda's ceiling, or the tier's RPO where
+ * that is longer. The RPO itself is held by point-in-time recovery and the
+ * replica (infra/pointInTimeRecovery.ts); the dumps are the long history, so
+ * what their age proves is that they run on schedule. A cron that skips
+ * days has no fixed interval: the RPO then stands.
+ */
+export function backupAgeLimitSeconds(tier: TierName, tiers: TierObjectives, schedules: Readonly<Record<TierName, string>>): number {
+  const check = checkScheduleExpression(schedules[tier]);
+  const scheduled = check.ok && check.intervalMinutes !== undefined ? check.intervalMinutes * 60 + BACKUP_TIMEOUT_SECONDS : 0;
+  return Math.max(tiers[tier].rpoMinutes * 60, scheduled);
+}
+
+/**
+ * Age of the newest good backup against `backupAgeLimitSeconds`. A missing metric means
  * the verifier is not reporting, which is as bad as a stale backup: it breaches.
  */
-export function backupAgeAlarm(database: BackupDatabase, tiers: TierObjectives): Partial<aws.cloudwatch.MetricAlarmArgs> {
+export function backupAgeAlarm(database: BackupDatabase, tiers: TierObjectives, schedules: Readonly<Record<TierName, string>>): Partial<aws.cloudwatch.MetricAlarmArgs> {
   return {
     namespace: METRIC_NAMESPACE,
     metricName: BACKUP_METRICS.age,
@@ -395,7 +410,7 @@ export function backupAgeAlarm(database: BackupDatabase, tiers: TierObjectives):
     evaluationPeriods: 2,
     datapointsToAlarm: 2,
     comparisonOperator: "GreaterThanThreshold",
-    threshold: tiers[database.tier].rpoMinutes * 60,
+    threshold: backupAgeLimitSeconds(database.tier, tiers, schedules),
     treatMissingData: "breaching",
   };
 }

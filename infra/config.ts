@@ -6,6 +6,7 @@ import { ObjectivesEnforcement, OBJECTIVES_ENFORCEMENT_MODES } from "./objective
 import { isSiteName, peerOf, roleOf, SiteName, SiteRole, SITES } from "./roles";
 import { BACKUP_IMAGE_PG_DUMP_MAJOR } from "./backupContract";
 import { BackupDatabase, parseBackupDatabases } from "./backupTargets";
+import { checkRecoveryPoint, PITR_LOG_UPLOAD_MINUTES, RecoveryPoint } from "./pointInTimeRecovery";
 import { checkScheduleExpression } from "./scheduleExpression";
 import { generationsConsistent } from "./sitePlan";
 import { isTierName, TIER_NAMES, tierKeyStem, TierName, TierObjectives } from "./tiers";
@@ -94,6 +95,8 @@ export interface DatabaseConfig {
   performanceInsightsRetentionDays: number;
   /** Each site's current database generation; both stacks must agree (README, Failback). */
   generations: Record<SiteName, number>;
+  /** `recoveryPointInTime`: restore this point as a recovery instance beside the writer; undefined: none. */
+  recoveryPoint: RecoveryPoint | undefined;
 }
 
 export interface CacheConfig {
@@ -312,7 +315,8 @@ class ConfigReader {
   }
 }
 
-export function parseConfig(raw: RawConfig, stack: string): DrConfig {
+/** `now` is the clock a recovery point is checked against (tests pass their own). */
+export function parseConfig(raw: RawConfig, stack: string, now: Date = new Date()): DrConfig {
   const reader = new ConfigReader(raw, stack);
 
   const activeSite = reader.oneOf("activeSite", SITES, "primary");
@@ -419,7 +423,7 @@ export function parseConfig(raw: RawConfig, stack: string): DrConfig {
 
   const dns = readDnsConfig(reader, site);
   const network = readNetworkConfig(reader, regions[site]);
-  const database = readDatabaseConfig(reader);
+  const database = readDatabaseConfig(reader, now);
   const cache: CacheConfig = {
     nodeType: reader.matching("cacheNodeType", /^cache\.[a-z0-9]+\.[a-z0-9]+$/, "an ElastiCache node type", "cache.r7g.large"),
     replicaCount: reader.between("cacheReplicaCount", 0, 5),
@@ -690,7 +694,7 @@ function readNetworkConfig(reader: ConfigReader, region: string): NetworkConfig 
 
 const MONITORING_INTERVALS = [1, 5, 10, 15, 30, 60] as const;
 
-function readDatabaseConfig(reader: ConfigReader): DatabaseConfig {
+function readDatabaseConfig(reader: ConfigReader, now: Date): DatabaseConfig {
   const allocatedStorageGb = reader.between("dbAllocatedStorageGb", 20, 65536);
   const maxAllocatedStorageGb = reader.between("dbMaxAllocatedStorageGb", 20, 65536);
   if (maxAllocatedStorageGb < allocatedStorageGb) {
@@ -729,21 +733,31 @@ function readDatabaseConfig(reader: ConfigReader): DatabaseConfig {
       `${reader.setCommand("dbEngineVersion", String(BACKUP_IMAGE_PG_DUMP_MAJOR))}, or raise postgresql${BACKUP_IMAGE_PG_DUMP_MAJOR} in lambdas/backup-image/Dockerfile and BACKUP_IMAGE_PG_DUMP_MAJOR, then publish the image (scripts/publish-backup-image.sh) first`,
     );
   }
+  const backupRetentionDays = reader.between(
+    "dbBackupRetentionDays",
+    1,
+    35,
+    `${reader.setCommand("dbBackupRetentionDays", "14")}; RDS keeps 1-35 days, and 0 would turn off automated backups and point-in-time recovery`,
+  );
+  const recovery = checkRecoveryPoint(reader.string("recoveryPointInTime"), backupRetentionDays, now);
+  if (!recovery.ok) {
+    reader.report(
+      "recoveryPointInTime",
+      recovery.problem,
+      `${reader.setCommand("recoveryPointInTime", recovery.example)} (UTC) or ${reader.setCommand("recoveryPointInTime", "latest")}; pulumi -s ${reader.stack} config rm recoveryPointInTime for no recovery instance`,
+    );
+  }
   return {
     instanceClass: reader.matching("dbInstanceClass", /^db\.[a-z0-9]+\.[a-z0-9]+$/, "an RDS instance class", "db.r6g.large"),
     engineVersion,
     allocatedStorageGb,
     maxAllocatedStorageGb,
-    backupRetentionDays: reader.between(
-      "dbBackupRetentionDays",
-      1,
-      35,
-      `${reader.setCommand("dbBackupRetentionDays", "14")}; RDS keeps 1-35 days, and 0 would turn off automated backups and point-in-time recovery`,
-    ),
+    backupRetentionDays,
     multiAz: reader.boolean("dbMultiAz"),
     monitoringIntervalSeconds: reader.oneOfNumbers("dbMonitoringIntervalSeconds", MONITORING_INTERVALS, "the granularities Enhanced Monitoring offers"),
     performanceInsightsRetentionDays,
     generations,
+    recoveryPoint: recovery.ok ? recovery.point : undefined,
   };
 }
 
@@ -872,14 +886,18 @@ function readBackupSettings(reader: ConfigReader, tiers: TierObjectives): Backup
   for (const tier of TIER_NAMES) {
     const key = `${tierKeyStem(tier)}BackupSchedule`;
     schedules[tier] = reader.schedule(key, "rate(1 hour)");
-    // A rate, or a cron that fires every day, can be held against the tier's
-    // RPO here; a cron that skips days is the operator's to check.
+    // Every database the dumps cover lives on the site's RDS instance, whose
+    // point-in-time recovery (transaction logs every PITR_LOG_UPLOAD_MINUTES)
+    // and cross-region replica hold the RPO; the dumps are the long history
+    // and the table-level restores. Only an RPO shorter than PITR's must be
+    // met by the dumps. A rate, or a cron that fires every day, can be held
+    // against it here; a cron that skips days is the operator's to check.
     const check = checkScheduleExpression(schedules[tier]);
     const rpo = tiers[tier].rpoMinutes;
-    if (check.ok && check.intervalMinutes !== undefined && check.intervalMinutes > rpo) {
+    if (rpo < PITR_LOG_UPLOAD_MINUTES && check.ok && check.intervalMinutes !== undefined && check.intervalMinutes > rpo) {
       reader.report(
         key,
-        `leaves up to ${check.intervalMinutes} minutes between backups, longer than the ${tier} tier's RPO of ${rpo} minutes, so a lost site could lose more than the RPO allows`,
+        `leaves up to ${check.intervalMinutes} minutes between backups, longer than the ${tier} tier's RPO of ${rpo} minutes, which point-in-time recovery (transaction logs every ${PITR_LOG_UPLOAD_MINUTES} minutes) cannot meet either, so a corruption could lose more than the RPO allows`,
         reader.setCommand(key, `'rate(${rpo} minute${rpo === 1 ? "" : "s"})'`),
       );
     }

@@ -98,6 +98,8 @@ export class SiteDatabase extends pulumi.ComponentResource {
   public readonly credentialsSecretArn: pulumi.Output<string>;
   /** The pair's master password (secret); the primary exports it for the standby secondary to copy. */
   public readonly masterPassword: pulumi.Output<string>;
+  /** The site's subnet group, which a recovery instance beside the writer uses too. */
+  public readonly subnetGroupName: pulumi.Output<string>;
 
   constructor(name: string, args: SiteDatabaseArgs, opts?: pulumi.ComponentResourceOptions) {
     super("drstack:database:SiteDatabase", name, {}, opts);
@@ -111,6 +113,7 @@ export class SiteDatabase extends pulumi.ComponentResource {
       { name: `${args.namePrefix}-${args.site}-db-subnets`, subnetIds: args.privateSubnetIds, description: `drstack ${args.site} database` },
       child,
     );
+    this.subnetGroupName = subnetGroup.name;
     const retired = retiredGenerations(args.generation);
 
     const monitoringRole = new aws.iam.Role(

@@ -9,6 +9,8 @@ import { DrConfig, loadConfig } from "./config";
 
 export { loadConfig } from "./config";
 import { SiteCache } from "./cache";
+import { declarePeerAutomatedBackupsCopy } from "./automatedBackupsCopy";
+import { RecoveryDatabase, recoveryDatabaseName, recoverySource } from "./recoveryDatabase";
 import { masterPasswordOrigin, MasterPasswordSource, SiteDatabase } from "./database";
 import { SiteDataKey } from "./dataKey";
 import { cloudflareProvider, FailoverDns } from "./dns";
@@ -62,6 +64,9 @@ export interface SiteOutputs {
   /** Secrets Manager secret (RDS JSON) with the credentials valid for this site's database in every mode. */
   databaseCredentialsSecretArn: pulumi.Output<string>;
   databaseEndpoint: pulumi.Output<string>;
+  /** Set while `recoveryPointInTime` is: the point-in-time copy beside the writer (README, "Recovering from corruption"). */
+  recoveryDatabaseIdentifier?: string;
+  recoveryDatabaseEndpoint?: pulumi.Output<string>;
   cacheEndpoint: pulumi.Output<string>;
   /** The cluster's VPC, where the data tier lives. */
   vpcId: pulumi.Output<string>;
@@ -205,6 +210,38 @@ export async function deploySite(config: DrConfig = loadConfig(), drPosture: DrP
     },
     { provider },
   );
+  // Point-in-time recovery in this region even with the peer's gone: a copy of the peer writer's automated backups.
+  const automatedBackupsCopy = declarePeerAutomatedBackupsCopy(
+    {
+      site,
+      generations: config.database.generations,
+      namePrefix,
+      regions: config.regions,
+      accountId,
+      kmsKeyArn: dataKey.arn,
+      retentionDays: config.database.backupRetentionDays,
+    },
+    { provider },
+  );
+  const recoveryPoint = config.database.recoveryPoint;
+  const recovery =
+    recoveryPoint === undefined
+      ? undefined
+      : new RecoveryDatabase(
+          recoveryDatabaseName(site, recoveryPoint),
+          {
+            site,
+            namePrefix,
+            point: recoveryPoint,
+            source: recoverySource(database.mode, database.identifier, automatedBackupsCopy?.id),
+            database: config.database,
+            vpcId: network.vpcId,
+            dbSubnetGroupName: database.subnetGroupName,
+            clientSecurityGroupIds: [...network.clusterSecurityGroupIds, network.backupFunctionsSecurityGroupId],
+            kmsKeyArn: dataKey.arn,
+          },
+          { provider },
+        );
   const cache = new SiteCache(
     `${site}-cache`,
     {
@@ -394,6 +431,7 @@ export async function deploySite(config: DrConfig = loadConfig(), drPosture: DrP
     ...(site === "primary" ? { [MASTER_PASSWORD_OUTPUT]: database.masterPassword } : {}),
     databaseCredentialsSecretArn: database.credentialsSecretArn,
     databaseEndpoint: database.endpoint,
+    ...(recovery ? { recoveryDatabaseIdentifier: recovery.identifier, recoveryDatabaseEndpoint: recovery.endpoint } : {}),
     cacheEndpoint: cache.primaryEndpoint,
     vpcId: network.vpcId,
     dataSubnetIds: network.dataSubnetIds,

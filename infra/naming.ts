@@ -1,3 +1,4 @@
+import { longestRecoveryInstanceIdentifier } from "./pointInTimeRecovery";
 import { SiteName } from "./roles";
 
 /**
@@ -51,7 +52,8 @@ export function databaseMonitoringRoleName(namePrefix: string, site: SiteName): 
  * (CreateReplicationGroup, ReplicationGroupId); IAM role names 64 (IAM User
  * Guide, "IAM object quotas"); Lambda function names 64 (CreateFunction,
  * FunctionName); RDS instance identifiers 63 (CreateDBInstance,
- * DBInstanceIdentifier; the generation suffix counted up to g999).
+ * DBInstanceIdentifier; the generation suffix counted up to g999, and a
+ * recovery instance's timestamp).
  */
 export function boundedNames(namePrefix: string, regions: readonly string[]): Array<{ name: string; limit: number; what: string }> {
   const sites: SiteName[] = ["primary", "secondary"];
@@ -62,6 +64,7 @@ export function boundedNames(namePrefix: string, regions: readonly string[]): Ar
     ...sites.map((site) => ({ name: databaseMonitoringRoleName(namePrefix, site), limit: 64, what: "IAM role name" })),
     ...sites.map((site) => ({ name: guardFunctionName(namePrefix, site), limit: 64, what: "Lambda function name" })),
     ...sites.map((site) => ({ name: databaseIdentifier(namePrefix, site, 999), limit: 63, what: "RDS instance identifier" })),
+    ...sites.map((site) => ({ name: longestRecoveryInstanceIdentifier(namePrefix, site), limit: 63, what: "RDS instance identifier" })),
   ];
 }
 

@@ -168,3 +168,36 @@ export function writerClaim(
     epoch: writerEpoch(activeSite, generations),
   };
 }
+
+/**
+ * Whose automated backups a site keeps a replicated copy of in its own
+ * region (InstanceAutomatedBackupsReplication): always the peer's, and only
+ * of a peer instance that has been a writer (a PostgreSQL read replica keeps
+ * no automated backups to replicate). Two provider facts decide when it may
+ * change: starting a copy needs the source to be a writer, and deleting one
+ * waits on the source instance in the source's region (terraform-provider-aws,
+ * instance_automated_backups_replication.go,
+ * resourceInstanceAutomatedBackupsReplicationDelete). So the copy follows the
+ * generations only, never `activeSite`, and moves only at the site's own
+ * rebuild, an `up` that needs the peer's writer anyway (it creates a replica
+ * of it):
+ *
+ * | phase | activeSite | primary gen | secondary gen | primary copies | secondary copies |
+ * |---|---|---|---|---|---|
+ * | normal | primary | n | n | secondary g(n-1) (none at n=1) | primary g(n) |
+ * | failed over | secondary | n | n | secondary g(n-1) (none at n=1) | primary g(n) |
+ * | primary rebuilt | secondary | n+1 | n | secondary g(n) | primary g(n) |
+ * | switched back | primary | n+1 | n | secondary g(n) | primary g(n) |
+ * | secondary rebuilt | primary | n+1 | n+1 | secondary g(n) | primary g(n+1) |
+ *
+ * No flip, in either direction and with either region lost, creates or
+ * deletes a copy; the lost writer's backups stay restorable in the
+ * survivor's region. The price: after a failover the primary's region holds
+ * no copy of the promoted secondary's backups until failback step 1, and
+ * between failback steps 2 and 3 the secondary's holds the primary's
+ * previous writer's.
+ */
+export function replicatedBackupsSource(site: SiteName, generations: Readonly<Record<SiteName, number>>): { site: SiteName; generation: number } | undefined {
+  const source = site === "secondary" ? { site: "primary" as const, generation: generations.secondary } : { site: "secondary" as const, generation: generations.primary - 1 };
+  return source.generation >= 1 ? source : undefined;
+}

@@ -143,6 +143,10 @@ function computedState(type: string, name: string, inputs: Record<string, unknow
       state.endpoint = `${state.address}:5432`;
       break;
     }
+    case "aws:rds/instanceAutomatedBackupsReplication:InstanceAutomatedBackupsReplication":
+      // The provider's id is the replicated backups' ARN in the destination region (its import example).
+      state.id = `arn:aws:rds:${region}:${MOCK_ACCOUNT_ID}:auto-backup:ab-${name}`;
+      break;
     case "aws:elasticache/replicationGroup:ReplicationGroup":
       state.primaryEndpointAddress = `master.${String(inputs.replicationGroupId ?? name)}.mock.${region}.cache.amazonaws.com`;
       state.arn = `arn:aws:elasticache:${region}:${MOCK_ACCOUNT_ID}:replicationgroup:${String(inputs.replicationGroupId ?? name)}`;

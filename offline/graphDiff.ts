@@ -56,6 +56,9 @@ export function diffGraphs(before: RecordedResource[], after: RecordedResource[]
     const oldInputs = flattenInputs(old.inputs);
     const newInputs = flattenInputs(current.inputs);
     for (const path of new Set([...oldInputs.keys(), ...newInputs.keys()])) {
+      if (ignoredByBoth(path, old, current)) {
+        continue;
+      }
       if (JSON.stringify(oldInputs.get(path)) !== JSON.stringify(newInputs.get(path))) {
         changes.push({ kind: "changed", type: old.type, name: old.name, path, before: oldInputs.get(path), after: newInputs.get(path) });
       }
@@ -67,6 +70,17 @@ export function diffGraphs(before: RecordedResource[], after: RecordedResource[]
     }
   }
   return changes;
+}
+
+/**
+ * Whether the engine leaves `path` alone: both declarations list it (or a
+ * field above it) in `ignoreChanges`, so the value in state wins. A path
+ * only the new declaration ignores is still a change a reviewer sees: it is
+ * the step that starts ignoring it.
+ */
+function ignoredByBoth(path: string, before: RecordedResource, after: RecordedResource): boolean {
+  const covers = (ignored: string) => path === ignored || path.startsWith(`${ignored}.`) || path.startsWith(`${ignored}[`);
+  return (before.ignoreChanges ?? []).some(covers) && (after.ignoreChanges ?? []).some(covers);
 }
 
 /** The changes a failover is not allowed to make: anything outside the allow-list, and any touch of a data store's existence or protection. */

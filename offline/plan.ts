@@ -251,10 +251,17 @@ const PROPERTY_READERS: Record<string, PropertyReader> = {
     add("class", i.instanceClass);
     add("multi-AZ", i.multiAz);
     add("replicates from", i.replicateSourceDb);
+    add("restored from", valueAt(i, "restoreToPointInTime.sourceDbInstanceIdentifier") ?? valueAt(i, "restoreToPointInTime.sourceDbInstanceAutomatedBackupsArn"));
+    add("restored to", valueAt(i, "restoreToPointInTime.useLatestRestorableTime") === true ? "the latest restorable time" : valueAt(i, "restoreToPointInTime.restoreTime"));
     add("backup retention (days)", i.backupRetentionPeriod);
     add("deletion protection", i.deletionProtection);
     add("final snapshot", i.skipFinalSnapshot === true ? "skipped" : i.finalSnapshotIdentifier);
     add("encrypted", i.storageEncrypted);
+  },
+  "aws:rds/instanceAutomatedBackupsReplication:InstanceAutomatedBackupsReplication": (i, add) => {
+    add("copies automated backups of", i.sourceDbInstanceArn);
+    add("retention (days)", i.retentionPeriod);
+    add("key", i.kmsKeyId);
   },
   "aws:rds/subnetGroup:SubnetGroup": (i, add) => add("subnets", asArray(i.subnetIds).map(show).join(", ")),
   "aws:elasticache/replicationGroup:ReplicationGroup": (i, add) => {

@@ -69,24 +69,30 @@ export interface BackupTarget {
   database: string;
   tier: Tier;
   dataClass: DataClass;
+  /** How old the newest good backup may be; absent: the tier's RPO (TIER_RPO_SECONDS). drstack passes its schedule interval plus one run. */
+  maxAgeSeconds?: number;
 }
 
-/** Parses `name:tier[:class]` entries separated by commas, e.g. `app:critical,ledger:standard:financial`. */
+/** Parses `name:tier[:class[:maxAgeSeconds]]` entries separated by commas, e.g. `app:critical,ledger:standard:financial:87300`. */
 export function parseTargets(spec: string, source: string): BackupTarget[] {
   const entries = spec.split(",").map((s) => s.trim()).filter(Boolean);
   if (entries.length === 0) {
     throw new UsageError(`${source} is empty; list the protected databases as name:tier[:class], e.g. "app:critical,ledger:standard:financial".`);
   }
   return entries.map((entry) => {
-    const [database, tier, dataClass, ...rest] = entry.split(":");
+    const [database, tier, dataClass, maxAge, ...rest] = entry.split(":");
     if (!database || !tier || rest.length > 0) {
-      throw new UsageError(`${source}: "${entry}" is not name:tier[:class], e.g. "app:critical".`);
+      throw new UsageError(`${source}: "${entry}" is not name:tier[:class[:maxAgeSeconds]], e.g. "app:critical".`);
+    }
+    if (maxAge !== undefined && !/^[1-9]\d*$/.test(maxAge)) {
+      throw new UsageError(`${source} (${entry}): the maximum age "${maxAge}" is not a whole number of seconds above 0.`);
     }
     const t = parseTier(tier, `${source} (${entry})`);
     return {
       database: checkDatabaseName(database, source),
       tier: t,
       dataClass: dataClass ? parseDataClass(dataClass, `${source} (${entry})`) : DEFAULT_DATA_CLASS,
+      ...(maxAge !== undefined ? { maxAgeSeconds: Number(maxAge) } : {}),
     };
   });
 }

@@ -104,7 +104,7 @@ export async function runVerify(opts: VerifyOptions): Promise<VerifyReport> {
 
 async function verifyTarget(target: BackupTarget, s3: S3Client, opts: VerifyOptions, peerS3: S3Client | undefined, now: Date): Promise<TargetReport> {
   const bucket = opts.bucket.bucket;
-  const report: TargetReport = { database: target.database, tier: target.tier, ok: false, failures: [], rpoSeconds: TIER_RPO_SECONDS[target.tier] };
+  const report: TargetReport = { database: target.database, tier: target.tier, ok: false, failures: [], rpoSeconds: target.maxAgeSeconds ?? TIER_RPO_SECONDS[target.tier] };
   const fail = (msg: string) => report.failures.push(msg);
   try {
     const resolved = await resolveLatest(s3, bucket, target, opts.sites);
@@ -126,7 +126,8 @@ async function verifyTarget(target: BackupTarget, s3: S3Client, opts: VerifyOpti
     report.sizeBytes = manifest.size;
     report.ageSeconds = Math.max(0, Math.round((now.getTime() - Date.parse(manifest.endedAt)) / 1000));
     if (report.ageSeconds > report.rpoSeconds) {
-      fail(`newest good backup is ${formatDuration(report.ageSeconds)} old, older than the ${target.tier} tier's RPO of ${formatDuration(report.rpoSeconds)}`);
+      const limit = target.maxAgeSeconds === undefined ? `the ${target.tier} tier's RPO` : `the ${target.tier} tier's allowed age (one schedule interval and run)`;
+      fail(`newest good backup is ${formatDuration(report.ageSeconds)} old, older than ${limit} of ${formatDuration(report.rpoSeconds)}`);
     }
 
     const head = await headOrUndefined(s3, bucket, manifest.dumpKey);

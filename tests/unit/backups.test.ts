@@ -109,7 +109,8 @@ describe.each(STACK_CASES)("backup jobs of stack $stack with activeSite=$activeS
     expect(fn.vpcConfig).toBeUndefined();
     expect((fn.environment as { variables: Record<string, string> }).variables).toEqual({
       BACKUP_BUCKET: `acme-shop-dr-backups-${stack}-${region}`,
-      BACKUP_TARGETS: "shop:critical:db,ledger:standard:financial",
+      // Each with its maximum age: one schedule interval plus one 900 s run, or the tier's RPO if longer.
+      BACKUP_TARGETS: "shop:critical:db:4500,ledger:standard:financial:44100",
       PEER_BUCKET: `acme-shop-dr-backups-${peer}-${peerRegion}`,
       PEER_REGION: peerRegion,
       METRIC_NAMESPACE: "drstack/backups",
@@ -253,7 +254,8 @@ describe.each(STACK_CASES)("backup jobs of stack $stack with activeSite=$activeS
       metricName: "BackupAgeSeconds",
       dimensions: { Database: "ledger" },
       comparisonOperator: "GreaterThanThreshold",
-      threshold: 120 * 60,
+      // rate(12 hours) and one run at Lambda's 900 s ceiling, longer than the standard tier's 120-minute RPO.
+      threshold: 12 * 3600 + 900,
       treatMissingData: "breaching",
     });
     const topic = single(evaluation, T.topic);

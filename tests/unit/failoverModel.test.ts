@@ -9,6 +9,7 @@ import {
   generationsConsistent,
   ownsDns,
   readsPrimaryStack,
+  replicatedBackupsSource,
   replicationSourceSite,
   retiredGenerations,
   writerClaim,
@@ -124,6 +125,8 @@ interface World {
   stale: Record<SiteName, boolean>;
   publishes: Publish[];
   dnsOrder?: [SiteName, SiteName];
+  /** Per stack, the instances whose automated backups it copies into its own region (InstanceAutomatedBackupsReplication). */
+  copies: Record<SiteName, Set<string>>;
   /** Every database ever created, with the step it was created at: never deleted, never recreated. */
   created: Map<string, number>;
   /** `up`s the engine or RDS refused, with why: safe, but recorded. */
@@ -163,6 +166,7 @@ function newWorld(healthCheckedDns: boolean, decideFn: Decide = decide): World {
     buckets: { primary: new Map(), secondary: new Map() },
     stale: { primary: false, secondary: false },
     publishes: [],
+    copies: { primary: new Set(), secondary: new Set() },
     created: new Map(),
     refusals: [],
     refusedBackups: [],
@@ -253,6 +257,35 @@ function up(world: World, stack: SiteName): void {
       existing.source = undefined;
     });
   }
+
+  // The copy of the peer writer's automated backups: starting one needs its source to be a reachable, running
+  // writer (a PostgreSQL replica keeps no automated backups); deleting one makes the provider wait on the source
+  // in the source's region (instance_automated_backups_replication.go). Neither may be needed by the up that
+  // makes a site active while its peer's region is lost: that is the failover path (docs/design.md, rule 1).
+  const copySource = replicatedBackupsSource(stack, config.generations);
+  const wantedCopy = copySource && databaseIdentifier(PREFIX, copySource.site, copySource.generation);
+  const failoverPath = role === "active" && !world.regionUp[peerOf(stack)];
+  const copyRefused = (why: string) => {
+    if (failoverPath) {
+      throw new Error(`the failover up of ${stack} needs the lost region: ${why}`);
+    }
+    return new Refused(why);
+  };
+  for (const held of world.copies[stack]) {
+    const source = world.instances.get(held);
+    if (held !== wantedCopy && source !== undefined && !world.regionUp[source.site]) {
+      throw copyRefused(`the provider cannot stop copying ${held}'s backups: it waits on ${held} in ${source.site}'s lost region`);
+    }
+  }
+  if (wantedCopy !== undefined && !world.copies[stack].has(wantedCopy)) {
+    const source = world.instances.get(wantedCopy);
+    if (!source || source.kind !== "writer" || source.stopped || !world.regionUp[source.site]) {
+      throw copyRefused(`RDS cannot start copying ${wantedCopy}'s automated backups: it is not a reachable, running writer`);
+    }
+  }
+  changes.push(() => {
+    world.copies[stack] = new Set(wantedCopy === undefined ? [] : [wantedCopy]);
+  });
 
   for (const change of changes) {
     change();
@@ -703,6 +736,9 @@ describe("the failover model, driven by the program's role decisions and the gua
         "acme-shop-dr-secondary-db-g2",
       ]);
       expect(latest(world, "secondary")).toMatchObject({ site: "secondary", epoch: 5 });
+      // Each region holds a copy of a writer's automated backups: the secondary of the primary's rebuilt writer,
+      // the primary of the secondary's writer it was rebuilt from.
+      expect(world.copies).toEqual({ primary: new Set(["acme-shop-dr-secondary-db"]), secondary: new Set(["acme-shop-dr-primary-db-g2"]) });
     }
   });
 

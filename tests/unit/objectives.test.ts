@@ -356,7 +356,7 @@ describe("the program", () => {
 
   test("reads DNS, health checks, the database replica and backup schedules from the same config as the resources", () => {
     const plain = recoveryMechanisms(parseConfig(defaults(), "primary"));
-    expect(plain).toMatchObject({ dnsTtlSeconds: 60, databaseReplica: true, backupIntervalMinutes: { critical: 5, high: 30, standard: 120 } });
+    expect(plain).toMatchObject({ dnsTtlSeconds: 60, databaseReplica: true, backupIntervalMinutes: { critical: 60, high: 240, standard: 720 } });
     expect(plain.healthCheckIntervalSeconds).toBeUndefined();
     expect(plain.healthCheckAlarmMinutes).toBeUndefined();
     expect(plain.backupIntervalMinutes.low).toBe(24 * 60);

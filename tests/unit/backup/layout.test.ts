@@ -89,9 +89,16 @@ describe("parseTargets", () => {
     ]);
   });
 
+  it("reads an optional maximum age in seconds, which the verifier holds the newest backup to instead of the tier's RPO", () => {
+    expect(parseTargets("app:critical:db:4500", "BACKUP_TARGETS")).toEqual([{ database: "app", tier: "critical", dataClass: "db", maxAgeSeconds: 4500 }]);
+    expect(() => parseTargets("app:critical:db:soon", "BACKUP_TARGETS")).toThrow(/the maximum age "soon" is not a whole number of seconds above 0/);
+    expect(() => parseTargets("app:critical:db:0", "BACKUP_TARGETS")).toThrow(/is not a whole number of seconds above 0/);
+    expect(() => parseTargets("app:critical:db:60:x", "BACKUP_TARGETS")).toThrow(/is not name:tier\[:class\[:maxAgeSeconds\]\]/);
+  });
+
   it.each([
     ["", /BACKUP_TARGETS is empty/],
-    ["app", /"app" is not name:tier\[:class\]/],
+    ["app", /"app" is not name:tier\[:class/],
     ["app:gold", /must be one of critical, high, standard, low \(got "gold"\)/],
     ["app:low:forever", /must be one of db, critical, archive, financial/],
     ["a/b:low", /cannot be used in a backup key/],
