@@ -16,6 +16,7 @@ import {
 import type { DrConfig } from "./config";
 import { DataClassName, DataClassPolicy } from "./dataClasses";
 import { healthCheckAlarmPlacement, healthCheckStatusAlarm, ROUTE53_METRICS_REGION } from "./dns";
+import { pointInTimeRecovery } from "./pointInTimeRecovery";
 import { needsReplicationTimeControl } from "./replication";
 import { checkScheduleExpression } from "./scheduleExpression";
 import { peerOf, SiteName, SiteRole } from "./roles";
@@ -69,6 +70,12 @@ export interface RecoveryMechanisms {
   backupIntervalMinutes: Partial<Record<TierName, number>>;
   /** How each data class's backups reach the peer's bucket. */
   replication: Record<DataClassName, ReplicationMechanism>;
+  /**
+   * Point-in-time recovery of the database (RDS automated backups): the data
+   * lost restoring to just before a corruption. Absent: none, so the newest
+   * dump before the corruption is what a restore gets back.
+   */
+  pointInTimeRecoveryMinutes?: number;
 }
 
 /** Data classes whose data lives in the database, so a database replica protects them continuously. */
@@ -130,6 +137,7 @@ export function completedRecoveryMechanisms(config: DrConfig): RecoveryMechanism
 }
 
 function mechanismsOf(config: DrConfig, pair: { peerProvisioned: boolean; standbyReplica: boolean }): RecoveryMechanisms {
+  const pitr = pointInTimeRecovery(config);
   const replication = {} as Record<DataClassName, ReplicationMechanism>;
   for (const dataClass of config.dataClasses) {
     replication[dataClass.name] = !pair.peerProvisioned
@@ -151,6 +159,7 @@ function mechanismsOf(config: DrConfig, pair: { peerProvisioned: boolean; standb
     databaseReplica: pair.peerProvisioned && pair.standbyReplica,
     backupIntervalMinutes,
     replication,
+    ...(pitr.enabled ? { pointInTimeRecoveryMinutes: pitr.rpoMinutes } : {}),
   };
 }
 
@@ -323,9 +332,17 @@ export function replicationMinutes(mechanism: ReplicationMechanism): number | nu
 export interface DataClassRecoveryPoint {
   dataClass: DataClassName;
   tier: TierName;
-  /** Worst-case data loss in minutes if the active site is lost now; null: no bound (nothing reaches the peer). */
+  /** Worst-case data loss in minutes, the worse of losing the active site and of a corruption; null: no bound. */
   minutes: number | null;
   basis: string;
+  /** If the active site is lost now: what reached the peer. null: nothing does. */
+  regionLossMinutes: number | null;
+  /**
+   * If the data is corrupted (a bad migration, a DELETE without WHERE): a
+   * replica copies the corruption within seconds, so only point-in-time
+   * recovery (database data) or the newest dump before it count.
+   */
+  corruptionMinutes: number;
 }
 
 /**
@@ -345,12 +362,24 @@ export function recoveryPoint(dataClass: DataClassPolicy, mechanisms: RecoveryMe
           minutes: interval + delay,
           basis: `${scheduled} + ${replication === "time-controlled" ? "S3 RTC" : "uncontrolled S3"} replication ${delay} min`,
         };
-  if (mechanisms.databaseReplica && DATABASE_DATA_CLASSES.includes(dataClass.name)) {
-    if (viaBackups.minutes === null || DATABASE_REPLICA_LAG_MINUTES < viaBackups.minutes) {
-      return { dataClass: dataClass.name, tier: dataClass.tier, minutes: DATABASE_REPLICA_LAG_MINUTES, basis: "database replica lag" };
-    }
-  }
-  return { dataClass: dataClass.name, tier: dataClass.tier, ...viaBackups };
+  const regionLoss =
+    mechanisms.databaseReplica && DATABASE_DATA_CLASSES.includes(dataClass.name) && (viaBackups.minutes === null || DATABASE_REPLICA_LAG_MINUTES < viaBackups.minutes)
+      ? { minutes: DATABASE_REPLICA_LAG_MINUTES, basis: "database replica lag" }
+      : viaBackups;
+  const pitr = mechanisms.pointInTimeRecoveryMinutes;
+  const corruption =
+    pitr !== undefined && DATABASE_DATA_CLASSES.includes(dataClass.name) && pitr < interval
+      ? { minutes: pitr, basis: `point-in-time recovery ${pitr} min` }
+      : { minutes: interval, basis: `the newest dump before it: ${scheduled}` };
+  const minutes = regionLoss.minutes === null ? null : Math.max(regionLoss.minutes, corruption.minutes);
+  return {
+    dataClass: dataClass.name,
+    tier: dataClass.tier,
+    minutes,
+    basis: `region lost: ${regionLoss.basis}; corruption: ${corruption.basis}`,
+    regionLossMinutes: regionLoss.minutes,
+    corruptionMinutes: corruption.minutes,
+  };
 }
 
 export interface TierPosture {

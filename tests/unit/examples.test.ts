@@ -60,7 +60,8 @@ describe("the example stacks meet the example objectives", () => {
     expect(found.mechanisms).toMatchObject({ healthCheckIntervalSeconds: 30, healthCheckAlarmMinutes: 1, dnsTtlSeconds: 60, databaseReplica: true });
     expect(found.recoveryTime.minutes).toBe(32.5);
     expect(found.dataClasses.map((point) => [point.dataClass, point.tier, point.minutes])).toEqual([
-      ["db", "critical", 1],
+      // The replica loses 1 min with the region; against corruption point-in-time recovery loses up to 5.
+      ["db", "critical", 5],
       ["critical", "high", 30],
       ["archive", "low", 2880],
       ["financial", "standard", 75],
@@ -105,8 +106,8 @@ describe("the cheaper example names what it misses", () => {
     const warning = evaluation.warnings.join("\n");
     expect(warning).toMatch(new RegExp(`recovery objectives of stack "${stack}" are NOT met \\(objectivesEnforcement is warn`));
     expect(warning).toMatch(/tier critical: RTO objective 35 min, but failover takes 45 min \[detection 15 \+ decision 10 \+ database 10 \+ max\(DNS switch 2, scale-up 10\); detection: no health check/);
-    expect(warning).toMatch(/tier high: RPO objective 30 min, but the mechanisms achieve 45 min \[critical\/: 45 min \(backups every 30 min \+ S3 RTC replication 15 min\)\]/);
-    expect(warning).toMatch(/tier standard: RPO objective 120 min, but the mechanisms achieve 135 min \[financial\/: 135 min/);
+    expect(warning).toMatch(/tier high: RPO objective 30 min, but the mechanisms achieve 255 min \[critical\/: 255 min \(region lost: backups every 240 min \+ S3 RTC replication 15 min; corruption: the newest dump before it: backups every 240 min\)\]/);
+    expect(warning).toMatch(/tier standard: RPO objective 120 min, but the mechanisms achieve 735 min \[financial\/: 735 min/);
     expect(warning).not.toMatch(/tier low:/);
   });
 

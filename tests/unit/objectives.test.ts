@@ -42,7 +42,7 @@ function dataClass(name: keyof typeof DATA_CLASSES, tier: TierName): DataClassPo
   return { ...DATA_CLASSES[name], retentionDays: DATA_CLASSES[name].minimumRetentionDays, tier };
 }
 
-/** A site with everything drstack offers: Route 53 health checks every 10 s and their alarm, a replica, frequent backups, RTC everywhere. */
+/** A site with everything drstack offers: Route 53 health checks every 10 s and their alarm, a replica, point-in-time recovery, frequent backups, RTC everywhere. */
 const FULL: RecoveryMechanisms = {
   dnsTtlSeconds: 60,
   healthCheckIntervalSeconds: 10,
@@ -51,6 +51,7 @@ const FULL: RecoveryMechanisms = {
   databaseReplica: true,
   backupIntervalMinutes: { critical: 60, high: 15, standard: 60, low: 720 },
   replication: { db: "time-controlled", critical: "time-controlled", archive: "time-controlled", financial: "time-controlled" },
+  pointInTimeRecoveryMinutes: 5,
 };
 /** A plain record: no health check, so no alarm either. */
 const PLAIN: RecoveryMechanisms = { ...FULL, healthCheckIntervalSeconds: undefined, healthCheckFailureThreshold: undefined, healthCheckAlarmMinutes: undefined };
@@ -188,9 +189,18 @@ describe("recovery point, one mechanism at a time", () => {
     expect(point.minutes).toBeNull();
   });
 
-  test("database data with a replica loses only the replica lag", () => {
-    expect(recoveryPoint(dataClass("db", "critical"), FULL).minutes).toBe(assumptions.DATABASE_REPLICA_LAG_MINUTES);
+  test("database data with a replica loses only the replica lag with the region, and point-in-time recovery's 5 min to a corruption", () => {
+    const point = recoveryPoint(dataClass("db", "critical"), FULL);
+    expect(point).toMatchObject({ regionLossMinutes: assumptions.DATABASE_REPLICA_LAG_MINUTES, corruptionMinutes: 5, minutes: 5 });
+    expect(point.basis).toBe("region lost: database replica lag; corruption: point-in-time recovery 5 min");
     expect(recoveryPoint(dataClass("db", "critical"), { ...FULL, databaseReplica: false }).minutes).toBe(60 + 15);
+  });
+
+  test("a replica copies a corruption, so without point-in-time recovery the newest dump before it is what a restore gets back", () => {
+    const point = recoveryPoint(dataClass("db", "critical"), { ...FULL, pointInTimeRecoveryMinutes: undefined });
+    expect(point).toMatchObject({ regionLossMinutes: assumptions.DATABASE_REPLICA_LAG_MINUTES, corruptionMinutes: 60, minutes: 60 });
+    // File backups have no point-in-time recovery: their last dump bounds both cases.
+    expect(recoveryPoint(dataClass("critical", "critical"), FULL)).toMatchObject({ corruptionMinutes: 60, regionLossMinutes: 75, minutes: 75 });
   });
 
   test("a replica protects only database data, not file backups", () => {
@@ -207,7 +217,7 @@ describe("posture per tier (the example objectives, docs/design.md)", () => {
       ["standard", "met"],
       ["low", "met"],
     ]);
-    expect(posture.tiers[0]).toMatchObject({ achievedRtoMinutes: 31.5, achievedRpoMinutes: assumptions.DATABASE_REPLICA_LAG_MINUTES });
+    expect(posture.tiers[0]).toMatchObject({ achievedRtoMinutes: 31.5, achievedRpoMinutes: 5 }) // PITR against corruption; the replica alone would be 1 min;
     // high holds critical/ backups every 15 min + RTC 15 = 30 = its RPO
     expect(posture.tiers.find((tier) => tier.tier === "high")).toMatchObject({ achievedRpoMinutes: 30, rpoMet: true });
     expect(posture).toMatchObject({ met: true, interimGaps: [] });
@@ -268,7 +278,7 @@ describe("enforcement", () => {
     } catch (error) {
       const message = (error as Error).message;
       expect(message).toMatch(/tier critical: RPO objective 5 min, but the mechanisms achieve 75 min/);
-      expect(message).toMatch(/db\/: 75 min \(backups every 60 min \+ S3 RTC replication 15 min\)/);
+      expect(message).toMatch(/db\/: 75 min \(region lost: backups every 60 min \+ S3 RTC replication 15 min; corruption: point-in-time recovery 5 min\)/);
       expect(message).toMatch(/back the data up more often \(tierCriticalBackupSchedule/);
       expect(message).toMatch(/pulumi -s primary config set tierCriticalRpoMinutes 75/);
       expect(message).toMatch(/dbTier/);
