@@ -23,15 +23,9 @@ import { errorMessage, UsageError } from "./errors";
 import { DatabaseState, decide, disabledScheduleUpdate, GuardDecision, GuardObservation, Lookup, SiteObservation } from "./fencing";
 import { CLIENT_TIMEOUTS, errorName, readFencingState, ssmClient, writeFenceMarker } from "./fencingState";
 
-export const FENCING_METRIC_NAMESPACE = "drstack/fencing";
+import { FENCING_METRIC_NAMESPACE, FENCING_METRICS } from "./fencingMetrics";
 
-/** Metric names the infra alarms refer to (dimension `Site`). */
-export const FENCING_METRICS = {
-  peerUnreachable: "PeerUnreachable",
-  inconsistent: "ClaimsInconsistent",
-  fenced: "Fenced",
-  actionFailed: "FenceActionFailed",
-} as const;
+export { FENCING_METRIC_NAMESPACE, FENCING_METRICS };
 
 export interface GuardOptions {
   site: string;

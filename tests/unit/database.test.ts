@@ -5,7 +5,7 @@ import { DATABASE_REPLICA_LAG_MINUTES } from "../../infra/assumptions";
 import { createdAsReplica, FROZEN_INSTANCE_INPUTS, masterPasswordOrigin, parseDatabaseSecret } from "../../infra/database";
 import { SiteName } from "../../infra/roles";
 import { Evaluation, RecordedResource, revealSecrets } from "../../offline/evaluate";
-import { evaluate, resourcesOfType, single, STACK_CASES } from "./evaluations";
+import { evaluate, FAILBACK_CYCLE, resourcesOfType, single, STACK_CASES } from "./evaluations";
 
 jest.setTimeout(120_000);
 
@@ -309,15 +309,9 @@ describe("every instance, in every mode and generation", () => {
   // writer, so any input change to it would fail the very `up` that fences or rebuilds the site.
   test("no step of the failover/failback cycle changes an instance that is no longer its site's live database, and each such instance is frozen", async () => {
     const cycle: Array<Record<string, string>> = [
-      { activeSite: "primary" },
-      { activeSite: "secondary" },
-      { activeSite: "secondary", primaryDatabaseGeneration: "2" },
-      { activeSite: "primary", primaryDatabaseGeneration: "2" },
-      { activeSite: "primary", primaryDatabaseGeneration: "2", secondaryDatabaseGeneration: "2" },
-      { activeSite: "secondary", primaryDatabaseGeneration: "2", secondaryDatabaseGeneration: "2" },
-      { activeSite: "secondary", primaryDatabaseGeneration: "3", secondaryDatabaseGeneration: "2" },
+      ...FAILBACK_CYCLE,
       // An operator who resizes during an outage must not touch the stopped former writer either.
-      { activeSite: "secondary", primaryDatabaseGeneration: "3", secondaryDatabaseGeneration: "2", dbInstanceClass: "db.r6g.xlarge" },
+      { ...FAILBACK_CYCLE[FAILBACK_CYCLE.length - 1], dbInstanceClass: "db.r6g.xlarge" },
     ];
     // Live: the active site's current generation (the writer) or a replica. Anything else is a former writer.
     const isLive = (evaluation: Evaluation, db: RecordedResource, activeSite: string) =>

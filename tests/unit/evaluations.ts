@@ -125,3 +125,14 @@ export function parsePolicy(policy: unknown): ParsedStatement[] {
 export function asArray<T>(value: T | T[] | undefined): T[] {
   return value === undefined ? [] : Array.isArray(value) ? value : [value];
 }
+
+/** README's failover/failback cycle as the config of each phase, from generation 1 to the next failover, then the next rebuild. */
+export const FAILBACK_CYCLE: ReadonlyArray<Record<string, string>> = [
+  { activeSite: "primary" },
+  { activeSite: "secondary" },
+  { activeSite: "secondary", primaryDatabaseGeneration: "2" },
+  { activeSite: "primary", primaryDatabaseGeneration: "2" },
+  { activeSite: "primary", primaryDatabaseGeneration: "2", secondaryDatabaseGeneration: "2" },
+  { activeSite: "secondary", primaryDatabaseGeneration: "2", secondaryDatabaseGeneration: "2" },
+  { activeSite: "secondary", primaryDatabaseGeneration: "3", secondaryDatabaseGeneration: "2" },
+];

@@ -7,7 +7,7 @@ import { Evaluation, RecordedResource } from "../../offline/evaluate";
 import { diffGraphs, forbiddenFailoverChanges } from "../../offline/graphDiff";
 import { drProperties } from "../../offline/plan";
 import { declaredDefaults, problemsOf } from "./configHelpers";
-import { evaluate, resourcesOfType, STACK_CASES } from "./evaluations";
+import { evaluate, FAILBACK_CYCLE, resourcesOfType, STACK_CASES } from "./evaluations";
 
 jest.setTimeout(180_000);
 
@@ -114,14 +114,7 @@ describe("the replicated copy of the peer writer's automated backups", () => {
   });
 
   test(`changes only at each site's own rebuild, whose up needs the peer's writer anyway, and each new copy's source is then a writer in the peer's evaluation (${START_API}); the old copy's backups stay: "Replicated backups are retained, subject to the backup retention period set when they were created" (${STOP_GUIDE})`, async () => {
-    const cycle: Array<Record<string, string>> = [
-      { activeSite: "primary" },
-      { activeSite: "secondary" },
-      { activeSite: "secondary", primaryDatabaseGeneration: "2" },
-      { activeSite: "primary", primaryDatabaseGeneration: "2" },
-      { activeSite: "primary", primaryDatabaseGeneration: "2", secondaryDatabaseGeneration: "2" },
-      { activeSite: "secondary", primaryDatabaseGeneration: "2", secondaryDatabaseGeneration: "2" },
-    ];
+    const cycle = FAILBACK_CYCLE.slice(0, 6);
     const changedAt: string[] = [];
     for (const stack of ["primary", "secondary"] as const) {
       for (let step = 1; step < cycle.length; step++) {
