@@ -15,13 +15,18 @@ import {
 import { PolicyDocument, serviceTrustPolicy } from "./policyDocument";
 import { SiteName } from "./roles";
 import { WriterClaim } from "./sitePlan";
-import { FENCING_METRIC_NAMESPACE, FENCING_METRICS } from "../lambdas/core/fencingMetrics";
 
 /** Entry point inside the guard's archive. */
 export const GUARD_HANDLER = "handlers/guard.handler";
 export const GUARD_TIMEOUT_SECONDS = 60;
-/** Metrics the guard publishes, dimension `Site`: one definition shared with the handler. */
-export { FENCING_METRIC_NAMESPACE, FENCING_METRICS };
+/** Metrics the guard publishes (lambdas/core/guard.ts), dimension `Site`. */
+export const FENCING_METRIC_NAMESPACE = "drstack/fencing";
+export const FENCING_METRICS = {
+  peerUnreachable: "PeerUnreachable",
+  inconsistent: "ClaimsInconsistent",
+  fenced: "Fenced",
+  actionFailed: "FenceActionFailed",
+} as const;
 
 /** The environment the guard reads (`guardOptionsFromEnv` in lambdas/core/guard.ts). */
 export const GUARD_ENV = {

@@ -23,9 +23,15 @@ import { errorMessage, UsageError } from "./errors";
 import { DatabaseState, decide, disabledScheduleUpdate, GuardDecision, GuardObservation, Lookup, SiteObservation } from "./fencing";
 import { CLIENT_TIMEOUTS, errorName, readFencingState, ssmClient, writeFenceMarker } from "./fencingState";
 
-import { FENCING_METRIC_NAMESPACE, FENCING_METRICS } from "./fencingMetrics";
+export const FENCING_METRIC_NAMESPACE = "drstack/fencing";
 
-export { FENCING_METRIC_NAMESPACE, FENCING_METRICS };
+/** Metric names the infra alarms refer to (dimension `Site`). */
+export const FENCING_METRICS = {
+  peerUnreachable: "PeerUnreachable",
+  inconsistent: "ClaimsInconsistent",
+  fenced: "Fenced",
+  actionFailed: "FenceActionFailed",
+} as const;
 
 export interface GuardOptions {
   site: string;

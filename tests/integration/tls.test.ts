@@ -6,7 +6,7 @@
  * throwaway CA, and the role below is admitted over TLS only.
  */
 import { execFileSync } from "node:child_process";
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { runBackup } from "../../lambdas/core/backup";
@@ -48,6 +48,10 @@ describe("the backup job's database connection", () => {
     const dir = mkdtempSync(join(tmpdir(), "drstack-other-ca-"));
     const otherCa = join(dir, "ca.pem");
     execFileSync("openssl", ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", join(dir, "ca.key"), "-out", otherCa, "-days", "1", "-subj", "/CN=not the server's CA"], { stdio: "ignore" });
-    await expect(backupOf(url(`?sslmode=verify-full&sslrootcert=${otherCa}`))).rejects.toThrow(/certificate of PostgreSQL at 127\.0\.0\.1:\d+ could not be verified.*sslrootcert/);
+    try {
+      await expect(backupOf(url(`?sslmode=verify-full&sslrootcert=${otherCa}`))).rejects.toThrow(/certificate of PostgreSQL at 127\.0\.0\.1:\d+ could not be verified.*sslrootcert/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

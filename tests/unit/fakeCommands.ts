@@ -20,9 +20,17 @@ export interface ShellResult {
   output: string;
 }
 
-/** A fresh temporary directory. */
+const scratchDirs: string[] = [];
+// Jest runs each test file in its own module registry: this file's directories go when its file's tests end.
+afterAll(() => {
+  for (const dir of scratchDirs.splice(0)) fs.rmSync(dir, { recursive: true, force: true });
+});
+
+/** A fresh temporary directory, removed after the test file's tests. */
 export function scratchDir(): string {
-  return fs.mkdtempSync(path.join(os.tmpdir(), "drstack-shell-"));
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "drstack-shell-"));
+  scratchDirs.push(dir);
+  return dir;
 }
 
 /** A directory of executables named after the commands they stand in for; each body runs under `set -euo pipefail`. */

@@ -77,6 +77,8 @@ describe("Lambda bundles", () => {
       ");",
     ].join("\n");
     const result = spawnSync(path.join(root, "node_modules", ".bin", "tsx"), ["-e", script], { cwd: copy, encoding: "utf8", timeout: 100_000 });
+    // rmSync removes the node_modules link, never what it points to.
+    fs.rmSync(copy, { recursive: true, force: true });
     const outcome = JSON.parse(result.stdout.trim().split("\n").pop() ?? "{}") as { ok?: boolean; message?: string; declared?: string[] };
     expect(outcome.ok).toBeUndefined();
     expect(outcome.message).toMatch(/Lambda bundles dist\/lambdas\/verify\/handlers\/verify.js, dist\/lambdas\/guard\/handlers\/guard.js do not exist; nothing was deployed. Fix: run `npm run build:lambdas`/);
