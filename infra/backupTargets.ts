@@ -5,7 +5,7 @@ import { isTierName, TIER_NAMES, TierName } from "./tiers";
  * The databases drstack backs up, from `backupDatabases`: comma-separated
  * `name:tier[:dataClass]` entries such as `app:critical,ledger:standard:financial`.
  * The data class decides the key prefix (and so retention) of the dumps; it
- * defaults to `db`, the daily dumps.
+ * defaults to `db`, the database dumps on their tier's schedule.
  */
 export interface BackupDatabase {
   name: string;

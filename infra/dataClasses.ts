@@ -22,7 +22,7 @@ export const DATA_CLASSES: Record<DataClassName, DataClassDefinition> = {
   db: {
     name: "db",
     prefix: "db/",
-    description: "daily database dumps",
+    description: "database dumps (on their tier's schedule)",
     minimumRetentionDays: 7,
     minimumReason: "corruption noticed days late must still have a clean dump from before it",
   },

@@ -43,7 +43,7 @@ export const SETTINGS = {
   secretAccessKey: { flag: "secret-access-key", env: "S3_SECRET_ACCESS_KEY", commands: ALL, description: "S3 secret key, with --access-key-id" },
   name: { flag: "name", env: "BACKUP_NAME", commands: ["backup", "restore", "drill"], description: "Name of the database in the bucket layout; defaults to the database in DATABASE_URL (required for restore and drill)" },
   tier: { flag: "tier", env: "BACKUP_TIER", commands: ["backup"], description: "Recovery tier: critical, high, standard or low (recorded in the manifest; the data class, not the tier, sets the key prefix)" },
-  dataClass: { flag: "data-class", env: "BACKUP_DATA_CLASS", commands: ["backup", "restore", "drill"], description: "Data class, the key prefix and so the retention: db (db/, the daily dumps, the default), critical, archive, financial; the same names as the backupDatabases config" },
+  dataClass: { flag: "data-class", env: "BACKUP_DATA_CLASS", commands: ["backup", "restore", "drill"], description: "Data class, the key prefix and so the retention: db (db/, the database dumps, the default), critical, archive, financial; the same names as the backupDatabases config" },
   slot: { flag: "slot", env: "BACKUP_SLOT", commands: ["backup"], description: "Schedule slot (ISO 8601) this run belongs to; retries of a slot are idempotent. Default: now" },
   partSizeMb: { flag: "part-size-mb", env: "BACKUP_PART_SIZE_MB", commands: ["backup"], description: `Multipart part size in MiB (default ${DEFAULT_PART_SIZE / 1048576})` },
   concurrency: { flag: "concurrency", env: "BACKUP_CONCURRENCY", commands: ["backup"], description: `Parts uploaded in parallel (default ${DEFAULT_CONCURRENCY})` },

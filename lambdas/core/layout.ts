@@ -37,7 +37,7 @@ export const DATA_CLASS_PREFIX: Record<DataClass, string> = {
 };
 
 /**
- * The class of a database whose class is not given: `db/`, the daily dumps,
+ * The class of a database whose class is not given: `db/`, the database dumps,
  * as in the program's `backupDatabases` config (`name:tier[:dataClass]`).
  * The class is a retention choice, not the tier's: one default everywhere.
  */
@@ -51,7 +51,7 @@ export function parseTier(value: string, source: string): Tier {
 export function parseDataClass(value: string, source: string): DataClass {
   if ((DATA_CLASSES as readonly string[]).includes(value)) return value as DataClass;
   if (value === "daily") {
-    throw new UsageError(`${source}: the class of the daily dumps is called "db" (its key prefix db/, as in the backupDatabases config), not "daily". Use db.`);
+    throw new UsageError(`${source}: the class of the database dumps is called "db" (its key prefix db/, as in the backupDatabases config), not "daily". Use db.`);
   }
   throw new UsageError(`${source} must be one of ${DATA_CLASSES.join(", ")} (got "${value}").`);
 }

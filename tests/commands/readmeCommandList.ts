@@ -114,7 +114,24 @@ export const RUN_HERE: RunHere[] = [
   {
     command: "npm run docs:rehearsal",
     exitCode: 0,
-    expectOutput: ({ stdout }) => expect(stdout).toContain("README.md failover rehearsal regenerated"),
+    expectOutput: ({ stdout }) => expect(stdout).toContain("README.md failover rehearsal and example postures regenerated"),
+  },
+  {
+    command: "npx drstack plan --stack primary --stack-dir examples/cheap",
+    exitCode: 0,
+    expectOutput: ({ stdout, stderr }) => {
+      expect(stdout).toContain("drstack plan: stack primary");
+      // The cheaper example warns with what it misses, and deploys anyway (objectivesEnforcement: warn).
+      expect(`${stdout}\n${stderr}`).toMatch(/not met/i);
+    },
+  },
+  {
+    command: "npm run plan -- --stack primary --stack-dir examples/cheap",
+    exitCode: 0,
+    expectOutput: ({ stdout, stderr }) => {
+      expect(stdout).toContain("drstack plan: stack primary");
+      expect(`${stdout}\n${stderr}`).toMatch(/not met/i);
+    },
   },
   {
     // The path before --selectProjects, which takes every word after it as a project name.
@@ -136,6 +153,10 @@ export const RUN_BY_CI: Reviewed[] = [
 ];
 
 const PULUMI = "needs the Pulumi CLI, a state backend and the account's AWS credentials";
+const RECOVERY_HOSTS =
+  "needs the deployed writer and recovery instance (their hosts come from the stack's outputs) and the account's credentials; tests/unit/pointInTimeRecovery.test.ts covers what the program declares";
+const TABLE_RESTORE =
+  "needs the site's database host (db) and its backups; tests/integration/table-restore.test.ts runs the same restore flags against local PostgreSQL and MinIO";
 const ON_PREMISES =
   "needs the on-premises site's hosts (minio.internal, minio-dr, db, scratch) and credentials; tests/integration/backup-restore.test.ts runs backup, verify and restore through the same CLI against local PostgreSQL and MinIO";
 
@@ -175,4 +196,28 @@ export const NOT_RUN_HERE: Reviewed[] = [
   { command: "pulumi -s primary config rm peerProvisioned", why: PULUMI },
   { command: "pulumi -s secondary config set activeSite secondary", why: PULUMI },
   { command: "pulumi -s primary config set activeSite secondary", why: PULUMI },
+  {
+    command: 'npx drstack-backup drill --name shop --data-class critical --scratch-server-url postgres://restore:secret@scratch:5432/postgres --smoke-query "SELECT count(*) > 0 FROM public.orders"',
+    why: "needs the on-premises scratch server and the site's bucket; tests/integration/drill.test.ts runs the drill against local PostgreSQL and MinIO",
+  },
+  { command: "npm run bench:lookup", why: "seeds 100,000 manifests into MinIO and lists them round after round: minutes of a shared machine; README's figures come from a run by hand" },
+  { command: "export TARGET=postgres://admin:secret@db:5432/shop", why: TABLE_RESTORE },
+  { command: 'npx drstack-backup restore --name shop --table public.orders --before 2026-12-02T12:00:00Z --into-schema recovered --target-database-url "$TARGET"', why: TABLE_RESTORE },
+  { command: 'psql "$TARGET" -c "SELECT count(*) FROM recovered.orders" -c "SELECT count(*) FROM public.orders"', why: TABLE_RESTORE },
+  { command: 'npx drstack-backup restore --name shop --table public.orders --before 2026-12-02T12:00:00Z --clean --target-database-url "$TARGET"', why: TABLE_RESTORE },
+  { command: "pulumi -s primary config set recoveryPointInTime 2026-12-02T14:29:00Z", why: PULUMI },
+  { command: "RECOVERED=$(pulumi -s primary stack output recoveryDatabaseEndpoint)", why: PULUMI },
+  { command: "WRITER=$(pulumi -s primary stack output databaseEndpoint)", why: PULUMI },
+  { command: "curl -so global-bundle.pem https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem", why: "downloads from AWS, which this machine cannot reach; the backup image carries the same bundle (lambdas/backup-image/Dockerfile)" },
+  { command: "export PGSSLMODE=verify-full PGSSLROOTCERT=global-bundle.pem PGUSER=drstack PGDATABASE=shop", why: RECOVERY_HOSTS },
+  {
+    command: "export PGPASSWORD=$(aws secretsmanager get-secret-value --secret-id acme-shop-dr/primary/db --query SecretString --output text | jq -r .password)",
+    why: RECOVERY_HOSTS,
+  },
+  { command: "psql -h \"$RECOVERED\" -c 'SELECT count(*) FROM orders'", why: RECOVERY_HOSTS },
+  { command: "psql -h \"$WRITER\" -c 'SELECT count(*) FROM orders'", why: RECOVERY_HOSTS },
+  { command: "psql -h \"$WRITER\" -c 'CREATE TABLE recovered_orders (LIKE orders INCLUDING ALL)'", why: RECOVERY_HOSTS },
+  { command: "psql -h \"$RECOVERED\" -c '\\copy orders TO STDOUT' | psql -h \"$WRITER\" -c '\\copy recovered_orders FROM STDIN'", why: RECOVERY_HOSTS },
+  { command: "psql -h \"$WRITER\" -c 'INSERT INTO orders SELECT r.* FROM recovered_orders r WHERE NOT EXISTS (SELECT 1 FROM orders o WHERE o.id = r.id)'", why: RECOVERY_HOSTS },
+  { command: "pulumi -s primary config rm recoveryPointInTime", why: PULUMI },
 ];
