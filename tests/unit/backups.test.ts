@@ -55,7 +55,8 @@ describe.each(STACK_CASES)("backup jobs of stack $stack with activeSite=$activeS
     const shop = named(evaluation, T.schedule, `${stack}-backup-jobs-backup-shop-schedule`).inputs;
     const ledger = named(evaluation, T.schedule, `${stack}-backup-jobs-backup-ledger-schedule`).inputs;
     expect([shop.state, ledger.state]).toEqual([expected, expected]);
-    expect(shop.scheduleExpression).toBe("rate(5 minutes)");
+    // Hourly: point-in-time recovery, not the dumps, holds the critical tier's 5-minute RPO (Pulumi.yaml's default).
+    expect(shop.scheduleExpression).toBe("rate(1 hour)");
     // The example stacks back the standard tier up hourly, so that with RTC it meets its 2 h RPO.
     expect(ledger.scheduleExpression).toBe("rate(1 hour)");
     expect(values["drstack:tierStandardBackupSchedule"]).toBe("rate(1 hour)");
@@ -110,7 +111,7 @@ describe.each(STACK_CASES)("backup jobs of stack $stack with activeSite=$activeS
     expect((fn.environment as { variables: Record<string, string> }).variables).toEqual({
       BACKUP_BUCKET: `acme-shop-dr-backups-${stack}-${region}`,
       // Each with its maximum age: one schedule interval plus one 900 s run, or the tier's RPO if longer.
-      BACKUP_TARGETS: "shop:critical:db:4500,ledger:standard:financial:44100",
+      BACKUP_TARGETS: "shop:critical:db:4500,ledger:standard:financial:7200",
       PEER_BUCKET: `acme-shop-dr-backups-${peer}-${peerRegion}`,
       PEER_REGION: peerRegion,
       METRIC_NAMESPACE: "drstack/backups",
@@ -254,8 +255,8 @@ describe.each(STACK_CASES)("backup jobs of stack $stack with activeSite=$activeS
       metricName: "BackupAgeSeconds",
       dimensions: { Database: "ledger" },
       comparisonOperator: "GreaterThanThreshold",
-      // rate(12 hours) and one run at Lambda's 900 s ceiling, longer than the standard tier's 120-minute RPO.
-      threshold: 12 * 3600 + 900,
+      // The standard tier's 2 h RPO is longer than one hourly interval plus a run.
+      threshold: 120 * 60,
       treatMissingData: "breaching",
     });
     const topic = single(evaluation, T.topic);

@@ -50,7 +50,7 @@ describe.each(["primary", "secondary"])("plan of stack %s", (stack) => {
     const text = renderPlanText(await plan());
     expect(text).toMatch(/DR posture \(objectivesEnforcement: error\): every used tier met/);
     expect(text).toMatch(/failover time 32\.5 min = max\(health check 1\.5 \+ DNS switch 2, detection 2\.5 \+ decision 10 \+ database 10 \+ scale-up 10\)/);
-    expect(text).toMatch(/critical +35 min +32\.5 min +5 min +1 min +db\/ +met/);
+    expect(text).toMatch(/critical +35 min +32\.5 min +5 min +5 min +db\/ +met/);
     expect(text).toMatch(/high +60 min +32\.5 min +30 min +30 min +critical\/ +met/);
     expect(text).not.toMatch(/for now:/);
   });
