@@ -17,9 +17,11 @@ const CASES = [
   ...STACK_CASES.map(({ stack, activeSite }) => ({ stack, overrides: { activeSite } })),
   // The primary's first deployment: no web Service until its certificate can be issued.
   { stack: "primary", overrides: { peerProvisioned: "false" } },
+  // A corruption being recovered: the recovery instance's outputs exist only then.
+  { stack: "primary", overrides: { recoveryPointInTime: "latest" } },
 ];
 
-// Five evaluations, some of which evaluate the primary first: one generous wait for all of
+// Six evaluations, some of which evaluate the primary first: one generous wait for all of
 // them rather than a per-test timeout that a busy machine can outgrow.
 beforeAll(async () => {
   for (const { stack, overrides } of CASES) {
