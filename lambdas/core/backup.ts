@@ -26,7 +26,7 @@
 import { spawn, ChildProcess } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
 import { S3Client, HeadObjectCommand, ListMultipartUploadsCommand, AbortMultipartUploadCommand, DeleteObjectCommand } from "@aws-sdk/client-s3";
-import { CheckFailedError, NotWriterError, UsageError, WriterCheckError } from "./errors";
+import { CheckFailedError, errorMessage, NotWriterError, UsageError, WriterCheckError } from "./errors";
 import { BackupTarget, backupKeys, checkDatabaseName, checkSiteName, databasePrefix, latestKey } from "./layout";
 import { BackupManifest, MANIFEST_FORMAT, MAX_CLOCK_SKEW_MS, getJson, isAheadOfClock, publishLatest, putManifestOnce, PublishOutcome } from "./manifest";
 import { ObjectLockHeaders, uploadStream } from "./multipart";
@@ -253,7 +253,8 @@ async function backupWithin(opts: BackupOptions, deadline: Date, expired: AbortS
     let counts: TableState[] = [];
 
     // 3-4. Stream, verify, complete or abort.
-    const upload = await uploadStream(s3, bucket, keys.dumpKey, teeInto(child.stdout, toc.write), {
+    const teed = { bytes: 0 };
+    const upload = await uploadStream(s3, bucket, keys.dumpKey, teeInto(child.stdout, toc.write, teed), {
       partSize,
       concurrency,
       objectLock: retention,
@@ -263,7 +264,9 @@ async function backupWithin(opts: BackupOptions, deadline: Date, expired: AbortS
         if (exit.code !== 0) {
           throw new CheckFailedError(`pg_dump failed (${exit.signal ? `killed by ${exit.signal}` : `exit ${exit.code}`}): ${dumpStderr.trim() || "no message"}`);
         }
-        tocSummary = await toc.finish();
+        tocSummary = await toc.finish().catch((err: unknown) => {
+          throw new CheckFailedError(`${errorMessage(err)} (pg_dump wrote ${teed.bytes} bytes and exited 0${dumpStderr.trim() ? `; it said: ${dumpStderr.trim()}` : ""})`);
+        });
         counts = await countsPromise;
         if (tocSummary.format !== "CUSTOM") throw new CheckFailedError(`archive format is "${tocSummary.format}", expected CUSTOM`);
         const missing = counts.filter((t) => !tocSummary!.tableData.has(`${t.schema} ${t.table}`));
@@ -351,8 +354,9 @@ function writerCheck(writer: BackupOptions["writer"]): WriterCheck {
   return async () => fixed;
 }
 
-async function* teeInto(source: AsyncIterable<Buffer>, write: (chunk: Buffer) => Promise<void>): AsyncGenerator<Buffer> {
+async function* teeInto(source: AsyncIterable<Buffer>, write: (chunk: Buffer) => Promise<void>, counted: { bytes: number }): AsyncGenerator<Buffer> {
   for await (const chunk of source) {
+    counted.bytes += chunk.length;
     await write(chunk);
     yield chunk;
   }

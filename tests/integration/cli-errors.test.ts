@@ -53,7 +53,7 @@ describe("drstack-backup bad inputs", () => {
     ["both --before and --manifest-key", async () => ["restore", ...siteAFlags(), "--name", "badinput", "--before", "2026-12-02T12:00:00Z", "--manifest-key", "x", "--target-database-url", superuserUrl("badinput")], {}, /--manifest-key \/ RESTORE_MANIFEST_KEY and --before \/ RESTORE_BEFORE both choose the backup; give one/],
     ["a drill without a scratch server", async () => ["drill", ...siteAFlags(), "--name", "badinput"], {}, /Missing --scratch-server-url \/ DRILL_SCRATCH_SERVER_URL/],
     ["a verify without targets", async () => ["verify", ...siteAFlags()], {}, /Missing --targets \/ BACKUP_TARGETS/],
-    ["a malformed target", async () => ["verify", ...siteAFlags(), "--targets", "app"], {}, /--targets \/ BACKUP_TARGETS: "app" is not name:tier\[:class\]/],
+    ["a malformed target", async () => ["verify", ...siteAFlags(), "--targets", "app"], {}, /--targets \/ BACKUP_TARGETS: "app" is not name:tier\[:class\[:maxAgeSeconds\]\]/],
   ];
 
   it.each(cases)("rejects %s with exit 2 and a message naming the setting", async (_what, args, env, message) => {

@@ -13,7 +13,7 @@ import { evaluate, resourcesOfType, STACK_CASES } from "./evaluations";
 const SERVICE = "kubernetes:core/v1:Service";
 const UNDEFINED_OUTPUT_WARNING = /Undefined value \((\w+)\) will not show as a stack output/;
 
-const CASES = [
+const CASES: Array<{ stack: string; overrides: Record<string, string> }> = [
   ...STACK_CASES.map(({ stack, activeSite }) => ({ stack, overrides: { activeSite } })),
   // The primary's first deployment: no web Service until its certificate can be issued.
   { stack: "primary", overrides: { peerProvisioned: "false" } },
