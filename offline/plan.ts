@@ -143,6 +143,9 @@ function secretKeys(value: unknown): string {
  * The properties a DR reviewer looks at, for every resource type the program
  * declares (a test fails when a declared type has no entry here).
  */
+/** RDS and ElastiCache subnet groups: which subnets. */
+const subnetGroupProperties: PropertyReader = (i, add) => add("subnets", asArray(i.subnetIds).map(show).join(", "));
+
 const PROPERTY_READERS: Record<string, PropertyReader> = {
   "aws:s3/bucket:Bucket": (i, add) => {
     add("bucket", i.bucket);
@@ -263,7 +266,7 @@ const PROPERTY_READERS: Record<string, PropertyReader> = {
     add("retention (days)", i.retentionPeriod);
     add("key", i.kmsKeyId);
   },
-  "aws:rds/subnetGroup:SubnetGroup": (i, add) => add("subnets", asArray(i.subnetIds).map(show).join(", ")),
+  "aws:rds/subnetGroup:SubnetGroup": subnetGroupProperties,
   "aws:elasticache/replicationGroup:ReplicationGroup": (i, add) => {
     add("engine", i.engine);
     add("nodes", i.numCacheClusters);
@@ -271,7 +274,7 @@ const PROPERTY_READERS: Record<string, PropertyReader> = {
     add("encrypted in transit", i.transitEncryptionEnabled);
     add("snapshot retention (days)", i.snapshotRetentionLimit);
   },
-  "aws:elasticache/subnetGroup:SubnetGroup": (i, add) => add("subnets", asArray(i.subnetIds).map(show).join(", ")),
+  "aws:elasticache/subnetGroup:SubnetGroup": subnetGroupProperties,
   "aws:secretsmanager/secret:Secret": (i, add) => {
     add("secret", i.name);
     add("key", i.kmsKeyId);
