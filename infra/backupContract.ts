@@ -16,6 +16,12 @@ export const BACKUP_METRICS = {
   age: "BackupAgeSeconds",
   size: "BackupSizeBytes",
   replicationLag: "ReplicationLagSeconds",
+  /** Published by the drill function after each drill: 1 failed, 0 passed. */
+  drillFailed: "DrillFailed",
+  /** Published by the drill function: the measured restore time of a passed drill. */
+  drillRestoreSeconds: "DrillRestoreSeconds",
+  /** Published by the verifier: seconds since the newest passed drill started (or, with none, since the oldest retained backup ended). */
+  drillAge: "DrillAgeSeconds",
 } as const;
 
 export const HANDLER_ENV = {
@@ -37,6 +43,10 @@ export const HANDLER_ENV = {
   claimParameter: "FENCING_CLAIM_PARAMETER",
   fenceMarkerParameter: "FENCE_MARKER_PARAMETER",
   guardFunction: "GUARD_FUNCTION",
+  /** The drill function's databases, `name:tier:class`, comma separated (one tier's per function). */
+  drillTargets: "DRILL_TARGETS",
+  /** JSON object: database name to the smoke query the drill runs on its restored copy. */
+  drillSmokeQueries: "DRILL_SMOKE_QUERIES",
 } as const;
 
 /**
@@ -49,6 +59,17 @@ export const BACKUP_IMAGE_PG_DUMP_MAJOR = 16;
 /** Entry points inside the image and the archive. */
 export const BACKUP_HANDLER = "handlers/backup.handler";
 export const VERIFY_HANDLER = "handlers/verify.handler";
+export const DRILL_HANDLER = "handlers/drill.handler";
+
+/** `DRILL_TARGETS` for a drill function: `name:tier:class`, comma separated. */
+export function drillTargets(databases: readonly BackupDatabase[]): string {
+  return databases.map((database) => `${database.name}:${database.tier}:${database.dataClass}`).join(",");
+}
+
+/** Where a database's drill reports go (lambdas/core/drill.ts, drillReportKey): `<prefix>drills/<timestamp>-<site>.json`. */
+export function drillReportKeys(database: Pick<BackupDatabase, "name" | "dataClass">, site: string): string {
+  return `${databaseKeyPrefix(database)}drills/*-${site}.json`;
+}
 
 /** Every object of one database's backups: `<class prefix><database>/...`, including the sites' `latest-<site>.json`. */
 export function databaseKeyPrefix(database: Pick<BackupDatabase, "name" | "dataClass">): string {
