@@ -60,6 +60,8 @@ export const BACKUP_IMAGE_PG_DUMP_MAJOR = 16;
 export const BACKUP_HANDLER = "handlers/backup.handler";
 export const VERIFY_HANDLER = "handlers/verify.handler";
 export const DRILL_HANDLER = "handlers/drill.handler";
+/** The `format` of a drill report (lambdas/core/drill.ts, DRILL_FORMAT; a test keeps the two equal). */
+export const DRILL_REPORT_FORMAT = "drstack.drill/v1";
 
 /** `DRILL_TARGETS` for a drill function: `name:tier:class`, comma separated. */
 export function drillTargets(databases: readonly BackupDatabase[]): string {

@@ -7,7 +7,7 @@ import { isSiteName, peerOf, roleOf, SiteName, SiteRole, SITES } from "./roles";
 import { BACKUP_IMAGE_PG_DUMP_MAJOR } from "./backupContract";
 import { BackupDatabase, parseBackupDatabases } from "./backupTargets";
 import { checkRecoveryPoint, PITR_LOG_UPLOAD_MINUTES, RecoveryPoint } from "./pointInTimeRecovery";
-import { checkScheduleExpression } from "./scheduleExpression";
+import { checkScheduleExpression, longestScheduleGapMinutes } from "./scheduleExpression";
 import { generationsConsistent } from "./sitePlan";
 import { isTierName, TIER_NAMES, tierKeyStem, TierName, TierObjectives } from "./tiers";
 import { ReplicaSettings } from "./workloadReplicas";
@@ -140,7 +140,22 @@ export interface BackupSettings {
   schedules: Record<TierName, string>;
   verifySchedule: string;
   alarmEmails: string[];
+  drills: DrillSettings;
 }
+
+/** The scheduled restore drills (infra/drills.ts). */
+export interface DrillSettings {
+  /** Drill schedule of each tier. */
+  schedules: Record<TierName, string>;
+  /** The longest wait between two drills of each tier: the drill-age alarm's threshold, less its grace. */
+  gapMinutes: Record<TierName, number>;
+  /** Database name to the SQL its drill runs on the restored copy. */
+  smokeQueries: Record<string, string>;
+  scratchStorageMb: number;
+}
+
+/** Lambda's ephemeral storage limits (Lambda Developer Guide, "Configuring ephemeral storage"). */
+export const LAMBDA_EPHEMERAL_STORAGE_MB = { min: 512, max: 10240 } as const;
 
 /** The fencing guard of each site (infra/fencing.ts). */
 export interface FencingSettings {
@@ -911,7 +926,41 @@ function readBackupSettings(reader: ConfigReader, tiers: TierObjectives): Backup
     }
   }
 
-  return { databases: parsed.ok ? parsed.databases : [], imageDigest, schedules, verifySchedule, alarmEmails };
+  const databases = parsed.ok ? parsed.databases : [];
+  return { databases, imageDigest, schedules, verifySchedule, alarmEmails, drills: readDrillSettings(reader, databases) };
+}
+
+function readDrillSettings(reader: ConfigReader, databases: readonly BackupDatabase[]): DrillSettings {
+  const schedules = {} as Record<TierName, string>;
+  const gapMinutes = {} as Record<TierName, number>;
+  for (const tier of TIER_NAMES) {
+    const key = `${tierKeyStem(tier)}DrillSchedule`;
+    schedules[tier] = reader.schedule(key, "cron(0 4 1 * ? *)");
+    const gap = longestScheduleGapMinutes(schedules[tier]);
+    if (checkScheduleExpression(schedules[tier]).ok && gap === undefined) {
+      reader.report(key, "does not recur for ever (its year field is not *), so nothing bounds how old the last drill may get", reader.setCommand(key, "'cron(0 4 1 * ? *)'"));
+    }
+    gapMinutes[tier] = gap ?? 0;
+  }
+  const smokeQueries: Record<string, string> = {};
+  const example = "shop=SELECT count(*) > 0 FROM orders";
+  for (const entry of reader.stringList("drillSmokeQueries", `'${example}'`)) {
+    const match = /^([^=\s]+)=(.*\S.*)$/s.exec(entry.trim());
+    if (!match) {
+      reader.report("drillSmokeQueries", `entry ${JSON.stringify(entry)} is not database=SQL`, `pulumi -s ${reader.stack} config set --path 'drillSmokeQueries[0]' '${example}'`);
+      continue;
+    }
+    const [, database, sql] = match;
+    if (!databases.some((d) => d.name === database)) {
+      reader.report("drillSmokeQueries", `names ${JSON.stringify(database)}, which is not in backupDatabases, so no drill runs it`, `use one of ${databases.map((d) => d.name).join(", ") || "the backupDatabases names"}`);
+    } else if (smokeQueries[database] !== undefined) {
+      reader.report("drillSmokeQueries", `gives ${database} two queries; the drill runs one`, "join them into one query, e.g. SELECT (SELECT ...) AND (SELECT ...)");
+    } else {
+      smokeQueries[database] = sql.trim();
+    }
+  }
+  const scratchStorageMb = reader.between("drillScratchStorageMb", LAMBDA_EPHEMERAL_STORAGE_MB.min, LAMBDA_EPHEMERAL_STORAGE_MB.max);
+  return { schedules, gapMinutes, smokeQueries, scratchStorageMb };
 }
 
 function readFencingSettings(reader: ConfigReader): FencingSettings {

@@ -2,6 +2,7 @@ import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import { SiteAlarms } from "./alarms";
 import { BackupJobs, verifyFunctionArchive } from "./backups";
+import { RestoreDrills } from "./drills";
 import { BackupProtection, BackupStorage } from "./backupStorage";
 import { certificateNames, certificateValidation, SiteCertificate } from "./certificates";
 import { ImageRegistry, lookUpSiteImages } from "./images";
@@ -373,6 +374,23 @@ export async function deploySite(config: DrConfig = loadConfig(), drPosture: DrP
         endpointEnvironment: endpoints.environment,
       },
       fencing,
+    },
+    { provider },
+  );
+
+  new RestoreDrills(
+    `${site}-restore-drills`,
+    {
+      site,
+      region,
+      accountId,
+      bucketName: storage.bucketName,
+      bucketArn: storage.bucketArn,
+      keyArn: storage.keyArn,
+      databases: config.backups.databases,
+      ...config.backups.drills,
+      alarmTopicArn: alarms.topicArn,
+      backupImageUri: images.backupImageUri,
     },
     { provider },
   );

@@ -76,6 +76,12 @@ export interface RecoveryMechanisms {
    * dump before the corruption is what a restore gets back.
    */
   pointInTimeRecoveryMinutes?: number;
+  /**
+   * How long restoring the databases from their dumps took in the last
+   * passed restore drills (`drstack plan --drills`); absent: no drill
+   * measured it, so DATABASE_RESTORE_MINUTES is assumed.
+   */
+  measuredRestore?: { minutes: number; basis: string };
 }
 
 /** Data classes whose data lives in the database, so a database replica protects them continuously. */
@@ -256,7 +262,9 @@ export function dnsSwitchStep(mechanisms: RecoveryMechanisms): TimingStep {
 export function databaseStep(mechanisms: RecoveryMechanisms): TimingStep {
   return mechanisms.databaseReplica
     ? { step: "database", minutes: DATABASE_PROMOTION_MINUTES, basis: "promote the standby's cross-region replica" }
-    : { step: "database", minutes: DATABASE_RESTORE_MINUTES, basis: "the standby has no replica: restore the latest dump" };
+    : mechanisms.measuredRestore !== undefined
+      ? { step: "database", minutes: mechanisms.measuredRestore.minutes, basis: `the standby has no replica: restore the latest dump, ${mechanisms.measuredRestore.basis}` }
+      : { step: "database", minutes: DATABASE_RESTORE_MINUTES, basis: "the standby has no replica: restore the latest dump (assumed; no drill has measured it)" };
 }
 
 export function scaleUpStep(): TimingStep {
@@ -452,6 +460,29 @@ export function assessPosture(input: PostureInput, mechanisms: RecoveryMechanism
     tiers,
     met: tiers.every((tier) => tier.status !== "not met"),
     interimGaps: [],
+  };
+}
+
+/**
+ * The posture with the restore time the drills measured in place of the
+ * assumed one: the failover time and each tier's RTO judged again (the data
+ * loss does not depend on it). With a replica the measure changes nothing
+ * in the failover, which promotes rather than restores.
+ */
+export function withMeasuredRestore(posture: DrPosture, measuredRestore: { minutes: number; basis: string }): DrPosture {
+  const mechanisms = { ...posture.mechanisms, measuredRestore };
+  const time = recoveryTime(mechanisms);
+  const tiers = posture.tiers.map((tier): TierPosture => {
+    const rtoMet = time.minutes <= tier.objectives.rtoMinutes;
+    return { ...tier, achievedRtoMinutes: time.minutes, rtoMet, status: tier.status === "unused" ? "unused" : rtoMet && tier.rpoMet ? "met" : "not met" };
+  });
+  return {
+    ...posture,
+    mechanisms,
+    recoveryTime: time,
+    tiers,
+    met: tiers.every((tier) => tier.status !== "not met"),
+    whenComplete: posture.whenComplete === undefined ? undefined : withMeasuredRestore(posture.whenComplete, measuredRestore),
   };
 }
 

@@ -94,3 +94,39 @@ function dailyCronGapMinutes(fields: string[]): number | undefined {
   // The gap that wraps past midnight counts too.
   return Math.max(...times.map((time, index) => (index + 1 < times.length ? times[index + 1] : times[0] + 24 * 60) - time));
 }
+
+const MONTH_NAMES = ["JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"];
+const DAY_MINUTES = 24 * 60;
+/** The longest month: a cron on some day of the month can wait this long for its next run. */
+const MONTH_MINUTES = 31 * DAY_MINUTES;
+
+/**
+ * An upper bound on the wait between two runs of a recurring schedule, for
+ * schedules that need not run daily (restore drills): a rate's interval, a
+ * daily cron's longest gap, a week for a cron on days of the week, and for a
+ * cron on days of the month 31 days times the longest run of months it skips
+ * (quarterly: 3 months). Undefined when nothing bounds it: a cron limited to
+ * some years ends.
+ */
+export function longestScheduleGapMinutes(expression: string): number | undefined {
+  const check = checkScheduleExpression(expression);
+  if (!check.ok) return undefined;
+  if (check.intervalMinutes !== undefined) return check.intervalMinutes;
+  const fields = /^cron\((.+)\)$/.exec(expression)?.[1].trim().split(/\s+/);
+  if (fields === undefined) return undefined;
+  const [, , dayOfMonth, month, , year] = fields.map((field) => field.toUpperCase());
+  if (year !== "*") return undefined;
+  const months = expandMonths(month);
+  if (months === undefined || months.length === 0) return undefined;
+  const monthGap = Math.max(...months.map((m, index) => (index + 1 < months.length ? months[index + 1] : months[0] + 12) - m));
+  if (month === "*" && dayOfMonth === "?") return 7 * DAY_MINUTES;
+  return monthGap * MONTH_MINUTES;
+}
+
+/** The months (1-12) a month field selects: `*`, numbers or names, ranges, steps and lists. */
+function expandMonths(field: string): number[] | undefined {
+  const numeric = field.replace(/[A-Z]{3}/g, (name) => String(MONTH_NAMES.indexOf(name) + 1));
+  if (/(^|[^0-9])0([^0-9]|$)/.test(numeric)) return undefined;
+  const values = expandField(numeric.replace(/^\*/, "1-12"), 12);
+  return values?.filter((value) => value >= 1);
+}

@@ -4,6 +4,9 @@ import { evaluateRevision } from "./baseRevision";
 import { diffEvaluations, diffFromPreview, DrDiff, EvaluatedStack, PreviewDocument } from "./diff";
 import { evaluateBesidePeer, evaluateStack } from "./evaluate";
 import { failsPolicy, SEVERITIES, Severity } from "./findings";
+import { parseConfig } from "../infra/config";
+import { withMeasuredRestore } from "../infra/objectives";
+import { drillStatuses, measuredRestoreMinutes, readDrillReports } from "./drillHistory";
 import { buildPlan, renderPlanText } from "./plan";
 import { describeDisagreements, parseOverrides, sharedKeyDisagreements } from "./stackFiles";
 import { renderDiffMarkdown } from "./summary";
@@ -13,7 +16,7 @@ import { UsageError } from "./usageError";
  * `drstack`: the offline plan and the DR diff, without a cloud account or the
  * Pulumi CLI.
  *
- *   drstack plan --stack <name> [--stack-dir <dir>] [--set key=value]... [--json]
+ *   drstack plan --stack <name> [--stack-dir <dir>] [--set key=value]... [--drills <dir>] [--json]
  *   drstack diff --stack <name> [--stack-dir <dir>] (--rehearse-failover | --set key=value... | --base <rev>) [...]
  *   drstack diff --from-preview <preview.json> [...]
  */
@@ -21,11 +24,14 @@ import { UsageError } from "./usageError";
 export const EXIT = { ok: 0, failed: 1, usage: 2, findings: 3 } as const;
 
 export const USAGE = `Usage:
-  drstack plan --stack <name> [--stack-dir <dir>] [--set key=value]... [--json]
+  drstack plan --stack <name> [--stack-dir <dir>] [--set key=value]... [--drills <dir>] [--json]
       Evaluate the program for a stack offline and print its resources by
       concern, their DR properties and the stack's DR posture.
       --stack-dir reads Pulumi.<name>.yaml (and its peer's) from <dir>
       instead of beside Pulumi.yaml, e.g. --stack-dir examples/cheap.
+      --drills judges the restore drills by the reports copied into <dir>
+      (last passed, failed, stale, none) and puts their measured restore
+      time in the objectives in place of the assumed one.
   drstack diff --stack <name> [--stack-dir <dir>] --rehearse-failover [--set key=value]...
   drstack diff --stack <name> [--stack-dir <dir>] --set key=value [--set key=value]...
       Compare the stack as configured with the same stack plus overrides
@@ -53,12 +59,15 @@ export interface Flags {
   fromPreview?: string;
   failOn: Severity | "never";
   title?: string;
+  /** A directory of restore-drill reports to judge the stack's drills and objectives by. */
+  drills?: string;
 }
 
 const VALUE_FLAGS: Record<string, Array<"plan" | "diff">> = {
   "--stack": ["plan", "diff"],
   "--stack-dir": ["plan", "diff"],
   "--set": ["plan", "diff"],
+  "--drills": ["plan"],
   "--base": ["diff"],
   "--from-preview": ["diff"],
   "--fail-on": ["diff"],
@@ -105,6 +114,9 @@ export function parseArguments(command: "plan" | "diff", args: readonly string[]
       case "--title":
         flags.title = value;
         break;
+      case "--drills":
+        flags.drills = value;
+        break;
       case "--fail-on":
         if (value !== "never" && !(SEVERITIES as readonly string[]).includes(value)) {
           throw new UsageError(`drstack diff: --fail-on must be blocking, warning or never, not ${JSON.stringify(value)}`);
@@ -146,12 +158,24 @@ async function evaluateHere(
   return evaluateBesidePeer(stack, overrides, stackDir);
 }
 
+/** The evaluation's config (`drstack:key`, `aws:region`) keyed as the program reads its own namespace. */
+function unprefixedConfig(config: Record<string, string>): Record<string, string> {
+  return Object.fromEntries(Object.entries(config).flatMap(([key, value]) => (key.startsWith("drstack:") ? [[key.slice("drstack:".length), value]] : [])));
+}
+
 async function plan(flags: Flags, io: Io): Promise<number> {
   if (!flags.stack) {
     throw new UsageError("drstack plan: --stack <name> is required (e.g. --stack primary)");
   }
   const evaluation = await evaluateHere(flags.stack, parseOverrides(flags.set), resolveStackDir(flags.stackDir));
   const result = buildPlan(evaluation);
+  if (flags.drills !== undefined) {
+    const config = parseConfig(unprefixedConfig(evaluation.config), flags.stack);
+    const reports = readDrillReports(path.resolve(flags.drills));
+    result.drills = drillStatuses(reports, config.backups.databases, config.backups.drills.gapMinutes, new Date());
+    const measured = measuredRestoreMinutes(result.drills);
+    if (measured !== undefined && result.posture !== undefined) result.posture = withMeasuredRestore(result.posture, measured);
+  }
   io.out(flags.json ? `${JSON.stringify(result, null, 2)}\n` : renderPlanText(result));
   return EXIT.ok;
 }

@@ -56,7 +56,8 @@ export function handlerCalls(): HandlerCalls {
     calls[file.replace(/\.ts$/, "")] = {
       aws: [...packages].filter((name) => name in SDK_CLIENT_SERVICES).map((name) => SDK_CLIENT_SERVICES[name]),
       // The pg driver is CommonJS and never shaken out; drstack's own database code is.
-      database: inputs.includes("lambdas/core/postgres.ts"),
+      // A handler that starts its own scratch server (the drill) talks only to that, over a socket in /tmp.
+      database: inputs.includes("lambdas/core/postgres.ts") && !inputs.includes("lambdas/core/scratchPostgres.ts"),
     };
   }
   return calls;

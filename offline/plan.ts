@@ -1,3 +1,4 @@
+import { DrillStatus } from "./drillHistory";
 import type { DrPosture, TierPosture } from "../infra/objectives";
 import type { Evaluation, RecordedResource } from "./evaluate";
 import { isDataStore } from "./dataStores";
@@ -390,6 +391,8 @@ export interface Plan {
   /** The raw evaluation (resources with inputs, outputs), so `drstack diff --base` can compare plans. */
   resources: RecordedResource[];
   outputs: Record<string, unknown>;
+  /** With `--drills`: each database's restore drills as the reports show them. */
+  drills?: DrillStatus[];
 }
 
 export function buildPlan(evaluation: Evaluation): Plan {
@@ -503,8 +506,18 @@ export function renderPlanText(plan: Plan): string {
     }
   }
   lines.push("", ...postureText(plan.posture));
+  if (plan.drills !== undefined) lines.push("", ...drillLines(plan.drills));
   if (plan.warnings.length > 0) {
     lines.push("", "Warnings:", ...plan.warnings.map((w) => `  ${w.replace(/\n/g, "\n  ")}`));
   }
   return `${lines.join("\n")}\n`;
+}
+
+/** The plan's restore-drill section (`--drills`): a line per database, flagged when its last drill failed, is stale or is missing. */
+export function drillLines(drills: readonly DrillStatus[]): string[] {
+  const flagged = drills.filter((drill) => drill.state !== "passed").length;
+  return [
+    `Restore drills: ${flagged === 0 ? "every database drilled and passed within its tier's interval" : `${flagged} of ${drills.length} database(s) FLAGGED`}`,
+    ...drills.map((drill) => `  ${drill.database} (${drill.tier}): ${drill.state === "passed" ? "passed" : drill.state.toUpperCase()}, ${drill.detail}`),
+  ];
 }

@@ -199,6 +199,14 @@ export const NOT_RUN_HERE: Reviewed[] = [
     command: 'npx drstack-backup drill --name shop --data-class critical --scratch-server-url postgres://restore:secret@scratch:5432/postgres --smoke-query "SELECT count(*) > 0 FROM public.orders"',
     why: "needs the on-premises scratch server and the site's bucket; tests/integration/drill.test.ts runs the drill against local PostgreSQL and MinIO",
   },
+  {
+    command: "aws s3 cp --recursive s3://acme-shop-dr-backups-secondary-us-east-1/ ./drills/ --exclude '*' --include '*/drills/*'",
+    why: "reads a deployed site's bucket; tests/integration drill tests write real reports to MinIO",
+  },
+  {
+    command: "npx drstack plan --stack primary --drills ./drills",
+    why: "needs the reports the command before copies; tests/unit/drillHistory.test.ts runs the same plan --drills on reports it writes",
+  },
   { command: "npm run bench:lookup", why: "seeds 100,000 manifests into MinIO and lists them round after round: minutes of a shared machine; README's figures come from a run by hand" },
   { command: "export TARGET=postgres://admin:secret@db:5432/shop", why: TABLE_RESTORE },
   { command: 'npx drstack-backup restore --name shop --table public.orders --before 2026-12-02T12:00:00Z --into-schema recovered --target-database-url "$TARGET"', why: TABLE_RESTORE },

@@ -1,3 +1,4 @@
+import { BACKUP_HANDLER } from "../../infra/backupContract";
 import { Evaluation, RecordedResource } from "../../offline/evaluate";
 import { handlerCalls } from "../../offline/handlerCalls";
 import { reachabilityProblems } from "../../offline/reachability";
@@ -73,7 +74,7 @@ describe.each(STACK_CASES)("network and cache of $stack with activeSite=$activeS
         expect(statement.Resource).not.toContain("*");
       }
     }
-    const backup = resourcesOfType(evaluation, "aws:lambda/function:Function").find((fn) => fn.inputs.packageType === "Image")!;
+    const backup = resourcesOfType(evaluation, "aws:lambda/function:Function").find((fn) => (fn.inputs.imageConfig as { commands?: string[] } | undefined)?.commands?.[0] === BACKUP_HANDLER)!;
     const variables = (backup.inputs.environment as { variables: Record<string, string> }).variables;
     expect(variables[endpointUrlVariable("secretsmanager")]).toMatch(/^https:\/\/vpce-[0-9a-f]+-abcdefgh\.secretsmanager\.[a-z0-9-]+\.vpce\.amazonaws\.com$/);
   });
