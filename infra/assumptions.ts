@@ -95,10 +95,14 @@ export const DATABASE_REPLICA_LAG_MINUTES = 1;
  * Without a replica, the database is restored from the latest dump in the
  * surviving region: creating an RDS instance (typically 10-20 minutes, RDS
  * User Guide, "Creating a DB instance") plus `pg_restore` of the dump.
- * drstack's estimate for a database of tens of GB: 60 minutes in all. Measure
- * it in a restore rehearsal and change it here.
+ * drstack's estimate for a database of tens of GB: 60 minutes in all. The
+ * restore drills measure the pg_restore part (`drstack plan --drills`), which
+ * then replaces the estimate beside DATABASE_INSTANCE_CREATE_MINUTES.
  */
 export const DATABASE_RESTORE_MINUTES = 60;
+
+/** Creating the RDS instance a dump is restored into: the upper end of RDS's typical 10-20 minutes (above). */
+export const DATABASE_INSTANCE_CREATE_MINUTES = 20;
 
 /**
  * Scaling the warm standby's workloads from their standby size to full size:

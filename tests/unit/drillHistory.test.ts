@@ -47,7 +47,7 @@ describe("drill statuses from the reports", () => {
       ["ledger", "stale", 40],
     ]);
     expect(statuses[1].detail).toMatch(/last passed 62.3 days ago .*drills at least every 31 days/);
-    expect(measuredRestoreMinutes(statuses)).toEqual({ minutes: 3, basis: expect.stringMatching(/shop 130.5 s \(2026-12-01\), ledger 40.0 s \(2026-10-01\)/) });
+    expect(measuredRestoreMinutes(statuses)).toEqual({ minutes: 20 + 3, basis: expect.stringMatching(/instance to restore into 20 min \(assumed\) \+ pg_restore measured by the last passed drills: shop 130.5 s \(2026-12-01\), ledger 40.0 s \(2026-10-01\)/) });
 
     const failed = drillStatuses(readDrillReports(reportsDir([{ database: "shop", site: "primary", startedAt: "2026-12-01T04:00:00Z", ok: false }])), DATABASES, GAPS, NOW);
     expect(failed.map((s) => s.state)).toEqual(["failed", "none"]);
