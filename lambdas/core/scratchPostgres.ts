@@ -23,6 +23,8 @@ export const SCRATCH_SUPERUSER = "drstack";
 const PORT = 5432;
 /** Enough for the drill's own clients (admin, restore checks, smoke query) and pg_restore. */
 const MAX_CONNECTIONS = 10;
+/** How a drill's errors name its own server, which no setting names. */
+export const SCRATCH_CLUSTER_LABEL = "the drill's own scratch PostgreSQL (started because --scratch-server-url / DRILL_SCRATCH_SERVER_URL is unset)";
 export const DEFAULT_START_TIMEOUT_MS = 60_000;
 const STOP_TIMEOUT_MS = 30_000;
 /** sun_path is 108 bytes on Linux; the socket is `<dir>/.s.PGSQL.5432`. */
@@ -94,11 +96,11 @@ export async function startScratchPostgres(opts: ScratchPostgresOptions = {}): P
   let server: ChildProcess | undefined;
   let exited: Promise<void> = Promise.resolve();
   let serverLog = "";
-  let stopped = false;
+  let stopping: Promise<void> | undefined;
 
-  const stop = async (): Promise<void> => {
-    if (stopped) return;
-    stopped = true;
+  // Every caller waits for the one shutdown: a second stop() returns once the directory is gone.
+  const stop = (): Promise<void> => (stopping ??= shutdown());
+  const shutdown = async (): Promise<void> => {
     try {
       if (server && server.exitCode === null && server.signalCode === null) {
         // SIGINT is PostgreSQL's fast shutdown: sessions are ended, then a checkpoint.
