@@ -92,7 +92,7 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
         return 0;
       }
       case "verify": {
-        const report = await runVerify(verifyOptions(settings));
+        const report = await runVerify({ ...verifyOptions(settings), log });
         io.out(JSON.stringify(report, null, 2));
         for (const t of report.targets) for (const f of t.failures) log(`${t.database}: ${f}`);
         return report.ok ? 0 : 1;
