@@ -11,9 +11,10 @@
 import { parseArgs } from "node:util";
 import { runBackup } from "./core/backup";
 import { CheckFailedError, UsageError, errorMessage } from "./core/errors";
-import { runDrill } from "./core/drill";
+import { DrillResult, runDrill } from "./core/drill";
 import { runRestore } from "./core/restore";
 import { LockHeldError } from "./core/runLock";
+import { SCRATCH_CLUSTER_LABEL, startScratchPostgres } from "./core/scratchPostgres";
 import { runVerify } from "./core/verify";
 import { Command, SETTINGS, SettingKey, SettingSpec, Settings, backupOptions, drillOptions, restoreOptions, verifyOptions } from "./settings";
 
@@ -21,7 +22,7 @@ const COMMANDS: Record<Command, string> = {
   backup: "Dump one database with pg_dump into the backup bucket, verify it, publish it as latest",
   verify: "Check every protected database's newest backup: age vs RPO, checksum, replica in the peer bucket",
   restore: "Restore a backup (latest good, --before a time, or --manifest-key): the whole database into an empty one, or --table / --schema into any database; compare row counts and checksums",
-  drill: "Restore drill: restore the newest backup (or --before) into a scratch database it creates and removes, check it, time it, write a report to the bucket",
+  drill: "Restore drill: restore the newest backup (or --before) into a scratch database it creates and removes (on --scratch-server-url, else on a throwaway server of its own), check it, time it, write a report to the bucket",
 };
 
 export function usage(command?: Command): string {
@@ -91,7 +92,7 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
         return 0;
       }
       case "verify": {
-        const report = await runVerify(verifyOptions(settings));
+        const report = await runVerify({ ...verifyOptions(settings), log });
         io.out(JSON.stringify(report, null, 2));
         for (const t of report.targets) for (const f of t.failures) log(`${t.database}: ${f}`);
         return report.ok ? 0 : 1;
@@ -102,7 +103,14 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
         return report.ok ? 0 : 1;
       }
       case "drill": {
-        const result = await runDrill({ ...drillOptions(settings), log });
+        const opts = drillOptions(settings);
+        const scratch = opts.scratchServer ? undefined : await startScratchPostgres({ pgBinDir: opts.pgBinDir, log });
+        let result: DrillResult;
+        try {
+          result = await runDrill({ ...opts, scratchServer: opts.scratchServer ?? { url: scratch!.url, label: SCRATCH_CLUSTER_LABEL }, log });
+        } finally {
+          await scratch?.stop();
+        }
         io.out(JSON.stringify(result, null, 2));
         for (const c of result.checks) if (!c.ok) log(`${c.name}: ${c.detail}`);
         return result.ok ? 0 : 1;

@@ -8,7 +8,7 @@ import { SecretsManagerClient, GetSecretValueCommand } from "@aws-sdk/client-sec
 import { BackupOptions, DEFAULT_CONCURRENCY, DEFAULT_DEADLINE_SECONDS, DEFAULT_PART_SIZE, DEFAULT_WRITER } from "./core/backup";
 import { UsageError, errorMessage } from "./core/errors";
 import { claimWriterCheck } from "./core/fencingState";
-import { checkDatabaseName, checkSiteName, DataClass, DEFAULT_DATA_CLASS, parseDataClass, parseTargets, parseTier } from "./core/layout";
+import { BackupTarget, checkDatabaseName, checkSiteName, DataClass, DEFAULT_DATA_CLASS, parseDataClass, parseTargets, parseTier } from "./core/layout";
 import { MIN_PART_SIZE } from "./core/multipart";
 import { DEFAULT_LOCK_LEASE_SECONDS } from "./core/runLock";
 import { DatabaseConnection } from "./core/postgres";
@@ -62,7 +62,7 @@ export const SETTINGS = {
     commands: ["backup"],
     description: `Lease of the run lock that keeps two runs of the same backup apart, renewed while the run lasts: how long a killed run blocks the next one (default ${DEFAULT_LOCK_LEASE_SECONDS})`,
   },
-  pgBinDir: { flag: "pg-bin-dir", env: "PG_BIN_DIR", commands: ["backup", "restore", "drill"], description: "Directory with pg_dump, pg_restore and psql; PATH when unset" },
+  pgBinDir: { flag: "pg-bin-dir", env: "PG_BIN_DIR", commands: ["backup", "restore", "drill"], description: "Directory with pg_dump, pg_restore and psql (and, for a drill without --scratch-server-url, initdb and postgres); PATH when unset" },
   targets: { flag: "targets", env: "BACKUP_TARGETS", commands: ["verify"], description: "Protected databases as name:tier[:class], comma separated, e.g. app:critical,ledger:standard:financial" },
   peerBucket: { flag: "peer-bucket", env: "PEER_BUCKET", commands: ["verify"], description: "Peer region's bucket that replication copies into; replication is not checked when unset" },
   peerRegion: { flag: "peer-region", env: "PEER_REGION", commands: ["verify"], description: "Region of the peer bucket (default: --region)" },
@@ -118,7 +118,8 @@ export const SETTINGS = {
     flag: "scratch-server-url",
     env: "DRILL_SCRATCH_SERVER_URL",
     commands: ["drill"],
-    description: "PostgreSQL server the drill creates its scratch database on and removes it from: postgres://user:password@host:5432/postgres (user needs CREATEDB)",
+    description:
+      "PostgreSQL server the drill creates its scratch database on and removes it from: postgres://user:password@host:5432/postgres (user needs CREATEDB). Unset: the drill starts its own throwaway server (initdb and postgres from --pg-bin-dir or PATH) on a unix socket in a temporary directory, and removes it afterwards",
   },
   smokeQuery: { flag: "smoke-query", env: "DRILL_SMOKE_QUERY", commands: ["drill"], description: "SQL run on the restored copy; the drill fails unless its first column is truthy, e.g. \"SELECT count(*) > 0 FROM orders\"" },
 } satisfies Record<string, SettingSpec>;
@@ -412,15 +413,19 @@ function sourceDatabase(s: Settings): RestoreOptions["source"] {
   return { database: name, dataClass: dataClassValue ? parseDataClass(dataClassValue, label("dataClass")) : DEFAULT_DATA_CLASS };
 }
 
-export function drillOptions(s: Settings): DrillOptions {
+/** A drill's options; without a scratch server the caller starts its own (lambdas/core/scratchPostgres.ts). */
+export type DrillSettings = Omit<DrillOptions, "scratchServer"> & { scratchServer?: DrillOptions["scratchServer"] };
+
+export function drillOptions(s: Settings): DrillSettings {
   const source = sourceDatabase(s);
   const smokeQuery = s.get("smokeQuery");
+  const scratchServerUrl = s.get("scratchServerUrl");
   return {
     bucket: bucketLocation(s),
     source,
     ...backupChoice(s),
     sites: readerSites(s),
-    scratchServer: { url: s.require("scratchServerUrl", "--scratch-server-url postgres://postgres:secret@127.0.0.1:5432/postgres"), label: label("scratchServerUrl") },
+    ...(scratchServerUrl !== undefined ? { scratchServer: { url: scratchServerUrl, label: label("scratchServerUrl") } } : {}),
     ...(smokeQuery !== undefined ? { smokeQuery } : {}),
     site: checkSiteName(s.get("site") ?? DEFAULT_WRITER.site, label("site")),
     pgBinDir: s.get("pgBinDir"),
@@ -438,5 +443,73 @@ export function restoreOptions(s: Settings): RestoreOptions {
     sites: readerSites(s),
     destination: { url: s.require("targetDatabaseUrl", "--target-database-url postgres://postgres:secret@127.0.0.1:5432/app_restore_test"), label: label("targetDatabaseUrl") },
     pgBinDir: s.get("pgBinDir"),
+  };
+}
+
+/** Variables only the drill function reads (infra/backupContract.ts HANDLER_ENV names them too; a unit test holds them equal). */
+export const DRILL_HANDLER_ENV = {
+  targets: "DRILL_TARGETS",
+  smokeQueries: "DRILL_SMOKE_QUERIES",
+} as const;
+
+export interface DrillHandlerOptions {
+  targets: Pick<BackupTarget, "database" | "tier" | "dataClass">[];
+  /** Database name to the smoke query run on its restored copy. */
+  smokeQueries: Record<string, string>;
+  bucket: BucketLocation;
+  site: string;
+  sites: string[];
+  pgBinDir?: string;
+  /** Where DrillFailed and DrillRestoreSeconds go; none are published when METRIC_NAMESPACE is unset. */
+  monitoring?: { region: string; endpoint?: string; namespace: string };
+}
+
+/** `DRILL_SMOKE_QUERIES`: a JSON object, database name to SQL, every name one of the drilled databases. */
+export function parseSmokeQueries(value: string | undefined, databases: readonly string[]): Record<string, string> {
+  const name = DRILL_HANDLER_ENV.smokeQueries;
+  if (value === undefined || value.trim() === "") return {};
+  const example = `e.g. {"app": "SELECT count(*) > 0 FROM public.orders"}`;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(value);
+  } catch (err) {
+    throw new UsageError(`${name} is not JSON (${errorMessage(err)}); give an object of database name to SQL, ${example}.`);
+  }
+  if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
+    throw new UsageError(`${name} must be a JSON object of database name to SQL, ${example} (got ${Array.isArray(parsed) ? "an array" : parsed === null ? "null" : typeof parsed}).`);
+  }
+  const queries: Record<string, string> = {};
+  for (const [database, sql] of Object.entries(parsed)) {
+    if (typeof sql !== "string" || sql.trim() === "") {
+      throw new UsageError(`${name}: the smoke query of "${database}" must be a non-empty SQL string (got ${JSON.stringify(sql)}), ${example}.`);
+    }
+    if (!databases.includes(database)) {
+      throw new UsageError(`${name} names "${database}", which is not one of the drilled databases in ${DRILL_HANDLER_ENV.targets} (${databases.join(", ")}); fix the name or drop its query.`);
+    }
+    queries[database] = sql;
+  }
+  return queries;
+}
+
+/** The drill function's settings: all from the environment, validated before any service is called. */
+export function drillHandlerOptions(env: NodeJS.ProcessEnv): DrillHandlerOptions {
+  const s = new Settings({}, env);
+  const spec = env[DRILL_HANDLER_ENV.targets];
+  if (spec === undefined || spec.trim() === "") {
+    throw new UsageError(`Missing ${DRILL_HANDLER_ENV.targets}: the databases this function drills, as name:tier:class, comma separated, e.g. app:critical:db,ledger:critical:financial.`);
+  }
+  const targets = parseTargets(spec, DRILL_HANDLER_ENV.targets).map(({ database, tier, dataClass }) => ({ database, tier, dataClass }));
+  const smokeQueries = parseSmokeQueries(env[DRILL_HANDLER_ENV.smokeQueries], targets.map((t) => t.database));
+  const bucket = bucketLocation(s);
+  const namespace = s.get("metricNamespace");
+  const endpoint = checkEndpoint(s.get("monitoringEndpoint"), "monitoringEndpoint");
+  return {
+    targets,
+    smokeQueries,
+    bucket,
+    site: checkSiteName(s.get("site") ?? DEFAULT_WRITER.site, label("site")),
+    sites: readerSites(s),
+    pgBinDir: s.get("pgBinDir"),
+    ...(namespace !== undefined ? { monitoring: { region: region(s), endpoint, namespace } } : {}),
   };
 }

@@ -18,6 +18,7 @@ export interface DatabaseConnection {
 }
 
 export interface ParsedDatabaseUrl {
+  /** A host name or address, or a unix socket directory (starting with "/"). */
   host: string;
   port: number;
   user: string;
@@ -85,8 +86,13 @@ export function parseDatabaseUrl(conn: DatabaseConnection, env: NodeJS.ProcessEn
   }
   const database = decodeURIComponent(u.pathname.replace(/^\//, ""));
   if (!database) throw new UsageError(`${conn.label} names no database; expected postgres://user:password@host:5432/database.`);
-  const host = u.hostname || "localhost";
-  const port = u.port ? Number(u.port) : 5432;
+  // A `host` or `port` query parameter wins over the URL's own, as in libpq and node-postgres:
+  // `postgres://user@localhost/db?host=/run/dir` connects over the unix socket in /run/dir.
+  const hostParam = u.searchParams.get("host");
+  const portParam = u.searchParams.get("port");
+  if (portParam !== null && !/^[1-9]\d{0,4}$/.test(portParam)) throw new UsageError(`${conn.label}: the port parameter "${portParam}" is not a port number.`);
+  const host = hostParam || u.hostname || "localhost";
+  const port = portParam ? Number(portParam) : u.port ? Number(u.port) : 5432;
   const user = decodeURIComponent(u.username) || env.PGUSER || "postgres";
   let password: string | undefined;
   let passwordSource: PasswordSource = "none";

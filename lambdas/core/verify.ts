@@ -11,11 +11,12 @@
  * the active site's replicated one.
  */
 import { createHash } from "node:crypto";
-import { S3Client, GetObjectCommand, HeadObjectCommand, HeadObjectCommandOutput } from "@aws-sdk/client-s3";
+import { S3Client, GetObjectCommand, HeadObjectCommand, HeadObjectCommandOutput, ListObjectsV2Command } from "@aws-sdk/client-s3";
 import { CloudWatchClient, PutMetricDataCommand, MetricDatum, StandardUnit } from "@aws-sdk/client-cloudwatch";
 import { SNSClient, PublishCommand } from "@aws-sdk/client-sns";
 import { errorMessage, UsageError } from "./errors";
-import { BackupTarget, TIER_RPO_SECONDS, pointerKeys } from "./layout";
+import { manifestKeyTime } from "./catalog";
+import { BackupTarget, TIER_RPO_SECONDS, databasePrefix, pointerKeys } from "./layout";
 import { BackupManifest, getJson, isAheadOfClock, resolveLatest } from "./manifest";
 import { BucketLocation, checkBucket, isNotFound, s3Client } from "./s3";
 
@@ -49,6 +50,8 @@ export interface VerifyOptions {
   /** Sites whose pointers to look for beside primary and secondary. */
   sites?: string[];
   now?: Date;
+  /** Where what verify skips goes (an unreadable drill report); nowhere when unset. */
+  log?: (message: string) => void;
 }
 
 export interface TargetReport {
@@ -65,6 +68,15 @@ export interface TargetReport {
   sizeBytes?: number;
   replicationLagSeconds?: number;
   replica?: "present" | "missing" | "mismatch" | "unreachable" | "not-checked";
+  /**
+   * Seconds since the newest passed restore drill started; with no passed
+   * drill, since the oldest retained backup ended (how long the database has
+   * gone undrilled); absent with no backup at all. Never a failure of the
+   * check: a stale drill is the drill-age alarm's business.
+   */
+  drillAgeSeconds?: number;
+  /** The newest readable drill report, passed or not. */
+  lastDrill?: { startedAt: string; ok: boolean; reportKey: string };
 }
 
 export interface VerifyReport {
@@ -83,7 +95,9 @@ export async function runVerify(opts: VerifyOptions): Promise<VerifyReport> {
   const peerS3 = opts.peer ? s3Client(opts.peer) : undefined;
   const reports: TargetReport[] = [];
   for (const target of opts.targets) {
-    reports.push(await verifyTarget(target, s3, opts, peerS3, now));
+    const report = await verifyTarget(target, s3, opts, peerS3, now);
+    Object.assign(report, await drillAge(s3, opts.bucket.bucket, target, now, opts.log ?? (() => undefined)));
+    reports.push(report);
   }
   const report: VerifyReport = {
     ok: reports.every((r) => r.ok),
@@ -153,6 +167,85 @@ async function verifyTarget(target: BackupTarget, s3: S3Client, opts: VerifyOpti
     fail(`check could not complete: ${errorMessage(err)}`);
   }
   return finish(report);
+}
+
+/** `<prefix>drills/<yyyymmddThhmmssZ>-<site>.json`, as lambdas/core/drill.ts drillReportKey writes it. */
+const DRILL_REPORT_KEY = /\/drills\/(\d{8}T\d{6}Z)-[a-z][a-z0-9]*\.json$/;
+
+/** The fields of a drill report (lambdas/core/drill.ts DrillResult) the age is read from. */
+interface DrillReportFields {
+  ok?: unknown;
+  startedAt?: unknown;
+}
+
+async function listKeys(s3: S3Client, bucket: string, prefix: string, until?: (key: string) => boolean): Promise<string[]> {
+  const keys: string[] = [];
+  let token: string | undefined;
+  do {
+    const res = await s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token }));
+    for (const o of res.Contents ?? []) {
+      if (!o.Key) continue;
+      keys.push(o.Key);
+      if (until?.(o.Key)) return keys;
+    }
+    token = res.IsTruncated ? res.NextContinuationToken : undefined;
+  } while (token);
+  return keys;
+}
+
+/**
+ * The drill age of one database. Reports are few (one per drill, monthly or
+ * so), so the drills/ prefix is listed whole and read newest first until a
+ * passed one. With none passed, the age runs from the oldest retained backup:
+ * dated keys sort by time and before `drills/` and `latest-*`, so the first
+ * manifest key of the prefix listing is the oldest, usually on the first page.
+ */
+async function drillAge(s3: S3Client, bucket: string, target: BackupTarget, now: Date, log: (message: string) => void): Promise<Pick<TargetReport, "drillAgeSeconds" | "lastDrill">> {
+  const prefix = databasePrefix(target);
+  const result: Pick<TargetReport, "drillAgeSeconds" | "lastDrill"> = {};
+  const age = (from: string) => Math.max(0, Math.round((now.getTime() - Date.parse(from)) / 1000));
+  try {
+    const reports = (await listKeys(s3, bucket, `${prefix}drills/`))
+      .flatMap((key) => {
+        const t = DRILL_REPORT_KEY.exec(key)?.[1];
+        return t === undefined ? [] : [{ key, t }];
+      })
+      .sort((a, b) => (a.t === b.t ? b.key.localeCompare(a.key) : b.t.localeCompare(a.t)));
+    for (const { key } of reports) {
+      let report: DrillReportFields | undefined;
+      try {
+        report = (await getJson<DrillReportFields>(s3, bucket, key))?.value;
+      } catch (err) {
+        log(`${target.database}: drill report ${key} skipped, unreadable: ${errorMessage(err)}`);
+        continue;
+      }
+      if (!report || typeof report.ok !== "boolean" || typeof report.startedAt !== "string" || Number.isNaN(Date.parse(report.startedAt))) {
+        if (report) log(`${target.database}: drill report ${key} skipped: it has no ok and startedAt`);
+        continue;
+      }
+      result.lastDrill ??= { startedAt: report.startedAt, ok: report.ok, reportKey: key };
+      if (report.ok) {
+        result.drillAgeSeconds = age(report.startedAt);
+        return result;
+      }
+    }
+    const oldest = (await listKeys(s3, bucket, prefix, (key) => manifestKeyTime(key) !== undefined)).find((key) => manifestKeyTime(key) !== undefined);
+    if (oldest === undefined) return result;
+    let endedAt: string | undefined;
+    try {
+      const m = (await getJson<BackupManifest>(s3, bucket, oldest))?.value;
+      if (m && !Number.isNaN(Date.parse(m.endedAt))) endedAt = m.endedAt;
+    } catch (err) {
+      log(`${target.database}: manifest ${oldest} unreadable (${errorMessage(err)}); drill age counted from its slot`);
+    }
+    // The slot is when the run began; a manifest that cannot be read still dates the backup that closely.
+    const slot = manifestKeyTime(oldest)!;
+    endedAt ??= `${slot.slice(0, 4)}-${slot.slice(4, 6)}-${slot.slice(6, 8)}T${slot.slice(9, 11)}:${slot.slice(11, 13)}:${slot.slice(13, 15)}Z`;
+    result.drillAgeSeconds = age(endedAt);
+  } catch (err) {
+    log(`${target.database}: drill age not published: ${errorMessage(err)}`);
+  }
+  return result;
 }
 
 function finish(report: TargetReport): TargetReport {
@@ -263,6 +356,7 @@ export const METRICS = {
   size: "BackupSizeBytes",
   lag: "ReplicationLagSeconds",
   failed: "BackupCheckFailed",
+  drillAge: "DrillAgeSeconds",
 } as const;
 
 export function metricData(reports: TargetReport[], now: Date, site?: string): MetricDatum[] {
@@ -274,6 +368,7 @@ export function metricData(reports: TargetReport[], now: Date, site?: string): M
     if (r.ageSeconds !== undefined) put(METRICS.age, r.ageSeconds, "Seconds");
     if (r.sizeBytes !== undefined) put(METRICS.size, r.sizeBytes, "Bytes");
     if (r.replicationLagSeconds !== undefined) put(METRICS.lag, r.replicationLagSeconds, "Seconds");
+    if (r.drillAgeSeconds !== undefined) put(METRICS.drillAge, r.drillAgeSeconds, "Seconds");
   }
   return data;
 }

@@ -8,7 +8,7 @@ import { runVerify, VerifyReport } from "../core/verify";
 import { Settings, verifyOptions } from "../settings";
 
 export async function handler(): Promise<VerifyReport> {
-  const report = await runVerify(verifyOptions(new Settings({}, process.env)));
+  const report = await runVerify({ ...verifyOptions(new Settings({}, process.env)), log: (m) => console.log(m) });
   for (const t of report.targets) for (const f of t.failures) console.error(`${t.database}: ${f}`);
   return report;
 }

@@ -51,7 +51,7 @@ describe("drstack-backup bad inputs", () => {
     ["--into-schema across schemas", async () => ["restore", ...siteAFlags(), "--name", "badinput", "--table", "public.events", "--table", "billing.invoices", "--into-schema", "copy", "--target-database-url", superuserUrl("badinput")], {}, /takes tables of one schema; this selection spans public, billing/],
     ["a --before that is not a time", async () => ["restore", ...siteAFlags(), "--name", "badinput", "--before", "noon", "--target-database-url", superuserUrl("badinput")], {}, /--before \/ RESTORE_BEFORE must be an ISO 8601 time such as 2026-12-02T12:00:00Z \(got "noon"\)/],
     ["both --before and --manifest-key", async () => ["restore", ...siteAFlags(), "--name", "badinput", "--before", "2026-12-02T12:00:00Z", "--manifest-key", "x", "--target-database-url", superuserUrl("badinput")], {}, /--manifest-key \/ RESTORE_MANIFEST_KEY and --before \/ RESTORE_BEFORE both choose the backup; give one/],
-    ["a drill without a scratch server", async () => ["drill", ...siteAFlags(), "--name", "badinput"], {}, /Missing --scratch-server-url \/ DRILL_SCRATCH_SERVER_URL/],
+    ["a drill without a scratch server and without initdb to start one", async () => ["drill", ...siteAFlags(), "--name", "badinput", "--pg-bin-dir", "/nonexistent"], {}, /initdb not found in \/nonexistent: a drill without --scratch-server-url \/ DRILL_SCRATCH_SERVER_URL starts its own PostgreSQL server\..* set --pg-bin-dir \/ PG_BIN_DIR/],
     ["a verify without targets", async () => ["verify", ...siteAFlags()], {}, /Missing --targets \/ BACKUP_TARGETS/],
     ["a malformed target", async () => ["verify", ...siteAFlags(), "--targets", "app"], {}, /--targets \/ BACKUP_TARGETS: "app" is not name:tier\[:class\[:maxAgeSeconds\]\]/],
   ];

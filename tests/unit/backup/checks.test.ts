@@ -46,6 +46,17 @@ describe("metrics and notification", () => {
     ]);
   });
 
+  it("emits the drill age when there is one, whether or not the check passed", () => {
+    const now = new Date("2026-11-23T00:00:00Z");
+    const drilled: TargetReport = { database: "app", tier: "critical", ok: true, failures: [], rpoSeconds: 300, drillAgeSeconds: 86400 };
+    expect(metricData([drilled, { ...never, drillAgeSeconds: 5 }], now).map((d) => [d.MetricName, d.Dimensions?.map((x) => x.Value).join("/"), d.Value, d.Unit])).toEqual([
+      ["BackupCheckFailed", "app", 0, "Count"],
+      ["DrillAgeSeconds", "app", 86400, "Seconds"],
+      ["BackupCheckFailed", "new", 1, "Count"],
+      ["DrillAgeSeconds", "new", 5, "Seconds"],
+    ]);
+  });
+
   it("names every failed database in a subject SNS accepts", () => {
     const { subject, message } = notificationFor({ ok: false, checkedAt: "t", site: "primary", targets: [failed, never], notified: false });
     expect(subject).toBe("drstack backup check failed on primary: app, new");
