@@ -154,6 +154,8 @@ export interface DrillSettings {
   scratchStorageMb: number;
 }
 
+const DAY_MINUTES = 24 * 60;
+
 /** Lambda's ephemeral storage limits (Lambda Developer Guide, "Configuring ephemeral storage"). */
 export const LAMBDA_EPHEMERAL_STORAGE_MB = { min: 512, max: 10240 } as const;
 
@@ -939,6 +941,10 @@ function readDrillSettings(reader: ConfigReader, databases: readonly BackupDatab
     const gap = longestScheduleGapMinutes(schedules[tier]);
     if (checkScheduleExpression(schedules[tier]).ok && gap === undefined) {
       reader.report(key, "does not recur for ever (its year field is not *), so nothing bounds how old the last drill may get", reader.setCommand(key, "'cron(0 4 1 * ? *)'"));
+    }
+    if (gap !== undefined && gap < DAY_MINUTES) {
+      // Each drill restores the tier's databases in full (minutes of a 3 GB function): more than daily costs much and measures nothing new.
+      reader.report(key, `runs the drill every ${gap} minutes; a drill restores every database of the tier in full, so at most one a day is accepted`, reader.setCommand(key, "'cron(0 4 1 * ? *)'"));
     }
     gapMinutes[tier] = gap ?? 0;
   }

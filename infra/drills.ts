@@ -11,9 +11,9 @@ import { TIER_NAMES, TierName } from "./tiers";
 /** Lambda's ceiling; a restore that needs longer is drilled with `drstack-backup drill` on a host. */
 export const DRILL_TIMEOUT_SECONDS = 900;
 /**
- * 3008 MB: the most every account can configure (new accounts' quota may
- * stop there; Lambda Developer Guide, "Lambda quotas"), and about two vCPUs
- * for pg_restore and the scratch server beside it.
+ * 3008 MB: new accounts have reduced memory quotas (Lambda Developer Guide,
+ * "Lambda quotas") and 3008 MB was the long-standing ceiling; about 1.7
+ * vCPUs (one per 1769 MB) for pg_restore and the scratch server beside it.
  */
 export const DRILL_MEMORY_MB = 3008;
 /** A drill may be late by this much (a run that failed to start, an outage on the day) before its age alarms. */
@@ -177,7 +177,11 @@ export class RestoreDrills extends pulumi.ComponentResource {
   }
 }
 
-/** The drill function publishes DrillFailed once per drill; any 1 in an hour alarms, and no drill is not a failure. */
+/**
+ * The drill function publishes DrillFailed once per drill; a 1 alarms. The
+ * next datum comes with the next drill, a month on, so missing data keeps
+ * the state ("ignore"): the alarm stays in ALARM until a drill passes.
+ */
 export function drillFailedAlarm(database: Pick<BackupDatabase, "name">): Partial<aws.cloudwatch.MetricAlarmArgs> {
   return {
     namespace: METRIC_NAMESPACE,
@@ -188,7 +192,7 @@ export function drillFailedAlarm(database: Pick<BackupDatabase, "name">): Partia
     evaluationPeriods: 1,
     comparisonOperator: "GreaterThanOrEqualToThreshold",
     threshold: 1,
-    treatMissingData: "notBreaching",
+    treatMissingData: "ignore",
   };
 }
 

@@ -114,13 +114,20 @@ export function longestScheduleGapMinutes(expression: string): number | undefine
   if (check.intervalMinutes !== undefined) return check.intervalMinutes;
   const fields = /^cron\((.+)\)$/.exec(expression)?.[1].trim().split(/\s+/);
   if (fields === undefined) return undefined;
-  const [, , dayOfMonth, month, , year] = fields.map((field) => field.toUpperCase());
+  const [, , dayOfMonth, month, dayOfWeek, year] = fields.map((field) => field.toUpperCase());
   if (year !== "*") return undefined;
   const months = expandMonths(month);
   if (months === undefined || months.length === 0) return undefined;
   const monthGap = Math.max(...months.map((m, index) => (index + 1 < months.length ? months[index + 1] : months[0] + 12) - m));
-  if (month === "*" && dayOfMonth === "?") return 7 * DAY_MINUTES;
-  return monthGap * MONTH_MINUTES;
+  if (dayOfMonth === "?") {
+    // MON#1 or 5L fire once a month, up to five weeks apart; plain weekdays at least weekly.
+    const monthly = /[#L]/.test(dayOfWeek);
+    return month === "*" && !monthly ? 7 * DAY_MINUTES : monthGap * MONTH_MINUTES + (monthly ? 4 * DAY_MINUTES : 7 * DAY_MINUTES);
+  }
+  // Days 29-31 skip the months that lack them; W and L move the day by up to a few days.
+  const days = dayOfMonth.split(/[,-]/).map((part) => Number(/^\d+/.exec(part)?.[0] ?? "0"));
+  const skips = days.every((day) => day > 28);
+  return (monthGap + (skips ? 1 : 0)) * MONTH_MINUTES + (/[LW]/.test(dayOfMonth) ? 3 * DAY_MINUTES : 0);
 }
 
 /** The months (1-12) a month field selects: `*`, numbers or names, ranges, steps and lists. */

@@ -1,7 +1,7 @@
 /**
  * What the restore drills measured, for `drstack plan --drills <dir>`: the
- * drill reports copied out of a bucket (`aws s3 cp --recursive
- * s3://<bucket>/ <dir> --exclude '*' --include '*drills/*'`), judged against
+ * drill reports copied out of a bucket (`aws s3 sync
+ * s3://<bucket>/<prefix><database>/drills/ <dir>/...`), judged against
  * the stack's databases and drill schedules. Per database: the last drill,
  * the last passed one and its measured restore time, and a flag when the
  * last drill failed, when none has passed within the tier's drill gap (and
@@ -49,7 +49,7 @@ function jsonFiles(dir: string): string[] {
 /** Every drill report under `dir`; other JSON files (manifests, pointers) are skipped, a malformed drill report is an error naming its file. */
 export function readDrillReports(dir: string): DrillReportSummary[] {
   if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) {
-    throw new UsageError(`--drills ${dir}: no such directory. Copy the reports first, e.g. aws s3 cp --recursive s3://<bucket>/ ${dir} --exclude '*' --include '*drills/*'`);
+    throw new UsageError(`--drills ${dir}: no such directory. Copy the site's reports first, e.g. aws s3 sync s3://<bucket>/db/<database>/drills/ ${dir}/db/<database>/drills/`);
   }
   const reports: DrillReportSummary[] = [];
   for (const file of jsonFiles(dir)) {
@@ -87,14 +87,19 @@ export function drillStaleAfterSeconds(gapMinutes: number): number {
   return gapMinutes * 60 + DRILL_TIMEOUT_SECONDS + DRILL_AGE_GRACE_SECONDS;
 }
 
-export function drillStatuses(reports: readonly DrillReportSummary[], databases: readonly BackupDatabase[], gapMinutes: Readonly<Record<TierName, number>>, now: Date): DrillStatus[] {
+/**
+ * Each database's drills at one site. Replication carries each site's
+ * reports into the other's bucket, so a directory copied from either holds
+ * both; a site is judged by its own drills only, never vouched for by its peer's.
+ */
+export function drillStatuses(reports: readonly DrillReportSummary[], databases: readonly BackupDatabase[], gapMinutes: Readonly<Record<TierName, number>>, now: Date, site: string): DrillStatus[] {
   return databases.map((database): DrillStatus => {
-    const mine = reports.filter((report) => report.database === database.name && report.dataClass === database.dataClass).sort((a, b) => a.startedAt.localeCompare(b.startedAt));
+    const mine = reports.filter((report) => report.site === site && report.database === database.name && report.dataClass === database.dataClass).sort((a, b) => a.startedAt.localeCompare(b.startedAt));
     const last = mine[mine.length - 1];
     const lastPassed = [...mine].reverse().find((report) => report.ok);
     const staleAfter = drillStaleAfterSeconds(gapMinutes[database.tier]);
     const base = { database: database.name, tier: database.tier, last, lastPassed, restoreSeconds: lastPassed?.durationSeconds };
-    if (last === undefined) return { ...base, state: "none", detail: "no drill report" };
+    if (last === undefined) return { ...base, state: "none", detail: `no drill report from ${site}` };
     if (!last.ok) return { ...base, state: "failed", detail: `the last drill (${last.startedAt}, ${last.site}) failed: see ${last.file}` };
     const age = (now.getTime() - Date.parse(last.startedAt)) / 1000;
     const measured = `restore ${last.durationSeconds?.toFixed(1) ?? "?"} s, ${last.startedAt} on ${last.site}`;
@@ -111,10 +116,11 @@ export function drillStatuses(reports: readonly DrillReportSummary[], databases:
  * has a passed drill: a partial measure would understate it.
  */
 export function measuredRestoreMinutes(statuses: readonly DrillStatus[]): { minutes: number; basis: string } | undefined {
-  if (statuses.length === 0 || statuses.some((status) => status.restoreSeconds === undefined)) return undefined;
+  // A failed or stale last drill disproves (or no longer vouches for) the time an older one measured.
+  if (statuses.length === 0 || statuses.some((status) => status.state !== "passed" || status.restoreSeconds === undefined)) return undefined;
   const seconds = statuses.reduce((sum, status) => sum + (status.restoreSeconds ?? 0), 0);
   return {
     minutes: DATABASE_INSTANCE_CREATE_MINUTES + Math.ceil(seconds / 60),
-    basis: `an instance to restore into ${DATABASE_INSTANCE_CREATE_MINUTES} min (assumed) + pg_restore measured by the last passed drills: ${statuses.map((status) => `${status.database} ${status.restoreSeconds?.toFixed(1)} s (${status.lastPassed?.startedAt.slice(0, 10)})`).join(", ")}`,
+    basis: `an instance to restore into ${DATABASE_INSTANCE_CREATE_MINUTES} min (assumed) + pg_restore one database after another, as measured by the last drills into the drill function's own scratch server: ${statuses.map((status) => `${status.database} ${status.restoreSeconds?.toFixed(1)} s (${status.lastPassed?.startedAt.slice(0, 10)})`).join(", ")}`,
   };
 }

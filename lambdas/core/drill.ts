@@ -183,7 +183,7 @@ export async function runDrill(opts: DrillOptions): Promise<DrillResult> {
   result.ok = result.checks.length > 0 && result.checks.every((c) => c.ok);
   result.endedAt = new Date().toISOString();
   await s3
-    .send(new PutObjectCommand({ Bucket: opts.bucket.bucket, Key: reportKey, Body: JSON.stringify(result, null, 2) + "\n", ContentType: "application/json" }))
+    .send(new PutObjectCommand({ Bucket: opts.bucket.bucket, Key: reportKey, Body: JSON.stringify(result, null, 2) + "\n", ContentType: "application/json", ChecksumAlgorithm: "SHA256" }))
     .catch((err: unknown) => {
       throw explainS3Error(err, opts.bucket, `write the drill report ${reportKey}`);
     });

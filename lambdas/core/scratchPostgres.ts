@@ -36,8 +36,18 @@ export interface ScratchPostgresOptions {
   /** Where the cluster's directory is made (default os.tmpdir(); under Lambda /tmp, its ephemeral storage). */
   parentDir?: string;
   startTimeoutMs?: number;
+  /**
+   * A data directory initdb made ahead of time (the image makes one at build,
+   * DRILL_SCRATCH_TEMPLATE_DIR), copied instead of running initdb: initdb
+   * looks its own user up in /etc/passwd and fails for a uid without an
+   * entry, which is what the Lambda runtime's user may be; postgres does not.
+   */
+  templateDataDir?: string;
   log?: (message: string) => void;
 }
+
+/** Set by the backup image (lambdas/backup-image/Dockerfile) to the data directory it initialised at build. */
+export const TEMPLATE_DIR_VARIABLE = "DRILL_SCRATCH_TEMPLATE_DIR";
 
 export interface ScratchPostgres {
   /** postgres://drstack@localhost:5432/postgres?host=<socket dir>: the superuser, over the cluster's socket. */
@@ -122,12 +132,20 @@ export async function startScratchPostgres(opts: ScratchPostgresOptions = {}): P
       throw new UsageError(`The scratch cluster's directory ${dir} is too long a path for a unix socket (at most ${MAX_SOCKET_PATH - 12} characters); use a shorter parent directory (TMPDIR).`);
     }
     const { wrap } = asUnprivileged(dir);
-    const [initCmd, initArgs] = wrap(initdb, [
-      "-D", dataDir, "-U", SCRATCH_SUPERUSER, "--auth-local=trust", "--auth-host=reject", "--encoding=UTF8", "--locale=C", "--no-sync",
-    ]);
+    const template = opts.templateDataDir ?? (process.env[TEMPLATE_DIR_VARIABLE] || undefined);
+    // The copy is made by the user the server runs as, so it owns the files, as postgres requires.
+    const [initCmd, initArgs] = template
+      ? wrap("cp", ["-R", template, dataDir])
+      : wrap(initdb, ["-D", dataDir, "-U", SCRATCH_SUPERUSER, "--auth-local=trust", "--auth-host=reject", "--encoding=UTF8", "--locale=C", "--no-sync"]);
     const init = spawnSync(initCmd, initArgs, { encoding: "utf8", env: serverEnv() });
     if (init.status !== 0) {
-      throw new UsageError(`initdb of the drill's scratch cluster in ${dataDir} failed (${init.error?.message ?? `exit ${init.status}`}):\n${tail(`${init.stdout ?? ""}${init.stderr ?? ""}`)}`);
+      throw new UsageError(
+        `${template ? `copying the scratch cluster's template ${template} to` : "initdb of the drill's scratch cluster in"} ${dataDir} failed (${init.error?.message ?? `exit ${init.status}`}):\n${tail(`${init.stdout ?? ""}${init.stderr ?? ""}`)}`,
+      );
+    }
+    if (template) {
+      const [chmodCmd, chmodArgs] = wrap("chmod", ["0700", dataDir]);
+      spawnSync(chmodCmd, chmodArgs);
     }
     const [cmd, args] = wrap(postgresBin, [
       "-D", dataDir,

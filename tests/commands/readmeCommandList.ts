@@ -200,8 +200,12 @@ export const NOT_RUN_HERE: Reviewed[] = [
     why: "needs the on-premises scratch server and the site's bucket; tests/integration/drill.test.ts runs the drill against local PostgreSQL and MinIO",
   },
   {
-    command: "aws s3 cp --recursive s3://acme-shop-dr-backups-secondary-us-east-1/ ./drills/ --exclude '*' --include '*/drills/*'",
-    why: "reads a deployed site's bucket; tests/integration drill tests write real reports to MinIO",
+    command: "aws s3 sync s3://acme-shop-dr-backups-primary-us-west-2/db/shop/drills/ ./drills/db/shop/drills/",
+    why: "reads a deployed site's bucket; the integration drill tests write real reports to MinIO",
+  },
+  {
+    command: "aws s3 sync s3://acme-shop-dr-backups-primary-us-west-2/financial/ledger/drills/ ./drills/financial/ledger/drills/",
+    why: "reads a deployed site's bucket; the integration drill tests write real reports to MinIO",
   },
   {
     command: "npx drstack plan --stack primary --drills ./drills",

@@ -35,30 +35,55 @@ function reportsDir(reports: Array<Record<string, unknown>>): string {
 const NOW = new Date("2026-12-02T12:00:00Z");
 
 describe("drill statuses from the reports", () => {
-  test("the last drill decides: passed with its measured time, failed, stale past the gap and a day, or none", () => {
+  test("the last drill at the site decides: passed with its measured time, failed, stale past the gap and a day, or none", () => {
     const dir = reportsDir([
       { database: "shop", dataClass: "db", site: "primary", startedAt: "2026-11-01T04:00:00Z", ok: true, durationSeconds: 100 },
       { database: "shop", dataClass: "db", site: "secondary", startedAt: "2026-12-01T04:00:00Z", ok: true, durationSeconds: 130.5 },
       { database: "ledger", dataClass: "financial", site: "primary", startedAt: "2026-10-01T04:00:00Z", ok: true, durationSeconds: 40 },
     ]);
-    const statuses = drillStatuses(readDrillReports(dir), DATABASES, GAPS, NOW);
-    expect(statuses.map((s) => [s.database, s.state, s.restoreSeconds])).toEqual([
-      ["shop", "passed", 130.5],
+    const primary = drillStatuses(readDrillReports(dir), DATABASES, GAPS, NOW, "primary");
+    expect(primary.map((s) => [s.database, s.state, s.restoreSeconds])).toEqual([
+      ["shop", "passed", 100],
       ["ledger", "stale", 40],
     ]);
-    expect(statuses[1].detail).toMatch(/last passed 62.3 days ago .*drills at least every 31 days/);
-    expect(measuredRestoreMinutes(statuses)).toEqual({ minutes: 20 + 3, basis: expect.stringMatching(/instance to restore into 20 min \(assumed\) \+ pg_restore measured by the last passed drills: shop 130.5 s \(2026-12-01\), ledger 40.0 s \(2026-10-01\)/) });
+    expect(primary[1].detail).toMatch(/last passed 62.3 days ago .*drills at least every 31 days/);
+    // A stale drill no longer vouches for its time: nothing is measured.
+    expect(measuredRestoreMinutes(primary)).toBeUndefined();
+    // The peer's reports, replicated into the same bucket, never vouch for this site.
+    const secondary = drillStatuses(readDrillReports(dir), DATABASES, GAPS, NOW, "secondary");
+    expect(secondary.map((s) => [s.database, s.state, s.restoreSeconds])).toEqual([
+      ["shop", "passed", 130.5],
+      ["ledger", "none", undefined],
+    ]);
 
-    const failed = drillStatuses(readDrillReports(reportsDir([{ database: "shop", site: "primary", startedAt: "2026-12-01T04:00:00Z", ok: false }])), DATABASES, GAPS, NOW);
+    const fresh = reportsDir([
+      { database: "shop", dataClass: "db", site: "primary", startedAt: "2026-12-01T04:00:00Z", ok: true, durationSeconds: 130.5 },
+      { database: "ledger", dataClass: "financial", site: "primary", startedAt: "2026-11-20T04:00:00Z", ok: true, durationSeconds: 40 },
+    ]);
+    expect(measuredRestoreMinutes(drillStatuses(readDrillReports(fresh), DATABASES, GAPS, NOW, "primary"))).toEqual({
+      minutes: 20 + 3,
+      basis: expect.stringMatching(/instance to restore into 20 min \(assumed\) \+ pg_restore one database after another.*shop 130.5 s \(2026-12-01\), ledger 40.0 s \(2026-11-20\)/),
+    });
+
+    const failed = drillStatuses(
+      readDrillReports(reportsDir([
+        { database: "shop", site: "primary", startedAt: "2026-11-01T04:00:00Z", ok: true, durationSeconds: 10 },
+        { database: "shop", site: "primary", startedAt: "2026-12-01T04:00:00Z", ok: false },
+      ])),
+      DATABASES,
+      GAPS,
+      NOW,
+      "primary",
+    );
     expect(failed.map((s) => s.state)).toEqual(["failed", "none"]);
-    // Without a passed drill for every database, nothing is measured: a partial sum would understate the restore.
+    // A failed last drill disproves the older pass's time.
     expect(measuredRestoreMinutes(failed)).toBeUndefined();
   });
 
   test("a malformed drill report names its file; a missing directory says how to copy the reports", () => {
     const dir = reportsDir([{ database: "shop", site: "primary", startedAt: "not a time", ok: true }]);
     expect(() => readDrillReports(dir)).toThrow(/0-primary.json is a drstack.drill\/v1 report without a database, site, startedAt time and ok/);
-    expect(() => readDrillReports(path.join(dir, "nope"))).toThrow(/no such directory.*aws s3 cp --recursive/);
+    expect(() => readDrillReports(path.join(dir, "nope"))).toThrow(/no such directory.*aws s3 sync/);
   });
 });
 
@@ -87,9 +112,9 @@ describe("the objectives use the measured restore time", () => {
 });
 
 test("drstack plan --drills prints each database's drill and flags the stale and missing ones", () => {
-  const dir = reportsDir([{ database: "shop", site: "secondary", startedAt: new Date(Date.now() - 86_400_000).toISOString(), ok: true, durationSeconds: 12.3 }]);
+  const dir = reportsDir([{ database: "shop", site: "primary", startedAt: new Date(Date.now() - 86_400_000).toISOString(), ok: true, durationSeconds: 12.3 }]);
   const result = spawnSync(process.execPath, [path.join(ROOT, "bin", "drstack"), "plan", "--stack", "primary", "--drills", dir], { cwd: ROOT, encoding: "utf8" });
   expect(result.stderr).toBe("");
   expect(result.status).toBe(EXIT.ok);
-  expect(result.stdout).toMatch(/Restore drills: 1 of 2 database\(s\) FLAGGED\n  shop \(critical\): passed, restore 12.3 s, .* on secondary\n  ledger \(standard\): NONE, no drill report/);
+  expect(result.stdout).toMatch(/Restore drills: 1 of 2 database\(s\) FLAGGED\n  shop \(critical\): passed, restore 12.3 s, .* on primary\n  ledger \(standard\): NONE, no drill report from primary/);
 }, 60_000);

@@ -36,6 +36,9 @@ describe("longestScheduleGapMinutes bounds the wait between drills", () => {
     ["cron(0 4 1 1/3 ? *)", 3 * 31 * 24 * 60],
     ["cron(0 4 15 JAN,JUL ? *)", 6 * 31 * 24 * 60],
     ["cron(0 4 1 6 ? *)", 12 * 31 * 24 * 60],
+    ["cron(0 4 ? * MON#1 *)", 35 * 24 * 60],
+    ["cron(0 4 31 * ? *)", 62 * 24 * 60],
+    ["cron(0 4 L * ? *)", 34 * 24 * 60],
   ])("%s: at most %d minutes", (expression, minutes) => {
     expect(longestScheduleGapMinutes(expression)).toBe(minutes);
   });
@@ -68,6 +71,8 @@ describe("drill config", () => {
   test("a drill schedule that ends, and storage beyond Lambda's 512-10240 MB, are refused with the fix", () => {
     expect(problemsOf({ ...valid, tierLowDrillSchedule: "cron(0 4 1 * ? 2027)" })).toMatch(/tierLowDrillSchedule = .*: does not recur for ever.*config set tierLowDrillSchedule 'cron\(0 4 1 \* \? \*\)'/s);
     expect(problemsOf({ ...valid, tierLowDrillSchedule: "monthly" })).toMatch(/tierLowDrillSchedule/);
+    expect(problemsOf({ ...valid, tierLowDrillSchedule: "rate(1 hour)" })).toMatch(/tierLowDrillSchedule = .*: runs the drill every 60 minutes.*at most one a day/);
+    expect(parseConfig({ ...valid, tierLowDrillSchedule: "rate(1 day)" }, "primary").backups.drills.gapMinutes.low).toBe(24 * 60);
     expect(problemsOf({ ...valid, drillScratchStorageMb: "20000" })).toMatch(/drillScratchStorageMb = .*: must be at most 10240/);
     expect(problemsOf({ ...valid, drillScratchStorageMb: "256" })).toMatch(/drillScratchStorageMb = .*: must be at least 512/);
   });
@@ -150,7 +155,7 @@ describe.each(STACK_CASES)("restore drills of stack $stack with activeSite=$acti
   test("alarms: a failed drill, a drill function that fails, and no passed drill for a month and a day", async () => {
     const evaluation = await run();
     const failed = named(evaluation, T.alarm, `${stack}-restore-drills-shop-failed`).inputs as Record<string, unknown>;
-    expect([failed.metricName, failed.namespace, failed.threshold, failed.treatMissingData]).toEqual(["DrillFailed", METRIC_NAMESPACE, 1, "notBreaching"]);
+    expect([failed.metricName, failed.namespace, failed.threshold, failed.treatMissingData]).toEqual(["DrillFailed", METRIC_NAMESPACE, 1, "ignore"]);
     expect(failed.dimensions).toEqual({ Database: "shop" });
     const stale = named(evaluation, T.alarm, `${stack}-restore-drills-ledger-stale`).inputs as Record<string, unknown>;
     expect(stale.metricName).toBe("DrillAgeSeconds");
