@@ -47,6 +47,8 @@ export const HANDLER_ENV = {
   drillTargets: "DRILL_TARGETS",
   /** JSON object: database name to the smoke query the drill runs on its restored copy. */
   drillSmokeQueries: "DRILL_SMOKE_QUERIES",
+  /** The verifier's own site: only its drill reports count in the drill age. */
+  drillSite: "DRILL_SITE",
 } as const;
 
 /**

@@ -222,6 +222,7 @@ export class BackupJobs extends pulumi.ComponentResource {
             [HANDLER_ENV.bucket]: args.bucketName,
             [HANDLER_ENV.targets]: verifyTargets(args.databases, (tier) => backupAgeLimitSeconds(tier, args.tiers, args.schedules)),
             [HANDLER_ENV.peerBucket]: args.peerBucketName,
+            [HANDLER_ENV.drillSite]: args.site,
             [HANDLER_ENV.peerRegion]: args.peerRegion,
             [HANDLER_ENV.metricNamespace]: METRIC_NAMESPACE,
             [HANDLER_ENV.alarmTopicArn]: topicArn,

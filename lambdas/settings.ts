@@ -121,6 +121,12 @@ export const SETTINGS = {
     description:
       "PostgreSQL server the drill creates its scratch database on and removes it from: postgres://user:password@host:5432/postgres (user needs CREATEDB). Unset: the drill starts its own throwaway server (initdb and postgres from --pg-bin-dir or PATH) on a unix socket in a temporary directory, and removes it afterwards",
   },
+  drillSite: {
+    flag: "drill-site",
+    env: "DRILL_SITE",
+    commands: ["verify"],
+    description: "Count only this site's drill reports in DrillAgeSeconds (drstack sets the verifier's own site: the peer's reports replicate into this bucket); every site's when unset",
+  },
   smokeQuery: { flag: "smoke-query", env: "DRILL_SMOKE_QUERY", commands: ["drill"], description: "SQL run on the restored copy; the drill fails unless its first column is truthy, e.g. \"SELECT count(*) > 0 FROM orders\"" },
 } satisfies Record<string, SettingSpec>;
 
@@ -374,6 +380,7 @@ export function verifyOptions(s: Settings): VerifyOptions {
     complianceClasses: complianceClasses(s),
     replicationGraceSeconds: s.int("replicationGraceSeconds", DEFAULT_REPLICATION_GRACE_SECONDS, 0, 7 * 86400),
     sites: readerSites(s),
+    drillSite: s.get("drillSite") === undefined ? undefined : checkSiteName(s.get("drillSite")!, label("drillSite")),
   };
 }
 

@@ -15,7 +15,6 @@ import { S3Client, GetObjectCommand, HeadObjectCommand, HeadObjectCommandOutput,
 import { CloudWatchClient, PutMetricDataCommand, MetricDatum, StandardUnit } from "@aws-sdk/client-cloudwatch";
 import { SNSClient, PublishCommand } from "@aws-sdk/client-sns";
 import { errorMessage, UsageError } from "./errors";
-import { manifestKeyTime } from "./catalog";
 import { BackupTarget, TIER_RPO_SECONDS, databasePrefix, pointerKeys } from "./layout";
 import { BackupManifest, getJson, isAheadOfClock, resolveLatest } from "./manifest";
 import { BucketLocation, checkBucket, isNotFound, s3Client } from "./s3";
@@ -49,6 +48,8 @@ export interface VerifyOptions {
   complianceClasses?: Partial<Record<BackupTarget["dataClass"], number>>;
   /** Sites whose pointers to look for beside primary and secondary. */
   sites?: string[];
+  /** Count only this site's drill reports in the drill age (the verifier's own site); every site's when unset. */
+  drillSite?: string;
   now?: Date;
   /** Where what verify skips goes (an unreadable drill report); nowhere when unset. */
   log?: (message: string) => void;
@@ -96,7 +97,7 @@ export async function runVerify(opts: VerifyOptions): Promise<VerifyReport> {
   const reports: TargetReport[] = [];
   for (const target of opts.targets) {
     const report = await verifyTarget(target, s3, opts, peerS3, now);
-    Object.assign(report, await drillAge(s3, opts.bucket.bucket, target, now, opts.log ?? (() => undefined)));
+    Object.assign(report, await drillAge(s3, opts.bucket.bucket, target, now, opts.log ?? (() => undefined), opts.drillSite));
     reports.push(report);
   }
   const report: VerifyReport = {
@@ -170,7 +171,7 @@ async function verifyTarget(target: BackupTarget, s3: S3Client, opts: VerifyOpti
 }
 
 /** `<prefix>drills/<yyyymmddThhmmssZ>-<site>.json`, as lambdas/core/drill.ts drillReportKey writes it. */
-const DRILL_REPORT_KEY = /\/drills\/(\d{8}T\d{6}Z)-[a-z][a-z0-9]*\.json$/;
+const DRILL_REPORT_KEY = /\/drills\/(\d{8}T\d{6}Z)-([a-z][a-z0-9]*)\.json$/;
 
 /** The fields of a drill report (lambdas/core/drill.ts DrillResult) the age is read from. */
 interface DrillReportFields {
@@ -196,21 +197,24 @@ async function listKeys(s3: S3Client, bucket: string, prefix: string, until?: (k
 /**
  * The drill age of one database. Reports are few (one per drill, monthly or
  * so), so the drills/ prefix is listed whole and read newest first until a
- * passed one. With none passed, the age runs from the oldest retained backup:
- * dated keys sort by time and before `drills/` and `latest-*`, so the first
- * manifest key of the prefix listing is the oldest, usually on the first page.
+ * passed one. Only `site`'s own reports count when it is given: replication
+ * carries the peer's into this bucket, and the peer passing must not hide
+ * this site failing. With no passed drill the age runs from this site's first
+ * (failed) drill; before the first drill there is none, so a new deployment
+ * does not alarm for the month until its first scheduled drill.
  */
-async function drillAge(s3: S3Client, bucket: string, target: BackupTarget, now: Date, log: (message: string) => void): Promise<Pick<TargetReport, "drillAgeSeconds" | "lastDrill">> {
+async function drillAge(s3: S3Client, bucket: string, target: BackupTarget, now: Date, log: (message: string) => void, site?: string): Promise<Pick<TargetReport, "drillAgeSeconds" | "lastDrill">> {
   const prefix = databasePrefix(target);
   const result: Pick<TargetReport, "drillAgeSeconds" | "lastDrill"> = {};
   const age = (from: string) => Math.max(0, Math.round((now.getTime() - Date.parse(from)) / 1000));
   try {
     const reports = (await listKeys(s3, bucket, `${prefix}drills/`))
       .flatMap((key) => {
-        const t = DRILL_REPORT_KEY.exec(key)?.[1];
-        return t === undefined ? [] : [{ key, t }];
+        const match = DRILL_REPORT_KEY.exec(key);
+        return match === null || (site !== undefined && match[2] !== site) ? [] : [{ key, t: match[1] }];
       })
       .sort((a, b) => (a.t === b.t ? b.key.localeCompare(a.key) : b.t.localeCompare(a.t)));
+    let firstStartedAt: string | undefined;
     for (const { key } of reports) {
       let report: DrillReportFields | undefined;
       try {
@@ -228,20 +232,9 @@ async function drillAge(s3: S3Client, bucket: string, target: BackupTarget, now:
         result.drillAgeSeconds = age(report.startedAt);
         return result;
       }
+      firstStartedAt = report.startedAt;
     }
-    const oldest = (await listKeys(s3, bucket, prefix, (key) => manifestKeyTime(key) !== undefined)).find((key) => manifestKeyTime(key) !== undefined);
-    if (oldest === undefined) return result;
-    let endedAt: string | undefined;
-    try {
-      const m = (await getJson<BackupManifest>(s3, bucket, oldest))?.value;
-      if (m && !Number.isNaN(Date.parse(m.endedAt))) endedAt = m.endedAt;
-    } catch (err) {
-      log(`${target.database}: manifest ${oldest} unreadable (${errorMessage(err)}); drill age counted from its slot`);
-    }
-    // The slot is when the run began; a manifest that cannot be read still dates the backup that closely.
-    const slot = manifestKeyTime(oldest)!;
-    endedAt ??= `${slot.slice(0, 4)}-${slot.slice(4, 6)}-${slot.slice(6, 8)}T${slot.slice(9, 11)}:${slot.slice(11, 13)}:${slot.slice(13, 15)}Z`;
-    result.drillAgeSeconds = age(endedAt);
+    if (firstStartedAt !== undefined) result.drillAgeSeconds = age(firstStartedAt);
   } catch (err) {
     log(`${target.database}: drill age not published: ${errorMessage(err)}`);
   }
