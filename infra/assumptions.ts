@@ -101,7 +101,7 @@ export const DATABASE_REPLICA_LAG_MINUTES = 1;
  */
 export const DATABASE_RESTORE_MINUTES = 60;
 
-/** Creating the RDS instance a dump is restored into: the upper end of RDS's typical 10-20 minutes (above). */
+/** Creating the RDS instance a dump is restored into: drstack's estimate, the upper end of the typical 10-20 minutes (RDS User Guide, "Creating a DB instance"). */
 export const DATABASE_INSTANCE_CREATE_MINUTES = 20;
 
 /**

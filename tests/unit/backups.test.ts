@@ -118,6 +118,8 @@ describe.each(STACK_CASES)("backup jobs of stack $stack with activeSite=$activeS
       ALARM_TOPIC_ARN: topicArn,
       // financial/ is COMPLIANCE-locked by default: the verifier checks its dumps are.
       COMPLIANCE_CLASSES: "financial:2557",
+      // Only this site's drill reports count in its drill age: the peer's replicate into the same bucket.
+      DRILL_SITE: stack,
     });
   });
 
