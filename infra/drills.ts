@@ -177,37 +177,28 @@ export class RestoreDrills extends pulumi.ComponentResource {
   }
 }
 
+/** An hourly Maximum of one of a database's drill metrics. */
+function hourlyDrillMetric(database: Pick<BackupDatabase, "name">, metricName: string): Partial<aws.cloudwatch.MetricAlarmArgs> {
+  return { namespace: METRIC_NAMESPACE, metricName, dimensions: { [METRIC_DIMENSION]: database.name }, statistic: "Maximum", period: 3600, evaluationPeriods: 1 };
+}
+
 /**
  * The drill function publishes DrillFailed once per drill; a 1 alarms. The
  * next datum comes with the next drill, a month on, so missing data keeps
  * the state ("ignore"): the alarm stays in ALARM until a drill passes.
  */
 export function drillFailedAlarm(database: Pick<BackupDatabase, "name">): Partial<aws.cloudwatch.MetricAlarmArgs> {
-  return {
-    namespace: METRIC_NAMESPACE,
-    metricName: BACKUP_METRICS.drillFailed,
-    dimensions: { [METRIC_DIMENSION]: database.name },
-    statistic: "Maximum",
-    period: 3600,
-    evaluationPeriods: 1,
-    comparisonOperator: "GreaterThanOrEqualToThreshold",
-    threshold: 1,
-    treatMissingData: "ignore",
-  };
+  return { ...hourlyDrillMetric(database, BACKUP_METRICS.drillFailed), comparisonOperator: "GreaterThanOrEqualToThreshold", threshold: 1, treatMissingData: "ignore" };
 }
 
 /**
  * The verifier publishes the drill age with every run. Missing data is not
- * breaching here: a silent verifier already breaches the backup-age alarm.
+ * breaching here: a silent verifier already breaches the backup-age alarm,
+ * and before a site's first drill there is no age to publish.
  */
 export function drillAgeAlarm(database: Pick<BackupDatabase, "name">, gapMinutes: number): Partial<aws.cloudwatch.MetricAlarmArgs> {
   return {
-    namespace: METRIC_NAMESPACE,
-    metricName: BACKUP_METRICS.drillAge,
-    dimensions: { [METRIC_DIMENSION]: database.name },
-    statistic: "Maximum",
-    period: 3600,
-    evaluationPeriods: 1,
+    ...hourlyDrillMetric(database, BACKUP_METRICS.drillAge),
     comparisonOperator: "GreaterThanThreshold",
     threshold: gapMinutes * 60 + DRILL_TIMEOUT_SECONDS + DRILL_AGE_GRACE_SECONDS,
     treatMissingData: "notBreaching",
