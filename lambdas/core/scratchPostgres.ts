@@ -101,7 +101,13 @@ export async function startScratchPostgres(opts: ScratchPostgresOptions = {}): P
   const log = opts.log ?? (() => undefined);
   const initdb = findBinary("initdb", opts.pgBinDir);
   const postgresBin = findBinary("postgres", opts.pgBinDir);
-  const dir = mkdtempSync(join(opts.parentDir ?? tmpdir(), "drstack-scratch-"));
+  const parent = opts.parentDir ?? tmpdir();
+  let dir: string;
+  try {
+    dir = mkdtempSync(join(parent, "drstack-scratch-"));
+  } catch (err) {
+    throw new UsageError(`Could not make the drill's scratch cluster directory under ${parent} (${errorMessage(err)}); it needs a writable temporary directory (TMPDIR; under Lambda, /tmp).`);
+  }
   const dataDir = join(dir, "data");
   let server: ChildProcess | undefined;
   let exited: Promise<void> = Promise.resolve();
