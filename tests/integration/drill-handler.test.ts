@@ -4,6 +4,7 @@
  * from the environment, reports in MinIO, metrics in moto; and the drill age
  * the verifier publishes from those reports.
  */
+import { spawnSync } from "node:child_process";
 import { chmodSync, existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -86,6 +87,33 @@ describe("the drill's scratch PostgreSQL", () => {
     expect(existsSync(socket)).toBe(false);
     expect(existsSync(scratch.dir)).toBe(false);
     await scratch.stop(); // a second stop is harmless
+  });
+
+  it("starts from a data directory initialised ahead of time (the image's template) without running initdb", async () => {
+    const template = mkdtempSync(join(tmpdir(), "drstack-template-"));
+    try {
+      chmodSync(template, 0o755);
+      spawnSync("chown", ["postgres:postgres", template]);
+      // As the image does at build: initdb once as an unprivileged user, readable by all.
+      const made = spawnSync("setpriv", ["--reuid=postgres", "--regid=postgres", "--init-groups", "--", join(services.pgBinDir!, "initdb"), "-D", join(template, "data"), "-U", "drstack", "--auth-local=trust", "--auth-host=reject", "--encoding=UTF8", "--locale=C", "--no-sync"], { encoding: "utf8", cwd: "/" });
+      if (made.status !== 0) throw new Error(`initdb for the template failed: ${made.stderr}`);
+      spawnSync("chmod", ["-R", "a+rX", template]);
+      const scratch = await startScratchPostgres({ pgBinDir: services.pgBinDir, templateDataDir: join(template, "data") });
+      try {
+        const c = new Client({ connectionString: scratch.url });
+        await c.connect();
+        expect((await c.query<{ user: string }>("SELECT current_user AS user")).rows[0].user).toBe("drstack");
+        await c.end();
+      } finally {
+        await scratch.stop();
+      }
+      expect(existsSync(scratch.dir)).toBe(false);
+      // The template is copied, never used in place.
+      expect(existsSync(join(template, "data", "postmaster.pid"))).toBe(false);
+      expect(existsSync(join(template, "data", "PG_VERSION"))).toBe(true);
+    } finally {
+      rmSync(template, { recursive: true, force: true });
+    }
   });
 
   it("is stopped and removed when the drill on it throws", async () => {
@@ -226,33 +254,37 @@ describe("verify's drill age", () => {
     expect(logged).toEqual([expect.stringMatching(/^agepassed: drill report db\/agepassed\/drills\/29990101T000000Z-primary\.json skipped, unreadable/)]);
   });
 
-  it("with only failed drills counts from the oldest retained backup, and publishes it without failing the check", async () => {
+  it("with only failed drills counts from the first one, and publishes it without failing the check", async () => {
     await createDatabase("agefailed", 100);
-    const oldest = await backUp("agefailed");
-    await new Promise((r) => setTimeout(r, 1500));
     await backUp("agefailed");
-    const target: BackupTarget = { database: "agefailed", tier: "critical", dataClass: "db" };
+    const target: BackupTarget = { database: "agefailed", tier: "low", dataClass: "db" };
     const failed = await runDrill({ bucket: siteA(), source: target, scratchServer: { url: superuserUrl("postgres"), label: "scratch" }, smokeQuery: "SELECT false", site: "primary", pgBinDir: services.pgBinDir });
     expect(failed.ok).toBe(false);
+    const s3 = s3Client(siteA());
+    const later = `db/agefailed/drills/29980101T000000Z-primary.json`;
+    await s3.send(new PutObjectCommand({ Bucket: siteA().bucket, Key: later, Body: JSON.stringify({ ...failed, startedAt: "2998-01-01T00:00:00.000Z" }) }));
+    await new Promise((r) => setTimeout(r, 2000));
     const now = new Date();
-    const report = await runVerify({ targets: [target], bucket: siteA(), now, monitoring: { region: "us-east-1", endpoint: services.moto.endpoint, namespace: NAMESPACE } });
-    // From the first backup, which ended at least 1.5 s before the second.
-    expect(report.targets[0].drillAgeSeconds).toBe(Math.round((now.getTime() - Date.parse(oldest.endedAt)) / 1000));
-    expect(report.targets[0].drillAgeSeconds).toBeGreaterThanOrEqual(2);
-    expect(report.targets[0].lastDrill).toEqual({ ok: false, startedAt: failed.startedAt, reportKey: failed.reportKey });
-    expect(report.targets[0].failures).toEqual([]);
+    const report = await runVerify({ targets: [target], bucket: siteA(), now, drillSite: "primary", monitoring: { region: "us-east-1", endpoint: services.moto.endpoint, namespace: NAMESPACE } });
     expect(report.ok).toBe(true);
+    // From the first failed drill, not the later one: the database has gone that long without a pass.
+    expect(report.targets[0]).toMatchObject({ drillAgeSeconds: Math.round((now.getTime() - Date.parse(failed.startedAt)) / 1000), lastDrill: { ok: false, reportKey: later } });
+    expect(report.targets[0].drillAgeSeconds).toBeGreaterThanOrEqual(2);
     expect(await metric("DrillAgeSeconds", "agefailed")).toEqual([report.targets[0].drillAgeSeconds]);
   });
 
-  it("with no drill counts from the oldest backup, and with no backup publishes no age", async () => {
-    await createDatabase("agenone", 100);
-    const only = await backUp("agenone");
-    const now = new Date(Date.parse(only.endedAt) + 60_000);
-    const report = await runVerify({ targets: [{ database: "agenone", tier: "critical", dataClass: "db" }, { database: "agenever", tier: "low", dataClass: "db" }], bucket: siteA(), now });
-    expect(report.targets[0]).toMatchObject({ ok: true, drillAgeSeconds: 60 });
-    expect(report.targets[0].lastDrill).toBeUndefined();
-    expect(report.targets[1].drillAgeSeconds).toBeUndefined();
-    expect(report.targets[1].failures).toEqual([expect.stringMatching(/no verified backup has been published/)]);
+  it("counts only its own site's drills, and before a site's first drill publishes no age", async () => {
+    await createDatabase("agesite", 100);
+    await backUp("agesite");
+    const target: BackupTarget = { database: "agesite", tier: "low", dataClass: "db" };
+    // The peer's passed drill, replicated into this bucket, must not vouch for this site.
+    const peer = await runDrill({ bucket: siteA(), source: target, scratchServer: { url: superuserUrl("postgres"), label: "scratch" }, site: "secondary", pgBinDir: services.pgBinDir });
+    expect(peer.ok).toBe(true);
+    const here = await runVerify({ targets: [target], bucket: siteA(), drillSite: "primary" });
+    expect(here.ok).toBe(true);
+    expect(here.targets[0].drillAgeSeconds).toBeUndefined();
+    expect(here.targets[0].lastDrill).toBeUndefined();
+    const there = await runVerify({ targets: [target], bucket: siteA(), drillSite: "secondary", now: new Date(Date.parse(peer.startedAt) + 60_000) });
+    expect(there.targets[0]).toMatchObject({ drillAgeSeconds: 60, lastDrill: { ok: true } });
   });
 });
