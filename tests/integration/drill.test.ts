@@ -53,6 +53,21 @@ describe("restore drill", () => {
     expect(await scratchDatabases()).toEqual([]);
   });
 
+  it("without --scratch-server-url drills into a throwaway server of its own, and removes it", async () => {
+    const { readdirSync } = await import("node:fs");
+    const { tmpdir } = await import("node:os");
+    const scratchDirs = () => readdirSync(tmpdir()).filter((n) => n.startsWith("drstack-scratch-")).sort();
+    const before = scratchDirs();
+    const res = await runCli(["drill", ...siteAFlags(), "--name", DB, "--pg-bin-dir", services.pgBinDir, "--smoke-query", "SELECT count(*) = 37 FROM billing.invoices"]);
+    expect(res.code).toBe(0);
+    expect(res.stderr).toMatch(/scratch PostgreSQL started in \S+drstack-scratch-\S+ \(socket only\)/);
+    expect(res.stderr).toMatch(/scratch PostgreSQL stopped, \S+ removed/);
+    const result = JSON.parse(res.stdout) as DrillResult;
+    expect(result).toMatchObject({ ok: true, manifestKey: manifest.manifestKey });
+    expect(result.checks.map((c) => c.ok)).toEqual([true, true, true, true, true]);
+    expect(scratchDirs()).toEqual(before);
+  });
+
   it("fails (exit 1) when the smoke query's first column is not truthy, and still reports", async () => {
     const res = await drill("--smoke-query", "SELECT count(*) FROM billing.invoices WHERE amount < 0");
     expect(res.code).toBe(1);
