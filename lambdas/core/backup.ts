@@ -25,6 +25,7 @@
  */
 import { spawn, ChildProcess } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
+import { PassThrough } from "node:stream";
 import { S3Client, HeadObjectCommand, ListMultipartUploadsCommand, AbortMultipartUploadCommand, DeleteObjectCommand } from "@aws-sdk/client-s3";
 import { CheckFailedError, errorMessage, NotWriterError, UsageError, WriterCheckError } from "./errors";
 import { BackupTarget, backupKeys, checkDatabaseName, checkSiteName, databasePrefix, latestKey } from "./layout";
@@ -35,6 +36,9 @@ import { DatabaseConnection, connect, parseDatabaseUrl, pgTool, pgToolEnv, serve
 import { BucketLocation, checkBucket, explainS3Error, isNotFound, s3Client, s3ErrorInfo } from "./s3";
 import { startTocReader, TocSummary } from "./toc";
 import { TABLE_CHECKSUM_METHOD, TableState, userTableStates } from "./checksums";
+
+/** What is held between pg_dump and the upload before pg_dump is made to wait. */
+const DUMP_BUFFER_BYTES = 1024 * 1024;
 
 /** Which site takes a backup and under which writer epoch. */
 export interface WriterIdentity {
@@ -235,6 +239,10 @@ async function backupWithin(opts: BackupOptions, deadline: Date, expired: AbortS
     if (opts.compressLevel !== undefined) args.push(`--compress=${opts.compressLevel}`);
     const child = spawn(pgDump.path, args, { env: pgToolEnv(db), stdio: ["ignore", "pipe", "pipe"] });
     dump = child;
+    // Consumed from this tick on: Node resumes (and so discards) a child's
+    // unread stdout when it exits, and a small dump can finish before the
+    // upload below has opened. The pipe keeps pg_dump's backpressure.
+    const dumpOutput = child.stdout.pipe(new PassThrough({ highWaterMark: DUMP_BUFFER_BYTES }));
     let dumpStderr = "";
     child.stderr.setEncoding("utf8").on("data", (s: string) => {
       dumpStderr = (dumpStderr + s).slice(-4000);
@@ -254,7 +262,7 @@ async function backupWithin(opts: BackupOptions, deadline: Date, expired: AbortS
 
     // 3-4. Stream, verify, complete or abort.
     const teed = { bytes: 0 };
-    const upload = await uploadStream(s3, bucket, keys.dumpKey, teeInto(child.stdout, toc.write, teed), {
+    const upload = await uploadStream(s3, bucket, keys.dumpKey, teeInto(dumpOutput, toc.write, teed), {
       partSize,
       concurrency,
       objectLock: retention,
@@ -265,7 +273,7 @@ async function backupWithin(opts: BackupOptions, deadline: Date, expired: AbortS
           throw new CheckFailedError(`pg_dump failed (${exit.signal ? `killed by ${exit.signal}` : `exit ${exit.code}`}): ${dumpStderr.trim() || "no message"}`);
         }
         tocSummary = await toc.finish().catch((err: unknown) => {
-          throw new CheckFailedError(`${errorMessage(err)} (pg_dump wrote ${teed.bytes} bytes and exited 0${dumpStderr.trim() ? `; it said: ${dumpStderr.trim()}` : ""})`);
+          throw new CheckFailedError(`${errorMessage(err)} (pg_dump exited 0; ${teed.bytes} bytes of its output reached the upload${dumpStderr.trim() ? `; it said: ${dumpStderr.trim()}` : ""})`);
         });
         counts = await countsPromise;
         if (tocSummary.format !== "CUSTOM") throw new CheckFailedError(`archive format is "${tocSummary.format}", expected CUSTOM`);

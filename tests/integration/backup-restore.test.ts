@@ -1,5 +1,6 @@
 /** Backup and restore against real PostgreSQL and MinIO: round trip, idempotent retry, interrupted dump. */
 import { createHash } from "node:crypto";
+import { readFileSync } from "node:fs";
 import { GetObjectCommand } from "@aws-sdk/client-s3";
 import { runBackup, runIdForSlot } from "../../lambdas/core/backup";
 import { CheckFailedError } from "../../lambdas/core/errors";
@@ -80,6 +81,25 @@ describe("backup then restore", () => {
     expect(pointer?.value.manifestKey).toBe(first.manifest.manifestKey);
   });
 
+  it("a small database whose pg_dump exits before the upload is open still arrives whole (Node discards an unread child's stdout at exit)", async () => {
+    await createDatabase("exitsfirst", 500);
+    const result = await runBackup({
+      source: { url: superuserUrl("exitsfirst"), label: "DATABASE_URL" },
+      target: { tier: "standard", dataClass: "db" },
+      bucket: siteA(),
+      pgBinDir,
+      // Hold the event loop until pg_dump has written everything and exited,
+      // as a loaded host does while CreateMultipartUpload is in flight.
+      onDumpStarted: (pid) => {
+        const until = Date.now() + 10_000;
+        while (Date.now() < until && isRunning(pid)) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 20);
+      },
+    });
+    expect(result.outcome).toBe("created");
+    expect(result.manifest.size).toBeGreaterThan(0);
+    expect(result.manifest.tables.find((t) => t.table === "events")?.rows).toBe(500);
+  });
+
   it("a pg_dump killed mid-stream leaves no published backup and no open multipart upload", async () => {
     await createDatabase("interrupted", 400_000);
     const target = { database: "interrupted", dataClass: "critical" as const };
@@ -128,3 +148,12 @@ describe("backup then restore", () => {
     expect(pointer?.value.manifestKey).toBe(good.manifest.manifestKey);
   });
 });
+
+/** True while the process exists (a zombie still counts: its exit has not been reaped by Node yet). */
+function isRunning(pid: number): boolean {
+  try {
+    return !readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]?.startsWith("Z");
+  } catch {
+    return false;
+  }
+}
