@@ -1,9 +1,11 @@
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
+import { PolicyDocument } from "./policyDocument";
 import { SiteName } from "./roles";
 
 export interface SiteAlarmsArgs {
   site: SiteName;
+  accountId: pulumi.Input<string>;
   /** Addresses subscribed to the topic; each must confirm AWS's subscription email. */
   emails: string[];
 }
@@ -24,6 +26,7 @@ export class SiteAlarms extends pulumi.ComponentResource {
     args.emails.forEach((email, index) => {
       new aws.sns.TopicSubscription(`${name}-email-${index}`, { topic: topic.arn, protocol: "email", endpoint: email }, child);
     });
+    new aws.sns.TopicPolicy(`${name}-topic-policy`, { arn: topic.arn, policy: pulumi.jsonStringify(alarmTopicPolicy(topic.arn, args.accountId)) }, child);
     this.topicArn = topic.arn;
     this.registerOutputs({ topicArn: this.topicArn });
   }
@@ -32,4 +35,28 @@ export class SiteAlarms extends pulumi.ComponentResource {
 /** What every alarm drstack declares passes: notify the site's topic on alarm and on recovery. */
 export function notifyTopic(topicArn: pulumi.Input<string>): Pick<aws.cloudwatch.MetricAlarmArgs, "alarmActions" | "okActions"> {
   return { alarmActions: [topicArn], okActions: [topicArn] };
+}
+
+/**
+ * A topic policy replaces SNS's default one, so it keeps the default's grant
+ * to the owning account (SNS Developer Guide, "Amazon SNS access control":
+ * the default policy) and adds EventBridge, for this account's rules only
+ * (the drill task's stopped-with-a-failure rule): CloudWatch alarms publish
+ * as the account and need nothing more.
+ */
+export function alarmTopicPolicy(topicArn: pulumi.Input<string>, accountId: pulumi.Input<string>): PolicyDocument {
+  return {
+    Version: "2012-10-17",
+    Statement: [
+      {
+        Sid: "OwnerAccount",
+        Effect: "Allow",
+        Principal: { AWS: "*" },
+        Action: ["SNS:GetTopicAttributes", "SNS:SetTopicAttributes", "SNS:AddPermission", "SNS:RemovePermission", "SNS:DeleteTopic", "SNS:Subscribe", "SNS:ListSubscriptionsByTopic", "SNS:Publish"],
+        Resource: topicArn,
+        Condition: { StringEquals: { "AWS:SourceOwner": accountId } },
+      },
+      { Sid: "EventBridgeRulesOfThisAccount", Effect: "Allow", Principal: { Service: "events.amazonaws.com" }, Action: "sns:Publish", Resource: topicArn, Condition: { StringEquals: { "aws:SourceAccount": accountId } } },
+    ],
+  };
 }

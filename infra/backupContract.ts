@@ -16,9 +16,9 @@ export const BACKUP_METRICS = {
   age: "BackupAgeSeconds",
   size: "BackupSizeBytes",
   replicationLag: "ReplicationLagSeconds",
-  /** Published by the drill function after each drill: 1 failed, 0 passed. */
+  /** Published by the drill task after each drill: 1 failed, 0 passed. */
   drillFailed: "DrillFailed",
-  /** Published by the drill function: the measured restore time of a passed drill. */
+  /** Published by the drill task: the measured restore time of a passed drill. */
   drillRestoreSeconds: "DrillRestoreSeconds",
   /** Published by the verifier: seconds since the newest passed drill started (or, with none, since the oldest retained backup ended). */
   drillAge: "DrillAgeSeconds",
@@ -43,12 +43,14 @@ export const HANDLER_ENV = {
   claimParameter: "FENCING_CLAIM_PARAMETER",
   fenceMarkerParameter: "FENCE_MARKER_PARAMETER",
   guardFunction: "GUARD_FUNCTION",
-  /** The drill function's databases, `name:tier:class`, comma separated (one tier's per function). */
+  /** The drill task's databases, `name:tier:class`, comma separated (one tier's per task). */
   drillTargets: "DRILL_TARGETS",
   /** JSON object: database name to the smoke query the drill runs on its restored copy. */
   drillSmokeQueries: "DRILL_SMOKE_QUERIES",
   /** The verifier's own site: only its drill reports count in the drill age. */
   drillSite: "DRILL_SITE",
+  /** Seconds the drill task may run before it stops its drills and reports. */
+  drillDeadlineSeconds: "DRILL_DEADLINE_SECONDS",
 } as const;
 
 /**
@@ -61,11 +63,18 @@ export const BACKUP_IMAGE_PG_DUMP_MAJOR = 16;
 /** Entry points inside the image and the archive. */
 export const BACKUP_HANDLER = "handlers/backup.handler";
 export const VERIFY_HANDLER = "handlers/verify.handler";
-export const DRILL_HANDLER = "handlers/drill.handler";
+/**
+ * The drill task's command in the backup image (ECS overrides the Lambda
+ * base image's entry point): Node on the bundle build:lambdas writes to
+ * dist/lambdas/backup/tasks/drill.js, which the image copies to /var/task.
+ */
+export const DRILL_TASK_COMMAND = ["node", "/var/task/tasks/drill.js"] as const;
+/** The drill task's exit codes (lambdas/tasks/drill.ts; a test keeps them equal). */
+export const DRILL_TASK_EXIT = { passed: 0, failed: 1, badSettings: 2 } as const;
 /** The `format` of a drill report (lambdas/core/drill.ts, DRILL_FORMAT; a test keeps the two equal). */
 export const DRILL_REPORT_FORMAT = "drstack.drill/v1";
 
-/** `DRILL_TARGETS` for a drill function: `name:tier:class`, comma separated. */
+/** `DRILL_TARGETS` for a drill task: `name:tier:class`, comma separated. */
 export function drillTargets(databases: readonly BackupDatabase[]): string {
   return databases.map((database) => `${database.name}:${database.tier}:${database.dataClass}`).join(",");
 }

@@ -143,6 +143,17 @@ export interface BackupSettings {
   drills: DrillSettings;
 }
 
+/** The size of each drill task (config: drillCpu, drillMemoryGib, drillScratchStorageGib, drillTimeoutMinutes). */
+export interface DrillTaskSize {
+  /** vCPUs: 1, 2, 4, 8 or 16. */
+  cpu: number;
+  memoryGib: number;
+  /** The task's ephemeral storage, which holds the scratch cluster the drill restores into. */
+  scratchStorageGib: number;
+  /** The whole run's limit: DRILL_DEADLINE_SECONDS in the task. */
+  timeoutMinutes: number;
+}
+
 /** The scheduled restore drills (infra/drills.ts). */
 export interface DrillSettings {
   /** Drill schedule of each tier. */
@@ -151,13 +162,27 @@ export interface DrillSettings {
   gapMinutes: Record<TierName, number>;
   /** Database name to the SQL its drill runs on the restored copy. */
   smokeQueries: Record<string, string>;
-  scratchStorageMb: number;
+  task: DrillTaskSize;
 }
 
 const DAY_MINUTES = 24 * 60;
 
-/** Lambda's ephemeral storage limits (Lambda Developer Guide, "Configuring ephemeral storage"). */
-export const LAMBDA_EPHEMERAL_STORAGE_MB = { min: 512, max: 10240 } as const;
+/** Fargate's ephemeral storage per task (Amazon ECS API Reference, EphemeralStorage: 21 to 200 GiB). */
+export const FARGATE_EPHEMERAL_STORAGE_GIB = { min: 21, max: 200 } as const;
+/**
+ * The task sizes Fargate accepts from 1 vCPU up, memory in GiB (Amazon ECS
+ * Developer Guide, "Task CPU and memory"): the range and its step per vCPU
+ * count. Below 1 vCPU a restore of any size takes too long to measure RTO.
+ */
+export const FARGATE_MEMORY_GIB: Record<number, { min: number; max: number; step: number }> = {
+  1: { min: 2, max: 8, step: 1 },
+  2: { min: 4, max: 16, step: 1 },
+  4: { min: 8, max: 30, step: 1 },
+  8: { min: 16, max: 60, step: 4 },
+  16: { min: 32, max: 120, step: 8 },
+};
+/** The drill's whole-run limit, in minutes: long enough to start a task, short enough that a hung drill is noticed the same day. */
+export const DRILL_TIMEOUT_MINUTES = { min: 30, max: 1440 } as const;
 
 /** The fencing guard of each site (infra/fencing.ts). */
 export interface FencingSettings {
@@ -943,7 +968,7 @@ function readDrillSettings(reader: ConfigReader, databases: readonly BackupDatab
       reader.report(key, "does not recur for ever (its year field is not *), so nothing bounds how old the last drill may get", reader.setCommand(key, "'cron(0 4 1 * ? *)'"));
     }
     if (gap !== undefined && gap < DAY_MINUTES) {
-      // Each drill restores the tier's databases in full (minutes of a 3 GB function): more than daily costs much and measures nothing new.
+      // Each drill restores the tier's databases in full (minutes to hours of a Fargate task): more than daily costs much and measures nothing new.
       reader.report(key, `runs the drill every ${gap} minutes; a drill restores every database of the tier in full, so at most one a day is accepted`, reader.setCommand(key, "'cron(0 4 1 * ? *)'"));
     }
     gapMinutes[tier] = gap ?? 0;
@@ -965,8 +990,21 @@ function readDrillSettings(reader: ConfigReader, databases: readonly BackupDatab
       smokeQueries[database] = sql.trim();
     }
   }
-  const scratchStorageMb = reader.between("drillScratchStorageMb", LAMBDA_EPHEMERAL_STORAGE_MB.min, LAMBDA_EPHEMERAL_STORAGE_MB.max);
-  return { schedules, gapMinutes, smokeQueries, scratchStorageMb };
+  const cpuChoices = Object.keys(FARGATE_MEMORY_GIB).map(Number);
+  const cpu = reader.oneOfNumbers("drillCpu", cpuChoices, "the vCPUs of a Fargate task");
+  const memoryGib = reader.integer("drillMemoryGib", 1);
+  const memory = FARGATE_MEMORY_GIB[cpu];
+  const cpuGiven = Number(reader.string("drillCpu")) === cpu;
+  if (cpuGiven && (memoryGib < memory.min || memoryGib > memory.max || (memoryGib - memory.min) % memory.step !== 0)) {
+    reader.report(
+      "drillMemoryGib",
+      `is ${memoryGib}, which Fargate does not offer with drillCpu ${cpu}: ${memory.min} to ${memory.max} GiB${memory.step > 1 ? ` in steps of ${memory.step}` : ""}`,
+      reader.setCommand("drillMemoryGib", String(memory.min)),
+    );
+  }
+  const scratchStorageGib = reader.between("drillScratchStorageGib", FARGATE_EPHEMERAL_STORAGE_GIB.min, FARGATE_EPHEMERAL_STORAGE_GIB.max);
+  const timeoutMinutes = reader.between("drillTimeoutMinutes", DRILL_TIMEOUT_MINUTES.min, DRILL_TIMEOUT_MINUTES.max);
+  return { schedules, gapMinutes, smokeQueries, task: { cpu, memoryGib, scratchStorageGib, timeoutMinutes } };
 }
 
 function readFencingSettings(reader: ConfigReader): FencingSettings {

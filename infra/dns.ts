@@ -270,7 +270,8 @@ function declareHealthCheckAlarms(name: string, args: FailoverDnsArgs, checks: R
       { region: ROUTE53_METRICS_REGION, defaultTags: { tags: { "drstack:site": "secondary", "drstack:managed-by": "pulumi" } } },
       { parent: after.parent },
     );
-    topicArn = new SiteAlarms(`${name}-health-alarms`, { site: "secondary", emails: args.alarmEmails }, { parent: after.parent, provider }).topicArn;
+    const accountId = aws.getCallerIdentityOutput({}, { provider }).accountId;
+    topicArn = new SiteAlarms(`${name}-health-alarms`, { site: "secondary", accountId, emails: args.alarmEmails }, { parent: after.parent, provider }).topicArn;
   }
   for (const site of SITES) {
     new aws.cloudwatch.MetricAlarm(

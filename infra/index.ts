@@ -17,7 +17,7 @@ import { SiteDataKey } from "./dataKey";
 import { cloudflareProvider, FailoverDns } from "./dns";
 import { fencingNames, guardFunctionArchive, SiteFencing } from "./fencing";
 import { requireLambdaBundles } from "./lambdaBundles";
-import { backupBucketName, backupKeyAliasName, databaseArn, databaseIdentifier } from "./naming";
+import { backupBucketName, backupImageRepositoryName, backupKeyAliasName, databaseArn, databaseIdentifier, ecrRepositoryArn } from "./naming";
 import { SiteNetwork } from "./network";
 import { ServiceEndpoints } from "./serviceEndpoints";
 import { assessSitePosture, DrPosture, enforceObjectives } from "./objectives";
@@ -130,7 +130,7 @@ export async function deploySite(config: DrConfig = loadConfig(), drPosture: DrP
     config.stack,
   );
   const accountId = aws.getCallerIdentityOutput({}, { provider }).accountId;
-  const alarms = new SiteAlarms(`${site}-alarms`, { site, emails: config.backups.alarmEmails }, { provider });
+  const alarms = new SiteAlarms(`${site}-alarms`, { site, accountId, emails: config.backups.alarmEmails }, { provider });
 
   const storage = new BackupStorage(
     `${site}-backups`,
@@ -387,10 +387,13 @@ export async function deploySite(config: DrConfig = loadConfig(), drPosture: DrP
       bucketName: storage.bucketName,
       bucketArn: storage.bucketArn,
       keyArn: storage.keyArn,
+      namePrefix,
       databases: config.backups.databases,
       ...config.backups.drills,
+      zoneId: config.network.dataSubnets[0].zoneId,
       alarmTopicArn: alarms.topicArn,
       backupImageUri: images.backupImageUri,
+      backupRepositoryArn: accountId.apply((account) => ecrRepositoryArn(region, account, backupImageRepositoryName(namePrefix))),
     },
     { provider },
   );

@@ -127,3 +127,7 @@ export function guardFunctionName(namePrefix: string, site: SiteName): string {
 export function lambdaFunctionArn(region: string, accountId: string, functionName: string): string {
   return `arn:aws:lambda:${region}:${accountId}:function:${functionName}`;
 }
+
+export function ecrRepositoryArn(region: string, accountId: string, repositoryName: string): string {
+  return `arn:aws:ecr:${region}:${accountId}:repository/${repositoryName}`;
+}

@@ -453,10 +453,12 @@ export function restoreOptions(s: Settings): RestoreOptions {
   };
 }
 
-/** Variables only the drill function reads (infra/backupContract.ts HANDLER_ENV names them too; a unit test holds them equal). */
+/** Variables only the drill task reads (infra/backupContract.ts HANDLER_ENV names them too; a unit test holds them equal). */
 export const DRILL_HANDLER_ENV = {
   targets: "DRILL_TARGETS",
   smokeQueries: "DRILL_SMOKE_QUERIES",
+  /** Seconds the whole drill run may take (the task sets it from drillTimeoutMinutes); unbounded when unset. */
+  deadlineSeconds: "DRILL_DEADLINE_SECONDS",
 } as const;
 
 export interface DrillHandlerOptions {
@@ -469,6 +471,8 @@ export interface DrillHandlerOptions {
   pgBinDir?: string;
   /** Where DrillFailed and DrillRestoreSeconds go; none are published when METRIC_NAMESPACE is unset. */
   monitoring?: { region: string; endpoint?: string; namespace: string };
+  /** How long the run may take, from DRILL_DEADLINE_SECONDS. */
+  deadlineSeconds?: number;
 }
 
 /** `DRILL_SMOKE_QUERIES`: a JSON object, database name to SQL, every name one of the drilled databases. */
@@ -498,25 +502,35 @@ export function parseSmokeQueries(value: string | undefined, databases: readonly
   return queries;
 }
 
-/** The drill function's settings: all from the environment, validated before any service is called. */
+/** The drill task's settings: all from the environment, validated before any service is called. */
 export function drillHandlerOptions(env: NodeJS.ProcessEnv): DrillHandlerOptions {
   const s = new Settings({}, env);
   const spec = env[DRILL_HANDLER_ENV.targets];
   if (spec === undefined || spec.trim() === "") {
-    throw new UsageError(`Missing ${DRILL_HANDLER_ENV.targets}: the databases this function drills, as name:tier:class, comma separated, e.g. app:critical:db,ledger:critical:financial.`);
+    throw new UsageError(`Missing ${DRILL_HANDLER_ENV.targets}: the databases this drill task drills, as name:tier:class, comma separated, e.g. app:critical:db,ledger:critical:financial.`);
   }
   const targets = parseTargets(spec, DRILL_HANDLER_ENV.targets).map(({ database, tier, dataClass }) => ({ database, tier, dataClass }));
   const smokeQueries = parseSmokeQueries(env[DRILL_HANDLER_ENV.smokeQueries], targets.map((t) => t.database));
   const bucket = bucketLocation(s);
   const namespace = s.get("metricNamespace");
   const endpoint = checkEndpoint(s.get("monitoringEndpoint"), "monitoringEndpoint");
+  const deadlineSeconds = parseDeadlineSeconds(env[DRILL_HANDLER_ENV.deadlineSeconds]);
   return {
     targets,
     smokeQueries,
+    ...(deadlineSeconds !== undefined ? { deadlineSeconds } : {}),
     bucket,
     site: checkSiteName(s.get("site") ?? DEFAULT_WRITER.site, label("site")),
     sites: readerSites(s),
     pgBinDir: s.get("pgBinDir"),
     ...(namespace !== undefined ? { monitoring: { region: region(s), endpoint, namespace } } : {}),
   };
+}
+
+function parseDeadlineSeconds(value: string | undefined): number | undefined {
+  if (value === undefined || value.trim() === "") return undefined;
+  if (!/^\d+$/.test(value.trim()) || Number(value) < 60) {
+    throw new UsageError(`${DRILL_HANDLER_ENV.deadlineSeconds} must be a whole number of seconds, at least 60 (got "${value}"); unset it for no limit.`);
+  }
+  return Number(value);
 }

@@ -172,7 +172,7 @@ async function plan(flags: Flags, io: Io): Promise<number> {
   if (flags.drills !== undefined) {
     const config = parseConfig(unprefixedConfig(evaluation.config), flags.stack);
     const reports = readDrillReports(path.resolve(flags.drills));
-    result.drills = drillStatuses(reports, config.backups.databases, config.backups.drills.gapMinutes, new Date(), config.site);
+    result.drills = drillStatuses(reports, config.backups.databases, config.backups.drills.gapMinutes, config.backups.drills.task.timeoutMinutes, new Date(), config.site);
     const measured = measuredRestoreMinutes(result.drills);
     if (measured !== undefined && result.posture !== undefined) result.posture = withMeasuredRestore(result.posture, measured);
   }

@@ -12,7 +12,7 @@ import * as path from "path";
 import { DATABASE_INSTANCE_CREATE_MINUTES } from "../infra/assumptions";
 import { DRILL_REPORT_FORMAT } from "../infra/backupContract";
 import { BackupDatabase } from "../infra/backupTargets";
-import { DRILL_AGE_GRACE_SECONDS, DRILL_TIMEOUT_SECONDS } from "../infra/drills";
+import { drillStaleAfterSeconds } from "../infra/drills";
 import { TierName } from "../infra/tiers";
 import { UsageError } from "./usageError";
 
@@ -82,22 +82,17 @@ function days(seconds: number): string {
   return `${Math.round((seconds / 86400) * 10) / 10} days`;
 }
 
-/** How long after a tier's drill a missing pass counts as stale: the drill-age alarm's threshold. */
-export function drillStaleAfterSeconds(gapMinutes: number): number {
-  return gapMinutes * 60 + DRILL_TIMEOUT_SECONDS + DRILL_AGE_GRACE_SECONDS;
-}
-
 /**
  * Each database's drills at one site. Replication carries each site's
  * reports into the other's bucket, so a directory copied from either holds
  * both; a site is judged by its own drills only, never vouched for by its peer's.
  */
-export function drillStatuses(reports: readonly DrillReportSummary[], databases: readonly BackupDatabase[], gapMinutes: Readonly<Record<TierName, number>>, now: Date, site: string): DrillStatus[] {
+export function drillStatuses(reports: readonly DrillReportSummary[], databases: readonly BackupDatabase[], gapMinutes: Readonly<Record<TierName, number>>, timeoutMinutes: number, now: Date, site: string): DrillStatus[] {
   return databases.map((database): DrillStatus => {
     const mine = reports.filter((report) => report.site === site && report.database === database.name && report.dataClass === database.dataClass).sort((a, b) => a.startedAt.localeCompare(b.startedAt));
     const last = mine[mine.length - 1];
     const lastPassed = [...mine].reverse().find((report) => report.ok);
-    const staleAfter = drillStaleAfterSeconds(gapMinutes[database.tier]);
+    const staleAfter = drillStaleAfterSeconds(gapMinutes[database.tier], timeoutMinutes);
     const base = { database: database.name, tier: database.tier, last, lastPassed, restoreSeconds: lastPassed?.durationSeconds };
     if (last === undefined) return { ...base, state: "none", detail: `no drill report from ${site}` };
     if (!last.ok) return { ...base, state: "failed", detail: `the last drill (${last.startedAt}, ${last.site}) failed: see ${last.file}` };
@@ -121,6 +116,6 @@ export function measuredRestoreMinutes(statuses: readonly DrillStatus[]): { minu
   const seconds = statuses.reduce((sum, status) => sum + (status.restoreSeconds ?? 0), 0);
   return {
     minutes: DATABASE_INSTANCE_CREATE_MINUTES + Math.ceil(seconds / 60),
-    basis: `an instance to restore into ${DATABASE_INSTANCE_CREATE_MINUTES} min (assumed) + pg_restore one database after another, as measured by the last drills into the drill function's own scratch server: ${statuses.map((status) => `${status.database} ${status.restoreSeconds?.toFixed(1)} s (${status.lastPassed?.startedAt.slice(0, 10)})`).join(", ")}`,
+    basis: `an instance to restore into ${DATABASE_INSTANCE_CREATE_MINUTES} min (assumed) + pg_restore one database after another, as measured by the last drills into the drill task's own scratch server: ${statuses.map((status) => `${status.database} ${status.restoreSeconds?.toFixed(1)} s (${status.lastPassed?.startedAt.slice(0, 10)})`).join(", ")}`,
   };
 }

@@ -224,6 +224,24 @@ function computedState(type: string, name: string, inputs: Record<string, unknow
       }
       break;
     }
+    case "aws:ecs/cluster:Cluster":
+      state.name = (inputs.name as string | undefined) ?? `${name}-mock`;
+      state.arn = `arn:aws:ecs:${region}:${MOCK_ACCOUNT_ID}:cluster/${state.name}`;
+      break;
+    case "aws:ecs/taskDefinition:TaskDefinition":
+      // Each registration is a new revision of the family; the first is 1.
+      state.revision = 1;
+      state.arnWithoutRevision = `arn:aws:ecs:${region}:${MOCK_ACCOUNT_ID}:task-definition/${String(inputs.family)}`;
+      state.arn = `${state.arnWithoutRevision}:1`;
+      break;
+    case "aws:cloudwatch/eventRule:EventRule":
+      state.name = (inputs.name as string | undefined) ?? `${name}-mock`;
+      state.arn = `arn:aws:events:${region}:${MOCK_ACCOUNT_ID}:rule/${state.name}`;
+      break;
+    case "aws:scheduler/scheduleGroup:ScheduleGroup":
+      state.name = (inputs.name as string | undefined) ?? `${name}-mock`;
+      state.arn = `arn:aws:scheduler:${region}:${MOCK_ACCOUNT_ID}:schedule-group/${state.name}`;
+      break;
     case "aws:cloudwatch/logGroup:LogGroup":
       state.name = (inputs.name as string | undefined) ?? `/drstack/${name}`;
       state.arn = `arn:aws:logs:${region}:${MOCK_ACCOUNT_ID}:log-group:${state.name}`;

@@ -314,11 +314,25 @@ const PROPERTY_READERS: Record<string, PropertyReader> = {
   "aws:scheduler/schedule:Schedule": (i, add) => {
     add("schedule", i.scheduleExpression);
     add("state", i.state);
+    add("starts", valueAt(i, "target.ecsParameters") === undefined ? undefined : `an ECS task, public IP: ${show(valueAt(i, "target.ecsParameters.networkConfiguration.assignPublicIp"))}`);
+  },
+  "aws:scheduler/scheduleGroup:ScheduleGroup": (i, add) => add("group", i.name),
+  "aws:ecs/cluster:Cluster": (i, add) => add("container insights", asArray(i.settings).map((setting) => valueAt(setting, "name") === "containerInsights" ? valueAt(setting, "value") : undefined).find((value) => value !== undefined) ?? "account default"),
+  "aws:ec2/vpc:Vpc": (i, add) => {
+    add("range", i.cidrBlock);
+    add("DNS support / hostnames", `${show(i.enableDnsSupport)} / ${show(i.enableDnsHostnames)}`);
+  },
+  "aws:ecs/taskDefinition:TaskDefinition": (i, add) => {
+    add("family", i.family);
+    add("size", `${Number(i.cpu) / 1024} vCPU, ${Number(i.memory) / 1024} GiB, ${show(valueAt(i, "ephemeralStorage.sizeInGib"))} GiB storage on ${asArray(i.requiresCompatibilities).map(show).join(", ")}`);
   },
   "aws:cloudwatch/eventRule:EventRule": (i, add) => {
     add("schedule", i.scheduleExpression);
     add("state", i.state);
+    if (typeof i.eventPattern === "string") add("matches", asArray(valueAt(JSON.parse(i.eventPattern), "detail-type")).map(show).join(", ") || "events");
   },
+  "aws:cloudwatch/eventTarget:EventTarget": (i, add) => add("sends to", i.arn),
+  "aws:sns/topicPolicy:TopicPolicy": (i, add) => describeStatements(i.policy, add),
   "aws:cloudwatch/metricAlarm:MetricAlarm": (i, add) => {
     add("watches", `${show(i.namespace)} ${show(i.metricName)} ${show(i.comparisonOperator)} ${show(i.threshold)}`);
     add("missing data", i.treatMissingData);

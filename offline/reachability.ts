@@ -13,7 +13,16 @@ import { Evaluation, RecordedResource } from "./evaluate";
  */
 
 /** An AWS service by its endpoint name (`com.amazonaws.<region>.<service>`). */
-export type AwsService = "s3" | InterfaceService | "monitoring" | "sns" | "rds" | "scheduler" | "sts" | "kms" | "logs";
+export type AwsService = "s3" | InterfaceService | "monitoring" | "sns" | "rds" | "scheduler" | "sts" | "kms" | "logs" | "ecr.api" | "ecr.dkr";
+
+/**
+ * What Fargate itself calls from a task's network interface before and
+ * while the container runs (platform 1.4.0 and later): ECR's API and
+ * registry for the image, S3 for its layers, CloudWatch Logs for the
+ * awslogs driver (Amazon ECS Developer Guide, "Amazon ECS interface VPC
+ * endpoints": considerations for Fargate).
+ */
+export const FARGATE_PULL_SERVICES: readonly AwsService[] = ["ecr.api", "ecr.dkr", "s3", "logs"];
 
 export interface ReachabilityProblem {
   from: string;
@@ -60,6 +69,9 @@ const T = {
   association: "aws:ec2/routeTableAssociation:RouteTableAssociation",
   vpcEndpoint: "aws:ec2/vpcEndpoint:VpcEndpoint",
   lambda: "aws:lambda/function:Function",
+  vpc: "aws:ec2/vpc:Vpc",
+  schedule: "aws:scheduler/schedule:Schedule",
+  taskDefinition: "aws:ecs/taskDefinition:TaskDefinition",
   rds: "aws:rds/instance:Instance",
   rdsSubnets: "aws:rds/subnetGroup:SubnetGroup",
   redis: "aws:elasticache/replicationGroup:ReplicationGroup",
@@ -135,11 +147,11 @@ export class NetworkGraph {
     };
   }
 
-  private ofType(type: string): RecordedResource[] {
+  ofType(type: string): RecordedResource[] {
     return this.resources.filter((resource) => resource.type === type);
   }
 
-  private subnetsOf(ids: unknown, label: string, problems: ReachabilityProblem[]): Subnet[] {
+  subnetsOf(ids: unknown, label: string, problems: ReachabilityProblem[]): Subnet[] {
     return strings(ids).flatMap((id) => {
       const subnet = this.subnets.get(id);
       if (subnet === undefined) {
@@ -205,12 +217,9 @@ export class NetworkGraph {
       }
       return broken;
     }
-    if (!(service in INTERFACE_SERVICES)) {
-      return [`${service} has no interface endpoint drstack can declare for the data subnets`];
-    }
     const endpoint = endpoints.find((candidate) => candidate.inputs.vpcEndpointType === "Interface");
     if (endpoint === undefined) {
-      return [`no ${service} interface endpoint in ${source.vpcId}, and the data subnets have no other way out`];
+      return [service in INTERFACE_SERVICES ? `no ${service} interface endpoint in ${source.vpcId}, and the data subnets have no other way out` : `${service} has no interface endpoint in ${source.vpcId}, and ${source.label}'s subnets have no other way out`];
     }
     const label = `the ${service} endpoint`;
     const problems: ReachabilityProblem[] = [];
@@ -220,7 +229,15 @@ export class NetworkGraph {
     for (const subnet of subnets.filter((candidate) => !zones.has(candidate.zoneId))) {
       broken.push(`${label} has no interface in zone ${subnet.zoneId}, where ${source.label} also runs`);
     }
-    if (endpoint.inputs.privateDnsEnabled !== true) {
+    if (endpoint.inputs.privateDnsEnabled === true) {
+      // AWS PrivateLink Guide, "DNS hostnames": private DNS answers only in a VPC with DNS support and DNS hostnames on.
+      const vpc = this.ofType(T.vpc).find((candidate) => idOf(candidate) === source.vpcId);
+      if (vpc !== undefined && (vpc.inputs.enableDnsSupport === false || vpc.inputs.enableDnsHostnames !== true)) {
+        broken.push(`${label} has private DNS, which VPC ${source.vpcId} cannot answer without enableDnsSupport and enableDnsHostnames`);
+      }
+    } else if (!(service in INTERFACE_SERVICES)) {
+      broken.push(`${label} has no private DNS, and nothing points ${source.label} at its own name`);
+    } else {
       const variable = endpointUrlVariable(service as InterfaceService);
       const dnsNames = (Array.isArray(endpoint.state?.dnsEntries) ? endpoint.state.dnsEntries : []).map((entry: { dnsName?: string }) => `https://${entry.dnsName}`);
       if (!dnsNames.includes(String(environment[variable]))) {
@@ -246,6 +263,47 @@ export class NetworkGraph {
       return { name: fn.name, handler, environment, endpoint: { label, vpcId: subnets[0]?.vpcId ?? "", groupIds: strings(vpc.securityGroupIds), subnets } };
     });
   }
+}
+
+/** An ECS task a schedule starts: its network (awsvpc: subnets, groups), its container's entry and environment. */
+interface ScheduledTask {
+  label: string;
+  entry: string;
+  endpoint: Endpoint;
+  environment: Record<string, unknown>;
+  publicIp: boolean;
+  logsToCloudWatch: boolean;
+}
+
+function scheduledTasks(graph: NetworkGraph, evaluation: Evaluation, problems: ReachabilityProblem[]): ScheduledTask[] {
+  const definitions = evaluation.resources.filter((resource) => resource.type === T.taskDefinition);
+  return evaluation.resources
+    .filter((resource) => resource.type === T.schedule)
+    .flatMap((schedule): ScheduledTask[] => {
+      const target = schedule.inputs.target as { ecsParameters?: { taskDefinitionArn?: string; networkConfiguration?: { subnets?: unknown; securityGroups?: unknown; assignPublicIp?: boolean } } } | undefined;
+      const ecs = target?.ecsParameters;
+      if (ecs === undefined) return [];
+      const label = `task of schedule ${schedule.name}`;
+      const definition = definitions.find((candidate) => String(candidate.state?.arn) === ecs.taskDefinitionArn);
+      if (definition === undefined) {
+        problems.push({ from: label, to: "anything", problem: `its task definition ${ecs.taskDefinitionArn} is not one the program declares` });
+        return [];
+      }
+      const [container] = JSON.parse(String(definition.inputs.containerDefinitions)) as Array<{ entryPoint?: string[]; command?: string[]; environment?: Array<{ name: string; value: string }>; logConfiguration?: { logDriver?: string } }>;
+      const argv = [...(container?.entryPoint ?? []), ...(container?.command ?? [])];
+      const entry = /\/var\/task\/(tasks\/[^.]+)\.js$/.exec(argv.join(" "))?.[1] ?? argv.join(" ");
+      const subnets = graph.subnetsOf(ecs.networkConfiguration?.subnets, label, problems);
+      return [
+        {
+          label,
+          entry,
+          endpoint: { label, vpcId: subnets[0]?.vpcId ?? "", groupIds: strings(ecs.networkConfiguration?.securityGroups), subnets },
+          environment: Object.fromEntries((container?.environment ?? []).map(({ name, value }) => [name, value])),
+          publicIp: ecs.networkConfiguration?.assignPublicIp === true,
+          logsToCloudWatch: container?.logConfiguration?.logDriver === "awslogs",
+        },
+      ];
+    });
 }
 
 /**
@@ -296,7 +354,28 @@ export function reachabilityProblems(evaluation: Evaluation, calls: HandlerCalls
       }
     }
   }
-  const sources = [graph.cluster, ...graph.functions(problems).flatMap((fn) => (fn.endpoint ? [fn.endpoint] : []))];
+  // A scheduled ECS task reaches what its entry point calls and what Fargate calls to start it.
+  const tasks = scheduledTasks(graph, evaluation, problems);
+  for (const task of tasks) {
+    const needs = calls[task.entry];
+    if (needs === undefined) {
+      problems.push({ from: task.label, to: "anything", problem: `its entry point ${task.entry} is unknown to the reachability check` });
+      continue;
+    }
+    if (task.publicIp) {
+      problems.push({ from: task.label, to: "the internet", problem: "it is given a public IP address; its subnets are to reach AWS by endpoints only" });
+    }
+    const services = [...new Set([...FARGATE_PULL_SERVICES.filter((service) => service !== "logs" || task.logsToCloudWatch), ...needs.aws])];
+    for (const service of services) {
+      for (const problem of graph.awsService(task.endpoint, service, task.environment)) {
+        problems.push({ from: task.label, to: service, problem });
+      }
+    }
+    if (needs.database) {
+      problems.push({ from: task.label, to: "the database", problem: "a scheduled task that connects to the site's database is not one the reachability check knows how to follow" });
+    }
+  }
+  const sources = [graph.cluster, ...graph.functions(problems).flatMap((fn) => (fn.endpoint ? [fn.endpoint] : [])), ...tasks.map((task) => task.endpoint)];
   for (const database of sealed) {
     for (const source of sources) {
       if (graph.connection(source, database, POSTGRES_PORT, true).length === 0) {

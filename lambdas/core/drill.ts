@@ -27,7 +27,7 @@ import { BucketLocation, checkBucket, explainS3Error, s3Client } from "./s3";
 
 export const DRILL_FORMAT = "drstack.drill/v1";
 
-/** What the drill function publishes per database (dimension Database), which the drill alarms watch. */
+/** What the drill task publishes per database (dimension Database), which the drill alarms watch. */
 export const DRILL_METRICS = {
   /** 1 the drill failed (or could not run), 0 it passed. */
   failed: "DrillFailed",

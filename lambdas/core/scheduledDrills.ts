@@ -1,32 +1,27 @@
 /**
- * Lambda entry point `handlers/drill.handler`: the scheduled restore drill
- * (backup image, outside any VPC: it calls S3 and CloudWatch only). There is
- * no database server for it, so it starts one throwaway PostgreSQL in the
- * function's ephemeral storage (lambdas/core/scratchPostgres.ts), drills each
- * database of DRILL_TARGETS into it in turn (runDrill: newest backup,
- * restored, checked, timed, reported under `<prefix>drills/`), stops it, and
- * publishes per database (dimension Database) DrillFailed, 1 or 0, and for a
- * passed drill DrillRestoreSeconds.
+ * The scheduled restore drill of one tier's databases, as the drill task
+ * (lambdas/tasks/drill.ts, an ECS task on Fargate from the backup image)
+ * runs it. There is no database server for it, so it starts one throwaway
+ * PostgreSQL in the task's ephemeral storage (lambdas/core/scratchPostgres.ts),
+ * drills each database of DRILL_TARGETS into it in turn (runDrill: newest
+ * backup, restored, checked, timed, reported under `<prefix>drills/`), stops
+ * it, and publishes per database (dimension Database) DrillFailed, 1 or 0,
+ * and for a passed drill DrillRestoreSeconds.
  *
- * If any drill failed, could not run, or was cut off by the deadline, the
- * handler throws once everything is published: the function's Errors alarm
- * then fires beside the per-database DrillFailed alarm, and the function's
- * log says which check failed. (The infra sets no retries: drilling again at
- * once measures nothing new.) Under Lambda the deadline is the function's
- * remaining time less DRILL_DEADLINE_MARGIN_SECONDS: no drill starts after
- * it, and one still running then is stopped by stopping its server, so the
- * run ends with its report and metrics written rather than killed mid-way
- * by the timeout. Databases not drilled by then are failures that say so.
+ * If any drill failed, could not run, or was cut off, it throws once
+ * everything is published, and the task exits non-zero. The deadline
+ * (DRILL_DEADLINE_SECONDS) and a stop request (SIGTERM) cut the run the
+ * same way: no drill starts after it, and one still running is stopped by
+ * stopping its server, so the run ends with its report and metrics written
+ * rather than killed mid-way. Databases not drilled by then are failures
+ * that say so.
  */
 import { CloudWatchClient, MetricDatum, PutMetricDataCommand } from "@aws-sdk/client-cloudwatch";
-import { DRILL_METRICS, DrillResult, runDrill } from "../core/drill";
-import { CheckFailedError, errorMessage } from "../core/errors";
-import { BackupTarget } from "../core/layout";
-import { SCRATCH_CLUSTER_LABEL, ScratchPostgres, startScratchPostgres } from "../core/scratchPostgres";
-import { DrillHandlerOptions, drillHandlerOptions } from "../settings";
-
-/** Kept of the function's time for stopping the scratch server, writing the report in flight and publishing. */
-export const DRILL_DEADLINE_MARGIN_SECONDS = 60;
+import { DRILL_METRICS, DrillResult, runDrill } from "./drill";
+import { CheckFailedError, errorMessage } from "./errors";
+import { BackupTarget } from "./layout";
+import { SCRATCH_CLUSTER_LABEL, ScratchPostgres, startScratchPostgres } from "./scratchPostgres";
+import { DrillHandlerOptions } from "../settings";
 
 export interface DatabaseDrill {
   database: string;
@@ -49,12 +44,9 @@ export interface DrillSummary {
 export interface ScheduledDrillOptions extends DrillHandlerOptions {
   /** No drill starts after this, and one running then is stopped. */
   deadline?: Date;
+  /** Aborted when the run must end now (the container's SIGTERM): handled as the deadline is. */
+  stop?: AbortSignal;
   log?: (message: string) => void;
-}
-
-/** The part of the Lambda context the drill reads, as in handlers/backup.ts. */
-export interface DrillContext {
-  getRemainingTimeInMillis(): number;
 }
 
 export class DrillsFailedError extends CheckFailedError {
@@ -107,18 +99,23 @@ export async function runScheduledDrills(opts: ScheduledDrillOptions): Promise<D
   }
   const server = scratch;
   let deadlineHit = false;
-  const timer = opts.deadline
-    ? setTimeout(() => {
-        deadlineHit = true;
-        log(`deadline ${opts.deadline!.toISOString()} reached: stopping the scratch server and the drill in flight`);
-        server.stop().catch((err: unknown) => log(`could not stop the scratch server: ${errorMessage(err)}`));
-      }, Math.max(0, opts.deadline.getTime() - Date.now()))
-    : undefined;
+  let cutOffReason = opts.deadline ? `the run's deadline (${opts.deadline.toISOString()})` : "";
+  const cutOff = (reason: string) => {
+    if (deadlineHit) return;
+    deadlineHit = true;
+    cutOffReason = reason;
+    log(`${reason} reached: stopping the scratch server and the drill in flight`);
+    server.stop().catch((err: unknown) => log(`could not stop the scratch server: ${errorMessage(err)}`));
+  };
+  const timer = opts.deadline ? setTimeout(() => cutOff(`the run's deadline (${opts.deadline!.toISOString()})`), Math.max(0, opts.deadline.getTime() - Date.now())) : undefined;
+  const onStop = () => cutOff(`a stop request (${new Date().toISOString()})`);
+  if (opts.stop?.aborted) onStop();
+  opts.stop?.addEventListener("abort", onStop);
   try {
     for (const target of opts.targets) {
       if (deadlineHit || (opts.deadline && Date.now() >= opts.deadline.getTime())) {
         deadlineHit = true;
-        await record(notDrilled(target, `the run's deadline (${opts.deadline!.toISOString()}, the function's timeout less ${DRILL_DEADLINE_MARGIN_SECONDS}s) came first; raise the function's timeout or drill fewer databases per function`));
+        await record(notDrilled(target, `${cutOffReason} came first; raise the drill's time limit (drillTimeoutMinutes) or drill fewer databases per tier`));
         continue;
       }
       const smokeQuery = opts.smokeQueries[target.database];
@@ -134,15 +131,16 @@ export async function runScheduledDrills(opts: ScheduledDrillOptions): Promise<D
           log: (m) => log(`${target.database}: ${m}`),
         });
         const failures = failuresOf(result);
-        if (deadlineHit) failures.push(`stopped at the run's deadline (${opts.deadline!.toISOString()})`);
+        if (deadlineHit) failures.push(`stopped by ${cutOffReason}`);
         await record({ database: target.database, dataClass: target.dataClass, ok: result.ok && !deadlineHit, durationSeconds: result.durationSeconds, reportKey: result.reportKey, failures });
       } catch (err) {
-        const why = deadlineHit ? `stopped at the run's deadline (${opts.deadline!.toISOString()}): ${errorMessage(err)}` : `the drill could not run: ${errorMessage(err)}`;
+        const why = deadlineHit ? `stopped by ${cutOffReason}: ${errorMessage(err)}` : `the drill could not run: ${errorMessage(err)}`;
         await record({ database: target.database, dataClass: target.dataClass, ok: false, failures: [why] });
       }
     }
   } finally {
     if (timer) clearTimeout(timer);
+    opts.stop?.removeEventListener("abort", onStop);
     await server.stop();
   }
   const summary: DrillSummary = { ok: databases.every((d) => d.ok) && problems.length === 0, site: opts.site, startedAt: startedAt.toISOString(), endedAt: new Date().toISOString(), databases };
@@ -151,11 +149,4 @@ export async function runScheduledDrills(opts: ScheduledDrillOptions): Promise<D
     throw new DrillsFailedError(summary);
   }
   return summary;
-}
-
-export async function handler(_event: unknown = {}, context?: DrillContext): Promise<DrillSummary> {
-  const opts = drillHandlerOptions(process.env);
-  const remainingMs = context?.getRemainingTimeInMillis();
-  const deadline = remainingMs === undefined ? undefined : new Date(Date.now() + remainingMs - DRILL_DEADLINE_MARGIN_SECONDS * 1000);
-  return runScheduledDrills({ ...opts, ...(deadline ? { deadline } : {}), log: (m) => console.log(m) });
 }

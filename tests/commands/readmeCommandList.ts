@@ -208,6 +208,10 @@ export const NOT_RUN_HERE: Reviewed[] = [
     why: "reads a deployed site's bucket; the integration drill tests write real reports to MinIO",
   },
   {
+    command: "node /var/task/tasks/drill.js",
+    why: "the drill task's command inside the backup image on Fargate; tests/integration/drill-handler.test.ts runs the same bundle (dist/lambdas/backup/tasks/drill.js) as its own process",
+  },
+  {
     command: "npx drstack plan --stack primary --drills ./drills",
     why: "needs the reports the command before copies; tests/unit/drillHistory.test.ts runs the same plan --drills on reports it writes",
   },

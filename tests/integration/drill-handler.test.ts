@@ -4,7 +4,7 @@
  * from the environment, reports in MinIO, metrics in moto; and the drill age
  * the verifier publishes from those reports.
  */
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { chmodSync, existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -18,7 +18,8 @@ import { BackupManifest, getJson } from "../../lambdas/core/manifest";
 import { s3Client } from "../../lambdas/core/s3";
 import { startScratchPostgres } from "../../lambdas/core/scratchPostgres";
 import { runVerify } from "../../lambdas/core/verify";
-import { DrillsFailedError, DrillSummary, handler, runScheduledDrills } from "../../lambdas/handlers/drill";
+import { DrillsFailedError, DrillSummary, runScheduledDrills } from "../../lambdas/core/scheduledDrills";
+import { EXIT_BAD_SETTINGS, EXIT_FAILED, runDrillTask } from "../../lambdas/tasks/drill";
 import { drillHandlerOptions } from "../../lambdas/settings";
 import { createDatabase, services, siteA, superuserUrl } from "./helpers";
 
@@ -49,7 +50,7 @@ async function metric(name: string, database: string): Promise<number[]> {
 
 const scratchDirs = () => readdirSync(tmpdir()).filter((name) => name.startsWith("drstack-scratch-")).sort();
 
-const lambdaEnv = (targets: string, extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv => ({
+const taskEnv = (targets: string, extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv => ({
   BACKUP_BUCKET: services.minio.siteA.bucket,
   S3_ENDPOINT: services.minio.siteA.endpoint,
   S3_ACCESS_KEY_ID: services.minio.accessKey,
@@ -63,10 +64,17 @@ const lambdaEnv = (targets: string, extra: NodeJS.ProcessEnv = {}): NodeJS.Proce
   ...extra,
 });
 
-const lambdaContext = (remainingMs: number) => {
-  const end = Date.now() + remainingMs;
-  return { getRemainingTimeInMillis: () => end - Date.now() };
-};
+/** The drill task as ECS runs it: the bundled entry point in its own process, settings in its environment (moto takes any credentials, as the task role's would be). */
+const DRILL_TASK_BUNDLE = join(__dirname, "..", "..", "dist", "lambdas", "backup", "tasks", "drill.js");
+async function runTaskProcess(env: NodeJS.ProcessEnv): Promise<{ code: number | null; summary: DrillSummary; stderr: string }> {
+  const child = spawn(process.execPath, [DRILL_TASK_BUNDLE], { env: { PATH: process.env.PATH, HOME: process.env.HOME, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true", AWS_ACCESS_KEY_ID: "testing", AWS_SECRET_ACCESS_KEY: "testing", ...env }, stdio: ["ignore", "pipe", "pipe"] });
+  let stdout = "";
+  let stderr = "";
+  child.stdout.setEncoding("utf8").on("data", (s: string) => (stdout += s));
+  child.stderr.setEncoding("utf8").on("data", (s: string) => (stderr += s));
+  const code = await new Promise<number | null>((resolve) => child.on("close", resolve));
+  return { code, summary: JSON.parse(stdout) as DrillSummary, stderr };
+}
 
 describe("the drill's scratch PostgreSQL", () => {
   it("runs on a socket in its own directory, with fsync on, and removes it all on stop", async () => {
@@ -160,8 +168,7 @@ describe("the drill's scratch PostgreSQL", () => {
   });
 });
 
-describe("the drill handler", () => {
-  const saved = { ...process.env };
+describe("the drill task", () => {
   let good: BackupManifest;
   let corrupt: BackupManifest;
 
@@ -173,14 +180,12 @@ describe("the drill handler", () => {
     // Same size, other bytes: only hashing the dump while it is restored can tell.
     await s3Client(siteA()).send(new PutObjectCommand({ Bucket: siteA().bucket, Key: corrupt.dumpKey, Body: Buffer.alloc(corrupt.size, 0x41) }));
   });
-  afterEach(() => {
-    process.env = { ...saved };
-  });
-
   it("drills each target into its own server, reports, publishes, and cleans up", async () => {
     const before = scratchDirs();
-    process.env = { ...saved, ...lambdaEnv("drillfn:critical:critical", { DRILL_SMOKE_QUERIES: JSON.stringify({ drillfn: "SELECT count(*) = 37 FROM billing.invoices" }) }) };
-    const summary = await handler({}, lambdaContext(900_000));
+    const run = await runTaskProcess({ ...taskEnv("drillfn:critical:critical", { DRILL_SMOKE_QUERIES: JSON.stringify({ drillfn: "SELECT count(*) = 37 FROM billing.invoices" }) }), DRILL_DEADLINE_SECONDS: "900" });
+    expect(run.stderr).not.toMatch(/^drill: /m);
+    expect([run.code, run.stderr]).toEqual([0, expect.stringMatching(/drillfn: drill passed, restore took/)]);
+    const summary = run.summary;
     expect(summary).toMatchObject({ ok: true, site: "secondary", databases: [{ database: "drillfn", dataClass: "critical", ok: true, failures: [] }] });
     const [drill] = summary.databases;
     expect(drill.reportKey).toMatch(/^critical\/drillfn\/drills\/\d{8}T\d{6}Z-secondary\.json$/);
@@ -194,14 +199,10 @@ describe("the drill handler", () => {
 
   it("throws after publishing when a drill fails, and still drills and publishes the others", async () => {
     const before = scratchDirs();
-    process.env = { ...saved, ...lambdaEnv("drillbad:critical:db,drillfn:critical:critical") };
-    const err = (await handler({}, lambdaContext(900_000)).then(
-      () => undefined,
-      (e: unknown) => e,
-    )) as DrillsFailedError;
-    expect(err).toBeInstanceOf(DrillsFailedError);
-    expect(err.message).toMatch(/^restore drill failed for drillbad \(restore: checksum mismatch: db\/drillbad\/.*nothing was restored\)$/);
-    const [bad, ok] = err.summary.databases;
+    const run = await runTaskProcess({ ...taskEnv("drillbad:critical:db,drillfn:critical:critical"), DRILL_DEADLINE_SECONDS: "900" });
+    expect(run.code).toBe(EXIT_FAILED);
+    expect(run.stderr).toMatch(/drill: restore drill failed for drillbad \(restore: checksum mismatch: db\/drillbad\/.*nothing was restored\)\n/);
+    const [bad, ok] = run.summary.databases;
     expect([bad.database, bad.ok, ok.database, ok.ok]).toEqual(["drillbad", false, "drillfn", true]);
     expect((await getJson<DrillResult>(s3Client(siteA()), siteA().bucket, bad.reportKey!))!.value.ok).toBe(false);
     expect(await metric("DrillFailed", "drillbad")).toEqual([1]);
@@ -209,15 +210,26 @@ describe("the drill handler", () => {
     expect(scratchDirs()).toEqual(before);
   });
 
-  it("drills nothing it has no time for, and says so in DrillFailed and the error", async () => {
-    process.env = { ...saved, ...lambdaEnv("drilllate:critical:db") };
-    await expect(handler({}, lambdaContext(30_000))).rejects.toThrow(/drilllate \(not drilled: the run's deadline .* came first; raise the function's timeout/);
+  it("drills nothing once told to stop (the task's SIGTERM), and says so in DrillFailed and the error", async () => {
+    const stop = new AbortController();
+    stop.abort();
+    const result = await runDrillTask(taskEnv("drilllate:critical:db"), stop.signal, () => undefined);
+    expect(result.exitCode).toBe(EXIT_FAILED);
+    expect(result.error).toMatch(/drilllate \(not drilled: a stop request \(.*\) came first; raise the drill's time limit \(drillTimeoutMinutes\)/);
     expect(await metric("DrillFailed", "drilllate")).toEqual([1]);
+  });
+
+  it("refuses a deadline it cannot use before it starts anything, exit 2", async () => {
+    const before = scratchDirs();
+    const run = await runTaskProcess({ ...taskEnv("drillfn:critical:critical"), DRILL_DEADLINE_SECONDS: "15m" });
+    expect(run.code).toBe(EXIT_BAD_SETTINGS);
+    expect(run.stderr).toMatch(/DRILL_DEADLINE_SECONDS must be a whole number of seconds, at least 60 \(got "15m"\)/);
+    expect(scratchDirs()).toEqual(before);
   });
 
   it("stops a drill still running at the deadline, with its report written", async () => {
     const before = scratchDirs();
-    const opts = drillHandlerOptions(lambdaEnv("drillfn:critical:critical,drillbad:critical:db", { DRILL_SMOKE_QUERIES: JSON.stringify({ drillfn: "SELECT pg_sleep(120) IS NOT NULL" }) }));
+    const opts = drillHandlerOptions(taskEnv("drillfn:critical:critical,drillbad:critical:db", { DRILL_SMOKE_QUERIES: JSON.stringify({ drillfn: "SELECT pg_sleep(120) IS NOT NULL" }) }));
     const started = Date.now();
     const err = (await runScheduledDrills({ ...opts, deadline: new Date(Date.now() + 8_000) }).then(
       () => undefined,
@@ -227,7 +239,7 @@ describe("the drill handler", () => {
     expect(err).toBeInstanceOf(DrillsFailedError);
     const [sleeping, rest] = err.summary.databases as DrillSummary["databases"];
     expect(sleeping).toMatchObject({ database: "drillfn", ok: false });
-    expect(sleeping.failures.join("\n")).toMatch(/smoke query: SELECT pg_sleep\(120\) IS NOT NULL failed[\s\S]*stopped at the run's deadline/);
+    expect(sleeping.failures.join("\n")).toMatch(/smoke query: SELECT pg_sleep\(120\) IS NOT NULL failed[\s\S]*stopped by the run's deadline/);
     expect((await getJson<DrillResult>(s3Client(siteA()), siteA().bucket, sleeping.reportKey!))!.value.ok).toBe(false);
     expect(rest).toMatchObject({ database: "drillbad", ok: false, failures: [expect.stringMatching(/^not drilled: the run's deadline/)] });
     expect(scratchDirs()).toEqual(before);

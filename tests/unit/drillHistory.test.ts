@@ -14,6 +14,8 @@ import { EXIT } from "../../offline/cli";
 const ROOT = path.resolve(__dirname, "..", "..");
 const MONTH = 31 * 24 * 60;
 const GAPS = { critical: MONTH, high: MONTH, standard: MONTH, low: MONTH };
+/** drillTimeoutMinutes' default (Pulumi.yaml). */
+const TIMEOUT_MINUTES = 180;
 const DATABASES: BackupDatabase[] = [
   { name: "shop", tier: "critical", dataClass: "db" },
   { name: "ledger", tier: "standard", dataClass: "financial" },
@@ -41,7 +43,7 @@ describe("drill statuses from the reports", () => {
       { database: "shop", dataClass: "db", site: "secondary", startedAt: "2026-12-01T04:00:00Z", ok: true, durationSeconds: 130.5 },
       { database: "ledger", dataClass: "financial", site: "primary", startedAt: "2026-10-01T04:00:00Z", ok: true, durationSeconds: 40 },
     ]);
-    const primary = drillStatuses(readDrillReports(dir), DATABASES, GAPS, NOW, "primary");
+    const primary = drillStatuses(readDrillReports(dir), DATABASES, GAPS, TIMEOUT_MINUTES, NOW, "primary");
     expect(primary.map((s) => [s.database, s.state, s.restoreSeconds])).toEqual([
       ["shop", "passed", 100],
       ["ledger", "stale", 40],
@@ -50,7 +52,7 @@ describe("drill statuses from the reports", () => {
     // A stale drill no longer vouches for its time: nothing is measured.
     expect(measuredRestoreMinutes(primary)).toBeUndefined();
     // The peer's reports, replicated into the same bucket, never vouch for this site.
-    const secondary = drillStatuses(readDrillReports(dir), DATABASES, GAPS, NOW, "secondary");
+    const secondary = drillStatuses(readDrillReports(dir), DATABASES, GAPS, TIMEOUT_MINUTES, NOW, "secondary");
     expect(secondary.map((s) => [s.database, s.state, s.restoreSeconds])).toEqual([
       ["shop", "passed", 130.5],
       ["ledger", "none", undefined],
@@ -60,7 +62,7 @@ describe("drill statuses from the reports", () => {
       { database: "shop", dataClass: "db", site: "primary", startedAt: "2026-12-01T04:00:00Z", ok: true, durationSeconds: 130.5 },
       { database: "ledger", dataClass: "financial", site: "primary", startedAt: "2026-11-20T04:00:00Z", ok: true, durationSeconds: 40 },
     ]);
-    expect(measuredRestoreMinutes(drillStatuses(readDrillReports(fresh), DATABASES, GAPS, NOW, "primary"))).toEqual({
+    expect(measuredRestoreMinutes(drillStatuses(readDrillReports(fresh), DATABASES, GAPS, TIMEOUT_MINUTES, NOW, "primary"))).toEqual({
       minutes: 20 + 3,
       basis: expect.stringMatching(/instance to restore into 20 min \(assumed\) \+ pg_restore one database after another.*shop 130.5 s \(2026-12-01\), ledger 40.0 s \(2026-11-20\)/),
     });
@@ -72,6 +74,7 @@ describe("drill statuses from the reports", () => {
       ])),
       DATABASES,
       GAPS,
+      TIMEOUT_MINUTES,
       NOW,
       "primary",
     );

@@ -82,6 +82,9 @@ function principalMatches(principal: unknown, caller: string): boolean {
     return true;
   }
   if (principal === "*") return true;
+  // A service principal (events.amazonaws.com) is the caller when the request names that service.
+  const service = (principal as { Service?: string | string[] }).Service;
+  if (service !== undefined && asArray(service).includes(caller)) return true;
   const aws = (principal as { AWS?: string | string[] }).AWS;
   if (aws === undefined) return false;
   return asArray(aws).some((arn) => {

@@ -1,5 +1,6 @@
-/** The drill function's settings and the names it shares with infra/backupContract.ts. */
-import { BACKUP_METRICS, DRILL_HANDLER, HANDLER_ENV, drillTargets } from "../../../infra/backupContract";
+/** The drill task's settings and the names it shares with infra/backupContract.ts. */
+import { BACKUP_METRICS, DRILL_TASK_COMMAND, DRILL_TASK_EXIT, HANDLER_ENV, drillTargets } from "../../../infra/backupContract";
+import { EXIT_BAD_SETTINGS, EXIT_FAILED, EXIT_PASSED } from "../../../lambdas/tasks/drill";
 import { DRILL_METRICS } from "../../../lambdas/core/drill";
 import { METRICS } from "../../../lambdas/core/verify";
 import { DRILL_HANDLER_ENV, drillHandlerOptions, parseSmokeQueries } from "../../../lambdas/settings";
@@ -14,7 +15,8 @@ describe("infra/backupContract.ts and the drill's side agree", () => {
   });
 
   test("the drill function reads the variables the infra sets, and the targets the infra writes", () => {
-    expect([DRILL_HANDLER_ENV.targets, DRILL_HANDLER_ENV.smokeQueries]).toEqual([HANDLER_ENV.drillTargets, HANDLER_ENV.drillSmokeQueries]);
+    expect([DRILL_HANDLER_ENV.targets, DRILL_HANDLER_ENV.smokeQueries, DRILL_HANDLER_ENV.deadlineSeconds]).toEqual([HANDLER_ENV.drillTargets, HANDLER_ENV.drillSmokeQueries, HANDLER_ENV.drillDeadlineSeconds]);
+    expect({ passed: EXIT_PASSED, failed: EXIT_FAILED, badSettings: EXIT_BAD_SETTINGS }).toEqual(DRILL_TASK_EXIT);
     const spec = drillTargets([
       { name: "app", tier: "critical", dataClass: "db" },
       { name: "ledger", tier: "standard", dataClass: "financial" },
@@ -25,19 +27,22 @@ describe("infra/backupContract.ts and the drill's side agree", () => {
     ]);
   });
 
-  test("the entry point is a file build:lambdas writes into the directory the image copies", () => {
+  test("the task's command runs a file build:lambdas writes into the directory the image copies, with the server it starts", () => {
     const script = JSON.parse(fs.readFileSync(path.join(__dirname, "..", "..", "..", "package.json"), "utf8")).scripts["build:lambdas"] as string;
     const dockerfile = fs.readFileSync(path.join(__dirname, "..", "..", "..", "lambdas", "backup-image", "Dockerfile"), "utf8");
-    expect(DRILL_HANDLER).toBe("handlers/drill.handler");
-    expect(script).toContain("esbuild lambdas/handlers/drill.ts --bundle");
-    expect(script).toContain("--outfile=dist/lambdas/backup/handlers/drill.js");
+    expect(DRILL_TASK_COMMAND).toEqual(["node", "/var/task/tasks/drill.js"]);
+    expect(script).toContain("esbuild lambdas/tasks/drill.ts --bundle");
+    expect(script).toContain("--outfile=dist/lambdas/backup/tasks/drill.js");
+    // The Lambda base image's LAMBDA_TASK_ROOT is /var/task; the build fails unless node is on its PATH.
+    expect(dockerfile).toMatch(/^FROM public\.ecr\.aws\/lambda\/nodejs:20$/m);
     expect(dockerfile).toContain("COPY dist/lambdas/backup/ ${LAMBDA_TASK_ROOT}/");
+    expect(dockerfile).toMatch(/&& command -v node\b/);
     expect(dockerfile).toMatch(/dnf install -y [^\n]*\bpostgresql16-server\b/);
     expect(dockerfile).toMatch(/&& initdb --version/);
   });
 });
 
-describe("drill function settings", () => {
+describe("drill task settings", () => {
   test("reads the targets, bucket, site and metrics settings from the environment", () => {
     expect(drillHandlerOptions({ ...env, METRIC_NAMESPACE: "drstack/backups", MONITORING_ENDPOINT: "http://127.0.0.1:5000", AWS_REGION: "eu-west-1" })).toMatchObject({
       targets: [{ database: "app" }, { database: "ledger", dataClass: "financial" }],
@@ -52,7 +57,7 @@ describe("drill function settings", () => {
   });
 
   test("refuses missing or malformed targets, naming DRILL_TARGETS", () => {
-    expect(() => drillHandlerOptions({ BACKUP_BUCKET: "b" })).toThrow(/^Missing DRILL_TARGETS: the databases this function drills, as name:tier:class/);
+    expect(() => drillHandlerOptions({ BACKUP_BUCKET: "b" })).toThrow(/^Missing DRILL_TARGETS: the databases this drill task drills, as name:tier:class/);
     expect(() => drillHandlerOptions({ BACKUP_BUCKET: "b", DRILL_TARGETS: "app" })).toThrow(/DRILL_TARGETS: "app" is not name:tier/);
   });
 
@@ -72,5 +77,14 @@ describe("drill function settings", () => {
     ["a database that is not drilled", '{"shop": "SELECT 1"}', /^DRILL_SMOKE_QUERIES names "shop", which is not one of the drilled databases in DRILL_TARGETS \(app, ledger\)/],
   ])("refuses %s, naming DRILL_SMOKE_QUERIES", (_what, value, message) => {
     expect(() => drillHandlerOptions({ ...env, DRILL_SMOKE_QUERIES: value })).toThrow(message);
+  });
+
+  test("takes the run's deadline in whole seconds, at least a minute, and refuses anything else naming DRILL_DEADLINE_SECONDS", () => {
+    expect(drillHandlerOptions({ ...env, DRILL_DEADLINE_SECONDS: "10800" }).deadlineSeconds).toBe(10800);
+    expect(drillHandlerOptions({ ...env, DRILL_DEADLINE_SECONDS: "" }).deadlineSeconds).toBeUndefined();
+    expect(drillHandlerOptions(env).deadlineSeconds).toBeUndefined();
+    for (const bad of ["15m", "-60", "59", "1.5"]) {
+      expect(() => drillHandlerOptions({ ...env, DRILL_DEADLINE_SECONDS: bad })).toThrow(new RegExp(`^DRILL_DEADLINE_SECONDS must be a whole number of seconds, at least 60 \\(got "${bad.replace(".", "\\.")}"\\); unset it for no limit\\.$`));
+    }
   });
 });
