@@ -60,6 +60,20 @@ export const HANDLER_ENV = {
  */
 export const BACKUP_IMAGE_PG_DUMP_MAJOR = 16;
 
+/**
+ * What the program needs of the backup image's contents, as a number the
+ * image carries in its tag (`<tag>-contract<N>`, scripts/publish-backup-image.sh):
+ * 2 = the drill task at /var/task/tasks/drill.js with postgres, setpriv and
+ * timeout. An image published by an older program lacks the suffix, and the
+ * preview stops (infra/images.ts) instead of every drill failing a month on.
+ */
+export const BACKUP_IMAGE_CONTRACT = 2;
+
+/** The tag suffix that says an image meets BACKUP_IMAGE_CONTRACT. */
+export function backupImageContractSuffix(contract: number = BACKUP_IMAGE_CONTRACT): string {
+  return `-contract${contract}`;
+}
+
 /** Entry points inside the image and the archive. */
 export const BACKUP_HANDLER = "handlers/backup.handler";
 export const VERIFY_HANDLER = "handlers/verify.handler";

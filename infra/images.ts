@@ -1,5 +1,6 @@
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
+import { backupImageContractSuffix } from "./backupContract";
 import { appImageRepositoryName, backupImageRepositoryName } from "./naming";
 
 /**
@@ -14,7 +15,8 @@ import { appImageRepositoryName, backupImageRepositoryName } from "./naming";
  *   copied to the other by the ECR replication each stack declares here;
  * - the backup job image is pushed to both regions by
  *   scripts/publish-backup-image.sh (CI only), as the same manifest, so both
- *   stacks name the same digest.
+ *   stacks name the same digest, under a tag ending in the contract suffix
+ *   (BACKUP_IMAGE_CONTRACT) that says it holds what this program runs in it.
  *
  * Each stack looks both images up in its own region before it declares
  * anything else, so a missing image stops the preview with the config key and
@@ -45,10 +47,12 @@ export interface ImageProblem {
   digest: string;
   /** What the lookup said. */
   cause: string;
+  /** Found but unusable (published by an older drstack), rather than missing. */
+  stale?: boolean;
   fix: string;
 }
 
-/** One or both images are not in the site's own region; nothing was declared. */
+/** One or both images are not in the site's own region (or the backup image is older than the program); nothing was declared. */
 export class MissingImageError extends pulumi.RunError {
   constructor(
     readonly region: string,
@@ -56,8 +60,8 @@ export class MissingImageError extends pulumi.RunError {
   ) {
     super(
       [
-        `drstack cannot deploy: ${problems.length === 1 ? "an image it runs is" : "images it runs are"} not in this site's region ${region}; nothing was deployed:`,
-        ...problems.map((p) => `  - ${p.key} = ${JSON.stringify(p.digest)}: no such image in ${p.repository} in ${region} (${p.cause}). Fix: ${p.fix}`),
+        `drstack cannot deploy: ${problems.length === 1 ? "an image it runs is" : "images it runs are"} ${problems.some((p) => p.stale) ? "missing from or out of date in" : "not in"} this site's region ${region}; nothing was deployed:`,
+        ...problems.map((p) => `  - ${p.key} = ${JSON.stringify(p.digest)}: ${p.stale ? "the image" : "no such image"} in ${p.repository} in ${region} ${p.stale ? "is not one this drstack can run " : ""}(${p.cause}). Fix: ${p.fix}`),
       ].join("\n"),
     );
     this.name = "MissingImageError";
@@ -97,9 +101,23 @@ export async function lookUpSiteImages(args: SiteImageArgs, provider: aws.Provid
       }
     }),
   );
-  const problems: ImageProblem[] = results.flatMap((result) =>
-    "found" in result ? [] : [{ key: result.image.key, repository: result.image.repository, digest: result.image.digest, cause: result.cause, fix: result.image.fix }],
-  );
+  const suffix = backupImageContractSuffix();
+  const problems: ImageProblem[] = results.flatMap((result): ImageProblem[] => {
+    if (!("found" in result) || result.found === undefined) return [{ key: result.image.key, repository: result.image.repository, digest: result.image.digest, cause: result.cause ?? "not found", fix: result.image.fix }];
+    if (result.image.key === "backupImageDigest" && !(result.found.imageTags ?? []).some((tag) => tag.endsWith(suffix))) {
+      return [
+        {
+          key: result.image.key,
+          repository: result.image.repository,
+          digest: result.image.digest,
+          stale: true,
+          cause: `no tag of it (${(result.found.imageTags ?? []).join(", ") || "none"}) ends in ${suffix}: it was published by an older drstack and lacks what this one runs in it (the restore drill task)`,
+          fix: result.image.fix,
+        },
+      ];
+    }
+    return [];
+  });
   if (problems.length > 0) {
     throw new MissingImageError(args.region, problems);
   }

@@ -1,6 +1,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { createHash } from "crypto";
 import { PROJECT_NAME } from "../infra/configSchema";
+import { BACKUP_IMAGE_CONTRACT, backupImageContractSuffix } from "../infra/backupContract";
 import { peerOverrides, readStackConfig, StackConfig } from "./stackFiles";
 
 /**
@@ -68,6 +69,8 @@ export interface EvaluateOptions {
 export interface OfflineWorld {
   /** Image digests that were never pushed to the site's region: their lookup fails, as ECR's would. */
   absentImageDigests?: string[];
+  /** Backup image digests pushed by an older drstack: their tags lack BACKUP_IMAGE_CONTRACT's suffix. */
+  staleBackupImageDigests?: string[];
 }
 
 /** One provider function the program called, and through which provider. */
@@ -344,7 +347,8 @@ function invokeAnswer(
         id: digest,
         imageDigest: digest,
         imageUri: `${repositoryUrl}@${digest}`,
-        imageTags: [],
+        // The backup image is published as <commit>-contract<N> (scripts/publish-backup-image.sh).
+        imageTags: repository.endsWith("/drstack-backup") ? [`0123456789ab${backupImageContractSuffix((world.staleBackupImageDigests ?? []).includes(digest) ? BACKUP_IMAGE_CONTRACT - 1 : BACKUP_IMAGE_CONTRACT)}`] : [],
         imagePushedAt: 1767225600,
         imageSizeInBytes: 123456789,
         registryId: MOCK_ACCOUNT_ID,

@@ -16,7 +16,8 @@
 #
 # Needs Docker with buildx, the AWS CLI, Node.js (npm ci done) and
 # credentials for the account in both regions. IMAGE_TAG defaults to the
-# commit.
+# commit; the tag pushed is IMAGE_TAG followed by the contract suffix
+# (`-contract<N>`).
 #
 # Re-running is safe and repairs a half-finished run. The tag decides what
 # happens, region by region:
@@ -41,7 +42,9 @@ primary="$(setting primary)"
 secondary="$(setting secondary)"
 prefix="$(setting namePrefix)"
 repository="$prefix/drstack-backup"
-tag="${IMAGE_TAG:-$(git rev-parse --short=12 HEAD)}"
+# The suffix says which contract (infra/backupContract.ts, BACKUP_IMAGE_CONTRACT)
+# the image meets; the stacks refuse a backup image without it.
+tag="${IMAGE_TAG:-$(git rev-parse --short=12 HEAD)}$(setting imageTagSuffix)"
 account="$(aws sts get-caller-identity --query Account --output text)"
 
 for region in "$primary" "$secondary"; do

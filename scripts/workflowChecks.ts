@@ -1,6 +1,7 @@
 import * as fs from "fs";
 import * as path from "path";
 import { parse } from "yaml";
+import { backupImageContractSuffix } from "../infra/backupContract";
 
 /**
  * Checks the GitHub workflows run before they touch a stack (no cloud access
@@ -8,7 +9,8 @@ import { parse } from "yaml";
  *
  *   tsx scripts/workflowChecks.ts regions
  *     prints `primary=<region>`, `secondary=<region>` and `namePrefix=<prefix>`
- *     (for $GITHUB_OUTPUT) from the stack files;
+ *     (for $GITHUB_OUTPUT) from the stack files, and `imageTagSuffix=` the
+ *     backup image's contract suffix (infra/backupContract.ts);
  *   tsx scripts/workflowChecks.ts independence
  *     fails when the state backend ($PULUMI_BACKEND_URL) or the secondary
  *     stack's secrets provider is in the primary region: the failover must run
@@ -179,6 +181,7 @@ function main(argv: string[]): number {
       console.log(`primary=${regions.primary}`);
       console.log(`secondary=${regions.secondary}`);
       console.log(`namePrefix=${stackSetting("secondary", "namePrefix")}`);
+      console.log(`imageTagSuffix=${backupImageContractSuffix()}`);
       return 0;
     case "independence":
       findings = [judgeBackend(process.env.PULUMI_BACKEND_URL, regions.primary), judgeSecretsProvider(readStackFile("secondary").secretsprovider, regions.primary)];

@@ -1,3 +1,4 @@
+import { BACKUP_IMAGE_CONTRACT } from "../../infra/backupContract";
 import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
@@ -112,6 +113,17 @@ describe("images exist in the site's own region", () => {
     expect(error.message).toMatch(/^drstack cannot deploy: an image it runs is not in this site's region us-east-1; nothing was deployed:/);
     expect(error.message).toMatch(message);
     expect(declared(error)).toEqual(["pulumi:providers:aws"]);
+  });
+
+  test("a backup image published by an older drstack (no contract suffix on its tags) stops the preview before anything is declared", async () => {
+    const digest = `sha256:${"1".repeat(64)}`;
+    const failure = (await evaluateStack({ stack: "primary", overrides: { backupImageDigest: digest }, world: { staleBackupImageDigests: [digest] } }).catch((error: unknown) => error)) as EvaluationError;
+    expect(failure).toBeInstanceOf(EvaluationError);
+    expect(failure.message).toMatch(/^drstack cannot deploy: an image it runs is missing from or out of date in this site's region us-west-2; nothing was deployed:/);
+    expect(failure.message).toMatch(
+      new RegExp(`backupImageDigest = "${digest}": the image in acme-shop-dr/drstack-backup in us-west-2 is not one this drstack can run \\(no tag of it \\(0123456789ab-contract${BACKUP_IMAGE_CONTRACT - 1}\\) ends in -contract${BACKUP_IMAGE_CONTRACT}: .*\\)\\. Fix: run scripts/publish-backup-image.sh`),
+    );
+    expect(declared(failure)).toEqual(["pulumi:providers:aws"]);
   });
 
   test("both missing images are reported at once", async () => {

@@ -1,3 +1,4 @@
+import { backupImageContractSuffix } from "../../infra/backupContract";
 import * as fs from "fs";
 import * as path from "path";
 import { stackSetting } from "../../scripts/workflowChecks";
@@ -21,6 +22,8 @@ const ACCOUNT = "123456789012";
 const PRIMARY = stackSetting("primary", "primaryRegion")!;
 const SECONDARY = stackSetting("secondary", "secondaryRegion")!;
 const REPOSITORY = `${stackSetting("secondary", "namePrefix")}/drstack-backup`;
+/** IMAGE_TAG below, with the contract suffix the stacks require of the backup image. */
+const TAG = `0123456789ab${backupImageContractSuffix()}`;
 
 const AWS = `
 echo "aws $*" >> "$FAKE_LOG"
@@ -142,7 +145,7 @@ describe("scripts/publish-backup-image.sh, run against stand-ins for ECR and Doc
     const run = publish(target);
     expect(run.status).toBe(0);
     expect(builds(run.calls)).toHaveLength(1);
-    expect(builds(run.calls)[0]).toContain(`--tag ${registryOf(PRIMARY)}/${REPOSITORY}:0123456789ab --tag ${registryOf(SECONDARY)}/${REPOSITORY}:0123456789ab`);
+    expect(builds(run.calls)[0]).toContain(`--tag ${registryOf(PRIMARY)}/${REPOSITORY}:${TAG} --tag ${registryOf(SECONDARY)}/${REPOSITORY}:${TAG}`);
     const digest = digestIn(target, PRIMARY)!;
     expect(digestIn(target, SECONDARY)).toBe(digest);
     expect(run.stdout).toContain(`pulumi -s secondary config set backupImageDigest ${digest}`);
@@ -166,10 +169,10 @@ describe("scripts/publish-backup-image.sh, run against stand-ins for ECR and Doc
     expect(repair.status).toBe(0);
     expect(builds(repair.calls)).toEqual([]);
     expect(copies(repair.calls)).toEqual([
-      `docker buildx imagetools create --prefer-index=false --tag ${registryOf(lost)}/${REPOSITORY}:0123456789ab ${registryOf(kept)}/${REPOSITORY}@${published}`,
+      `docker buildx imagetools create --prefer-index=false --tag ${registryOf(lost)}/${REPOSITORY}:${TAG} ${registryOf(kept)}/${REPOSITORY}@${published}`,
     ]);
     expect(digestIn(target, lost)).toBe(published);
-    expect(repair.stdout).toContain(`published ${REPOSITORY}:0123456789ab to ${PRIMARY} and ${SECONDARY} as ${published}`);
+    expect(repair.stdout).toContain(`published ${REPOSITORY}:${TAG} to ${PRIMARY} and ${SECONDARY} as ${published}`);
 
     const again = publish(target);
     expect({ status: again.status, builds: builds(again.calls), copies: copies(again.calls) }).toEqual({ status: 0, builds: [], copies: [] });
@@ -181,7 +184,7 @@ describe("scripts/publish-backup-image.sh, run against stand-ins for ECR and Doc
     fs.writeFileSync(path.join(target.dir, `${SECONDARY}.denied`), "");
     const run = publish(target);
     expect(run.status).not.toBe(0);
-    expect(run.stderr).toContain(`cannot read ${REPOSITORY}:0123456789ab in ${SECONDARY}`);
+    expect(run.stderr).toContain(`cannot read ${REPOSITORY}:${TAG} in ${SECONDARY}`);
     expect(run.stderr).toContain("AccessDeniedException");
     expect([...builds(run.calls), ...copies(run.calls)]).toEqual([]);
     expect(digestIn(target, PRIMARY)).toBeUndefined();
