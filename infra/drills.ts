@@ -61,7 +61,6 @@ export interface RestoreDrillsArgs {
 export class RestoreDrills extends pulumi.ComponentResource {
   /** Per tier, the task definition's ARN (with its revision). */
   public readonly drillTaskDefinitionArns: Partial<Record<TierName, pulumi.Output<string>>>;
-  public readonly clusterArn?: pulumi.Output<string>;
 
   constructor(name: string, args: RestoreDrillsArgs, opts?: pulumi.ComponentResourceOptions) {
     super("drstack:backups:RestoreDrills", name, {}, opts);
@@ -77,7 +76,6 @@ export class RestoreDrills extends pulumi.ComponentResource {
 
     const network = new DrillNetwork(`${name}-network`, { site: args.site, region: args.region, accountId: args.accountId, zoneId: args.zoneId, backupBucketArn: args.bucketArn }, child);
     const cluster = new aws.ecs.Cluster(`${name}-cluster`, { settings: [{ name: "containerInsights", value: "disabled" }] }, child);
-    this.clusterArn = cluster.arn;
     const logGroups = new Map(tiers.map((tier) => [tier, new aws.cloudwatch.LogGroup(`${name}-${tier}-logs`, { retentionInDays: LOG_RETENTION_DAYS }, child)]));
 
     // Two roles, as ECS separates them: the agent's (pull the image, write the log stream) and the drill's own.

@@ -12,7 +12,7 @@
  * exception: the report is written either way, so a scheduled drill that
  * finds no backup, or a restore that does not match, leaves a record. Bad
  * settings and unreachable services still throw UsageError. The CLI's
- * `drstack-backup drill` and any Lambda/ECS handler call runDrill; the
+ * `drstack-backup drill` and the scheduled drill task (lambdas/tasks/drill.ts) call runDrill; the
  * result's ok, durationSeconds and checks are what metrics are made of.
  */
 import { randomBytes } from "node:crypto";

@@ -1,6 +1,6 @@
 /**
  * A throwaway PostgreSQL cluster for the restore drill where there is no
- * server to drill against (the drill Lambda, outside any VPC, or a host
+ * server to drill against (the scheduled drill task on Fargate, or a host
  * without a spare server): `initdb` into a fresh directory, `postgres` on a
  * unix socket in that directory only (no TCP listener, trust for local
  * connections and nothing else), and `stop()` to shut it down and remove
@@ -33,14 +33,14 @@ const MAX_SOCKET_PATH = 107;
 export interface ScratchPostgresOptions {
   /** Directory holding initdb and postgres; PATH when unset. */
   pgBinDir?: string;
-  /** Where the cluster's directory is made (default os.tmpdir(); under Lambda /tmp, its ephemeral storage). */
+  /** Where the cluster's directory is made (default os.tmpdir(); in the drill task /tmp, on its ephemeral storage). */
   parentDir?: string;
   startTimeoutMs?: number;
   /**
    * A data directory initdb made ahead of time (the image makes one at build,
    * DRILL_SCRATCH_TEMPLATE_DIR), copied instead of running initdb: initdb
    * looks its own user up in /etc/passwd and fails for a uid without an
-   * entry, which is what the Lambda runtime's user may be; postgres does not.
+   * entry, which a container's arbitrary uid may lack; postgres does not.
    */
   templateDataDir?: string;
   log?: (message: string) => void;
@@ -70,8 +70,8 @@ function findBinary(name: "initdb" | "postgres", binDir?: string): string {
 }
 
 /**
- * PostgreSQL refuses to run as root. The Lambda runs as an ordinary user; only
- * a root host (a container, the test machine) gets here: initdb and postgres
+ * PostgreSQL refuses to run as root. An ordinary user needs nothing; only a
+ * root host (the drill task's container, the test machine) gets here: initdb and postgres
  * then run as the `postgres` user, owner of the cluster's directory. setpriv
  * execs the binary in place, so the child we signal is postgres itself.
  */
@@ -106,7 +106,7 @@ export async function startScratchPostgres(opts: ScratchPostgresOptions = {}): P
   try {
     dir = mkdtempSync(join(parent, "drstack-scratch-"));
   } catch (err) {
-    throw new UsageError(`Could not make the drill's scratch cluster directory under ${parent} (${errorMessage(err)}); it needs a writable temporary directory (TMPDIR; under Lambda, /tmp).`);
+    throw new UsageError(`Could not make the drill's scratch cluster directory under ${parent} (${errorMessage(err)}); it needs a writable temporary directory (TMPDIR; in the drill task, /tmp).`);
   }
   const dataDir = join(dir, "data");
   let server: ChildProcess | undefined;
@@ -158,7 +158,7 @@ export async function startScratchPostgres(opts: ScratchPostgresOptions = {}): P
       "-p", String(PORT),
       "-c", "listen_addresses=",
       "-c", `unix_socket_directories=${dir}`,
-      // Lambda has no /dev/shm, so POSIX shared memory (the default) fails there; mmap'd files in the data directory work anywhere.
+      // POSIX shared memory (the default) lives in /dev/shm, which a container keeps small (64 MB on Fargate, which cannot raise it); mmap'd files in the data directory work anywhere.
       "-c", "dynamic_shared_memory_type=mmap",
       "-c", `max_connections=${MAX_CONNECTIONS}`,
       "-c", "logging_collector=off",

@@ -15,7 +15,7 @@
  */
 import { errorMessage, UsageError } from "../core/errors";
 import { DrillSummary, DrillsFailedError, runScheduledDrills } from "../core/scheduledDrills";
-import { drillHandlerOptions } from "../settings";
+import { DrillHandlerOptions, drillHandlerOptions } from "../settings";
 
 export const EXIT_PASSED = 0;
 export const EXIT_FAILED = 1;
@@ -28,7 +28,7 @@ export interface DrillTaskResult {
 }
 
 export async function runDrillTask(env: NodeJS.ProcessEnv, stop: AbortSignal, log: (message: string) => void): Promise<DrillTaskResult> {
-  let opts;
+  let opts: DrillHandlerOptions;
   try {
     opts = drillHandlerOptions(env);
   } catch (err) {
