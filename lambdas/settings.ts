@@ -63,6 +63,13 @@ export const SETTINGS = {
     description: `Lease of the run lock that keeps two runs of the same backup apart, renewed while the run lasts: how long a killed run blocks the next one (default ${DEFAULT_LOCK_LEASE_SECONDS})`,
   },
   pgBinDir: { flag: "pg-bin-dir", env: "PG_BIN_DIR", commands: ["backup", "restore", "drill"], description: "Directory with pg_dump, pg_restore and psql (and, for a drill without --scratch-server-url, initdb and postgres); PATH when unset" },
+  mysqlBinDir: {
+    flag: "mysql-bin-dir",
+    env: "MYSQL_BIN_DIR",
+    commands: ["backup", "restore", "drill"],
+    description:
+      "Directory with the MySQL/MariaDB client tools, mysqldump and mysql or mariadb-dump and mariadb (and, for a drill without --scratch-server-url, the server: mysqld, or mariadbd and mariadb-install-db); PATH (and /usr/sbin for servers) when unset",
+  },
   targets: { flag: "targets", env: "BACKUP_TARGETS", commands: ["verify"], description: "Protected databases as name:tier[:class], comma separated, e.g. app:critical,ledger:standard:financial" },
   peerBucket: { flag: "peer-bucket", env: "PEER_BUCKET", commands: ["verify"], description: "Peer region's bucket that replication copies into; replication is not checked when unset" },
   peerRegion: { flag: "peer-region", env: "PEER_REGION", commands: ["verify"], description: "Region of the peer bucket (default: --region)" },
@@ -101,7 +108,8 @@ export const SETTINGS = {
     flag: "target-database-url",
     env: "RESTORE_DATABASE_URL",
     commands: ["restore"],
-    description: "Database to restore into: an existing, empty one for a whole-database restore; any (e.g. the live one) with --table / --schema",
+    description:
+      "Database to restore into, of the backup's engine (postgres://, mysql:// or mariadb://): for a whole-database restore an existing, empty one (MySQL/MariaDB: created when absent); any (e.g. the live one) with --table / --schema",
   },
   table: { flag: "table", env: "RESTORE_TABLES", commands: ["restore"], kind: "list", description: "Restore only this table, schema.table; repeat the flag or give a comma list. With its indexes, constraints, defaults, sequences and triggers" },
   schema: { flag: "schema", env: "RESTORE_SCHEMAS", commands: ["restore"], kind: "list", description: "Restore every table of this schema (and, when the schema is not in the target, its other objects); repeatable, comma list" },
@@ -119,7 +127,7 @@ export const SETTINGS = {
     env: "DRILL_SCRATCH_SERVER_URL",
     commands: ["drill"],
     description:
-      "PostgreSQL server the drill creates its scratch database on and removes it from: postgres://user:password@host:5432/postgres (user needs CREATEDB). Unset: the drill starts its own throwaway server (initdb and postgres from --pg-bin-dir or PATH) on a unix socket in a temporary directory, and removes it afterwards",
+      "Server of the backup's engine the drill creates its scratch database on and removes it from: postgres://user:password@host:5432/postgres (user needs CREATEDB), or mysql:// / mariadb://user:password@host:3306/ (user needs CREATE and DROP). Unset: the drill starts its own throwaway server of the backup's engine (initdb and postgres from --pg-bin-dir, or mysqld / mariadbd from --mysql-bin-dir, or PATH) on a unix socket in a temporary directory, and removes it afterwards",
   },
   drillSite: {
     flag: "drill-site",
@@ -436,6 +444,7 @@ export function drillOptions(s: Settings): DrillSettings {
     ...(smokeQuery !== undefined ? { smokeQuery } : {}),
     site: checkSiteName(s.get("site") ?? DEFAULT_WRITER.site, label("site")),
     pgBinDir: s.get("pgBinDir"),
+    mysqlBinDir: s.get("mysqlBinDir"),
   };
 }
 
@@ -448,8 +457,9 @@ export function restoreOptions(s: Settings): RestoreOptions {
     ...backupChoice(s),
     ...(selection ? { selection } : {}),
     sites: readerSites(s),
-    destination: { url: s.require("targetDatabaseUrl", "--target-database-url postgres://postgres:secret@127.0.0.1:5432/app_restore_test"), label: label("targetDatabaseUrl") },
+    destination: { url: s.require("targetDatabaseUrl", "--target-database-url postgres://postgres:secret@127.0.0.1:5432/app_restore_test (or mysql://root:secret@127.0.0.1:3306/app_restore_test for a MySQL backup)"), label: label("targetDatabaseUrl") },
     pgBinDir: s.get("pgBinDir"),
+    mysqlBinDir: s.get("mysqlBinDir"),
   };
 }
 
@@ -469,6 +479,7 @@ export interface DrillHandlerOptions {
   site: string;
   sites: string[];
   pgBinDir?: string;
+  mysqlBinDir?: string;
   /** Where DrillFailed and DrillRestoreSeconds go; none are published when METRIC_NAMESPACE is unset. */
   monitoring?: { region: string; endpoint?: string; namespace: string };
   /** How long the run may take, from DRILL_DEADLINE_SECONDS. */
@@ -523,6 +534,7 @@ export function drillHandlerOptions(env: NodeJS.ProcessEnv): DrillHandlerOptions
     site: checkSiteName(s.get("site") ?? DEFAULT_WRITER.site, label("site")),
     sites: readerSites(s),
     pgBinDir: s.get("pgBinDir"),
+    mysqlBinDir: s.get("mysqlBinDir"),
     ...(namespace !== undefined ? { monitoring: { region: region(s), endpoint, namespace } } : {}),
   };
 }

@@ -49,6 +49,8 @@ export interface DrillOptions {
   /** The site running the drill, in the report's key. */
   site: string;
   pgBinDir?: string;
+  /** Where the MySQL/MariaDB client tools (and, for a scratch server of the drill's own, the server) are; PATH when unset. */
+  mysqlBinDir?: string;
   log?: (message: string) => void;
 }
 

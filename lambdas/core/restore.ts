@@ -41,6 +41,8 @@ export interface RestoreOptions {
   /** Restore only these tables or schemas (restoreTables.ts); the whole database when unset. */
   selection?: TableSelection;
   pgBinDir?: string;
+  /** Where mysql/mariadb and mysqldump/mariadb-dump are, for a MySQL or MariaDB backup; PATH when unset. */
+  mysqlBinDir?: string;
   log?: (message: string) => void;
 }
 
