@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the integration tests and the backup benchmark start on
-# loopback: PostgreSQL 15 server and client tools (Debian packages), MinIO and
-# mc (go install), and moto_server (PyPI) for CloudWatch and SNS.
+# loopback: PostgreSQL 15 and MariaDB server and client tools (Debian
+# packages), MinIO and mc (go install), and moto_server (PyPI) for CloudWatch
+# and SNS. MySQL proper has no Debian package: its paths are unit-tested only.
 # Idempotent: each piece is installed only when it is missing.
 set -euo pipefail
 
@@ -31,6 +32,18 @@ if [ "$(id -u)" -eq 0 ] && ! id postgres >/dev/null 2>&1; then
   useradd --system --home /var/lib/postgresql --shell /bin/bash postgres
 fi
 
+# MariaDB (Debian 12's is 10.11): the MySQL-family server the integration tests start on loopback.
+if [ ! -x /usr/sbin/mariadbd ] || ! command -v mariadb-install-db >/dev/null 2>&1 || ! command -v mariadb-dump >/dev/null 2>&1; then
+  log "installing MariaDB"
+  export DEBIAN_FRONTEND=noninteractive
+  if ! $SUDO apt-get install -y --no-install-recommends mariadb-server mariadb-client; then
+    $SUDO apt-get update
+    $SUDO apt-get install -y --no-install-recommends mariadb-server mariadb-client
+  fi
+  # The tests run their own server; the packaged one is not needed.
+  $SUDO service mariadb stop >/dev/null 2>&1 || true
+fi
+
 have() { command -v "$1" >/dev/null 2>&1 || [ -x "$GOBIN_DIR/$1" ]; }
 
 for tool in minio mc; do
@@ -51,6 +64,7 @@ if ! command -v moto_server >/dev/null 2>&1; then
 fi
 
 log "postgres: $("$PG_BIN_DIR/postgres" --version)"
+log "mariadb: $(/usr/sbin/mariadbd --version)"
 log "minio: $(command -v minio || echo "$GOBIN_DIR/minio")"
 log "mc: $(command -v mc || echo "$GOBIN_DIR/mc")"
 log "moto_server: $(command -v moto_server)"

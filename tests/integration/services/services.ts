@@ -1,7 +1,8 @@
 /**
  * Starts the real services the backup code talks to, on loopback and free
- * ports: PostgreSQL 15, two MinIO servers (site A replicates its bucket to
- * site B) and moto_server for CloudWatch and SNS. Shared by the integration
+ * ports: PostgreSQL 15, MariaDB (TLS from the same CA, binary log on), two
+ * MinIO servers (site A replicates its bucket to site B) and moto_server for
+ * CloudWatch and SNS. Shared by the integration
  * suite's globalSetup and by the benchmark, so both exercise the same stack.
  */
 import { spawn, spawnSync, ChildProcess, SpawnOptions } from "node:child_process";
@@ -25,6 +26,20 @@ export interface ServiceCoordinates {
     caFile: string;
     /** A role the server admits over TLS only, as RDS does with rds.force_ssl = 1. */
     tlsOnlyUser: string;
+  };
+  /** MariaDB on loopback TCP with TLS, as RDS for MariaDB is reached; log_bin on, so binlog coordinates and GTIDs exist. */
+  mariadb: {
+    host: string;
+    port: number;
+    /** Has every privilege, with GRANT OPTION, from any host. */
+    superuser: string;
+    password: string;
+    pid: number;
+    dataDir: string;
+    /** The same CA as postgres.caFile: it signed this server's certificate too. */
+    caFile: string;
+    /** Directory with mariadbd, mariadb-install-db, mariadb and mariadb-dump. */
+    binDir: string;
   };
   minio: {
     accessKey: string;
@@ -124,6 +139,61 @@ function serverCertificate(dir: string): { caFile: string; certFile: string; key
   return { caFile, certFile, keyFile };
 }
 
+export function mariadbBinDir(): string {
+  return process.env.MYSQL_BIN_DIR ?? "/usr/bin";
+}
+
+/** mariadbd lives in sbin on Debian; the clients in bin. */
+function mariadbServerBinary(binDir: string): string {
+  const candidates = [join(binDir, "mariadbd"), "/usr/sbin/mariadbd"];
+  const found = candidates.find((p) => existsSync(p));
+  if (!found) throw new Error(`mariadbd not found in ${candidates.join(" or ")}. Run scripts/install-services.sh, or set MYSQL_BIN_DIR.`);
+  return found;
+}
+
+const MARIADB_SUPERUSER = "drstack";
+
+/**
+ * MariaDB: a fresh data directory, TCP on 127.0.0.1 only, TLS with a
+ * certificate from the PostgreSQL service's CA, and the binary log on. As
+ * root it runs as the `mysql` user (the Debian package creates it).
+ */
+async function startMariadb(workDir: string, started: number[], tls: { caFile: string; certFile: string; keyFile: string }): Promise<{ coords: ServiceCoordinates["mariadb"]; port: number; logFile: string; ready: () => Promise<void> }> {
+  const binDir = mariadbBinDir();
+  const server = mariadbServerBinary(binDir);
+  const installDb = findBinary("mariadb-install-db", "MARIADB_INSTALL_DB", [binDir]);
+  const client = findBinary("mariadb", "MARIADB_CLIENT", [binDir]);
+  const dir = join(workDir, "mariadb");
+  mkdirSync(dir);
+  const dataDir = join(dir, "data");
+  const certFile = join(dir, "server.pem");
+  const keyFile = join(dir, "server.key");
+  writeFileSync(certFile, readFileSync(tls.certFile));
+  writeFileSync(keyFile, readFileSync(tls.keyFile), { mode: 0o600 });
+  const root = process.getuid?.() === 0;
+  if (root) run("chown", ["-R", "mysql:mysql", dir]);
+  const userArgs = root ? ["--user=mysql"] : [];
+  run(installDb, ["--no-defaults", `--datadir=${dataDir}`, "--auth-root-authentication-method=normal", "--skip-test-db", ...userArgs]);
+  const port = await freePort();
+  const socket = join(dir, "mysqld.sock");
+  const logFile = join(workDir, "mariadb.log");
+  const child = startDaemon(started, server, [
+    "--no-defaults", `--datadir=${dataDir}`, `--port=${port}`, "--bind-address=127.0.0.1", `--socket=${socket}`, `--pid-file=${join(dir, "mariadbd.pid")}`,
+    ...userArgs, "--skip-name-resolve", `--log-error=${logFile}`,
+    `--ssl-ca=${tls.caFile}`, `--ssl-cert=${certFile}`, `--ssl-key=${keyFile}`,
+    `--log-bin=${join(dir, "binlog")}`, "--server-id=1", "--binlog-format=ROW",
+    "--innodb-flush-log-at-trx-commit=2", "--sync-binlog=0", "--character-set-server=utf8mb4", "--collation-server=utf8mb4_unicode_ci",
+  ], join(workDir, "mariadb.out"));
+  const password = "mariadbpw-" + Math.random().toString(36).slice(2, 10);
+  const ready = async () => {
+    await waitForPort(port, "MariaDB", logFile);
+    // Over the socket as the passwordless root mariadb-install-db made: the TCP superuser the tests use, with a password.
+    run(client, ["--no-defaults", `--socket=${socket}`, "-uroot", "-e",
+      `CREATE USER '${MARIADB_SUPERUSER}'@'%' IDENTIFIED BY '${password}'; GRANT ALL PRIVILEGES ON *.* TO '${MARIADB_SUPERUSER}'@'%' WITH GRANT OPTION;`]);
+  };
+  return { coords: { host: "127.0.0.1", port, superuser: MARIADB_SUPERUSER, password, pid: child.pid!, dataDir, caFile: tls.caFile, binDir }, port, logFile, ready };
+}
+
 /** PostgreSQL refuses to run as root: drop to the `postgres` user when we are root. */
 function asPgUser(bin: string, args: string[]): [string, string[]] {
   return process.getuid?.() === 0 ? ["runuser", ["-u", "postgres", "--", bin, ...args]] : [bin, args];
@@ -185,6 +255,7 @@ async function start(workDir: string, started: number[]): Promise<ServiceCoordin
   ]);
   const pgLog = join(workDir, "postgres.log");
   const pg = startDaemon(started, pgCmd, pgArgs, pgLog);
+  const mariadb = await startMariadb(workDir, started, { caFile, certFile, keyFile });
 
   // Two MinIO sites with the same root credentials.
   const accessKey = "drstackadmin";
@@ -206,6 +277,7 @@ async function start(workDir: string, started: number[]): Promise<ServiceCoordin
   const moto = startDaemon(started, motoBin, ["-H", "127.0.0.1", "-p", String(motoPort)], motoLog);
 
   await waitForPort(pgPort, "PostgreSQL", pgLog);
+  await mariadb.ready();
   for (const [i, s] of sites.entries()) await waitForPort(s.port, `MinIO site ${i ? "B" : "A"}`, join(workDir, `minio-${i ? "b" : "a"}.log`));
   await waitForPort(motoPort, "moto_server", motoLog);
 
@@ -237,6 +309,7 @@ async function start(workDir: string, started: number[]): Promise<ServiceCoordin
     workDir,
     pgBinDir: pgBin,
     postgres: { host: "127.0.0.1", port: pgPort, superuser: "postgres", password: pgPassword, pid: pg.pid!, dataDir, caFile, tlsOnlyUser: TLS_ONLY_USER },
+    mariadb: mariadb.coords,
     minio: {
       accessKey,
       secretKey,
@@ -253,11 +326,11 @@ async function start(workDir: string, started: number[]): Promise<ServiceCoordin
 }
 
 export async function stopServices(coords: ServiceCoordinates): Promise<void> {
-  const pids = [coords.postgres.pid, coords.minio.siteA.pid, coords.minio.siteB.pid, coords.moto.pid];
+  const pids = [coords.postgres.pid, ...(coords.mariadb ? [coords.mariadb.pid] : []), coords.minio.siteA.pid, coords.minio.siteB.pid, coords.moto.pid];
   for (const pid of pids) {
     try { process.kill(-pid, "SIGTERM"); } catch { /* already gone */ }
   }
-  // Give PostgreSQL a moment to shut down before the data dir is removed.
+  // Give PostgreSQL and MariaDB a moment to shut down before the data dir is removed.
   const deadline = Date.now() + 10_000;
   while (Date.now() < deadline && pids.some(alive)) await new Promise((r) => setTimeout(r, 100));
   for (const pid of pids.filter(alive)) {
