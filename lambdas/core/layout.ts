@@ -1,7 +1,8 @@
 /**
  * Recovery tiers, data classes and the bucket key layout.
  *
- *   <class-prefix>/<database>/<yyyy>/<mm>/<dd>/<yyyymmddThhmmssZ>-<site>-<runId>.dump
+ *   <class-prefix>/<database>/<yyyy>/<mm>/<dd>/<yyyymmddThhmmssZ>-<site>-<runId>.dump     (PostgreSQL: pg_dump's custom format)
+ *   <class-prefix>/<database>/<yyyy>/<mm>/<dd>/<yyyymmddThhmmssZ>-<site>-<runId>.sql.gz   (MySQL, MariaDB: gzipped mysqldump SQL)
  *   <class-prefix>/<database>/<yyyy>/<mm>/<dd>/<yyyymmddThhmmssZ>-<site>-<runId>.manifest.json
  *   <class-prefix>/<database>/latest-<site>.json   (one pointer per writing site, written only after verification)
  *
@@ -12,6 +13,7 @@
  * names, by (writer epoch, slot): O(1) requests whatever the bucket holds. The
  * class prefix is what the bucket's lifecycle rules key on.
  */
+import type { BackupEngine } from "./engine";
 import { UsageError } from "./errors";
 
 export const TIERS = ["critical", "high", "standard", "low"] as const;
@@ -164,11 +166,19 @@ export interface BackupKeys {
   manifestKey: string;
 }
 
+/** The dump's extension by engine: what the object is, for whoever lists the bucket. */
+export const DUMP_EXTENSIONS: Readonly<Record<BackupEngine, string>> = { postgres: ".dump", mysql: ".sql.gz", mariadb: ".sql.gz" };
+
+/** Whether a key is a dump of any engine (not a manifest, pointer or lock). */
+export function isDumpKey(key: string): boolean {
+  return Object.values(DUMP_EXTENSIONS).some((ext) => key.endsWith(ext));
+}
+
 /** The site is in the key so the two sites' backups of the same slot never share a key (each bucket replicates into the other). */
-export function backupKeys(target: Pick<BackupTarget, "database" | "dataClass">, slot: Date, runId: string, site: string): BackupKeys {
+export function backupKeys(target: Pick<BackupTarget, "database" | "dataClass">, slot: Date, runId: string, site: string, engine: BackupEngine = "postgres"): BackupKeys {
   if (!/^[a-z0-9-]{1,64}$/.test(runId)) throw new UsageError(`run id "${runId}" must be 1-64 of a-z, 0-9 and "-".`);
   checkSiteName(site, "site");
   const day = `${slot.getUTCFullYear()}/${pad(slot.getUTCMonth() + 1)}/${pad(slot.getUTCDate())}`;
   const base = `${databasePrefix(target)}${day}/${compactTimestamp(slot)}-${site}-${runId}`;
-  return { dumpKey: `${base}.dump`, manifestKey: `${base}.manifest.json` };
+  return { dumpKey: `${base}${DUMP_EXTENSIONS[engine]}`, manifestKey: `${base}.manifest.json` };
 }

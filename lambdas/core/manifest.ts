@@ -13,10 +13,12 @@ import { isNotFound, s3ErrorInfo } from "./s3";
 import { BackupTarget, compareWriterOrder, legacyLatestKey, newestByWriterOrder, pointerKeys } from "./layout";
 import type { DataClass, Tier } from "./layout";
 import type { TableState } from "./checksums";
+import type { BackupEngine, MysqlEngine } from "./engine";
 
 export const MANIFEST_FORMAT = "drstack.backup/v1";
 
-export interface BackupManifest {
+/** What every manifest holds, whatever the engine. */
+interface ManifestCommon {
   format: typeof MANIFEST_FORMAT;
   database: string;
   tier: Tier;
@@ -31,9 +33,9 @@ export interface BackupManifest {
   endedAt: string;
   dumpKey: string;
   manifestKey: string;
-  /** Bytes of the pg_dump archive. */
+  /** Bytes of the stored dump (the pg_dump archive, or the gzipped SQL). */
   size: number;
-  /** SHA-256 of the whole archive, hex, computed while streaming. */
+  /** SHA-256 of the whole stored dump, hex, computed while streaming. */
   sha256: string;
   /** S3's composite SHA-256 (base64 over part digests, `-<parts>`), when the server reports it. */
   s3ChecksumSha256?: string;
@@ -42,16 +44,71 @@ export interface BackupManifest {
   partSize: number;
   partCount: number;
   serverVersion: string;
-  pgDumpVersion: string;
-  /** Exact row counts (and, since checksums were added, content checksums) taken in the same snapshot pg_dump used. */
+  /** Exact row counts (and, since checksums were added, content checksums) of every table, as the dump holds them. */
   tables: TableState[];
   /** How `tables[].checksum` was computed; absent in manifests written before checksums, which are compared by row count only. */
   tableChecksumMethod?: string;
+}
+
+/** A pg_dump backup; `engine` is absent in every PostgreSQL manifest (and in those written before engines). */
+export interface PostgresManifest extends ManifestCommon {
+  engine?: "postgres";
+  pgDumpVersion: string;
   verification: {
     method: "pg_restore --list on the uploaded stream";
     tocEntries: number;
     tableDataEntries: number;
+    statements?: never;
+    tables?: never;
   };
+}
+
+/** Where the server's binary log stood: file and position, and the GTID set when the server has one. */
+export interface BinlogPosition {
+  file: string;
+  position: number;
+  /** MySQL: @@global.gtid_executed; MariaDB: @@global.gtid_binlog_pos. */
+  gtid?: string;
+}
+
+export const MYSQL_DUMP_FORMAT = "mysqldump-sql-gzip";
+export const MYSQL_VERIFICATION_METHOD = "mysqldump stream parsed; upload decompressed to it";
+
+/** A mysqldump / mariadb-dump backup: gzipped SQL of one database, without CREATE DATABASE. */
+export interface MysqlManifest extends ManifestCommon {
+  engine: MysqlEngine;
+  dumpFormat: typeof MYSQL_DUMP_FORMAT;
+  /** e.g. "mariadb-dump 10.11.6-MariaDB". */
+  dumpToolVersion: string;
+  /**
+   * The binary log just before the dump's snapshot and just after the dump:
+   * a point-in-time recovery replays from `before` (changes between the two
+   * may be in the dump already; row-based events replay idempotently only
+   * from `after`). Absent when binary logging is off.
+   */
+  binlog?: { before?: BinlogPosition; after?: BinlogPosition };
+  /** The dump's other objects, by name, which a restore brings back beside the tables. */
+  objects: { views: string[]; routines: string[]; triggers: string[]; events: string[] };
+  verification: {
+    method: typeof MYSQL_VERIFICATION_METHOD;
+    /** SQL statements in the dump (DELIMITER commands not counted). */
+    statements: number;
+    /** Base tables the dump creates. */
+    tables: number;
+    tocEntries?: never;
+    tableDataEntries?: never;
+  };
+}
+
+export type BackupManifest = PostgresManifest | MysqlManifest;
+
+/** The engine of a backup: `postgres` for manifests without one. */
+export function manifestEngine(m: BackupManifest): BackupEngine {
+  return m.engine ?? "postgres";
+}
+
+export function isMysqlManifest(m: BackupManifest): m is MysqlManifest {
+  return m.engine === "mysql" || m.engine === "mariadb";
 }
 
 /** `<prefix>/<database>/latest-<site>.json`: the site's newest verified backup, enough to fetch its manifest. */

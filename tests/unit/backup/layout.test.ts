@@ -1,5 +1,5 @@
 import fc from "fast-check";
-import { backupKeys, compactTimestamp, compareWriterOrder, latestKey, legacyLatestKey, newestByWriterOrder, parseTargets, pointerKeys, DATA_CLASS_PREFIX } from "../../../lambdas/core/layout";
+import { backupKeys, isDumpKey, compactTimestamp, compareWriterOrder, latestKey, legacyLatestKey, newestByWriterOrder, parseTargets, pointerKeys, DATA_CLASS_PREFIX } from "../../../lambdas/core/layout";
 import { UsageError } from "../../../lambdas/core/errors";
 
 describe("backup key layout", () => {
@@ -11,6 +11,21 @@ describe("backup key layout", () => {
     });
     expect(latestKey({ database: "app", dataClass: "db" }, "primary")).toBe("db/app/latest-primary.json");
     expect(legacyLatestKey({ database: "app", dataClass: "db" })).toBe("db/app/latest.json");
+  });
+
+  it("names a MySQL or MariaDB dump .sql.gz beside its manifest, and a PostgreSQL dump .dump as before", () => {
+    const slot = new Date("2026-03-04T05:06:07Z");
+    for (const engine of ["mysql", "mariadb"] as const) {
+      expect(backupKeys({ database: "app", dataClass: "financial" }, slot, "abc123", "primary", engine)).toEqual({
+        dumpKey: "financial/app/2026/03/04/20260304T050607Z-primary-abc123.sql.gz",
+        manifestKey: "financial/app/2026/03/04/20260304T050607Z-primary-abc123.manifest.json",
+      });
+    }
+    expect(backupKeys({ database: "app", dataClass: "db" }, slot, "abc123", "primary", "postgres")).toEqual(backupKeys({ database: "app", dataClass: "db" }, slot, "abc123", "primary"));
+    expect(isDumpKey("db/app/2026/03/04/20260304T050607Z-primary-abc123.sql.gz")).toBe(true);
+    expect(isDumpKey("db/app/2026/03/04/20260304T050607Z-primary-abc123.dump")).toBe(true);
+    expect(isDumpKey("db/app/2026/03/04/20260304T050607Z-primary-abc123.manifest.json")).toBe(false);
+    expect(isDumpKey("db/app/latest-primary.json")).toBe(false);
   });
 
   it("gives the two sites' backups of the same slot different keys, so replication of one never overwrites the other", () => {
