@@ -12,6 +12,10 @@
  *
  * Selected tables or schemas (restoreTables.ts): into a database that may be
  * live, one transaction, nothing dropped unless `clean` says so.
+ *
+ * The engine is the backup's, from its manifest (none: PostgreSQL), and the
+ * target URL's scheme must name the same one. MySQL/MariaDB backups restore
+ * through mysqlRestore.ts (whole database) and mysqlRestoreTables.ts.
  */
 import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
@@ -25,6 +29,11 @@ import { TableState, tableStatesNow } from "./checksums";
 import { BucketLocation, checkBucket, explainS3Error, s3Client } from "./s3";
 import { childWriter } from "./streamWrite";
 import { restoreSelection, TableSelection } from "./restoreTables";
+import { engineOfUrl, isMysqlEngine, MysqlEngine } from "./engine";
+import { connectMysql, parseMysqlUrl, serverInfo } from "./mysql";
+import { checkMysqlTargetEmpty, restoreMysqlDatabase } from "./mysqlRestore";
+import { checkMysqlSelection, restoreMysqlTables } from "./mysqlRestoreTables";
+import { checkTargetEngine } from "./restoreEngine";
 
 export interface RestoreOptions {
   bucket: BucketLocation;
@@ -71,6 +80,7 @@ export interface RestoreReport {
 
 export async function runRestore(opts: RestoreOptions): Promise<RestoreReport> {
   const log = opts.log ?? (() => undefined);
+  if (isMysqlEngine(engineOfUrl(opts.destination.url, opts.destination.label))) return runMysqlRestore(opts, log);
   const pgRestore = pgTool("pg_restore", opts.pgBinDir);
   const dest = parseDatabaseUrl(opts.destination);
   const s3 = s3Client(opts.bucket);
@@ -85,6 +95,7 @@ export async function runRestore(opts: RestoreOptions): Promise<RestoreReport> {
     }
     await checkBucket(s3, opts.bucket);
     const manifest = await chooseBackup(s3, opts);
+    checkTargetEngine(manifest, opts.destination);
     const started = Date.now();
     if (opts.selection) {
       const result = await restoreSelection({ s3, opts, manifest, selection: opts.selection, client, dest, pgRestorePath: pgRestore.path, psqlPath: pgTool("psql", opts.pgBinDir).path, log });
@@ -122,6 +133,49 @@ export async function runRestore(opts: RestoreOptions): Promise<RestoreReport> {
     return report;
   } finally {
     await client.end().catch(() => undefined);
+  }
+}
+
+const MYSQL_LABELS = { table: "--table", schema: "--schema", intoSchema: "--into-schema", dataOnly: "--data-only", clean: "--clean" };
+
+/**
+ * A MySQL/MariaDB backup: every refusal (a target that is not empty, a
+ * selection it cannot do, a backup of another engine or server flavour)
+ * before anything is written.
+ */
+async function runMysqlRestore(opts: RestoreOptions, log: (message: string) => void): Promise<RestoreReport> {
+  const dest = parseMysqlUrl(opts.destination);
+  if (opts.selection) checkMysqlSelection(opts.selection, MYSQL_LABELS);
+  const s3 = s3Client(opts.bucket);
+  const conn = await connectMysql(opts.destination, { database: null });
+  try {
+    const target = opts.selection ? undefined : await checkMysqlTargetEmpty(conn, dest);
+    await checkBucket(s3, opts.bucket);
+    const manifest = await chooseBackup(s3, opts);
+    const engine = checkTargetEngine(manifest, opts.destination) as MysqlEngine;
+    const server = await serverInfo(conn);
+    if (server.flavour !== engine) {
+      throw new UsageError(`${opts.destination.label} says ${dest.engine}:// but the server is ${server.flavour === "mariadb" ? "MariaDB" : "MySQL"} ${server.version}; ${manifest.dumpKey} is a ${engine} backup and restores into ${engine} only. Nothing was changed.`);
+    }
+    const started = Date.now();
+    const result = opts.selection
+      ? await restoreMysqlTables({ s3, bucket: opts.bucket, manifest, engine, selection: opts.selection, destination: opts.destination, labels: MYSQL_LABELS, log })
+      : await restoreMysqlDatabase({ s3, bucket: opts.bucket, manifest, engine, dest, conn, target: target!, binDir: opts.mysqlBinDir, log });
+    const report: RestoreReport = {
+      ok: result.failures.length === 0,
+      manifestKey: manifest.manifestKey,
+      dumpKey: manifest.dumpKey,
+      sha256: manifest.sha256,
+      backupEndedAt: manifest.endedAt,
+      mode: opts.selection ? "tables" : "database",
+      tables: result.tables,
+      durationSeconds: (Date.now() - started) / 1000,
+      failures: result.failures,
+    };
+    log(report.ok ? `restore verified: ${result.tables.length} table(s), row counts and checksums match` : `restore check failed: ${report.failures.join("; ")}`);
+    return report;
+  } finally {
+    await conn.end().catch(() => undefined);
   }
 }
 
