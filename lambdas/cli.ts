@@ -11,17 +11,17 @@
 import { parseArgs } from "node:util";
 import { runBackup } from "./core/backup";
 import { CheckFailedError, UsageError, errorMessage } from "./core/errors";
-import { DrillResult, runDrill } from "./core/drill";
+import { DrillResult, engineToDrill, runDrill } from "./core/drill";
 import { runRestore } from "./core/restore";
 import { LockHeldError } from "./core/runLock";
-import { SCRATCH_CLUSTER_LABEL, startScratchPostgres } from "./core/scratchPostgres";
+import { scratchServers } from "./core/scratchServers";
 import { runVerify } from "./core/verify";
 import { Command, SETTINGS, SettingKey, SettingSpec, Settings, backupOptions, drillOptions, restoreOptions, verifyOptions } from "./settings";
 
 const COMMANDS: Record<Command, string> = {
   backup: "Dump one database with pg_dump into the backup bucket, verify it, publish it as latest",
   verify: "Check every protected database's newest backup: age vs RPO, checksum, replica in the peer bucket",
-  restore: "Restore a backup (latest good, --before a time, or --manifest-key): the whole database into an empty one, or --table / --schema into any database; compare row counts and checksums",
+  restore: "Restore a backup (latest good, --before a time, or --manifest-key) with its engine's tools (from its manifest): the whole database into an empty one, or --table / --schema into any database; compare row counts and checksums",
   drill: "Restore drill: restore the newest backup (or --before) into a scratch database it creates and removes (on --scratch-server-url, else on a throwaway server of its own), check it, time it, write a report to the bucket",
 };
 
@@ -104,12 +104,14 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
       }
       case "drill": {
         const opts = drillOptions(settings);
-        const scratch = opts.scratchServer ? undefined : await startScratchPostgres({ pgBinDir: opts.pgBinDir, log });
+        // Without a server named, one of the backup's engine is started first: a server that cannot start is bad input, not a failed drill.
+        const scratch = opts.scratchServer ? undefined : scratchServers({ pgBinDir: opts.pgBinDir, mysqlBinDir: opts.mysqlBinDir, log });
         let result: DrillResult;
         try {
-          result = await runDrill({ ...opts, scratchServer: opts.scratchServer ?? { url: scratch!.url, label: SCRATCH_CLUSTER_LABEL }, log });
+          const scratchServer = opts.scratchServer ?? (await scratch!.serverFor(await engineToDrill(opts)));
+          result = await runDrill({ ...opts, scratchServer, log });
         } finally {
-          await scratch?.stop();
+          await scratch?.stopAll();
         }
         io.out(JSON.stringify(result, null, 2));
         for (const c of result.checks) if (!c.ok) log(`${c.name}: ${c.detail}`);

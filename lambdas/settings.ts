@@ -127,7 +127,7 @@ export const SETTINGS = {
     env: "DRILL_SCRATCH_SERVER_URL",
     commands: ["drill"],
     description:
-      "Server of the backup's engine the drill creates its scratch database on and removes it from: postgres://user:password@host:5432/postgres (user needs CREATEDB), or mysql:// / mariadb://user:password@host:3306/ (user needs CREATE and DROP). Unset: the drill starts its own throwaway server of the backup's engine (initdb and postgres from --pg-bin-dir, or mysqld / mariadbd from --mysql-bin-dir, or PATH) on a unix socket in a temporary directory, and removes it afterwards",
+      "Server of the backup's engine the drill creates its scratch database on and removes it from: postgres://user:password@host:5432/postgres (user needs CREATEDB), or mysql:// / mariadb://user:password@host:3306/mysql (user needs CREATE and DROP). Unset: the drill starts its own throwaway server of the backup's engine (initdb and postgres from --pg-bin-dir, or mysqld / mariadbd from --mysql-bin-dir, or PATH) on a unix socket in a temporary directory, and removes it afterwards",
   },
   drillSite: {
     flag: "drill-site",

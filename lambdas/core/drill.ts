@@ -20,9 +20,11 @@ import { PutObjectCommand } from "@aws-sdk/client-s3";
 import { CheckFailedError, UsageError, errorMessage } from "./errors";
 import { BackupTarget, checkSiteName, compactTimestamp, databasePrefix } from "./layout";
 import { BackupManifest } from "./manifest";
-import { DatabaseConnection, connect, explainPgError, parseDatabaseUrl } from "./postgres";
+import { BackupEngine } from "./engine";
+import { DatabaseConnection } from "./postgres";
 import { chooseBackup, RestoreReport, runRestore } from "./restore";
-import { quoteIdent } from "./checksums";
+import { checkScratchEngine, checkScratchUrl, scratchDatabases, scratchDatabaseUrl, smokeQuery } from "./drillScratchDatabase";
+import { engineOfManifest } from "./restoreEngine";
 import { BucketLocation, checkBucket, explainS3Error, s3Client } from "./s3";
 
 export const DRILL_FORMAT = "drstack.drill/v1";
@@ -42,8 +44,12 @@ export interface DrillOptions {
   before?: Date;
   manifestKey?: string;
   sites?: string[];
-  /** Any database on the server the drill may create its scratch database on (CREATEDB needed). */
-  scratchServer: DatabaseConnection;
+  /**
+   * Any database on the server the drill may create its scratch database on
+   * (CREATEDB needed), of the backup's engine; or what gives one for the
+   * backup's engine once its manifest is read (a throwaway server).
+   */
+  scratchServer: DatabaseConnection | ScratchServerFor;
   /** SQL run on the restored copy; its first row's first column must be truthy. */
   smokeQuery?: string;
   /** The site running the drill, in the report's key. */
@@ -53,6 +59,9 @@ export interface DrillOptions {
   mysqlBinDir?: string;
   log?: (message: string) => void;
 }
+
+/** A server of the given engine to drill on; its owner stops it. */
+export type ScratchServerFor = (engine: BackupEngine) => Promise<DatabaseConnection>;
 
 export interface DrillCheck {
   name: "backup" | "restore" | "row counts" | "checksums" | "smoke query";
@@ -115,10 +124,24 @@ function checksFromRestore(report: RestoreReport, manifest: BackupManifest): Dri
   return checks;
 }
 
+/**
+ * The engine of the backup a drill would restore, for a caller that starts
+ * the scratch server before the drill; PostgreSQL when there is no backup
+ * (the drill then reports that, and needs no server).
+ */
+export async function engineToDrill(opts: Pick<DrillOptions, "bucket" | "source" | "manifestKey" | "before" | "sites">): Promise<BackupEngine> {
+  try {
+    return engineOfManifest(await chooseBackup(s3Client(opts.bucket), opts));
+  } catch (err) {
+    if (err instanceof UsageError && /^No (verified )?backup|^No manifest/.test(err.message)) return "postgres";
+    throw err;
+  }
+}
+
 export async function runDrill(opts: DrillOptions): Promise<DrillResult> {
   const log = opts.log ?? (() => undefined);
   checkSiteName(opts.site, "--site / SITE");
-  const server = parseDatabaseUrl(opts.scratchServer);
+  if (typeof opts.scratchServer !== "function") checkScratchUrl(opts.scratchServer);
   const startedAt = new Date();
   const scratch = `drstack_drill_${opts.source.database.toLowerCase().replace(/[^a-z0-9_]/g, "_").slice(0, 24)}_${compactTimestamp(startedAt).toLowerCase()}_${randomBytes(3).toString("hex")}`;
   const reportKey = drillReportKey(opts.source, startedAt, opts.site);
@@ -151,18 +174,17 @@ export async function runDrill(opts: DrillOptions): Promise<DrillResult> {
   }
 
   if (manifest) {
-    const admin = await connect(opts.scratchServer);
+    const engine = engineOfManifest(manifest);
+    const scratchServer = typeof opts.scratchServer === "function" ? await opts.scratchServer(engine) : opts.scratchServer;
+    checkScratchEngine(engine, scratchServer);
+    const admin = await scratchDatabases(engine, scratchServer);
     try {
-      await admin.query(`CREATE DATABASE ${quoteIdent(scratch)}`).catch((err: unknown) => {
-        throw new UsageError(`Could not create the scratch database ${scratch} on ${server.host}:${server.port} named by ${opts.scratchServer.label} (${errorMessage(err)}). The user needs CREATEDB.`);
-      });
-      log(`scratch database ${scratch} created on ${server.host}:${server.port}`);
+      await admin.create(scratch);
+      log(`scratch database ${scratch} created on ${admin.where}`);
       try {
-        const url = new URL(opts.scratchServer.url);
-        url.pathname = `/${scratch}`;
-        const destination = { url: url.toString(), label: `the drill's scratch database (${opts.scratchServer.label})` };
+        const destination = { url: scratchDatabaseUrl(scratchServer, scratch), label: `the drill's scratch database (${scratchServer.label})` };
         try {
-          const report = await runRestore({ bucket: opts.bucket, source: opts.source, manifestKey: manifest.manifestKey, sites: opts.sites, destination, pgBinDir: opts.pgBinDir, log });
+          const report = await runRestore({ bucket: opts.bucket, source: opts.source, manifestKey: manifest.manifestKey, sites: opts.sites, destination, pgBinDir: opts.pgBinDir, mysqlBinDir: opts.mysqlBinDir, log });
           result.durationSeconds = report.durationSeconds;
           result.checks.push({ name: "restore", ok: true, detail: `restored in ${report.durationSeconds.toFixed(1)} s` });
           result.checks.push(...checksFromRestore(report, manifest));
@@ -170,15 +192,15 @@ export async function runDrill(opts: DrillOptions): Promise<DrillResult> {
           if (!(err instanceof CheckFailedError)) throw err;
           result.checks.push({ name: "restore", ok: false, detail: err.message });
         }
-        if (opts.smokeQuery !== undefined && result.checks.every((c) => c.ok)) result.checks.push(await smokeQuery(destination, opts.smokeQuery));
+        if (opts.smokeQuery !== undefined && result.checks.every((c) => c.ok)) result.checks.push(await smokeQuery(engine, destination, opts.smokeQuery));
       } finally {
-        await admin.query(`DROP DATABASE IF EXISTS ${quoteIdent(scratch)} WITH (FORCE)`).then(
+        await admin.drop(scratch).then(
           () => log(`scratch database ${scratch} removed`),
           (err: unknown) => log(`could not remove the scratch database ${scratch}: ${errorMessage(err)}; drop it by hand`),
         );
       }
     } finally {
-      await admin.end().catch(() => undefined);
+      await admin.end();
     }
   }
 
@@ -191,18 +213,4 @@ export async function runDrill(opts: DrillOptions): Promise<DrillResult> {
     });
   log(`drill ${result.ok ? "passed" : "FAILED"}${result.durationSeconds !== undefined ? `, restore took ${result.durationSeconds.toFixed(1)} s` : ""}; report s3://${opts.bucket.bucket}/${reportKey}`);
   return result;
-}
-
-async function smokeQuery(destination: DatabaseConnection, sql: string): Promise<DrillCheck> {
-  const client = await connect(destination);
-  try {
-    await client.query("BEGIN READ ONLY");
-    const res = await client.query({ text: sql, rowMode: "array" });
-    const value: unknown = (res.rows[0] as unknown[] | undefined)?.[0];
-    return { name: "smoke query", ok: truthy(value), detail: `${sql} -> ${res.rows.length === 0 ? "no rows" : JSON.stringify(value)}` };
-  } catch (err) {
-    return { name: "smoke query", ok: false, detail: `${sql} failed: ${errorMessage(explainPgError(err, parseDatabaseUrl(destination), destination.label))}` };
-  } finally {
-    await client.end().catch(() => undefined);
-  }
 }

@@ -3,7 +3,8 @@
  * (lambdas/tasks/drill.ts, an ECS task on Fargate from the backup image)
  * runs it. There is no database server for it, so it starts one throwaway
  * PostgreSQL in the task's ephemeral storage (lambdas/core/scratchPostgres.ts),
- * drills each database of DRILL_TARGETS into it in turn (runDrill: newest
+ * and for MySQL/MariaDB backups, on the first one, a throwaway server of
+ * their flavour (scratchMysql.ts), drills each database of DRILL_TARGETS into it in turn (runDrill: newest
  * backup, restored, checked, timed, reported under `<prefix>drills/`), stops
  * it, and publishes per database (dimension Database) DrillFailed, 1 or 0,
  * and for a passed drill DrillRestoreSeconds.
@@ -21,6 +22,7 @@ import { DRILL_METRICS, DrillResult, runDrill } from "./drill";
 import { CheckFailedError, errorMessage } from "./errors";
 import { BackupTarget } from "./layout";
 import { SCRATCH_CLUSTER_LABEL, ScratchPostgres, startScratchPostgres } from "./scratchPostgres";
+import { scratchServers } from "./scratchServers";
 import { DrillHandlerOptions } from "../settings";
 
 export interface DatabaseDrill {
@@ -98,6 +100,7 @@ export async function runScheduledDrills(opts: ScheduledDrillOptions): Promise<D
     throw err;
   }
   const server = scratch;
+  const mysqlServers = scratchServers({ mysqlBinDir: opts.mysqlBinDir, log });
   let deadlineHit = false;
   let cutOffReason = opts.deadline ? `the run's deadline (${opts.deadline.toISOString()})` : "";
   const cutOff = (reason: string) => {
@@ -106,6 +109,7 @@ export async function runScheduledDrills(opts: ScheduledDrillOptions): Promise<D
     cutOffReason = reason;
     log(`${reason} reached: stopping the scratch server and the drill in flight`);
     server.stop().catch((err: unknown) => log(`could not stop the scratch server: ${errorMessage(err)}`));
+    mysqlServers.stopAll().catch((err: unknown) => log(`could not stop the scratch MySQL/MariaDB server: ${errorMessage(err)}`));
   };
   const timer = opts.deadline ? setTimeout(() => cutOff(`the run's deadline (${opts.deadline!.toISOString()})`), Math.max(0, opts.deadline.getTime() - Date.now())) : undefined;
   const onStop = () => cutOff(`a stop request (${new Date().toISOString()})`);
@@ -124,9 +128,10 @@ export async function runScheduledDrills(opts: ScheduledDrillOptions): Promise<D
           bucket: opts.bucket,
           source: target,
           sites: opts.sites,
-          scratchServer: { url: server.url, label: SCRATCH_CLUSTER_LABEL },
+          scratchServer: (engine) => (engine === "postgres" ? Promise.resolve({ url: server.url, label: SCRATCH_CLUSTER_LABEL }) : mysqlServers.serverFor(engine)),
           site: opts.site,
           pgBinDir: opts.pgBinDir,
+          mysqlBinDir: opts.mysqlBinDir,
           ...(smokeQuery !== undefined ? { smokeQuery } : {}),
           log: (m) => log(`${target.database}: ${m}`),
         });
@@ -142,6 +147,7 @@ export async function runScheduledDrills(opts: ScheduledDrillOptions): Promise<D
     if (timer) clearTimeout(timer);
     opts.stop?.removeEventListener("abort", onStop);
     await server.stop();
+    await mysqlServers.stopAll();
   }
   const summary: DrillSummary = { ok: databases.every((d) => d.ok) && problems.length === 0, site: opts.site, startedAt: startedAt.toISOString(), endedAt: new Date().toISOString(), databases };
   if (!summary.ok) {

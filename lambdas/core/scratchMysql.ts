@@ -43,7 +43,7 @@ export interface ScratchMysqlOptions {
 
 export interface ScratchMysql {
   flavour: MysqlFlavour;
-  /** `<flavour>://root@localhost/?socket=<dir>/mysqld.sock`: root, over the server's socket. */
+  /** `<flavour>://root@localhost/mysql?socket=<dir>/mysqld.sock`: root, over the server's socket, in the system database that always exists. */
   url: string;
   /** The server's directory: data directory, socket and nothing else. */
   dir: string;
@@ -193,7 +193,7 @@ export async function startScratchMysql(opts: ScratchMysqlOptions): Promise<Scra
 }
 
 export function scratchMysqlUrl(flavour: MysqlFlavour, socket: string): string {
-  return `${flavour}://root@localhost/?socket=${encodeURIComponent(socket)}`;
+  return `${flavour}://root@localhost/mysql?socket=${encodeURIComponent(socket)}&sslmode=disable`;
 }
 
 async function accepts(socketPath: string): Promise<boolean> {
