@@ -19,12 +19,11 @@ import { randomBytes } from "node:crypto";
 import { PutObjectCommand } from "@aws-sdk/client-s3";
 import { CheckFailedError, UsageError, errorMessage } from "./errors";
 import { BackupTarget, checkSiteName, compactTimestamp, databasePrefix } from "./layout";
-import { BackupManifest } from "./manifest";
+import { BackupManifest, manifestEngine } from "./manifest";
 import { BackupEngine } from "./engine";
 import { DatabaseConnection } from "./postgres";
 import { chooseBackup, RestoreReport, runRestore } from "./restore";
 import { checkScratchEngine, checkScratchUrl, scratchDatabases, scratchDatabaseUrl, smokeQuery } from "./drillScratchDatabase";
-import { engineOfManifest } from "./restoreEngine";
 import { BucketLocation, checkBucket, explainS3Error, s3Client } from "./s3";
 
 export const DRILL_FORMAT = "drstack.drill/v1";
@@ -131,7 +130,7 @@ function checksFromRestore(report: RestoreReport, manifest: BackupManifest): Dri
  */
 export async function engineToDrill(opts: Pick<DrillOptions, "bucket" | "source" | "manifestKey" | "before" | "sites">): Promise<BackupEngine> {
   try {
-    return engineOfManifest(await chooseBackup(s3Client(opts.bucket), opts));
+    return manifestEngine(await chooseBackup(s3Client(opts.bucket), opts));
   } catch (err) {
     if (err instanceof UsageError && /^No (verified )?backup|^No manifest/.test(err.message)) return "postgres";
     throw err;
@@ -174,7 +173,7 @@ export async function runDrill(opts: DrillOptions): Promise<DrillResult> {
   }
 
   if (manifest) {
-    const engine = engineOfManifest(manifest);
+    const engine = manifestEngine(manifest);
     const scratchServer = typeof opts.scratchServer === "function" ? await opts.scratchServer(engine) : opts.scratchServer;
     checkScratchEngine(engine, scratchServer);
     const admin = await scratchDatabases(engine, scratchServer);

@@ -4,7 +4,8 @@
  * empty database, created when absent, then proved by dumping the restored
  * database again with the backup's tool and flags and comparing every
  * table's rows and tuple checksum with the manifest (the same tool and
- * server flavour print the same rows as the same bytes).
+ * server flavour print the same rows as the same bytes), and that the views,
+ * routines, triggers and events the manifest lists are all there.
  *
  * MySQL runs DDL outside transactions, so the dump cannot be applied in one
  * as pg_restore --single-transaction is. Instead nothing is kept from a
@@ -21,6 +22,7 @@ import { CheckFailedError, UsageError, errorMessage } from "./errors";
 import { MYSQL_TOOLS, mysqlTool, mysqlToolArgs, ParsedMysqlUrl, withDefaultsFile } from "./mysql";
 import { downloadDump, StoredDump } from "./mysqlDumpDownload";
 import { redumpTables } from "./mysqlRedump";
+import type { MysqlManifest } from "./manifest";
 import type { TableComparison } from "./restore";
 import { BucketLocation } from "./s3";
 import { childWriter } from "./streamWrite";
@@ -67,7 +69,7 @@ export async function checkMysqlTargetEmpty(conn: Connection, dest: ParsedMysqlU
 export interface MysqlDatabaseRun {
   s3: S3Client;
   bucket: BucketLocation;
-  manifest: StoredDump & { tables: TableState[]; endedAt: string };
+  manifest: StoredDump & { tables: TableState[]; endedAt: string; objects?: MysqlManifest["objects"] };
   engine: MysqlEngine;
   /** The target, and an admin connection to its server without a database selected. */
   dest: ParsedMysqlUrl;
@@ -112,6 +114,13 @@ export async function restoreMysqlDatabase(run: MysqlDatabaseRun): Promise<{ tab
     }
     return { ...t, ...renamed, restoredRows: now.rows, restoredChecksum: now.checksum };
   });
+  const objects = manifest.objects;
+  if (objects) {
+    for (const kind of ["views", "routines", "triggers", "events"] as const) {
+      const missing = objects[kind].filter((name) => !dumped[kind].includes(name));
+      if (missing.length > 0) failures.push(`${kind} ${missing.join(", ")} of the backup are missing after restore`);
+    }
+  }
   return { tables, failures };
 }
 

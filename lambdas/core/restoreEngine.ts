@@ -1,11 +1,12 @@
 /**
- * Which engine a restore, a verify or a drill speaks: the backup's, read from
- * its manifest (manifests written before MySQL support have no `engine` and
- * are PostgreSQL's). A target URL of another engine is refused before
- * anything is read from it or written to it.
+ * A restore or a drill speaks the backup's engine, read from its manifest
+ * (manifests written before MySQL support have no `engine` and are
+ * PostgreSQL's): a target URL of another engine is refused before anything
+ * is read from it or written to it.
  */
 import { BackupEngine, ENGINE_LABELS, engineOfUrl } from "./engine";
 import { UsageError } from "./errors";
+import { BackupManifest, manifestEngine } from "./manifest";
 import type { DatabaseConnection } from "./postgres";
 
 const EXAMPLE_URL: Readonly<Record<BackupEngine, string>> = {
@@ -14,13 +15,9 @@ const EXAMPLE_URL: Readonly<Record<BackupEngine, string>> = {
   mariadb: "mariadb://user:password@host:3306/app_restore_test",
 };
 
-export function engineOfManifest(manifest: { engine?: BackupEngine; dumpKey: string }): BackupEngine {
-  return manifest.engine ?? "postgres";
-}
-
 /** The backup's engine, when the target URL names the same one; a UsageError naming the setting otherwise. */
-export function checkTargetEngine(manifest: { engine?: BackupEngine; dumpKey: string }, target: DatabaseConnection): BackupEngine {
-  const backup = engineOfManifest(manifest);
+export function checkTargetEngine(manifest: BackupManifest, target: DatabaseConnection): BackupEngine {
+  const backup = manifestEngine(manifest);
   const wanted = engineOfUrl(target.url, target.label);
   if (wanted !== backup) {
     throw new UsageError(
