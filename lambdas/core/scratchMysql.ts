@@ -33,7 +33,7 @@ const SOCKET_NAME = "mysqld.sock";
 
 export interface ScratchMysqlOptions {
   flavour: MysqlFlavour;
-  /** Directory with the server and its installer (mariadbd and mariadb-install-db, or mysqld); PATH and /usr/sbin when unset. */
+  /** Directory with the server and its installer (mariadbd and mariadb-install-db, or mysqld), or its sibling sbin/libexec; PATH, /usr/sbin and /usr/libexec when unset. */
   binDir?: string;
   /** Where the server's directory is made (default os.tmpdir()). */
   parentDir?: string;
@@ -59,13 +59,14 @@ const BINARIES: Record<MysqlFlavour, { server: string[]; install?: string; packa
 };
 
 function findBinary(names: string[], flavour: MysqlFlavour, binDir?: string): string {
-  const dirs = binDir ? [binDir, join(binDir, "..", "sbin")] : [...(process.env.PATH ?? "").split(":").filter(Boolean), "/usr/sbin", "/usr/local/sbin"];
+  // Debian puts the server in /usr/sbin, Amazon Linux's mariadb105-server in /usr/libexec.
+  const dirs = binDir ? [binDir, join(binDir, "..", "sbin"), join(binDir, "..", "libexec")] : [...(process.env.PATH ?? "").split(":").filter(Boolean), "/usr/sbin", "/usr/local/sbin", "/usr/libexec"];
   for (const name of names) {
     const found = dirs.map((d) => join(d, name)).find((p) => existsSync(p));
     if (found) return found;
   }
   throw new UsageError(
-    `${names[0]} not found ${binDir ? `in ${binDir}` : "on PATH or in /usr/sbin"}: a drill of a ${flavour} backup without --scratch-server-url / DRILL_SCRATCH_SERVER_URL starts its own ${flavour} server. Install it (${BINARIES[flavour].packages}), set --mysql-bin-dir / MYSQL_BIN_DIR to the directory with ${names[0]}, or name a server with --scratch-server-url.`,
+    `${names[0]} not found ${binDir ? `in ${binDir}` : "on PATH or in /usr/sbin or /usr/libexec"}: a drill of a ${flavour} backup without --scratch-server-url / DRILL_SCRATCH_SERVER_URL starts its own ${flavour} server. Install it (${BINARIES[flavour].packages}), set --mysql-bin-dir / MYSQL_BIN_DIR to the directory with ${names[0]}, or name a server with --scratch-server-url.`,
   );
 }
 
