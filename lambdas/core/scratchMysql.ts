@@ -19,6 +19,7 @@ import { chownSync, existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createConnection } from "mysql2/promise";
+import { ENGINE_LABELS } from "./engine";
 import { UsageError, errorMessage } from "./errors";
 
 export type MysqlFlavour = "mysql" | "mariadb";
@@ -104,7 +105,7 @@ export async function startScratchMysql(opts: ScratchMysqlOptions): Promise<Scra
   const actual = serverFlavour(serverBin);
   if (actual !== flavour) {
     throw new UsageError(
-      `${serverBin} is ${actual === undefined ? "not a working server" : `a ${actual} server`}, and this backup was taken from ${flavour}: its drill restores into the same flavour. Install ${flavour} (${BINARIES[flavour].packages}) and point --mysql-bin-dir / MYSQL_BIN_DIR at it, or name a ${flavour} server with --scratch-server-url.`,
+      `${serverBin} is ${actual === undefined ? "not a working server" : `a ${ENGINE_LABELS[actual]} server`}, and this backup was taken from ${ENGINE_LABELS[flavour]}: its drill restores into the same flavour. Install ${ENGINE_LABELS[flavour]} (${BINARIES[flavour].packages}) and point --mysql-bin-dir / MYSQL_BIN_DIR at it, or name a ${ENGINE_LABELS[flavour]} server with --scratch-server-url.`,
     );
   }
   const installBin = BINARIES[flavour].install ? findBinary([BINARIES[flavour].install!], flavour, opts.binDir) : undefined;
