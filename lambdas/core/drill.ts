@@ -63,7 +63,7 @@ export interface DrillOptions {
 export type ScratchServerFor = (engine: BackupEngine) => Promise<DatabaseConnection>;
 
 export interface DrillCheck {
-  name: "backup" | "restore" | "row counts" | "checksums" | "smoke query";
+  name: "backup" | "restore" | "row counts" | "checksums" | "objects" | "smoke query";
   ok: boolean;
   detail: string;
 }
@@ -118,6 +118,14 @@ function checksFromRestore(report: RestoreReport, manifest: BackupManifest): Dri
       name: "checksums",
       ok: off.length === 0,
       detail: off.length === 0 ? `${report.tables.length} table(s) match (${manifest.tableChecksumMethod})` : off.map((t) => `${t.schema}.${t.table}: ${t.restoredChecksum ?? "missing"}, backup recorded ${t.checksum}`).join("; "),
+    });
+  }
+  // MySQL/MariaDB: a restore that left out a view, routine, trigger or event is not a copy of the database.
+  if (report.missingObjects !== undefined) {
+    checks.push({
+      name: "objects",
+      ok: report.missingObjects.length === 0,
+      detail: report.missingObjects.length === 0 ? "every view, routine, trigger and event of the manifest is there" : `missing: ${report.missingObjects.join(", ")}`,
     });
   }
   return checks;

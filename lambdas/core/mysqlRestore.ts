@@ -79,7 +79,7 @@ export interface MysqlDatabaseRun {
   log: (message: string) => void;
 }
 
-export async function restoreMysqlDatabase(run: MysqlDatabaseRun): Promise<{ tables: TableComparison[]; failures: string[] }> {
+export async function restoreMysqlDatabase(run: MysqlDatabaseRun): Promise<{ tables: TableComparison[]; missingObjects: string[]; failures: string[] }> {
   const { dest, conn, target, log, manifest } = run;
   const client = mysqlTool(MYSQL_TOOLS[run.engine].client, run.binDir);
   if (client.flavour !== run.engine) {
@@ -114,14 +114,16 @@ export async function restoreMysqlDatabase(run: MysqlDatabaseRun): Promise<{ tab
     }
     return { ...t, ...renamed, restoredRows: now.rows, restoredChecksum: now.checksum };
   });
+  const missingObjects: string[] = [];
   const objects = manifest.objects;
   if (objects) {
     for (const kind of ["views", "routines", "triggers", "events"] as const) {
       const missing = objects[kind].filter((name) => !dumped[kind].includes(name));
-      if (missing.length > 0) failures.push(`${kind} ${missing.join(", ")} of the backup are missing after restore`);
+      missingObjects.push(...missing.map((name) => `${kind.slice(0, -1)} ${name}`));
     }
   }
-  return { tables, failures };
+  if (missingObjects.length > 0) failures.push(`${missingObjects.join(", ")} of the backup missing after restore`);
+  return { tables, missingObjects, failures };
 }
 
 /** S3 -> SHA-256 -> gunzip -> the client; the client's failure, a damaged stream or a wrong digest throws. */

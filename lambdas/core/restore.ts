@@ -73,6 +73,8 @@ export interface RestoreReport {
   tables: TableComparison[];
   /** Archive entries a table restore left out, and why. */
   skipped?: string[];
+  /** MySQL/MariaDB, whole database: views, routines, triggers and events the manifest lists that the restored database lacks. */
+  missingObjects?: string[];
   /** Wall-clock seconds from the first byte read to the restore committed and checked. */
   durationSeconds: number;
   failures: string[];
@@ -158,7 +160,7 @@ async function runMysqlRestore(opts: RestoreOptions, log: (message: string) => v
       throw new UsageError(`${opts.destination.label} says ${dest.engine}:// but the server is ${server.flavour === "mariadb" ? "MariaDB" : "MySQL"} ${server.version}; ${manifest.dumpKey} is a ${engine} backup and restores into ${engine} only. Nothing was changed.`);
     }
     const started = Date.now();
-    const result = opts.selection
+    const result: { tables: TableComparison[]; failures: string[]; missingObjects?: string[] } = opts.selection
       ? await restoreMysqlTables({ s3, bucket: opts.bucket, manifest, engine, selection: opts.selection, destination: opts.destination, labels: MYSQL_LABELS, log })
       : await restoreMysqlDatabase({ s3, bucket: opts.bucket, manifest, engine, dest, conn, target: target!, binDir: opts.mysqlBinDir, log });
     const report: RestoreReport = {
@@ -169,6 +171,7 @@ async function runMysqlRestore(opts: RestoreOptions, log: (message: string) => v
       backupEndedAt: manifest.endedAt,
       mode: opts.selection ? "tables" : "database",
       tables: result.tables,
+      ...(result.missingObjects !== undefined ? { missingObjects: result.missingObjects } : {}),
       durationSeconds: (Date.now() - started) / 1000,
       failures: result.failures,
     };
