@@ -6,6 +6,7 @@
  */
 import { SecretsManagerClient, GetSecretValueCommand } from "@aws-sdk/client-secrets-manager";
 import { BackupOptions, DEFAULT_CONCURRENCY, DEFAULT_DEADLINE_SECONDS, DEFAULT_PART_SIZE, DEFAULT_WRITER } from "./core/backup";
+import { engineOfUrl } from "./core/engine";
 import { UsageError, errorMessage } from "./core/errors";
 import { claimWriterCheck } from "./core/fencingState";
 import { BackupTarget, checkDatabaseName, checkSiteName, DataClass, DEFAULT_DATA_CLASS, parseDataClass, parseTargets, parseTier } from "./core/layout";
@@ -34,8 +35,8 @@ const ALL: Command[] = ["backup", "verify", "restore", "drill"];
 export const LAMBDA_DEADLINE_MARGIN_SECONDS = 30;
 
 export const SETTINGS = {
-  databaseUrl: { flag: "database-url", env: "DATABASE_URL", commands: ["backup"], description: "Database to back up: postgres://user:password@host:5432/dbname" },
-  databaseSecretArn: { flag: "database-secret-arn", env: "DATABASE_SECRET_ARN", commands: ["backup"], description: "Secrets Manager secret (RDS JSON: username, password, host, port, dbname) filling in what DATABASE_URL leaves out" },
+  databaseUrl: { flag: "database-url", env: "DATABASE_URL", commands: ["backup"], description: "Database to back up; its scheme names the engine: postgres://user:password@host:5432/dbname, mysql://user:password@host:3306/dbname or mariadb://user:password@host:3306/dbname, TLS as ?sslmode=verify-full&sslrootcert=<CA file> for every engine" },
+  databaseSecretArn: { flag: "database-secret-arn", env: "DATABASE_SECRET_ARN", commands: ["backup"], description: "Secrets Manager secret (RDS JSON: engine, username, password, host, port, dbname) filling in what DATABASE_URL leaves out: the credentials, or without DATABASE_URL the whole connection (the engine postgres, mysql or mariadb from the secret)" },
   bucket: { flag: "bucket", env: "BACKUP_BUCKET", commands: ALL, description: "Backup bucket of this site" },
   region: { flag: "region", env: "AWS_REGION", commands: ALL, description: "Region of the bucket (and of CloudWatch/SNS); AWS_DEFAULT_REGION also read; default us-east-1" },
   s3Endpoint: { flag: "s3-endpoint", env: "S3_ENDPOINT", commands: ALL, description: "S3-compatible endpoint such as MinIO (http://host:9000); AWS S3 when unset" },
@@ -47,7 +48,7 @@ export const SETTINGS = {
   slot: { flag: "slot", env: "BACKUP_SLOT", commands: ["backup"], description: "Schedule slot (ISO 8601) this run belongs to; retries of a slot are idempotent. Default: now" },
   partSizeMb: { flag: "part-size-mb", env: "BACKUP_PART_SIZE_MB", commands: ["backup"], description: `Multipart part size in MiB (default ${DEFAULT_PART_SIZE / 1048576})` },
   concurrency: { flag: "concurrency", env: "BACKUP_CONCURRENCY", commands: ["backup"], description: `Parts uploaded in parallel (default ${DEFAULT_CONCURRENCY})` },
-  compressLevel: { flag: "compress", env: "BACKUP_COMPRESS_LEVEL", commands: ["backup"], description: "pg_dump -Z level 0-9 (default: pg_dump's)" },
+  compressLevel: { flag: "compress", env: "BACKUP_COMPRESS_LEVEL", commands: ["backup"], description: "Compression level 0-9: pg_dump -Z (default: pg_dump's), or gzip's for a MySQL/MariaDB dump (default 1)" },
   objectLockMode: { flag: "object-lock-mode", env: "BACKUP_OBJECT_LOCK_MODE", commands: ["backup"], description: "GOVERNANCE or COMPLIANCE: lock the dump and its manifest on upload (needs s3:PutObjectRetention); the bucket's default retention when unset" },
   objectLockDays: { flag: "object-lock-days", env: "BACKUP_OBJECT_LOCK_DAYS", commands: ["backup"], description: "Days the lock set by --object-lock-mode lasts from the run's start (the class's retention)" },
   deadlineSeconds: {
@@ -211,7 +212,9 @@ export function bucketLocation(s: Settings): BucketLocation {
   };
 }
 
-interface RdsSecret {
+export interface RdsSecret {
+  /** RDS writes the instance's engine: postgres, mysql, mariadb. */
+  engine?: string;
   username?: string;
   password?: string;
   host?: string;
@@ -224,7 +227,7 @@ export async function databaseConnection(s: Settings): Promise<DatabaseConnectio
   const url = s.get("databaseUrl");
   const arn = s.get("databaseSecretArn");
   if (!url && !arn) {
-    throw new UsageError(`Missing ${label("databaseUrl")}: the database to back up, e.g. postgres://backup:secret@db.internal:5432/app (or name a secret with ${label("databaseSecretArn")}).`);
+    throw new UsageError(`Missing ${label("databaseUrl")}: the database to back up, e.g. postgres://backup:secret@db.internal:5432/app or mysql://backup:secret@db.internal:3306/app (or name a secret with ${label("databaseSecretArn")}).`);
   }
   if (!arn) return { url: url!, label: label("databaseUrl") };
   let secret: RdsSecret;
@@ -235,15 +238,44 @@ export async function databaseConnection(s: Settings): Promise<DatabaseConnectio
   } catch (err) {
     throw new UsageError(`Could not read the database secret ${arn} named by ${label("databaseSecretArn")}: ${errorMessage(err)}. Check the ARN and that this role may call secretsmanager:GetSecretValue on it.`);
   }
-  const u = new URL(url ?? "postgres://localhost/postgres");
+  return { url: urlWithSecret(url, secret, arn), label: `${label("databaseUrl")} with secret ${label("databaseSecretArn")}` };
+}
+
+const SECRET_ENGINES: Readonly<Record<string, { scheme: string; port: number; database?: string }>> = {
+  postgres: { scheme: "postgres", port: 5432, database: "postgres" },
+  mysql: { scheme: "mysql", port: 3306 },
+  mariadb: { scheme: "mariadb", port: 3306 },
+};
+
+/**
+ * DATABASE_URL completed from an RDS secret: its credentials; without a URL,
+ * the whole connection, of the secret's engine. A secret of another engine
+ * than the URL's scheme is refused: it belongs to another database.
+ */
+export function urlWithSecret(url: string | undefined, secret: RdsSecret, arn: string): string {
+  const secretEngine = secret.engine?.toLowerCase();
+  const known = secretEngine === undefined ? SECRET_ENGINES.postgres : SECRET_ENGINES[secretEngine];
+  if (!known) {
+    throw new UsageError(`The database secret ${arn} (${label("databaseSecretArn")}) is for engine "${secret.engine}"; drstack backs up postgres, mysql and mariadb. Name the secret of the database to back up.`);
+  }
+  if (url) {
+    const urlEngine = engineOfUrl(url, label("databaseUrl"));
+    if (secretEngine !== undefined && urlEngine !== secretEngine) {
+      throw new UsageError(`${label("databaseUrl")} is a ${urlEngine}:// URL but the secret ${arn} (${label("databaseSecretArn")}) is for a ${secretEngine} database. Make the URL's scheme the database's engine (${known.scheme}://), or name that database's secret.`);
+    }
+  }
+  const u = new URL(url ?? `${known.scheme}://localhost/`);
   if (!url) {
+    const database = secret.dbname ?? known.database;
+    if (!database) throw new UsageError(`The database secret ${arn} (${label("databaseSecretArn")}) names no dbname and ${label("databaseUrl")} is unset: set ${label("databaseUrl")} to ${known.scheme}://${secret.host ?? "host"}:${known.port}/<database>, or add dbname to the secret.`);
     u.hostname = secret.host ?? "localhost";
-    u.port = String(secret.port ?? 5432);
-    u.pathname = `/${secret.dbname ?? "postgres"}`;
+    u.port = String(secret.port ?? known.port);
+    u.pathname = `/${database}`;
   }
   if (secret.username) u.username = encodeURIComponent(secret.username);
   if (secret.password !== undefined) u.password = encodeURIComponent(secret.password);
-  return { url: u.toString(), label: `${label("databaseUrl")} with secret ${label("databaseSecretArn")}` };
+  return u.toString();
+
 }
 
 const LOCK_MODES = ["GOVERNANCE", "COMPLIANCE"] as const;
@@ -353,6 +385,7 @@ export async function backupOptions(s: Settings, log?: (message: string) => void
     concurrency,
     compressLevel: compress,
     pgBinDir: s.get("pgBinDir"),
+    mysqlBinDir: s.get("mysqlBinDir"),
     lockLeaseSeconds: s.int("lockLeaseSeconds", DEFAULT_LOCK_LEASE_SECONDS, 5, 3600),
     deadline: deadline(s, remainingMs),
     ...(lock ? { objectLock: lock } : {}),

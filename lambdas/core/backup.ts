@@ -1,18 +1,22 @@
 /**
- * One backup run: pg_dump (custom format) streamed into a multipart upload,
- * verified, then published. The order is what makes a backup trustworthy:
+ * One backup run: the engine's dump (pg_dump in custom format, or
+ * mysqldump / mariadb-dump SQL, gzipped) streamed into a multipart upload,
+ * verified, then published. The order is what makes a backup trustworthy,
+ * and it is the same for every engine (the engine's part: engineDump.ts):
  *
- * 1. preflight: database reachable with these credentials and not in
- *    recovery (a replica never backs up), this site confirmed as the writer
- *    (fencing: its claim, fence marker and guard, when it has them),
- *    pg_dump new enough, bucket present - before anything is written;
- * 2. a REPEATABLE READ transaction exports its snapshot; pg_dump dumps that
- *    snapshot while the same transaction counts every table's rows;
- * 3. the archive streams to S3 in parts (bounded memory) while being hashed
- *    and while `pg_restore --list` reads its table of contents;
- * 4. the upload is completed only if pg_dump exited 0, the TOC lists data
- *    for every counted table and this site is still the writer; otherwise
- *    it is aborted;
+ * 1. preflight: database reachable with these credentials and not a replica
+ *    (PostgreSQL in recovery; MySQL/MariaDB read-only or replicating), this
+ *    site confirmed as the writer (fencing: its claim, fence marker and
+ *    guard, when it has them), the dump tool able to dump this server,
+ *    bucket present - before anything is written;
+ * 2. one consistent snapshot: PostgreSQL's exported by a REPEATABLE READ
+ *    transaction that also counts every table; mysqldump's own
+ *    --single-transaction, whose output is read for each table's rows;
+ * 3. the dump streams to S3 in parts (bounded memory) while being hashed
+ *    and read (`pg_restore --list` on the archive, the SQL reader on the
+ *    plain SQL before gzip);
+ * 4. the upload is completed only if the tool exited 0, the dump holds every
+ *    counted table and this site is still the writer; otherwise it is aborted;
  * 5. the stored object's size and composite checksum are compared with what
  *    was streamed; then the manifest is written once and the site's own
  *    pointer `latest-<site>.json` moved (never backwards by epoch and slot).
@@ -23,22 +27,19 @@
  * run checks the stored dump against it and only re-publishes. Uploads left
  * by dead runs (of any run id) are aborted once the lock is held.
  */
-import { spawn, ChildProcess } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
-import { PassThrough } from "node:stream";
 import { S3Client, HeadObjectCommand, ListMultipartUploadsCommand, AbortMultipartUploadCommand, DeleteObjectCommand } from "@aws-sdk/client-s3";
-import { CheckFailedError, errorMessage, NotWriterError, UsageError, WriterCheckError } from "./errors";
-import { BackupTarget, backupKeys, checkDatabaseName, checkSiteName, databasePrefix, latestKey } from "./layout";
+import { CheckFailedError, NotWriterError, UsageError, WriterCheckError } from "./errors";
+import { engineOfUrl, isMysqlEngine } from "./engine";
+import type { DumpOutcome, EngineSession, RunningDump } from "./engineDump";
+import { BackupTarget, backupKeys, checkDatabaseName, checkSiteName, databasePrefix, isDumpKey, latestKey } from "./layout";
 import { BackupManifest, MANIFEST_FORMAT, MAX_CLOCK_SKEW_MS, getJson, isAheadOfClock, publishLatest, putManifestOnce, PublishOutcome } from "./manifest";
+import { openMysqlSession } from "./mysqlBackup";
+import { openPostgresSession } from "./postgresBackup";
 import { ObjectLockHeaders, uploadStream } from "./multipart";
 import { DEFAULT_LOCK_LEASE_SECONDS, LockHeldError, LockLostError, RunLock, RunLockRecord, runLockKey } from "./runLock";
-import { DatabaseConnection, connect, parseDatabaseUrl, pgTool, pgToolEnv, serverVersion } from "./postgres";
+import type { DatabaseConnection } from "./postgres";
 import { BucketLocation, checkBucket, explainS3Error, isNotFound, s3Client, s3ErrorInfo } from "./s3";
-import { startTocReader, TocSummary } from "./toc";
-import { TABLE_CHECKSUM_METHOD, TableState, userTableStates } from "./checksums";
-
-/** What is held between pg_dump and the upload before pg_dump is made to wait. */
-const DUMP_BUFFER_BYTES = 1024 * 1024;
 
 /** Which site takes a backup and under which writer epoch. */
 export interface WriterIdentity {
@@ -69,10 +70,12 @@ export interface BackupOptions {
   runId?: string;
   partSize?: number;
   concurrency?: number;
-  /** pg_dump -Z level; pg_dump's default when unset. */
+  /** pg_dump -Z level (pg_dump's default when unset), or the gzip level of a MySQL/MariaDB dump (mysqlBackup.ts DEFAULT_GZIP_LEVEL when unset). */
   compressLevel?: number;
   /** Directory holding pg_dump and pg_restore; PATH when unset. */
   pgBinDir?: string;
+  /** Directory holding mysqldump or mariadb-dump; PATH when unset. */
+  mysqlBinDir?: string;
   /** The class's own Object Lock, set on the dump and its manifest for `days` from the run's start; the bucket default when unset. */
   objectLock?: { mode: ObjectLockHeaders["mode"]; days: number };
   /**
@@ -83,7 +86,7 @@ export interface BackupOptions {
   deadline?: Date;
   /** Lease of the run lock: how long a run killed without releasing it blocks the next one. */
   lockLeaseSeconds?: number;
-  /** Called with pg_dump's pid once it runs (tests interrupt it through this). */
+  /** Called with the dump tool's pid once it runs (tests interrupt it through this). */
   onDumpStarted?: (pid: number) => void;
   log?: (message: string) => void;
 }
@@ -109,7 +112,7 @@ export const DEFAULT_DEADLINE_SECONDS = 3600;
  * Runs one backup within its deadline. Every S3 request and database call has
  * its own timeout; the deadline bounds the whole, so a service that stalls
  * between calls, or a dump slower than the time left, still ends the run in
- * time: at the deadline pg_dump is killed, which ends the upload's source, so
+ * time: at the deadline the dump tool is killed, which ends the upload's source, so
  * the upload is aborted and nothing is published, and the run fails at once
  * whatever call it is waiting on.
  */
@@ -126,7 +129,7 @@ export async function runBackup(opts: BackupOptions): Promise<BackupResult> {
       expiry.abort();
       reject(
         new CheckFailedError(
-          `the backup did not finish by its deadline ${deadline.toISOString()} (${Math.round(left / 1000)}s; --deadline-seconds / BACKUP_DEADLINE_SECONDS, under Lambda the function's timeout less a margin): pg_dump was stopped and its upload aborted, nothing was published. A service that accepts connections but does not answer, or a dump too slow for the time given, does this.`,
+          `the backup did not finish by its deadline ${deadline.toISOString()} (${Math.round(left / 1000)}s; --deadline-seconds / BACKUP_DEADLINE_SECONDS, under Lambda the function's timeout less a margin): the dump was stopped and its upload aborted, nothing was published. A service that accepts connections but does not answer, or a dump too slow for the time given, does this.`,
         ),
       );
     }, left);
@@ -138,53 +141,57 @@ export async function runBackup(opts: BackupOptions): Promise<BackupResult> {
   }
 }
 
+/** Opens the engine the URL's scheme names. */
+async function openSession(opts: BackupOptions, queryMs: number): Promise<EngineSession> {
+  const engine = engineOfUrl(opts.source.url, opts.source.label);
+  if (isMysqlEngine(engine)) return openMysqlSession({ source: opts.source, mysqlBinDir: opts.mysqlBinDir, compressLevel: opts.compressLevel, queryMs });
+  return openPostgresSession({ source: opts.source, pgBinDir: opts.pgBinDir, compressLevel: opts.compressLevel, queryMs });
+}
+
 async function backupWithin(opts: BackupOptions, deadline: Date, expired: AbortSignal): Promise<BackupResult> {
   const log = opts.log ?? (() => undefined);
-  const db = parseDatabaseUrl(opts.source);
-  const target: BackupTarget = {
-    database: checkDatabaseName(opts.target.database ?? db.database, opts.target.database ? "--name / BACKUP_NAME" : opts.source.label),
-    tier: opts.target.tier,
-    dataClass: opts.target.dataClass,
-  };
   if (opts.slot && isAheadOfClock(opts.slot.toISOString(), new Date())) {
     // A future slot would be published and then outrank every real backup by slot.
     throw new UsageError(
       `--slot / BACKUP_SLOT (or the event's slot) is ${opts.slot.toISOString()}, more than ${MAX_CLOCK_SKEW_MS / 60_000} minutes ahead of this host's clock (${new Date().toISOString()}). A slot is the scheduled time of a run that has started: pass the schedule's time (<aws.scheduler.scheduled-time>) or leave it unset; if the slot is right, fix the host's clock (NTP).`,
     );
   }
+  if (opts.compressLevel !== undefined && !(Number.isInteger(opts.compressLevel) && opts.compressLevel >= 0 && opts.compressLevel <= 9)) {
+    throw new UsageError(`--compress / BACKUP_COMPRESS_LEVEL must be a whole number from 0 to 9 (got ${opts.compressLevel}).`);
+  }
   const partSize = opts.partSize ?? DEFAULT_PART_SIZE;
   const concurrency = opts.concurrency ?? DEFAULT_CONCURRENCY;
 
   // 1. Preflight: every check that needs no write.
-  const pgDump = pgTool("pg_dump", opts.pgBinDir);
-  const pgRestore = pgTool("pg_restore", opts.pgBinDir);
   const s3 = s3Client(opts.bucket);
-  const client = await connect(opts.source, { queryMs: Math.max(1000, deadline.getTime() - Date.now()) });
-  let dump: ChildProcess | undefined;
+  const session = await openSession(opts, Math.max(1000, deadline.getTime() - Date.now()));
+  let dump: RunningDump | undefined;
   let lock: RunLock | undefined;
   expired.addEventListener("abort", () => {
-    log(`deadline ${deadline.toISOString()} reached; stopping pg_dump`);
-    dump?.kill("SIGKILL");
+    log(`deadline ${deadline.toISOString()} reached; stopping ${session.tool}`);
+    dump?.kill();
   });
   /** Past the deadline the run starts nothing new: the caller has already been told it failed. */
   const inTime = () => {
     if (expired.aborted) throw new CheckFailedError(`deadline ${deadline.toISOString()} passed`);
   };
   try {
-    await refuseReplica(client);
+    const target: BackupTarget = {
+      database: checkDatabaseName(opts.target.database ?? session.database, opts.target.database ? "--name / BACKUP_NAME" : opts.source.label),
+      tier: opts.target.tier,
+      dataClass: opts.target.dataClass,
+    };
+    await session.refuseReplica();
     const confirmWriter = writerCheck(opts.writer);
     const writer = await confirmWriter();
-    const server = await serverVersion(client);
-    if (pgDump.major < server.major) {
-      throw new UsageError(`${pgDump.path} is version ${pgDump.major} but the server runs ${server.version}; pg_dump must be at least the server's major version. Set --pg-bin-dir / PG_BIN_DIR to newer client tools.`);
-    }
+    await session.checkTool();
     await checkBucket(s3, opts.bucket);
 
     const startedAt = new Date();
     const retention: ObjectLockHeaders | undefined = opts.objectLock && { mode: opts.objectLock.mode, retainUntil: new Date(startedAt.getTime() + opts.objectLock.days * 86_400_000) };
     const slot = opts.slot ?? startedAt;
     const runId = opts.runId ?? (opts.slot ? runIdForSlot(target.database, slot) : randomBytes(6).toString("hex"));
-    const keys = backupKeys(target, slot, runId, writer.site);
+    const keys = backupKeys(target, slot, runId, writer.site, session.engine);
     const pointerKey = latestKey(target, writer.site);
     const bucket = opts.bucket.bucket;
 
@@ -223,8 +230,8 @@ async function backupWithin(opts: BackupOptions, deadline: Date, expired: AbortS
     }
     lock = attempt.lock;
     lock.startRenewal((reason) => {
-      log(`lost the run lock ${lockKey} (${reason}); stopping pg_dump`);
-      dump?.kill("SIGKILL");
+      log(`lost the run lock ${lockKey} (${reason}); stopping ${session.tool}`);
+      dump?.kill();
     });
 
     const existing = await readManifest();
@@ -232,55 +239,21 @@ async function backupWithin(opts: BackupOptions, deadline: Date, expired: AbortS
     await abortStaleUploads(s3, bucket, target, writer.site, keys.dumpKey, attempt.previous, log);
 
     inTime();
-    // 2. One snapshot for the dump and the counts.
-    await client.query("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY");
-    const snap = await client.query<{ s: string }>("SELECT pg_export_snapshot() AS s");
-    const args = ["--format=custom", `--snapshot=${snap.rows[0].s}`, "--no-password", `--dbname=${db.redacted}`];
-    if (opts.compressLevel !== undefined) args.push(`--compress=${opts.compressLevel}`);
-    const child = spawn(pgDump.path, args, { env: pgToolEnv(db), stdio: ["ignore", "pipe", "pipe"] });
-    dump = child;
-    // Consumed from this tick on: Node resumes (and so discards) a child's
-    // unread stdout when it exits, and a small dump can finish before the
-    // upload below has opened. The pipe keeps pg_dump's backpressure.
-    const dumpOutput = child.stdout.pipe(new PassThrough({ highWaterMark: DUMP_BUFFER_BYTES }));
-    let dumpStderr = "";
-    child.stderr.setEncoding("utf8").on("data", (s: string) => {
-      dumpStderr = (dumpStderr + s).slice(-4000);
-    });
-    const dumpExit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
-      child.on("close", (code, signal) => resolve({ code, signal }));
-      child.on("error", () => resolve({ code: -1, signal: null }));
-    });
-    if (child.pid) opts.onDumpStarted?.(child.pid);
-    log(`pg_dump of ${target.database} started (pid ${child.pid}) -> s3://${bucket}/${keys.dumpKey}`);
-
-    const countsPromise: Promise<TableState[]> = userTableStates(client);
-    countsPromise.catch(() => undefined); // observed in beforeComplete
-    const toc = startTocReader(pgRestore.path);
-    let tocSummary: TocSummary | undefined;
-    let counts: TableState[] = [];
+    // 2. The engine's consistent dump, read from the moment it starts.
+    const running = await session.startDump(log);
+    dump = running;
+    if (running.pid) opts.onDumpStarted?.(running.pid);
+    log(`${session.tool} -> s3://${bucket}/${keys.dumpKey}`);
+    let outcome: DumpOutcome | undefined;
 
     // 3-4. Stream, verify, complete or abort.
-    const teed = { bytes: 0 };
-    const upload = await uploadStream(s3, bucket, keys.dumpKey, teeInto(dumpOutput, toc.write, teed), {
+    const upload = await uploadStream(s3, bucket, keys.dumpKey, running.output, {
       partSize,
       concurrency,
       objectLock: retention,
       onCreated: (uploadId) => lock!.recordUpload({ key: keys.dumpKey, uploadId }),
       beforeComplete: async () => {
-        const exit = await dumpExit;
-        if (exit.code !== 0) {
-          throw new CheckFailedError(`pg_dump failed (${exit.signal ? `killed by ${exit.signal}` : `exit ${exit.code}`}): ${dumpStderr.trim() || "no message"}`);
-        }
-        tocSummary = await toc.finish().catch((err: unknown) => {
-          throw new CheckFailedError(`${errorMessage(err)} (pg_dump exited 0; ${teed.bytes} bytes of its output reached the upload${dumpStderr.trim() ? `; it said: ${dumpStderr.trim()}` : ""})`);
-        });
-        counts = await countsPromise;
-        if (tocSummary.format !== "CUSTOM") throw new CheckFailedError(`archive format is "${tocSummary.format}", expected CUSTOM`);
-        const missing = counts.filter((t) => !tocSummary!.tableData.has(`${t.schema} ${t.table}`));
-        if (missing.length > 0) {
-          throw new CheckFailedError(`archive TOC has no data for ${missing.map((t) => `${t.schema}.${t.table}`).join(", ")}`);
-        }
+        outcome = await running.finish();
         // A site fenced while it dumped must not complete (and so never publish) the dump.
         const still = await confirmWriter();
         if (still.site !== writer.site || still.epoch !== writer.epoch) {
@@ -290,46 +263,39 @@ async function backupWithin(opts: BackupOptions, deadline: Date, expired: AbortS
         await lock!.confirmHeld();
       },
     }).catch((err: unknown) => {
-      toc.kill();
-      child.kill("SIGKILL");
+      running.kill();
       if (err instanceof LockLostError) throw new CheckFailedError(`${err.message}; its upload was aborted and nothing was published`);
       throw err instanceof CheckFailedError || err instanceof UsageError || err instanceof WriterCheckError ? err : explainS3Error(err, opts.bucket, `upload ${keys.dumpKey}`);
     });
     dump = undefined;
-    await client.query("COMMIT");
+    await running.release();
 
     // 5. What S3 stored is what we streamed; then publish.
     await checkStoredObject(s3, bucket, keys.dumpKey, upload.size, upload.s3ChecksumSha256);
-    const manifest: BackupManifest = {
-      format: MANIFEST_FORMAT,
-      database: target.database,
-      tier: target.tier,
-      dataClass: target.dataClass,
-      runId,
-      site: writer.site,
-      epoch: writer.epoch,
-      slot: slot.toISOString(),
-      startedAt: startedAt.toISOString(),
-      endedAt: new Date().toISOString(),
-      dumpKey: keys.dumpKey,
-      manifestKey: keys.manifestKey,
-      size: upload.size,
-      sha256: upload.sha256,
-      s3ChecksumSha256: upload.s3ChecksumSha256,
-      etag: upload.etag,
-      versionId: upload.versionId,
-      partSize,
-      partCount: upload.partCount,
-      serverVersion: server.version,
-      pgDumpVersion: pgDump.version,
-      tables: counts,
-      tableChecksumMethod: TABLE_CHECKSUM_METHOD,
-      verification: {
-        method: "pg_restore --list on the uploaded stream",
-        tocEntries: tocSummary!.entries,
-        tableDataEntries: tocSummary!.tableData.size,
+    const manifest = manifestOf(
+      {
+        format: MANIFEST_FORMAT,
+        database: target.database,
+        tier: target.tier,
+        dataClass: target.dataClass,
+        runId,
+        site: writer.site,
+        epoch: writer.epoch,
+        slot: slot.toISOString(),
+        startedAt: startedAt.toISOString(),
+        endedAt: new Date().toISOString(),
+        dumpKey: keys.dumpKey,
+        manifestKey: keys.manifestKey,
+        size: upload.size,
+        sha256: upload.sha256,
+        s3ChecksumSha256: upload.s3ChecksumSha256,
+        etag: upload.etag,
+        versionId: upload.versionId,
+        partSize,
+        partCount: upload.partCount,
       },
-    };
+      outcome!,
+    );
     inTime();
     await lock.confirmHeld();
     if (!(await putManifestOnce(s3, bucket, manifest, retention))) {
@@ -340,18 +306,39 @@ async function backupWithin(opts: BackupOptions, deadline: Date, expired: AbortS
     log(`backup ${keys.dumpKey}: ${manifest.size} bytes, sha256 ${manifest.sha256}, latest: ${published}`);
     return { outcome: "created", published, manifest };
   } finally {
-    dump?.kill("SIGKILL");
+    dump?.kill();
     await lock?.release();
-    await client.end().catch(() => undefined);
+    await session.close();
   }
 }
 
-/** A hot standby (`pg_is_in_recovery()`) is a replica: it is never the writer, whatever else says so. */
-async function refuseReplica(client: Awaited<ReturnType<typeof connect>>): Promise<void> {
-  const res = await client.query<{ r: boolean }>("SELECT pg_is_in_recovery() AS r");
-  if (res.rows[0]?.r) {
-    throw new NotWriterError("its database is in recovery (a read replica); only the writer's backups are published");
+type ManifestHead = Omit<BackupManifest, "engine" | "serverVersion" | "tables" | "tableChecksumMethod" | "verification" | "pgDumpVersion" | "dumpFormat" | "dumpToolVersion" | "binlog" | "objects">;
+
+/**
+ * The manifest of a finished dump. A PostgreSQL manifest has the fields, in
+ * the order, it always had (no `engine`), so readers of older and newer ones
+ * see one shape.
+ */
+export function manifestOf(head: ManifestHead, outcome: DumpOutcome): BackupManifest {
+  const { tables, tableChecksumMethod, fields } = outcome;
+  if (fields.engine === "postgres") {
+    return { ...head, serverVersion: fields.serverVersion, pgDumpVersion: fields.pgDumpVersion, tables, tableChecksumMethod, verification: fields.verification };
   }
+  const { engine, serverVersion, dumpFormat, dumpToolVersion, binlog, objects, verification } = fields;
+  const { format, ...rest } = head;
+  return {
+    format,
+    engine,
+    ...rest,
+    serverVersion,
+    dumpFormat,
+    dumpToolVersion,
+    tables,
+    tableChecksumMethod,
+    ...(binlog ? { binlog } : {}),
+    objects,
+    verification,
+  };
 }
 
 function writerCheck(writer: BackupOptions["writer"]): WriterCheck {
@@ -360,14 +347,6 @@ function writerCheck(writer: BackupOptions["writer"]): WriterCheck {
   checkSiteName(fixed.site, "--site / SITE");
   if (!Number.isInteger(fixed.epoch) || fixed.epoch < 0) throw new UsageError(`--epoch / BACKUP_EPOCH must be a whole number of 0 or more (got ${fixed.epoch}).`);
   return async () => fixed;
-}
-
-async function* teeInto(source: AsyncIterable<Buffer>, write: (chunk: Buffer) => Promise<void>, counted: { bytes: number }): AsyncGenerator<Buffer> {
-  for await (const chunk of source) {
-    counted.bytes += chunk.length;
-    await write(chunk);
-    yield chunk;
-  }
 }
 
 /**
@@ -403,7 +382,7 @@ async function abortStaleUploads(
     do {
       const res = await s3.send(new ListMultipartUploadsCommand({ Bucket: bucket, Prefix: prefix, KeyMarker: keyMarker, UploadIdMarker: uploadIdMarker }));
       for (const u of res.Uploads ?? []) {
-        if (!u.Key || !u.UploadId || !u.Key.endsWith(".dump") || !u.Key.includes(`-${site}-`)) continue;
+        if (!u.Key || !u.UploadId || !isDumpKey(u.Key) || !u.Key.includes(`-${site}-`)) continue;
         // The same slot's key can only be a dead attempt of this slot: this run holds the lock and has not started its upload.
         if (u.Key === ownKey) stale.set(u.UploadId, { key: u.Key, uploadId: u.UploadId, why: "an earlier attempt of this slot" });
         else if (u.Initiated && u.Initiated.getTime() < cutoff) stale.set(u.UploadId, { key: u.Key, uploadId: u.UploadId, why: `initiated ${u.Initiated.toISOString()}` });

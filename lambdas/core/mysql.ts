@@ -228,7 +228,6 @@ export function mysqlToolArgs(db: ParsedMysqlUrl, flavour: MysqlFlavour, default
     // A host of "localhost" would otherwise mean the default unix socket.
     ...(db.socketPath ? [`--socket=${db.socketPath}`, "--protocol=SOCKET"] : [`--host=${db.host}`, `--port=${db.port}`, "--protocol=TCP"]),
     `--user=${db.user}`,
-    `--connect-timeout=${MYSQL_CONNECT_TIMEOUT_SECONDS}`,
     ...mysqlSslArgs(db.tls, flavour),
   ];
 }
@@ -244,20 +243,30 @@ export function defaultsFileText(password: string): string {
 }
 
 /**
- * Runs `fn` with a 0600 option file holding the password in a private
- * temporary directory (undefined when the URL has no password), removed
- * afterwards whatever `fn` does. MYSQL_PWD is deprecated and argv is visible
- * to every user of the host.
+ * A 0600 option file holding the password in a private temporary directory
+ * (none when the URL has no password); `remove` deletes it. MYSQL_PWD is
+ * deprecated and argv is visible to every user of the host.
  */
-export async function withDefaultsFile<T>(db: ParsedMysqlUrl, fn: (defaultsFile: string | undefined) => Promise<T>): Promise<T> {
-  if (db.password === undefined) return fn(undefined);
+export function createDefaultsFile(db: ParsedMysqlUrl): { file: string | undefined; remove(): void } {
+  if (db.password === undefined) return { file: undefined, remove: () => undefined };
   const dir = mkdtempSync(join(tmpdir(), "drstack-my-"));
+  const file = join(dir, "client.cnf");
   try {
-    const file = join(dir, "client.cnf");
     writeFileSync(file, defaultsFileText(db.password), { mode: 0o600 });
-    return await fn(file);
-  } finally {
+  } catch (err) {
     rmSync(dir, { recursive: true, force: true });
+    throw err;
+  }
+  return { file, remove: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+/** Runs `fn` with the option file of createDefaultsFile, removed afterwards whatever `fn` does. */
+export async function withDefaultsFile<T>(db: ParsedMysqlUrl, fn: (defaultsFile: string | undefined) => Promise<T>): Promise<T> {
+  const defaults = createDefaultsFile(db);
+  try {
+    return await fn(defaults.file);
+  } finally {
+    defaults.remove();
   }
 }
 
@@ -341,12 +350,17 @@ function majorNumber(major: string): number {
  * other flavour than the URL's scheme says, or an Oracle mysqldump older than
  * the server (8.4's dumps 8.0 and 8.4; 8.0's does not know 8.4).
  */
-export function checkDumpTool(tool: MysqlTool, server: MysqlServerInfo, engine: MysqlEngine, label: string, binDirSetting = "--mysql-bin-dir / MYSQL_BIN_DIR"): void {
+/** Refuses a URL whose scheme is not the server's flavour: mysql:// for a MariaDB server, or the reverse. */
+export function checkServerFlavour(server: MysqlServerInfo, engine: MysqlEngine, label: string): void {
   if (server.flavour !== engine) {
     throw new UsageError(
       `${label} says ${engine}:// but the server is ${FLAVOUR_LABEL[server.flavour]} ${server.version}. Start the URL with ${server.flavour}:// so the backup is recorded, restored and drilled as ${FLAVOUR_LABEL[server.flavour]}.`,
     );
   }
+}
+
+export function checkDumpTool(tool: MysqlTool, server: MysqlServerInfo, engine: MysqlEngine, label: string, binDirSetting = "--mysql-bin-dir / MYSQL_BIN_DIR"): void {
+  checkServerFlavour(server, engine, label);
   if (tool.flavour !== server.flavour) {
     throw new UsageError(
       `${tool.path} is ${FLAVOUR_LABEL[tool.flavour]}'s ${tool.display}, but the server is ${FLAVOUR_LABEL[server.flavour]} ${server.version}: ${FLAVOUR_LABEL[tool.flavour]}'s dump tool does not dump ${FLAVOUR_LABEL[server.flavour]} faithfully. Install ${server.flavour === "mariadb" ? "MariaDB's client (mariadb-dump)" : "Oracle's MySQL client (mysqldump 8.4)"} and point ${binDirSetting} at it.`,

@@ -1,6 +1,7 @@
 /**
  * Lambda entry point `handlers/backup.handler` (container image with pg_dump
- * and pg_restore). Settings come from the environment (see settings.ts);
+ * and pg_restore, and the MySQL or MariaDB client of the deployment's engine;
+ * DATABASE_URL's scheme, or the secret's engine, says which runs). Settings come from the environment (see settings.ts);
  * the schedule passes its slot so a retried invocation is idempotent.
  * A failed backup throws, so the function's Errors metric and alarm fire.
  * A refused one (this site is not the writer: fencing) returns
@@ -11,7 +12,9 @@
  * if nothing does.
  */
 import { runBackup, BackupResult } from "../core/backup";
+import type { BackupEngine } from "../core/engine";
 import { NotWriterError } from "../core/errors";
+import { manifestEngine } from "../core/manifest";
 import { LockHeldError } from "../core/runLock";
 import { Settings, backupOptions } from "../settings";
 
@@ -23,7 +26,7 @@ export interface BackupEvent {
 }
 
 export type BackupHandlerResult =
-  | (Pick<BackupResult, "outcome" | "published"> & { dumpKey: string; size: number; sha256: string; site: string; epoch: number })
+  | (Pick<BackupResult, "outcome" | "published"> & { engine: BackupEngine; dumpKey: string; size: number; sha256: string; site: string; epoch: number })
   | { outcome: "refused"; reason: string }
   | { outcome: "locked"; reason: string };
 
@@ -39,7 +42,7 @@ export async function handler(event: BackupEvent = {}, context?: BackupContext):
   try {
     const result = await runBackup({ ...(await backupOptions(settings, log, context?.getRemainingTimeInMillis())), log });
     const m = result.manifest;
-    return { outcome: result.outcome, published: result.published, dumpKey: m.dumpKey, size: m.size, sha256: m.sha256, site: m.site, epoch: m.epoch };
+    return { outcome: result.outcome, published: result.published, engine: manifestEngine(m), dumpKey: m.dumpKey, size: m.size, sha256: m.sha256, site: m.site, epoch: m.epoch };
   } catch (err) {
     if (err instanceof NotWriterError) {
       console.log(`refused: ${err.message}`);

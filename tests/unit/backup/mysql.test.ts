@@ -109,13 +109,12 @@ describe("tool arguments", () => {
   it("puts the option file first, forces TCP for a host (localhost would mean the socket) and never carries the password", () => {
     const db = parseMysqlUrl(conn("mariadb://backup:s3cret@localhost:3307/app?sslmode=disable"));
     const args = mysqlToolArgs(db, "mariadb", "/tmp/x/client.cnf");
-    expect(args).toEqual(["--defaults-extra-file=/tmp/x/client.cnf", "--host=localhost", "--port=3307", "--protocol=TCP", "--user=backup", "--connect-timeout=10", "--skip-ssl"]);
+    expect(args).toEqual(["--defaults-extra-file=/tmp/x/client.cnf", "--host=localhost", "--port=3307", "--protocol=TCP", "--user=backup", "--skip-ssl"]);
     expect(args.join(" ")).not.toContain("s3cret");
     expect(mysqlToolArgs(parseMysqlUrl(conn("mariadb://u@h/app?socket=/run/m.sock&sslmode=disable")), "mariadb")).toEqual([
       "--socket=/run/m.sock",
       "--protocol=SOCKET",
       "--user=u",
-      "--connect-timeout=10",
       "--skip-ssl",
     ]);
   });
