@@ -1,8 +1,9 @@
 /**
  * The monitor: for every protected database, proves that the newest good
  * backup is recent enough for its tier, that its bytes still hash to what
- * the manifest recorded, and that the peer region's bucket holds the same
- * object. Publishes one set of metrics per database and, when anything
+ * the manifest recorded (a MySQL/MariaDB dump is also gunzipped and read:
+ * its tables' rows and checksums are the manifest's), and that the peer
+ * region's bucket holds the same object. Publishes one set of metrics per database and, when anything
  * fails, one SNS notification listing every failure.
  *
  * Cost per database is O(1) requests (one GET per site's pointer, manifest,
@@ -16,7 +17,8 @@ import { CloudWatchClient, PutMetricDataCommand, MetricDatum, StandardUnit } fro
 import { SNSClient, PublishCommand } from "@aws-sdk/client-sns";
 import { errorMessage, UsageError } from "./errors";
 import { BackupTarget, TIER_RPO_SECONDS, databasePrefix, pointerKeys } from "./layout";
-import { BackupManifest, getJson, isAheadOfClock, resolveLatest } from "./manifest";
+import { BackupManifest, getJson, isAheadOfClock, isMysqlManifest, resolveLatest } from "./manifest";
+import { checkMysqlDump } from "./mysqlVerify";
 import { BucketLocation, checkBucket, isNotFound, s3Client } from "./s3";
 
 export const DEFAULT_METRIC_NAMESPACE = "drstack/backups";
@@ -153,7 +155,12 @@ async function verifyTarget(target: BackupTarget, s3: S3Client, opts: VerifyOpti
     checkObjectAgainstManifest(head, manifest, "stored dump", fail);
     const complianceDays = opts.complianceClasses?.[target.dataClass];
     if (complianceDays !== undefined) checkComplianceLock(head, manifest, target.dataClass, complianceDays, fail);
-    if (opts.deep ?? true) {
+    if ((opts.deep ?? true) && isMysqlManifest(manifest)) {
+      // The SQL is read back too: its tables, rows and checksums are the manifest's.
+      const check = await checkMysqlDump(s3, bucket, manifest);
+      if (check.sha256 !== manifest.sha256) fail(`checksum mismatch: ${manifest.dumpKey} hashes to sha256 ${check.sha256}, the manifest recorded ${manifest.sha256}`);
+      for (const problem of check.problems) fail(problem);
+    } else if (opts.deep ?? true) {
       const actual = await hashObject(s3, bucket, manifest.dumpKey);
       if (actual !== manifest.sha256) fail(`checksum mismatch: ${manifest.dumpKey} hashes to sha256 ${actual}, the manifest recorded ${manifest.sha256}`);
     }

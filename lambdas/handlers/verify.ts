@@ -1,6 +1,7 @@
 /**
  * Lambda entry point `handlers/verify.handler` (plain Node.js runtime: it
- * needs no PostgreSQL tools). Failed checks are reported through metrics and
+ * needs no database tools; a MySQL/MariaDB dump is gunzipped and read in
+ * process). Failed checks are reported through metrics and
  * SNS and returned, not thrown: a throw would make Lambda retry and notify
  * twice, and the BackupCheckFailed metric already drives the alarm.
  */
