@@ -29,7 +29,7 @@ const HEAD_LIMIT = 64 * 1024;
 
 const FNV_OFFSET_HI = 0xcbf29ce4;
 const FNV_OFFSET_LO = 0x84222325;
-// The 64-bit FNV prime is 2^40 + 0x1b3: h * prime = h * 0x1b3 + (h << 40).
+// The 64-bit FNV prime is 2^40 + 0x1b3.
 const FNV_PRIME_LOW = 0x1b3;
 const TWO_32 = 4294967296;
 
@@ -37,17 +37,30 @@ function hex64(hi: number, lo: number): string {
   return hi.toString(16).padStart(8, "0") + lo.toString(16).padStart(8, "0");
 }
 
-/** FNV-1a-64 of some bytes, as 16 hex digits. */
+/**
+ * FNV-1a-64 in four 16-bit limbs (h3 highest): the prime is 2^40 + 0x1b3, so
+ * h * prime = h * 0x1b3 + (h << 40), and no intermediate leaves the range of
+ * exact integers. Several times faster in V8 than BigInt or 32-bit halves.
+ */
 export function fnv1a64(bytes: Uint8Array): string {
-  let hi = FNV_OFFSET_HI;
-  let lo = FNV_OFFSET_LO;
+  let h0 = FNV_OFFSET_LO & 0xffff;
+  let h1 = FNV_OFFSET_LO >>> 16;
+  let h2 = FNV_OFFSET_HI & 0xffff;
+  let h3 = FNV_OFFSET_HI >>> 16;
   for (let i = 0; i < bytes.length; i++) {
-    lo = (lo ^ bytes[i]) >>> 0;
-    const p = lo * FNV_PRIME_LOW;
-    hi = (Math.imul(hi, FNV_PRIME_LOW) + Math.floor(p / TWO_32) + (lo << 8)) >>> 0;
-    lo = p >>> 0;
+    h0 ^= bytes[i];
+    const t0 = h0 * FNV_PRIME_LOW;
+    let t1 = h1 * FNV_PRIME_LOW;
+    let t2 = h2 * FNV_PRIME_LOW + (h0 << 8);
+    const t3 = h3 * FNV_PRIME_LOW + (h1 << 8);
+    t1 += t0 >>> 16;
+    h0 = t0 & 0xffff;
+    t2 += t1 >>> 16;
+    h1 = t1 & 0xffff;
+    h3 = (t3 + (t2 >>> 16)) & 0xffff;
+    h2 = t2 & 0xffff;
   }
-  return hex64(hi, lo);
+  return hex64(((h3 << 16) | h2) >>> 0, ((h1 << 16) | h0) >>> 0);
 }
 
 /** The sum modulo 2^64 of two checksums (16 hex digits each). */
@@ -183,62 +196,102 @@ export class SqlDumpReader {
   write(chunk: Buffer): void {
     this.captureStart = this.capturing ? 0 : -1;
     const n = chunk.length;
-    for (let i = 0; i < n; i++) {
+    let i = 0;
+    while (i < n) {
+      const state = this.state;
+      if (state >= S.Tuple) {
+        i = this.tupleRun(chunk, i);
+        continue;
+      }
       const b = chunk[i];
-      switch (this.state) {
-        case S.Tuple:
-          if (b === QUOTE) this.state = S.TupleSingle;
-          else if (b === DQUOTE) this.state = S.TupleDouble;
-          else if (b === BACKTICK) this.state = S.TupleBack;
-          else if (b === LPAREN) this.depth++;
-          else if (b === RPAREN && --this.depth === 0) {
-            this.endTuple();
-            this.state = S.Values;
-            break;
-          }
-          this.hash(b);
-          break;
-        case S.TupleSingle:
-          if (b === BACKSLASH) this.state = S.TupleSingleEscape;
-          else if (b === QUOTE) this.state = S.Tuple;
-          this.hash(b);
-          break;
-        case S.TupleSingleEscape:
-          this.state = S.TupleSingle;
-          this.hash(b);
-          break;
-        case S.TupleDouble:
-          if (b === BACKSLASH) this.state = S.TupleDoubleEscape;
-          else if (b === DQUOTE) this.state = S.Tuple;
-          this.hash(b);
-          break;
-        case S.TupleDoubleEscape:
-          this.state = S.TupleDouble;
-          this.hash(b);
-          break;
-        case S.TupleBack:
-          if (b === BACKTICK) this.state = S.Tuple;
-          this.hash(b);
-          break;
-        case S.Values:
-          if (b === LPAREN) {
-            this.state = S.Tuple;
-            this.delimMatched = 0;
-            this.depth = 1;
-            this.hi = FNV_OFFSET_HI;
-            this.lo = FNV_OFFSET_LO;
-          } else if (b === this.delimiter[this.delimMatched]) {
-            if (++this.delimMatched === this.delimiter.length) this.endInsert(chunk, i);
-          } else if (b !== COMMA && b !== 0x20 && b !== NEWLINE && b !== 0x0d && b !== 0x09) {
-            throw new CheckFailedError(`unexpected ${JSON.stringify(String.fromCharCode(b))} between the tuples of an INSERT into \`${this.table}\` (byte ${this.bytes + i} of the dump)`);
-          }
-          break;
-        default:
-          i = this.statementByte(i, b);
+      if (state === S.Values) {
+        if (b === LPAREN) {
+          this.state = S.Tuple;
+          this.delimMatched = 0;
+          this.depth = 1;
+          this.hi = FNV_OFFSET_HI;
+          this.lo = FNV_OFFSET_LO;
+        } else if (b === this.delimiter[this.delimMatched]) {
+          if (++this.delimMatched === this.delimiter.length) this.endInsert(chunk, i);
+        } else if (b !== COMMA && b !== 0x20 && b !== NEWLINE && b !== 0x0d && b !== 0x09) {
+          throw new CheckFailedError(`unexpected ${JSON.stringify(String.fromCharCode(b))} between the tuples of an INSERT into \`${this.table}\` (byte ${this.bytes + i} of the dump)`);
+        }
+        i++;
+      } else {
+        i = this.statementByte(i, b) + 1;
       }
     }
     if (this.capturing) this.captured.push(Buffer.from(chunk.subarray(Math.max(0, this.captureStart))));
     this.bytes += n;
+  }
+
+  /**
+   * The hot path: the bytes of tuples, hashed as they pass, until the tuple
+   * closes or the chunk ends. State lives in locals here, for speed.
+   */
+  private tupleRun(chunk: Buffer, start: number): number {
+    let state = this.state;
+    let depth = this.depth;
+    let h0 = this.lo & 0xffff;
+    let h1 = this.lo >>> 16;
+    let h2 = this.hi & 0xffff;
+    let h3 = this.hi >>> 16;
+    const n = chunk.length;
+    let i = start;
+    for (; i < n; i++) {
+      const b = chunk[i];
+      switch (state) {
+        case S.TupleSingle:
+          if (b === BACKSLASH) state = S.TupleSingleEscape;
+          else if (b === QUOTE) state = S.Tuple;
+          break;
+        case S.Tuple:
+          if (b === QUOTE) state = S.TupleSingle;
+          else if (b === RPAREN) {
+            if (--depth === 0) {
+              this.hi = ((h3 << 16) | h2) >>> 0;
+              this.lo = ((h1 << 16) | h0) >>> 0;
+              this.endTuple();
+              this.state = S.Values;
+              this.depth = 0;
+              return i + 1;
+            }
+          } else if (b === LPAREN) depth++;
+          else if (b === DQUOTE) state = S.TupleDouble;
+          else if (b === BACKTICK) state = S.TupleBack;
+          break;
+        case S.TupleSingleEscape:
+          state = S.TupleSingle;
+          break;
+        case S.TupleDouble:
+          if (b === BACKSLASH) state = S.TupleDoubleEscape;
+          else if (b === DQUOTE) state = S.Tuple;
+          break;
+        case S.TupleDoubleEscape:
+          state = S.TupleDouble;
+          break;
+        case S.TupleBack:
+          if (b === BACKTICK) state = S.Tuple;
+          break;
+      }
+      // FNV-1a-64 step, as in fnv1a64.
+      h0 ^= b;
+      const t0 = h0 * FNV_PRIME_LOW;
+      let t1 = h1 * FNV_PRIME_LOW;
+      let t2 = h2 * FNV_PRIME_LOW + (h0 << 8);
+      const t3 = h3 * FNV_PRIME_LOW + (h1 << 8);
+      t1 += t0 >>> 16;
+      h0 = t0 & 0xffff;
+      t2 += t1 >>> 16;
+      h1 = t1 & 0xffff;
+      h3 = (t3 + (t2 >>> 16)) & 0xffff;
+      h2 = t2 & 0xffff;
+    }
+    this.state = state;
+    this.depth = depth;
+    this.hi = ((h3 << 16) | h2) >>> 0;
+    this.lo = ((h1 << 16) | h0) >>> 0;
+    return i;
   }
 
   /** Everything outside INSERT tuples; returns the index to continue after (a byte may be looked at again). */
@@ -380,13 +433,6 @@ export class SqlDumpReader {
       default:
         throw new Error(`SqlDumpReader: state ${this.state} in statementByte`);
     }
-  }
-
-  private hash(b: number): void {
-    const lo = (this.lo ^ b) >>> 0;
-    const p = lo * FNV_PRIME_LOW;
-    this.hi = (Math.imul(this.hi, FNV_PRIME_LOW) + Math.floor(p / TWO_32) + (lo << 8)) >>> 0;
-    this.lo = p >>> 0;
   }
 
   private endTuple(): void {
