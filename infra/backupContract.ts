@@ -1,5 +1,6 @@
 import { BackupDatabase } from "./backupTargets";
 import { DATA_CLASSES, DataClassPolicy } from "./dataClasses";
+import { DatabaseEngine } from "./engines";
 import { TierName } from "./tiers";
 
 /**
@@ -62,16 +63,20 @@ export const BACKUP_IMAGE_PG_DUMP_MAJOR = 16;
 
 /**
  * What the program needs of the backup image's contents, as a number the
- * image carries in its tag (`<tag>-contract<N>`, scripts/publish-backup-image.sh):
- * 2 = the drill task at /var/task/tasks/drill.js with postgres, setpriv and
- * timeout. An image published by an older program lacks the suffix, and the
- * preview stops (infra/images.ts) instead of every drill failing a month on.
+ * image carries in its tag (`<tag>-contract<N>-<engine>`,
+ * scripts/publish-backup-image.sh): 2 = the drill task at
+ * /var/task/tasks/drill.js with postgres, setpriv and timeout; 3 = that, plus
+ * the dump, restore and scratch server tools of the engine it was built for
+ * (build argument DATABASE_ENGINE: PostgreSQL's always, MySQL's or MariaDB's
+ * beside them), which the tag names. An image published by an older program,
+ * or for another engine, lacks the suffix, and the preview stops
+ * (infra/images.ts) instead of every backup or drill failing later.
  */
-export const BACKUP_IMAGE_CONTRACT = 2;
+export const BACKUP_IMAGE_CONTRACT = 3;
 
-/** The tag suffix that says an image meets BACKUP_IMAGE_CONTRACT. */
-export function backupImageContractSuffix(contract: number = BACKUP_IMAGE_CONTRACT): string {
-  return `-contract${contract}`;
+/** The tag suffix that says an image meets a contract for an engine: `-contract3-mysql`; contracts before 3 named no engine. */
+export function backupImageContractSuffix(engine: DatabaseEngine, contract: number = BACKUP_IMAGE_CONTRACT): string {
+  return contract >= 3 ? `-contract${contract}-${engine}` : `-contract${contract}`;
 }
 
 /** Entry points inside the image and the archive. */

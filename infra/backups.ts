@@ -1,3 +1,4 @@
+import { ENGINE_PROFILES } from "./engines";
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import {
@@ -77,7 +78,7 @@ export interface BackupFencing {
 
 /**
  * Scheduled, observed backups for one site: a container-image function per
- * database that streams `pg_dump` into the backup bucket, a Node.js function
+ * database that streams the engine's dump (`pg_dump`, `mysqldump`, `mariadb-dump`) into the backup bucket, a Node.js function
  * that verifies the newest backups (age against RPO, checksum, the copy in the
  * peer region) and publishes metrics, EventBridge Scheduler schedules, and
  * CloudWatch alarms on the site's alarm topic.
@@ -138,7 +139,7 @@ export class BackupJobs extends pulumi.ComponentResource {
       const fn = new aws.lambda.Function(
         id,
         {
-          description: `drstack: pg_dump of ${database.name} (${database.tier} tier) into the ${args.site} backup bucket`,
+          description: `drstack: ${ENGINE_PROFILES[args.database.engine].dumpTool} of ${database.name} (${database.tier} tier) into the ${args.site} backup bucket`,
           packageType: "Image",
           imageUri: args.backupImageUri,
           imageConfig: { commands: [BACKUP_HANDLER] },
@@ -153,7 +154,7 @@ export class BackupJobs extends pulumi.ComponentResource {
             variables: withEndpoints(args.network.endpointEnvironment, {
               [HANDLER_ENV.bucket]: args.bucketName,
               // Host, port and database; the user and password come from the secret.
-              [HANDLER_ENV.databaseUrl]: databaseUrl(args.database.host, args.database.port, database.name),
+              [HANDLER_ENV.databaseUrl]: databaseUrl(args.database.engine, args.database.host, args.database.port, database.name),
               [HANDLER_ENV.databaseSecretArn]: args.database.secretArn,
               [HANDLER_ENV.databaseName]: database.name,
               [HANDLER_ENV.tier]: database.tier,

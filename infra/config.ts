@@ -5,6 +5,7 @@ import { maxNamePrefixLength } from "./naming";
 import { ObjectivesEnforcement, OBJECTIVES_ENFORCEMENT_MODES } from "./objectives";
 import { isSiteName, peerOf, roleOf, SiteName, SiteRole, SITES } from "./roles";
 import { BACKUP_IMAGE_PG_DUMP_MAJOR } from "./backupContract";
+import { checkEngineVersion, DATABASE_ENGINES, DatabaseEngine, ENGINE_PROFILES, NO_PERFORMANCE_INSIGHTS_CLASSES, performanceInsightsSupported } from "./engines";
 import { BackupDatabase, parseBackupDatabases } from "./backupTargets";
 import { checkRecoveryPoint, PITR_LOG_UPLOAD_MINUTES, RecoveryPoint } from "./pointInTimeRecovery";
 import { checkScheduleExpression, longestScheduleGapMinutes } from "./scheduleExpression";
@@ -85,8 +86,13 @@ export interface NetworkConfig {
 }
 
 export interface DatabaseConfig {
+  /** `databaseEngine`: the RDS engine of every instance of the pair (infra/engines.ts). */
+  engine: DatabaseEngine;
   instanceClass: string;
+  /** `dbEngineVersion`, or the engine's default when unset. */
   engineVersion: string;
+  /** Its major version (`16`, `8.4`, `10.11`): the parameter group family's. */
+  engineMajor: string;
   allocatedStorageGb: number;
   maxAllocatedStorageGb: number;
   backupRetentionDays: number;
@@ -765,14 +771,32 @@ function readDatabaseConfig(reader: ConfigReader, now: Date): DatabaseConfig {
       "set both in both stacks as README, Failback describes",
     );
   }
-  const engineVersion = reader.matching("dbEngineVersion", /^\d{2}(\.\d+)?$/, "a PostgreSQL version such as 16 or 16.4", "16");
-  const engineMajor = Number.parseInt(engineVersion, 10);
-  if (engineMajor > BACKUP_IMAGE_PG_DUMP_MAJOR) {
+  const engine = reader.oneOf("databaseEngine", DATABASE_ENGINES, "postgres");
+  const profile = ENGINE_PROFILES[engine];
+  const engineVersion = reader.string("dbEngineVersion") || profile.defaultVersion;
+  const version = checkEngineVersion(engine, engineVersion);
+  if (!version.ok) {
+    reader.report(
+      "dbEngineVersion",
+      version.problem,
+      `${reader.setCommand("dbEngineVersion", profile.defaultVersion)}, or pulumi -s ${reader.stack} config rm dbEngineVersion for ${profile.label}'s default (${profile.defaultVersion})`,
+    );
+  }
+  const engineMajor = version.ok ? version.major : profile.defaultVersion;
+  if (engine === "postgres" && Number.parseInt(engineMajor, 10) > BACKUP_IMAGE_PG_DUMP_MAJOR) {
     // pg_dump refuses a server newer than itself ("aborting because of server version mismatch").
     reader.report(
       "dbEngineVersion",
       `PostgreSQL ${engineMajor} is newer than the backup job's pg_dump ${BACKUP_IMAGE_PG_DUMP_MAJOR}, which refuses to dump a newer server`,
       `${reader.setCommand("dbEngineVersion", String(BACKUP_IMAGE_PG_DUMP_MAJOR))}, or raise postgresql${BACKUP_IMAGE_PG_DUMP_MAJOR} in lambdas/backup-image/Dockerfile and BACKUP_IMAGE_PG_DUMP_MAJOR, then publish the image (scripts/publish-backup-image.sh) first`,
+    );
+  }
+  const instanceClass = reader.matching("dbInstanceClass", /^db\.[a-z0-9]+\.[a-z0-9]+$/, "an RDS instance class", "db.r6g.large");
+  if (!performanceInsightsSupported(engine, instanceClass)) {
+    reader.report(
+      "dbInstanceClass",
+      `(${instanceClass}) has no Performance Insights with ${profile.label} on RDS (${NO_PERFORMANCE_INSIGHTS_CLASSES.join(", ")} have none), which drstack turns on for every instance`,
+      `${reader.setCommand("dbInstanceClass", instanceClass.startsWith("db.t4g.") ? "db.t4g.medium" : "db.t3.medium")} or larger`,
     );
   }
   const backupRetentionDays = reader.between(
@@ -790,8 +814,10 @@ function readDatabaseConfig(reader: ConfigReader, now: Date): DatabaseConfig {
     );
   }
   return {
-    instanceClass: reader.matching("dbInstanceClass", /^db\.[a-z0-9]+\.[a-z0-9]+$/, "an RDS instance class", "db.r6g.large"),
+    engine,
+    instanceClass,
     engineVersion,
+    engineMajor,
     allocatedStorageGb,
     maxAllocatedStorageGb,
     backupRetentionDays,
@@ -851,7 +877,7 @@ function readWorkloadSettings(reader: ConfigReader, raw: RawConfig): WorkloadSet
       reader.setCommand("workloadHealthPath", healthPath.startsWith("/") || healthPath === "" ? "/healthz" : `/${healthPath.trim()}`),
     );
   }
-  const databaseName = reader.matching("appDatabaseName", /^[a-z_][a-z0-9_]{0,62}$/, "a PostgreSQL database name", "app");
+  const databaseName = reader.matching("appDatabaseName", /^[a-z_][a-z0-9_]{0,62}$/, "a database name (lowercase letters, digits and underscores, as PostgreSQL, MySQL and MariaDB all accept)", "app");
   const resources = readContainerResources(reader);
   const runAsUser = reader.between("appRunAsUser", 1, 2147483647);
   const readOnlyRootFilesystem = reader.boolean("appReadOnlyRootFilesystem");

@@ -5,7 +5,8 @@ import { notifyTopic } from "./alarms";
 import { DATABASE_REPLICA_LAG_MINUTES } from "./assumptions";
 import { DatabaseConfig } from "./config";
 import { databaseIdentifier, databaseMonitoringRoleName } from "./naming";
-import { databaseSecretName, POSTGRES_PORT } from "./siteConnections";
+import { databaseSecretName } from "./siteConnections";
+import { DatabaseEngine, ENGINE_PROFILES, engineParameters, EngineProfile, parameterGroupFamily } from "./engines";
 import { serviceTrustPolicy } from "./policyDocument";
 import { SiteName } from "./roles";
 import { DatabaseMode, readsPrimaryStack, retiredGenerations, mustAlreadyExist } from "./sitePlan";
@@ -20,7 +21,8 @@ export interface DatabaseCredentials {
 
 /** The RDS JSON shape of a database secret, which the backup job and AWS's rotation templates read. */
 export interface DatabaseSecret extends DatabaseCredentials {
-  engine: "postgres";
+  /** RDS's engine name (`postgres`, `mysql`, `mariadb`), as AWS's rotation templates and the backup job read it. */
+  engine: DatabaseEngine;
   host: string;
   port: number;
   dbname: string;
@@ -62,7 +64,7 @@ export interface SiteDatabaseArgs {
   privateSubnetIds: pulumi.Input<pulumi.Input<string>[]>;
   vpcId: pulumi.Input<string>;
   /**
-   * Security groups whose members may connect on 5432 (the application's pods,
+   * Security groups whose members may connect on the engine's port (the application's pods,
    * the backup functions). Admitted while the site's database is a writer or a
    * replica; never while it is a fenced former writer.
    */
@@ -76,7 +78,7 @@ export interface SiteDatabaseArgs {
 }
 
 /**
- * The site's PostgreSQL on RDS. The current generation's instance is the
+ * The site's database on RDS, of the engine `databaseEngine` names. The current generation's instance is the
  * writer on the active site and a cross-region read replica of the writer on
  * the standby. Promotion is an in-place update: the identifier, resource name
  * and every other input are independent of the role, and only the inputs a
@@ -100,6 +102,8 @@ export class SiteDatabase extends pulumi.ComponentResource {
   public readonly masterPassword: pulumi.Output<string>;
   /** The site's subnet group, which a recovery instance beside the writer uses too. */
   public readonly subnetGroupName: pulumi.Output<string>;
+  /** The site's own DB parameter group, where the engine needs one (MySQL, MariaDB); a recovery instance uses it too. */
+  public readonly parameterGroupName?: pulumi.Output<string>;
 
   constructor(name: string, args: SiteDatabaseArgs, opts?: pulumi.ComponentResourceOptions) {
     super("drstack:database:SiteDatabase", name, {}, opts);
@@ -114,6 +118,9 @@ export class SiteDatabase extends pulumi.ComponentResource {
       child,
     );
     this.subnetGroupName = subnetGroup.name;
+    const profile = ENGINE_PROFILES[args.database.engine];
+    const parameterGroup = siteParameterGroup(name, args, this);
+    this.parameterGroupName = parameterGroup?.name;
     const retired = retiredGenerations(args.generation);
 
     const monitoringRole = new aws.iam.Role(
@@ -135,8 +142,12 @@ export class SiteDatabase extends pulumi.ComponentResource {
     this.masterPassword = pulumi.secret(masterPasswordValue(name, args.masterPassword, secretName, this));
 
     const common = {
-      engine: "postgres",
+      engine: profile.rdsEngine,
       engineVersion: args.database.engineVersion,
+      port: profile.port,
+      // Every instance names its own region's group: a cross-region replica
+      // does not inherit its source's, RDS gives it the engine's default.
+      ...(parameterGroup ? { parameterGroupName: parameterGroup.name } : {}),
       instanceClass: args.database.instanceClass,
       maxAllocatedStorage: args.database.maxAllocatedStorageGb,
       storageType: "gp3",
@@ -154,7 +165,7 @@ export class SiteDatabase extends pulumi.ComponentResource {
       performanceInsightsRetentionPeriod: args.database.performanceInsightsRetentionDays,
       monitoringInterval: args.database.monitoringIntervalSeconds,
       monitoringRoleArn: monitoringRole.arn,
-      enabledCloudwatchLogsExports: ["postgresql", "upgrade"],
+      enabledCloudwatchLogsExports: [...profile.logExports],
       iamDatabaseAuthenticationEnabled: true,
       autoMinorVersionUpgrade: true,
       applyImmediately: true,
@@ -164,7 +175,7 @@ export class SiteDatabase extends pulumi.ComponentResource {
       identifier,
       ...creationArguments(args.site, generation, args.database.allocatedStorageGb),
       ...(mode === "replica"
-        ? replicaArguments(args.replicationSourceArn as pulumi.Input<string>)
+        ? replicaArguments(args.replicationSourceArn as pulumi.Input<string>, profile, args.database.backupRetentionDays)
         : writerArguments(this.masterPassword, args.database.backupRetentionDays, databaseIdentifier(args.namePrefix, args.site, generation))),
     });
     const dataStore = { parent: this, protect: true };
@@ -181,9 +192,9 @@ export class SiteDatabase extends pulumi.ComponentResource {
         {
           vpcId: args.vpcId,
           // A security group's description cannot change in place: a new one replaces the group.
-          description: `drstack ${args.site} PostgreSQL generation ${generation}: its clients only (the cluster pods, the backup functions), nobody once fenced or retired`,
+          description: `drstack ${args.site} ${profile.label} generation ${generation}: its clients only (the cluster pods, the backup functions), nobody once fenced or retired`,
           // Fenced or retired: an explicit empty list, because an absent `ingress` leaves the existing rules in place.
-          ingress: databaseIngress(mode, args.clientSecurityGroupIds),
+          ingress: databaseIngress(mode, args.clientSecurityGroupIds, args.database.engine),
         },
         // A replaced or deleted group would fail (DependencyViolation) while a
         // frozen instance still uses it, and leave that instance in the old
@@ -238,11 +249,11 @@ export class SiteDatabase extends pulumi.ComponentResource {
         secretString: pulumi.jsonStringify(
           pulumi.all([this.masterPassword, instance.address]).apply(
             ([password, host]): DatabaseSecret => ({
-              engine: "postgres",
+              engine: args.database.engine,
               username: MASTER_USERNAME,
               password,
               host,
-              port: POSTGRES_PORT,
+              port: profile.port,
               dbname: args.databaseName,
             }),
           ),
@@ -279,6 +290,36 @@ export class SiteDatabase extends pulumi.ComponentResource {
     }
     this.registerOutputs({ identifier: this.identifier, arn: this.arn, endpoint: this.endpoint, mode: this.mode });
   }
+}
+
+/**
+ * The site's DB parameter group with drstack's settings for the engine
+ * (infra/engines.ts, `engineParameters`), or none where the engine's default
+ * group already does what DR needs (PostgreSQL). Named after its family, so
+ * a major version upgrade creates the new family's group beside the old one
+ * (a group in use cannot be deleted) and the instance moves to it.
+ */
+function siteParameterGroup(name: string, args: SiteDatabaseArgs, parent: pulumi.Resource): aws.rds.ParameterGroup | undefined {
+  const parameters = engineParameters(args.database.engine, args.database.engineMajor);
+  if (parameters.length === 0) {
+    return undefined;
+  }
+  const family = parameterGroupFamily(args.database.engine, args.database.engineMajor);
+  return new aws.rds.ParameterGroup(
+    `${name}-parameters`,
+    {
+      name: parameterGroupName(args.namePrefix, args.site, family),
+      family,
+      description: `drstack ${args.site} ${ENGINE_PROFILES[args.database.engine].label} settings: row-based binary logs, TLS only, slow query log`,
+      parameters: parameters.map(({ name: parameter, value }) => ({ name: parameter, value })),
+    },
+    { parent },
+  );
+}
+
+/** `<namePrefix>-<site>-<family>`, the family's dots as hyphens: parameter group names are letters, digits and hyphens. */
+export function parameterGroupName(namePrefix: string, site: SiteName, family: string): string {
+  return `${namePrefix}-${site}-${family.replace(/\./g, "-")}`;
 }
 
 /**
@@ -344,12 +385,28 @@ function creationArguments(site: SiteName, generation: number, allocatedStorageG
 /**
  * A replica carries its source and nothing a replica may not carry: no
  * password (the provider would call ModifyDBInstance(MasterUserPassword) on
- * the replica), no automated backups (PostgreSQL replicas keep none) and no
- * final snapshot (RDS refuses one when a replica is deleted).
+ * the replica) and no final snapshot (RDS refuses one when a replica is
+ * deleted). Automated backups only where the engine's replicas keep them:
+ * MySQL and MariaDB replicas do (the provider turns them on with a
+ * ModifyDBInstance after CreateDBInstanceReadReplica, which creates every
+ * replica without), so a promoted replica has point-in-time recovery from
+ * its first minute and a failback replica can be created from it at once;
+ * PostgreSQL replicas keep none, and promotion turns them on.
  */
-function replicaArguments(sourceArn: pulumi.Input<string>): { replicateSourceDb: pulumi.Input<string>; skipFinalSnapshot: boolean } {
-  return { replicateSourceDb: sourceArn, skipFinalSnapshot: true };
+function replicaArguments(
+  sourceArn: pulumi.Input<string>,
+  profile: EngineProfile,
+  backupRetentionDays: number,
+): { replicateSourceDb: pulumi.Input<string>; skipFinalSnapshot: boolean; backupRetentionPeriod?: number; backupWindow?: string } {
+  return {
+    replicateSourceDb: sourceArn,
+    skipFinalSnapshot: true,
+    ...(profile.replicaKeepsBackups ? { backupRetentionPeriod: backupRetentionDays, backupWindow: BACKUP_WINDOW } : {}),
+  };
 }
+
+/** The daily automated backup window (UTC), outside the maintenance window. */
+const BACKUP_WINDOW = "03:00-04:00";
 
 /**
  * A writer (or a fenced former writer) keeps automated backups, which a
@@ -360,18 +417,19 @@ function writerArguments(password: pulumi.Input<string>, backupRetentionDays: nu
   return {
     password,
     backupRetentionPeriod: backupRetentionDays,
-    backupWindow: "03:00-04:00",
+    backupWindow: BACKUP_WINDOW,
     skipFinalSnapshot: false,
     finalSnapshotIdentifier: `${identifier}-final`,
   };
 }
 
-/** Writers and replicas admit the clients on 5432; a fenced former writer admits nobody. */
-export function databaseIngress(mode: DatabaseMode, clientSecurityGroupIds: pulumi.Input<string>[]): aws.types.input.ec2.SecurityGroupIngress[] {
+/** Writers and replicas admit the clients on the engine's port; a fenced former writer admits nobody. */
+export function databaseIngress(mode: DatabaseMode, clientSecurityGroupIds: pulumi.Input<string>[], engine: DatabaseEngine): aws.types.input.ec2.SecurityGroupIngress[] {
   if (mode === "fenced") {
     return [];
   }
-  return [{ protocol: "tcp", fromPort: POSTGRES_PORT, toPort: POSTGRES_PORT, securityGroups: clientSecurityGroupIds, description: "PostgreSQL from the clients" }];
+  const { port, label } = ENGINE_PROFILES[engine];
+  return [{ protocol: "tcp", fromPort: port, toPort: port, securityGroups: clientSecurityGroupIds, description: `${label} from the clients` }];
 }
 
 function masterPasswordValue(name: string, source: MasterPasswordSource, secretName: string, parent: pulumi.Resource): pulumi.Output<string> {

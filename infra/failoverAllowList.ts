@@ -47,7 +47,7 @@ export const FAILOVER_ALLOW_LIST: readonly FailoverAllowance[] = [
     },
     why:
       "promotion: the standby's replica loses its source and becomes the writer, declaring what a replica may not: " +
-      "the pair's master password (the value it already has), automated backups and a final snapshot",
+      "the pair's master password (the value it already has), automated backups (a PostgreSQL replica has none; MySQL and MariaDB replicas keep theirs, unchanged) and a final snapshot",
   },
   {
     type: "aws:ec2/securityGroup:SecurityGroup",

@@ -1,6 +1,7 @@
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import { backupImageContractSuffix } from "./backupContract";
+import { DatabaseEngine } from "./engines";
 import { appImageRepositoryName, backupImageRepositoryName } from "./naming";
 
 /**
@@ -16,7 +17,8 @@ import { appImageRepositoryName, backupImageRepositoryName } from "./naming";
  * - the backup job image is pushed to both regions by
  *   scripts/publish-backup-image.sh (CI only), as the same manifest, so both
  *   stacks name the same digest, under a tag ending in the contract suffix
- *   (BACKUP_IMAGE_CONTRACT) that says it holds what this program runs in it.
+ *   (BACKUP_IMAGE_CONTRACT and the engine, `-contract3-mysql`) that says it
+ *   holds what this program runs in it, for the configured `databaseEngine`.
  *
  * Each stack looks both images up in its own region before it declares
  * anything else, so a missing image stops the preview with the config key and
@@ -29,6 +31,8 @@ export interface SiteImageArgs {
   region: string;
   appImageDigest: string;
   backupImageDigest: string;
+  /** `databaseEngine`: the backup image must have been built for it (its tag says so). */
+  databaseEngine: DatabaseEngine;
 }
 
 /** Where each image is, as the lookup in the site's own region found it. */
@@ -101,7 +105,7 @@ export async function lookUpSiteImages(args: SiteImageArgs, provider: aws.Provid
       }
     }),
   );
-  const suffix = backupImageContractSuffix();
+  const suffix = backupImageContractSuffix(args.databaseEngine);
   const problems: ImageProblem[] = results.flatMap((result): ImageProblem[] => {
     if (!("found" in result) || result.found === undefined) return [{ key: result.image.key, repository: result.image.repository, digest: result.image.digest, cause: result.cause ?? "not found", fix: result.image.fix }];
     if (result.image.key === "backupImageDigest" && !(result.found.imageTags ?? []).some((tag) => tag.endsWith(suffix))) {
@@ -111,8 +115,8 @@ export async function lookUpSiteImages(args: SiteImageArgs, provider: aws.Provid
           repository: result.image.repository,
           digest: result.image.digest,
           stale: true,
-          cause: `no tag of it (${(result.found.imageTags ?? []).join(", ") || "none"}) ends in ${suffix}: it was published by an older drstack and lacks what this one runs in it (the restore drill task)`,
-          fix: result.image.fix,
+          cause: `no tag of it (${(result.found.imageTags ?? []).join(", ") || "none"}) ends in ${suffix}: it was published by an older drstack, or for another databaseEngine, and lacks what this one runs in it (the ${args.databaseEngine} dump, restore and drill tools)`,
+          fix: `${result.image.fix} (it builds for databaseEngine ${args.databaseEngine} from the stack files)`,
         },
       ];
     }

@@ -6,6 +6,8 @@ import { RestoreDrills } from "./drills";
 import { BackupProtection, BackupStorage } from "./backupStorage";
 import { certificateNames, certificateValidation, SiteCertificate } from "./certificates";
 import { ImageRegistry, lookUpSiteImages } from "./images";
+import { refuseEngineSwitch } from "./engineGuard";
+import { DatabaseEngine } from "./engines";
 import { DrConfig, loadConfig } from "./config";
 
 export { loadConfig } from "./config";
@@ -35,7 +37,7 @@ import {
   writerClaim,
 } from "./sitePlan";
 import { TierReplicas } from "./workloadReplicas";
-import { POSTGRES_PORT } from "./siteConnections";
+import { databasePort } from "./siteConnections";
 import { Workloads } from "./workloads";
 
 /** The primary's secret stack output the standby secondary copies. */
@@ -57,6 +59,8 @@ export interface SiteOutputs {
   replicatesToPeer: boolean;
   /** How this site's current database runs: writer, replica or fenced former writer. */
   databaseMode: DatabaseMode;
+  /** `databaseEngine`: what every instance of the pair runs. */
+  databaseEngine: DatabaseEngine;
   databaseIdentifier: string;
   /** The secondary reads this output of the primary, while standby, as its replica source. */
   databaseArn: pulumi.Output<string>;
@@ -114,8 +118,9 @@ export function checkObjectives(config: DrConfig): DrPosture {
 
 /**
  * One site of the DR pair, in the order an operator reads it. What must exist
- * before anything changes (the Lambda bundles, the images in this region) is
- * checked first, before any resource but the site's provider is declared.
+ * before anything changes (the Lambda bundles, the images in this region, a
+ * database of the configured engine if any) is checked first, before any
+ * resource but the site's provider is declared.
  */
 export async function deploySite(config: DrConfig = loadConfig(), drPosture: DrPosture = checkObjectives(config)): Promise<SiteOutputs> {
   const { site, peer, region, peerRegion, namePrefix } = config;
@@ -125,9 +130,14 @@ export async function deploySite(config: DrConfig = loadConfig(), drPosture: DrP
     defaultTags: { tags: { "drstack:site": site, "drstack:managed-by": "pulumi" } },
   });
   const siteImages = await lookUpSiteImages(
-    { namePrefix, region, appImageDigest: config.workloads.appImageDigest, backupImageDigest: config.backups.imageDigest },
+    { namePrefix, region, appImageDigest: config.workloads.appImageDigest, backupImageDigest: config.backups.imageDigest, databaseEngine: config.database.engine },
     provider,
     config.stack,
+  );
+  // A database of another engine is never replaced: the preview stops here instead.
+  await refuseEngineSwitch(
+    { site, namePrefix, generation: config.database.generations[site], engine: config.database.engine, stack: config.stack },
+    provider,
   );
   const accountId = aws.getCallerIdentityOutput({}, { provider }).accountId;
   const alarms = new SiteAlarms(`${site}-alarms`, { site, accountId, emails: config.backups.alarmEmails }, { provider });
@@ -186,7 +196,7 @@ export async function deploySite(config: DrConfig = loadConfig(), drPosture: DrP
 
   const network = new SiteNetwork(
     `${site}-network`,
-    { site, region, network: config.network, backupBucketArn: storage.bucketArn },
+    { site, region, network: config.network, backupBucketArn: storage.bucketArn, engine: config.database.engine },
     { provider },
   );
   const dataKey = new SiteDataKey(`${site}-data`, { site, namePrefix, accountId, breakGlassRoleArn: config.breakGlassRoleArn }, { provider });
@@ -238,6 +248,7 @@ export async function deploySite(config: DrConfig = loadConfig(), drPosture: DrP
             database: config.database,
             vpcId: network.vpcId,
             dbSubnetGroupName: database.subnetGroupName,
+            parameterGroupName: database.parameterGroupName,
             clientSecurityGroupIds: [...network.clusterSecurityGroupIds, network.backupFunctionsSecurityGroupId],
             kmsKeyArn: dataKey.arn,
           },
@@ -318,8 +329,9 @@ export async function deploySite(config: DrConfig = loadConfig(), drPosture: DrP
     runAsUser: config.workloads.runAsUser,
     readOnlyRootFilesystem: config.workloads.readOnlyRootFilesystem,
     connections: {
+      databaseEngine: config.database.engine,
       databaseHost: database.endpoint,
-      databasePort: POSTGRES_PORT,
+      databasePort: databasePort(config.database.engine),
       databaseName: config.workloads.databaseName,
       databaseCredentials: database.credentials,
       cacheHost: cache.primaryEndpoint,
@@ -367,7 +379,7 @@ export async function deploySite(config: DrConfig = loadConfig(), drPosture: DrP
       alarmTopicArn: alarms.topicArn,
       backupImageUri: images.backupImageUri,
       verifyCode: verifyFunctionArchive(),
-      database: { host: database.endpoint, port: POSTGRES_PORT, secretArn: database.credentialsSecretArn, secretKeyArn: dataKey.arn },
+      database: { engine: config.database.engine, host: database.endpoint, port: databasePort(config.database.engine), secretArn: database.credentialsSecretArn, secretKeyArn: dataKey.arn },
       network: {
         privateSubnetIds: network.dataSubnetIds,
         securityGroupId: network.backupFunctionsSecurityGroupId,
@@ -447,6 +459,7 @@ export async function deploySite(config: DrConfig = loadConfig(), drPosture: DrP
     peerBackupBucketName: peerBucketName,
     replicatesToPeer: config.peerProvisioned,
     databaseMode: database.mode,
+    databaseEngine: config.database.engine,
     databaseIdentifier: database.identifier,
     databaseArn: database.arn,
     ...(site === "primary" ? { [MASTER_PASSWORD_OUTPUT]: database.masterPassword } : {}),

@@ -3,7 +3,8 @@ import * as pulumi from "@pulumi/pulumi";
 import { NetworkConfig } from "./config";
 import { PolicyDocument } from "./policyDocument";
 import { SiteName } from "./roles";
-import { HTTPS_PORT, POSTGRES_PORT } from "./siteConnections";
+import { DatabaseEngine, ENGINE_PROFILES } from "./engines";
+import { HTTPS_PORT } from "./siteConnections";
 
 export interface SiteNetworkArgs {
   /** The site this network belongs to; part of names and tags. */
@@ -13,6 +14,8 @@ export interface SiteNetworkArgs {
   network: NetworkConfig;
   /** The only bucket the data subnets may reach through the S3 gateway endpoint. */
   backupBucketArn: pulumi.Input<string>;
+  /** `databaseEngine`: the port the backup functions may reach the database on. */
+  engine: DatabaseEngine;
 }
 
 /**
@@ -24,7 +27,7 @@ export interface SiteNetworkArgs {
  * policy to the site's backup bucket). Nothing here spans regions.
  *
  * It also owns the security groups that reference each other across
- * components: the backup functions' group (out to PostgreSQL and to AWS APIs
+ * components: the backup functions' group (out to the database's port and to AWS APIs
  * inside the data subnets, to S3 by its prefix list, nothing else) and the
  * group of the interface endpoints (in from the backup functions on 443).
  */
@@ -86,16 +89,17 @@ export class SiteNetwork extends pulumi.ComponentResource {
     );
 
     const dataCidrs = network.dataSubnets.map((subnet) => subnet.cidr);
+    const { label, port } = ENGINE_PROFILES[args.engine];
     const backupFunctions = new aws.ec2.SecurityGroup(
       `${name}-backup-functions`,
       {
         vpcId: network.clusterVpcId,
-        description: `drstack ${args.site} backup functions: out to PostgreSQL and the AWS endpoints in the data subnets only`,
+        description: `drstack ${args.site} backup functions: out to ${label} and the AWS endpoints in the data subnets only`,
         // No ingress: nothing connects to a function. Egress stays inside the
         // data subnets (the database and the interface endpoints live there)
         // plus S3's prefix list, which the gateway endpoint routes.
         egress: [
-          { description: "PostgreSQL in the data subnets", protocol: "tcp", fromPort: POSTGRES_PORT, toPort: POSTGRES_PORT, cidrBlocks: dataCidrs },
+          { description: `${label} in the data subnets`, protocol: "tcp", fromPort: port, toPort: port, cidrBlocks: dataCidrs },
           { description: "AWS interface endpoints in the data subnets", protocol: "tcp", fromPort: HTTPS_PORT, toPort: HTTPS_PORT, cidrBlocks: dataCidrs },
           { description: "S3 through the gateway endpoint", protocol: "tcp", fromPort: HTTPS_PORT, toPort: HTTPS_PORT, prefixListIds: [s3.prefixListId] },
         ],

@@ -21,6 +21,7 @@ import { needsReplicationTimeControl } from "./replication";
 import { checkScheduleExpression } from "./scheduleExpression";
 import { peerOf, SiteName, SiteRole } from "./roles";
 import { databaseMode, DatabaseMode } from "./sitePlan";
+import { DatabaseEngine, ENGINE_PROFILES } from "./engines";
 import { RecoveryObjectives, TIER_NAMES, TierName, tierKeyStem, TierObjectives } from "./tiers";
 
 /**
@@ -66,6 +67,12 @@ export interface RecoveryMechanisms {
    * writer awaiting its rebuild.
    */
   databaseReplica: boolean;
+  /**
+   * `databaseEngine`. Promotion, replica lag and point-in-time recovery are
+   * RDS's for every engine, so the figures are the same; the plan and the DR
+   * diff show which engine they are for. Absent in postures of older revisions.
+   */
+  databaseEngine?: DatabaseEngine;
   /** Interval between scheduled backups of each tier's data; a tier absent here is assumed backed up daily. */
   backupIntervalMinutes: Partial<Record<TierName, number>>;
   /** How each data class's backups reach the peer's bucket. */
@@ -163,6 +170,7 @@ function mechanismsOf(config: DrConfig, pair: { peerProvisioned: boolean; standb
     dnsTtlSeconds: config.dns.ttlSeconds,
     ...healthCheckMechanisms(config),
     databaseReplica: pair.peerProvisioned && pair.standbyReplica,
+    databaseEngine: config.database.engine,
     backupIntervalMinutes,
     replication,
     ...(pitr.enabled ? { pointInTimeRecoveryMinutes: pitr.rpoMinutes } : {}),
@@ -261,7 +269,7 @@ export function dnsSwitchStep(mechanisms: RecoveryMechanisms): TimingStep {
 
 export function databaseStep(mechanisms: RecoveryMechanisms): TimingStep {
   return mechanisms.databaseReplica
-    ? { step: "database", minutes: DATABASE_PROMOTION_MINUTES, basis: "promote the standby's cross-region replica" }
+    ? { step: "database", minutes: DATABASE_PROMOTION_MINUTES, basis: `promote the standby's cross-region ${ENGINE_PROFILES[mechanisms.databaseEngine ?? "postgres"].label} replica` }
     : mechanisms.measuredRestore !== undefined
       ? { step: "database", minutes: mechanisms.measuredRestore.minutes, basis: `the standby has no replica: restore the latest dump, ${mechanisms.measuredRestore.basis}` }
       : { step: "database", minutes: DATABASE_RESTORE_MINUTES, basis: "the standby has no replica: restore the latest dump (assumed; no drill has measured it)" };

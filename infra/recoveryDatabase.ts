@@ -4,7 +4,7 @@ import { DatabaseConfig } from "./config";
 import { RecoveryPoint, recoveryInstanceIdentifier, recoveryPointLabel } from "./pointInTimeRecovery";
 import { SiteName } from "./roles";
 import { DatabaseMode } from "./sitePlan";
-import { POSTGRES_PORT } from "./siteConnections";
+import { ENGINE_PROFILES } from "./engines";
 
 /** Where the restore reads the automated backups from, in this site's own region. */
 export type RecoverySource =
@@ -21,6 +21,8 @@ export interface RecoveryDatabaseArgs {
   database: DatabaseConfig;
   vpcId: pulumi.Input<string>;
   dbSubnetGroupName: pulumi.Input<string>;
+  /** The site's DB parameter group, where the engine has one: a restored instance gets the engine's default otherwise. */
+  parameterGroupName?: pulumi.Input<string>;
   /** The same clients as the writer (pods, backup functions), so the operator can compare and copy rows back. */
   clientSecurityGroupIds: pulumi.Input<string>[];
   /** The site's own data key, the key of the backups it is restored from. */
@@ -67,13 +69,14 @@ export class RecoveryDatabase extends pulumi.ComponentResource {
     super("drstack:database:RecoveryDatabase", name, {}, opts);
     const child = { parent: this };
     this.identifier = recoveryInstanceIdentifier(args.namePrefix, args.site, args.point);
+    const { label, port, rdsEngine } = ENGINE_PROFILES[args.database.engine];
 
     const group = new aws.ec2.SecurityGroup(
       `${name}-sg`,
       {
         vpcId: args.vpcId,
-        description: `drstack ${args.site} PostgreSQL recovered to ${recoveryPointLabel(args.point)}: the writer's clients, to compare and copy rows back`,
-        ingress: [{ protocol: "tcp", fromPort: POSTGRES_PORT, toPort: POSTGRES_PORT, securityGroups: args.clientSecurityGroupIds, description: "PostgreSQL from the clients" }],
+        description: `drstack ${args.site} ${label} recovered to ${recoveryPointLabel(args.point)}: the clients of the writer, to compare and copy rows back`,
+        ingress: [{ protocol: "tcp", fromPort: port, toPort: port, securityGroups: args.clientSecurityGroupIds, description: `${label} from the clients` }],
       },
       child,
     );
@@ -82,7 +85,9 @@ export class RecoveryDatabase extends pulumi.ComponentResource {
       {
         identifier: this.identifier,
         restoreToPointInTime: restoreArguments(args.point, args.source),
-        engine: "postgres",
+        engine: rdsEngine,
+        port,
+        ...(args.parameterGroupName !== undefined ? { parameterGroupName: args.parameterGroupName } : {}),
         instanceClass: args.database.instanceClass,
         storageType: "gp3",
         storageEncrypted: true,

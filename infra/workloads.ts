@@ -1,5 +1,6 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
+import { DatabaseEngine, ENGINE_PROFILES, isMysqlFamily } from "./engines";
 import * as random from "@pulumi/random";
 import { createHmac } from "node:crypto";
 import { ContainerResources } from "./config";
@@ -34,6 +35,8 @@ export interface WorkloadsArgs {
 }
 
 export interface AppConnections {
+  /** `databaseEngine`: the URL scheme and the client variables the pods get. */
+  databaseEngine: DatabaseEngine;
   /** The site's own database instance: the writer when active, the replica when standby. */
   databaseHost: pulumi.Input<string>;
   databasePort: pulumi.Input<number>;
@@ -248,11 +251,15 @@ export function connectionsDigest(key: string, variables: Record<string, string>
 }
 
 /**
- * What the Secret holds: the libpq variables and a DATABASE_URL with the
- * credentials (URL-encoded) for frameworks that read one, both requiring TLS
- * (RDS for PostgreSQL 15 and later refuses unencrypted connections by default,
- * `rds.force_ssl`), and a `rediss://` URL for the cache, which only speaks
- * TLS with its AUTH token.
+ * What the Secret holds: a DATABASE_URL with the credentials (URL-encoded)
+ * for frameworks that read one, in the engine's scheme (`postgres://`, or
+ * `mysql://` for MySQL and MariaDB, which frameworks' URL parsers know), and
+ * the engine's client variables: libpq's `PG*` for PostgreSQL, the `DB_*`
+ * names Laravel and most MySQL frameworks read for MySQL and MariaDB. Both
+ * ask for TLS: RDS for PostgreSQL 15 and later refuses unencrypted
+ * connections by default (`rds.force_ssl`), drstack's MySQL and MariaDB
+ * parameter group does (`require_secure_transport`). And a `rediss://` URL
+ * for the cache, which only speaks TLS with its AUTH token.
  */
 export function connectionVariables(connections: AppConnections): pulumi.Output<Record<string, string>> {
   return pulumi
@@ -268,14 +275,27 @@ export function connectionVariables(connections: AppConnections): pulumi.Output<
       const user = encodeURIComponent(credentials.username);
       const password = encodeURIComponent(credentials.password);
       const database = encodeURIComponent(connections.databaseName);
+      const scheme = ENGINE_PROFILES[connections.databaseEngine].appUrlScheme;
+      const client: Record<string, string> = isMysqlFamily(connections.databaseEngine)
+        ? {
+            DB_CONNECTION: connections.databaseEngine,
+            DB_HOST: host,
+            DB_PORT: String(port),
+            DB_DATABASE: connections.databaseName,
+            DB_USERNAME: credentials.username,
+            DB_PASSWORD: credentials.password,
+          }
+        : {
+            PGHOST: host,
+            PGPORT: String(port),
+            PGDATABASE: connections.databaseName,
+            PGUSER: credentials.username,
+            PGPASSWORD: credentials.password,
+            PGSSLMODE: "require",
+          };
       return {
-        DATABASE_URL: `postgres://${user}:${password}@${host}:${port}/${database}?sslmode=require`,
-        PGHOST: host,
-        PGPORT: String(port),
-        PGDATABASE: connections.databaseName,
-        PGUSER: credentials.username,
-        PGPASSWORD: credentials.password,
-        PGSSLMODE: "require",
+        DATABASE_URL: `${scheme}://${user}:${password}@${host}:${port}/${database}?sslmode=require`,
+        ...client,
         REDIS_URL: `rediss://:${encodeURIComponent(token)}@${cacheHost}:${cachePort}/0`,
       };
     });

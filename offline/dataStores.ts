@@ -27,7 +27,7 @@ const KINDS: DataStoreKind[] = [
   {
     type: "aws:rds/instance:Instance",
     label: "RDS instance",
-    replacedBy: ["availabilityZone", "characterSetName", "dbName", "kmsKeyId", "storageEncrypted", "username", "snapshotIdentifier", "timezone"],
+    replacedBy: ["availabilityZone", "characterSetName", "dbName", "engine", "kmsKeyId", "storageEncrypted", "username", "snapshotIdentifier", "timezone"],
   },
   {
     type: "aws:rds/cluster:Cluster",

@@ -2,6 +2,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { createHash } from "crypto";
 import { PROJECT_NAME } from "../infra/configSchema";
 import { BACKUP_IMAGE_CONTRACT, backupImageContractSuffix } from "../infra/backupContract";
+import { DatabaseEngine, isDatabaseEngine } from "../infra/engines";
 import { peerOverrides, readStackConfig, StackConfig } from "./stackFiles";
 
 /**
@@ -71,6 +72,13 @@ export interface OfflineWorld {
   absentImageDigests?: string[];
   /** Backup image digests pushed by an older drstack: their tags lack BACKUP_IMAGE_CONTRACT's suffix. */
   staleBackupImageDigests?: string[];
+  /** The engine the backup image was built for (its tag's suffix); by default the one the stack configures. */
+  backupImageEngine?: string;
+  /**
+   * The engine the site's instances run. By default the one the stack
+   * configures, so a lookup for instances of any other engine finds none.
+   */
+  deployedDatabaseEngine?: string;
 }
 
 /** One provider function the program called, and through which provider. */
@@ -280,6 +288,12 @@ export function acmValidationRecord(domain: string): { resourceRecordName: strin
   };
 }
 
+/** The tag suffix of the backup image in the offline world: stale images carry the previous contract's. */
+function backupImageTagSuffix(world: OfflineWorld, digest: string): string {
+  const engine = isDatabaseEngine(world.backupImageEngine ?? "") ? (world.backupImageEngine as DatabaseEngine) : "postgres";
+  return (world.staleBackupImageDigests ?? []).includes(digest) ? backupImageContractSuffix(engine, BACKUP_IMAGE_CONTRACT - 1) : backupImageContractSuffix(engine);
+}
+
 /**
  * Lookups the program makes in its own region, answered with what a deployed
  * site would hold. A lookup with no answer here fails the evaluation.
@@ -330,7 +344,11 @@ function invokeAnswer(
       // The offline plan models a deployed world: an instance asked for by
       // identifier exists (the program asks only for ones an earlier up built).
       const filters = (inputs.filters as Array<{ name: string; values: string[] }> | undefined) ?? [];
-      const identifiers = filters.find((filter) => filter.name === "db-instance-id")?.values ?? [];
+      const engines = filters.find((filter) => filter.name === "engine")?.values;
+      const identifiers =
+        engines === undefined || (world.deployedDatabaseEngine !== undefined && engines.includes(world.deployedDatabaseEngine))
+          ? (filters.find((filter) => filter.name === "db-instance-id")?.values ?? [])
+          : [];
       return { id: region, instanceIdentifiers: identifiers, instanceArns: identifiers.map((id) => `arn:aws:rds:${region}:${MOCK_ACCOUNT_ID}:db:${id}`) };
     }
     case "aws:ecr/getImage:getImage": {
@@ -347,8 +365,8 @@ function invokeAnswer(
         id: digest,
         imageDigest: digest,
         imageUri: `${repositoryUrl}@${digest}`,
-        // The backup image is published as <commit>-contract<N> (scripts/publish-backup-image.sh).
-        imageTags: repository.endsWith("/drstack-backup") ? [`0123456789ab${backupImageContractSuffix((world.staleBackupImageDigests ?? []).includes(digest) ? BACKUP_IMAGE_CONTRACT - 1 : BACKUP_IMAGE_CONTRACT)}`] : [],
+        // The backup image is published as <commit>-contract<N>-<engine> (scripts/publish-backup-image.sh).
+        imageTags: repository.endsWith("/drstack-backup") ? [`0123456789ab${backupImageTagSuffix(world, digest)}`] : [],
         imagePushedAt: 1767225600,
         imageSizeInBytes: 123456789,
         registryId: MOCK_ACCOUNT_ID,
@@ -372,6 +390,8 @@ export async function evaluateStack(options: EvaluateOptions): Promise<Evaluatio
   const invokes: string[] = [];
   const invokeCalls: RecordedInvoke[] = [];
   const warnings: string[] = [];
+  // Unless told otherwise, the backup image was built for the engine the stack configures.
+  const world: OfflineWorld = { backupImageEngine: stackConfig.values[`${PROJECT_NAME}:databaseEngine`] ?? "postgres", ...options.world };
 
   await pulumi.runtime.setMocks(
     {
@@ -406,7 +426,7 @@ export async function evaluateStack(options: EvaluateOptions): Promise<Evaluatio
       call(args: pulumi.runtime.MockCallArgs): Record<string, unknown> {
         invokes.push(args.token);
         invokeCalls.push({ token: args.token, inputs: args.inputs as Record<string, unknown>, provider: args.provider });
-        const answer = invokeAnswer(args.token, args.inputs as Record<string, unknown>, region, options.world ?? {}, options.deployedSecrets ?? {});
+        const answer = invokeAnswer(args.token, args.inputs as Record<string, unknown>, region, world, options.deployedSecrets ?? {});
         if (answer !== undefined) {
           return answer;
         }

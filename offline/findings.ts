@@ -143,6 +143,27 @@ export const dataStoreReplaced: FindingRule = (pair) => {
   ];
 };
 
+/**
+ * `databaseEngine` changed under a database: RDS cannot change an instance's
+ * engine, so the provider would replace it with an empty one. The preview
+ * refuses it (infra/engineGuard.ts) once the instance exists; the diff says
+ * why, with the key.
+ */
+export const databaseEngineChanged: FindingRule = ({ old, new: next }) => {
+  if (!old || !next || next.type !== "aws:rds/instance:Instance" || old.inputs.engine === undefined || !isKnown(next.inputs.engine) || same(old.inputs.engine, next.inputs.engine)) {
+    return [];
+  }
+  return [
+    finding(
+      "blocking",
+      "database-engine-changed",
+      next,
+      `RDS instance \`${next.name}\`: engine ${String(old.inputs.engine)} -> ${String(next.inputs.engine)} (databaseEngine changed). RDS cannot change an instance's engine: ` +
+        `this is a replacement by an empty database, which the preview of a deployed site refuses. Set databaseEngine back to ${String(old.inputs.engine)}; a new engine needs a new pair.`,
+    ),
+  ];
+};
+
 export const dataStoreGuardWeakened: FindingRule = ({ old, new: next }) => {
   if (!old || !next) {
     return [];
@@ -410,6 +431,7 @@ export const objectivesNoLongerMet: FindingRule = ({ old, new: next }) => {
 export const RULES: readonly FindingRule[] = [
   dataStoreDeleted,
   dataStoreReplaced,
+  databaseEngineChanged,
   dataStoreGuardWeakened,
   retentionShortened,
   replicationWeakened,

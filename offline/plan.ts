@@ -251,7 +251,9 @@ const PROPERTY_READERS: Record<string, PropertyReader> = {
     add("validation records", asArray(i.validationRecordFqdns).length || "the DNS owner's");
   },
   "aws:rds/instance:Instance": (i, add) => {
-    add("engine", i.engine);
+    add("engine", i.engineVersion === undefined ? i.engine : `${show(i.engine)} ${show(i.engineVersion)}`);
+    add("port", i.port);
+    add("parameter group", i.parameterGroupName);
     add("class", i.instanceClass);
     add("multi-AZ", i.multiAz);
     add("replicates from", i.replicateSourceDb);
@@ -268,6 +270,10 @@ const PROPERTY_READERS: Record<string, PropertyReader> = {
     add("key", i.kmsKeyId);
   },
   "aws:rds/subnetGroup:SubnetGroup": subnetGroupProperties,
+  "aws:rds/parameterGroup:ParameterGroup": (i, add) => {
+    add("family", i.family);
+    add("settings", asArray(i.parameters).map((parameter) => `${show(valueAt(parameter, "name"))}=${show(valueAt(parameter, "value"))}`).join(", "));
+  },
   "aws:elasticache/replicationGroup:ReplicationGroup": (i, add) => {
     add("engine", i.engine);
     add("nodes", i.numCacheClusters);
@@ -399,6 +405,8 @@ export interface Plan {
   role: unknown;
   region: unknown;
   activeSite: unknown;
+  /** `databaseEngine`: what the pair's databases run. */
+  databaseEngine: unknown;
   concerns: Record<Concern, PlannedResource[]>;
   posture?: DrPosture;
   warnings: string[];
@@ -430,6 +438,7 @@ export function buildPlan(evaluation: Evaluation): Plan {
     role: outputs.role,
     region: outputs.region,
     activeSite: outputs.activeSite,
+    databaseEngine: outputs.databaseEngine,
     concerns,
     posture: outputs.drPosture as DrPosture | undefined,
     warnings: evaluation.warnings,
@@ -499,7 +508,7 @@ export function postureText(posture: DrPosture | undefined): string[] {
 
 export function renderPlanText(plan: Plan): string {
   const lines: string[] = [
-    `drstack plan: stack ${plan.stack} (site ${show(plan.site)}, ${show(plan.role)}, region ${show(plan.region)}, activeSite=${show(plan.activeSite)})`,
+    `drstack plan: stack ${plan.stack} (site ${show(plan.site)}, ${show(plan.role)}, region ${show(plan.region)}, activeSite=${show(plan.activeSite)}, databaseEngine=${show(plan.databaseEngine)})`,
     "",
   ];
   for (const concern of CONCERNS) {

@@ -1,6 +1,7 @@
 import { cidrRange } from "../infra/config";
 import { endpointUrlVariable, INTERFACE_SERVICES, InterfaceService } from "../infra/serviceEndpoints";
-import { HTTPS_PORT, POSTGRES_PORT, REDIS_PORT } from "../infra/siteConnections";
+import { HTTPS_PORT, REDIS_PORT } from "../infra/siteConnections";
+import { ENGINE_PROFILES, isDatabaseEngine, POSTGRES_PORT } from "../infra/engines";
 import { Evaluation, RecordedResource } from "./evaluate";
 
 /**
@@ -179,12 +180,12 @@ export class NetworkGraph {
     return broken;
   }
 
-  databases(problems: ReachabilityProblem[]): Array<Endpoint & { identifier: string }> {
+  databases(problems: ReachabilityProblem[]): Array<Endpoint & { identifier: string; port: number }> {
     return this.ofType(T.rds).map((instance) => {
       const group = this.ofType(T.rdsSubnets).find((candidate) => candidate.inputs.name === instance.inputs.dbSubnetGroupName);
       const label = `database ${String(instance.inputs.identifier)}`;
       const subnets = this.subnetsOf(group?.inputs.subnetIds, label, problems);
-      return { label, vpcId: subnets[0]?.vpcId ?? "", groupIds: strings(instance.inputs.vpcSecurityGroupIds), subnets, identifier: String(instance.inputs.identifier) };
+      return { label, vpcId: subnets[0]?.vpcId ?? "", groupIds: strings(instance.inputs.vpcSecurityGroupIds), subnets, identifier: String(instance.inputs.identifier), port: databasePort(instance.inputs) };
     });
   }
 
@@ -348,7 +349,11 @@ export function reachabilityProblems(evaluation: Evaluation, calls: HandlerCalls
         problems.push({ from: source.label, to: "the database", problem: `DATABASE_URL ${JSON.stringify(url)} does not require TLS with the server verified (sslmode=verify-full)` });
       }
       for (const database of databases) {
-        for (const problem of graph.connection(source, database, POSTGRES_PORT)) {
+        const urlPort = /^[a-z]+:\/\/[^/?#]*:(\d+)\//.exec(url)?.[1];
+        if (urlPort !== undefined && Number(urlPort) !== database.port) {
+          problems.push({ from: source.label, to: database.label, problem: `DATABASE_URL names port ${urlPort}, but the database listens on ${database.port}` });
+        }
+        for (const problem of graph.connection(source, database, database.port)) {
           problems.push({ from: source.label, to: database.label, problem });
         }
       }
@@ -378,21 +383,20 @@ export function reachabilityProblems(evaluation: Evaluation, calls: HandlerCalls
   const sources = [graph.cluster, ...graph.functions(problems).flatMap((fn) => (fn.endpoint ? [fn.endpoint] : [])), ...tasks.map((task) => task.endpoint)];
   for (const database of sealed) {
     for (const source of sources) {
-      if (graph.connection(source, database, POSTGRES_PORT, true).length === 0) {
+      if (graph.connection(source, database, database.port, true).length === 0) {
         problems.push({ from: source.label, to: database.label, problem: "can still connect to a database that must take no connections (fenced or retired)" });
       }
     }
   }
   // The cluster's groups and their egress are the cluster's own; EKS's
   // cluster security group lets everything out by default.
-  for (const [targets, port] of [
-    [databases, POSTGRES_PORT],
-    [caches, REDIS_PORT],
-  ] as const) {
-    for (const target of targets) {
-      for (const problem of graph.connection(graph.cluster, target, port, true)) {
-        problems.push({ from: graph.cluster.label, to: target.label, problem });
-      }
+  const targets: Array<[Endpoint, number]> = [
+    ...databases.map((database): [Endpoint, number] => [database, database.port]),
+    ...caches.map((cache): [Endpoint, number] => [cache, REDIS_PORT]),
+  ];
+  for (const [target, port] of targets) {
+    for (const problem of graph.connection(graph.cluster, target, port, true)) {
+      problems.push({ from: graph.cluster.label, to: target.label, problem });
     }
   }
   problems.push(...podTlsProblems(evaluation));
@@ -432,4 +436,13 @@ function podTlsProblems(evaluation: Evaluation): ReachabilityProblem[] {
     }
   }
   return problems;
+}
+
+/** The port an instance listens on: its `port`, else RDS's default for its engine. */
+function databasePort(inputs: Record<string, unknown>): number {
+  if (typeof inputs.port === "number") {
+    return inputs.port;
+  }
+  const engine = String(inputs.engine ?? "postgres");
+  return isDatabaseEngine(engine) ? ENGINE_PROFILES[engine].port : POSTGRES_PORT;
 }

@@ -85,7 +85,7 @@ export function parseOverrides(pairs: readonly string[]): Record<string, string>
  * Keys both stack files must hold the same value for: each stack derives its
  * peer's bucket, key alias, role and database names from them, both must
  * agree where the pair is in the failback cycle (README, "How the two stacks
- * fit together" and "Failback"), and the failover DNS the secondary declares
+ * fit together" and "Failback") and on the engine the replica copies, and the failover DNS the secondary declares
  * is what both stacks' objectives count (README, "Objectives").
  */
 export const SHARED_KEYS = [
@@ -97,6 +97,8 @@ export const SHARED_KEYS = [
   "secondaryEndpoint",
   "primaryDatabaseGeneration",
   "secondaryDatabaseGeneration",
+  "databaseEngine",
+  "dbEngineVersion",
   "dnsProvider",
   "cloudflareLoadBalancer",
   "dnsTtlSeconds",

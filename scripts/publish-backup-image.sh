@@ -16,8 +16,10 @@
 #
 # Needs Docker with buildx, the AWS CLI, Node.js (npm ci done) and
 # credentials for the account in both regions. IMAGE_TAG defaults to the
-# commit; the tag pushed is IMAGE_TAG followed by the contract suffix
-# (`-contract<N>`).
+# commit; the tag pushed is IMAGE_TAG followed by the contract suffix and the
+# engine the image is built for (`-contract<N>-<engine>`). The engine is the
+# stack files' databaseEngine (postgres, mysql or mariadb), or DATABASE_ENGINE
+# when set; it is passed to the build as the DATABASE_ENGINE build argument.
 #
 # Re-running is safe and repairs a half-finished run. The tag decides what
 # happens, region by region:
@@ -42,8 +44,9 @@ primary="$(setting primary)"
 secondary="$(setting secondary)"
 prefix="$(setting namePrefix)"
 repository="$prefix/drstack-backup"
+engine="$(setting databaseEngine)"
 # The suffix says which contract (infra/backupContract.ts, BACKUP_IMAGE_CONTRACT)
-# the image meets; the stacks refuse a backup image without it.
+# the image meets, and for which engine; the stacks refuse a backup image without theirs.
 tag="${IMAGE_TAG:-$(git rev-parse --short=12 HEAD)}$(setting imageTagSuffix)"
 account="$(aws sts get-caller-identity --query Account --output text)"
 
@@ -109,6 +112,7 @@ else
       --provenance=false --sbom=false \
       --output "type=registry,oci-mediatypes=false" \
       --file lambdas/backup-image/Dockerfile \
+      --build-arg "DATABASE_ENGINE=$engine" \
       --tag "$(registry "$primary")/$repository:$tag" \
       --tag "$(registry "$secondary")/$repository:$tag" \
       .

@@ -2,6 +2,7 @@ import * as fs from "fs";
 import * as path from "path";
 import { parse } from "yaml";
 import { backupImageContractSuffix } from "../infra/backupContract";
+import { DATABASE_ENGINES, DatabaseEngine, isDatabaseEngine } from "../infra/engines";
 
 /**
  * Checks the GitHub workflows run before they touch a stack (no cloud access
@@ -9,8 +10,10 @@ import { backupImageContractSuffix } from "../infra/backupContract";
  *
  *   tsx scripts/workflowChecks.ts regions
  *     prints `primary=<region>`, `secondary=<region>` and `namePrefix=<prefix>`
- *     (for $GITHUB_OUTPUT) from the stack files, and `imageTagSuffix=` the
- *     backup image's contract suffix (infra/backupContract.ts);
+ *     (for $GITHUB_OUTPUT) from the stack files, `databaseEngine=` the engine
+ *     the backup image is built for ($DATABASE_ENGINE, else the stack files',
+ *     which must agree) and `imageTagSuffix=` the backup image's contract
+ *     suffix for it (infra/backupContract.ts);
  *   tsx scripts/workflowChecks.ts independence
  *     fails when the state backend ($PULUMI_BACKEND_URL) or the secondary
  *     stack's secrets provider is in the primary region: the failover must run
@@ -170,6 +173,26 @@ export function judgeActiveSite(stack: string, deployed: string | undefined, con
   return { ok: true, message: `stack ${stack}: activeSite ${deployedSite} -> ${configured}` };
 }
 
+/**
+ * The engine the backup image is built for: `override` ($DATABASE_ENGINE)
+ * when set, else the stack files' `databaseEngine`, which must be the same in
+ * both (one image serves both stacks).
+ */
+export function imageEngine(override: string | undefined, root = ROOT): { ok: true; engine: DatabaseEngine } | { ok: false; message: string } {
+  const primary = stackSetting("primary", "databaseEngine", root) || "postgres";
+  const secondary = stackSetting("secondary", "databaseEngine", root) || "postgres";
+  const wanted = override !== undefined && override !== "" ? override : primary;
+  if (!isDatabaseEngine(wanted)) {
+    return { ok: false, message: `DATABASE_ENGINE=${wanted} is not an engine drstack runs (${DATABASE_ENGINES.join(", ")})` };
+  }
+  if (override === undefined || override === "") {
+    if (primary !== secondary) {
+      return { ok: false, message: `databaseEngine is ${primary} in Pulumi.primary.yaml but ${secondary} in Pulumi.secondary.yaml; both stacks run the same engine and one backup image` };
+    }
+  }
+  return { ok: true, engine: wanted };
+}
+
 const USAGE = "usage: tsx scripts/workflowChecks.ts regions | independence | active-site-guard <primary|secondary> <deployed activeSite> [--allow-failback]";
 
 function main(argv: string[]): number {
@@ -181,7 +204,15 @@ function main(argv: string[]): number {
       console.log(`primary=${regions.primary}`);
       console.log(`secondary=${regions.secondary}`);
       console.log(`namePrefix=${stackSetting("secondary", "namePrefix")}`);
-      console.log(`imageTagSuffix=${backupImageContractSuffix()}`);
+      {
+        const engine = imageEngine(process.env.DATABASE_ENGINE);
+        if (!engine.ok) {
+          console.error(`::error:: ${engine.message}`);
+          return 1;
+        }
+        console.log(`databaseEngine=${engine.engine}`);
+        console.log(`imageTagSuffix=${backupImageContractSuffix(engine.engine)}`);
+      }
       return 0;
     case "independence":
       findings = [judgeBackend(process.env.PULUMI_BACKEND_URL, regions.primary), judgeSecretsProvider(readStackFile("secondary").secretsprovider, regions.primary)];

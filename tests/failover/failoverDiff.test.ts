@@ -28,8 +28,14 @@ const GENERATIONS: Array<[string, Record<string, string>]> = [
   ["after both were rebuilt", { primaryDatabaseGeneration: "2", secondaryDatabaseGeneration: "2" }],
 ];
 
+/** MySQL and MariaDB beside the stack files' PostgreSQL: their replicas keep backups and every instance names a parameter group, and a flip still changes roles only. */
+const OTHER_ENGINES: Array<[string, string, Record<string, string>]> = [
+  ["Route 53, databaseEngine=mysql", MAIN_EXAMPLE, { databaseEngine: "mysql" }],
+  ["Route 53, databaseEngine=mariadb", MAIN_EXAMPLE, { databaseEngine: "mariadb" }],
+];
+
 const CASES = (["primary", "secondary"] as const).flatMap((stack) =>
-  DNS_MODES.flatMap(([dnsMode, stackDir, dns]) =>
+  [...DNS_MODES, ...OTHER_ENGINES].flatMap(([dnsMode, stackDir, dns]) =>
     GENERATIONS.map(([generation, generations]) => ({ stack, dnsMode, stackDir, generation, overrides: { ...dns, ...generations } })),
   ),
 );

@@ -37,6 +37,7 @@ describe("config validation", () => {
     ["tierCriticalRpoMinutes", "0", /tierCriticalRpoMinutes = "0": must be at least 1/],
     ["tierLowRtoMinutes", "1.5", /tierLowRtoMinutes = "1.5": must be a whole number/],
     ["dbEngineVersion", "17", /dbEngineVersion = "17": PostgreSQL 17 is newer than the backup job's pg_dump 16, which refuses to dump a newer server. Fix: pulumi -s primary config set dbEngineVersion 16/],
+    ["databaseEngine", "oracle", /databaseEngine = "oracle": must be one of "postgres", "mysql", "mariadb". Fix: pulumi -s primary config set databaseEngine postgres/],
     ["dbTier", "platinum", /dbTier = "platinum": is not a recovery tier; known tiers are critical, high, standard, low/],
     ["financialTier", "", /financialTier = "": is not a recovery tier/],
   ])("%s = %j is rejected with the key, the value and the fix", (key, value, message) => {
@@ -137,6 +138,34 @@ describe("Pulumi.yaml schema", () => {
 
   test("another project's file is rejected", () => {
     expect(schemaFrom("name: other\n")).toThrow(/declares project "other", expected "drstack"/);
+  });
+});
+
+describe("databaseEngine and the settings that follow from it", () => {
+  test.each([
+    ["mysql", "", "8.4"],
+    ["mysql", "8.0.39", "8.0"],
+    ["mariadb", "", "10.11"],
+    ["mariadb", "11.4", "11.4"],
+    ["postgres", "", "16"],
+  ])("%s with dbEngineVersion %j runs major version %s", (engine, version, major) => {
+    const config = parseConfig({ ...defaults(), databaseEngine: engine, dbEngineVersion: version }, "primary");
+    expect(config.database).toMatchObject({ engine, engineMajor: major });
+  });
+
+  test.each([
+    ["mysql", "16", /dbEngineVersion = "16": is not a MySQL version drstack runs: 8.0 or 8.4, or a minor version such as 8.4.3 \(databaseEngine is mysql\)\. Fix: pulumi -s primary config set dbEngineVersion 8.4, or pulumi -s primary config rm dbEngineVersion/],
+    ["mariadb", "10.5", /dbEngineVersion = "10.5": is not a MariaDB version drstack runs/],
+    ["postgres", "8.4", /dbEngineVersion = "8.4": is not a PostgreSQL version drstack runs/],
+  ])("%s with dbEngineVersion %j is rejected with both keys and the fix", (engine, version, message) => {
+    expect(problemsOf({ ...defaults(), databaseEngine: engine, dbEngineVersion: version })).toMatch(message);
+  });
+
+  test("MySQL and MariaDB on an instance class without Performance Insights are rejected (Amazon RDS User Guide, USER_DatabaseInsights.Engines.html); PostgreSQL's are not", () => {
+    expect(problemsOf({ ...defaults(), databaseEngine: "mysql", dbInstanceClass: "db.t4g.micro" })).toMatch(
+      /dbInstanceClass = "db.t4g.micro": \(db.t4g.micro\) has no Performance Insights with MySQL on RDS .*Fix: pulumi -s primary config set dbInstanceClass db.t4g.medium or larger/,
+    );
+    expect(() => parseConfig({ ...defaults(), databaseEngine: "postgres", dbInstanceClass: "db.t4g.micro" }, "primary")).not.toThrow();
   });
 });
 

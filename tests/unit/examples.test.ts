@@ -3,10 +3,12 @@ import { parse } from "yaml";
 import type { DrPosture } from "../../infra/objectives";
 import { EvaluationError } from "../../offline/evaluate";
 import { readStackConfig, sharedKeyDisagreements, stackFilePath } from "../../offline/stackFiles";
-import { CHEAP_EXAMPLE, evaluateIn, MAIN_EXAMPLE } from "./evaluations";
+import { DATABASE_ENGINES } from "../../infra/engines";
+import { buildPlan, renderPlanText } from "../../offline/plan";
+import { CHEAP_EXAMPLE, evaluateIn, MAIN_EXAMPLE, resourcesOfType as resourcesOf } from "./evaluations";
 
 // Each test evaluates both stacks of an example with the mock runtime; allow for a slow machine.
-jest.setTimeout(90_000);
+jest.setTimeout(240_000);
 
 /**
  * The two example pairs: the stacks beside Pulumi.yaml, which meet the
@@ -29,6 +31,17 @@ describe.each(EXAMPLES)("%s", (_name, stackDir) => {
   test("agree on every shared key, the DNS their objectives count included", () => {
     for (const stack of STACKS) {
       expect({ stack, disagreements: sharedKeyDisagreements(stack, {}, stackDir) }).toEqual({ stack, disagreements: [] });
+    }
+  });
+
+  test.each(DATABASE_ENGINES)("switch to databaseEngine=%s by that one setting: both stacks in both roles evaluate, and the plan shows the engine", async (engine) => {
+    for (const stack of STACKS) {
+      expect(fs.readFileSync(stackFilePath(stack, stackDir), "utf8")).toMatch(/^  drstack:databaseEngine: postgres$/m);
+      for (const activeSite of STACKS) {
+        const evaluation = await evaluateIn(stackDir, stack, { databaseEngine: engine, activeSite });
+        expect(renderPlanText(buildPlan(evaluation))).toContain(`activeSite=${activeSite}, databaseEngine=${engine})`);
+        expect(resourcesOf(evaluation, "aws:rds/instance:Instance").every((instance) => instance.inputs.engine === engine)).toBe(true);
+      }
     }
   });
 

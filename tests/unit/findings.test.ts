@@ -264,3 +264,22 @@ describe("ranking and policy", () => {
     expect(failsPolicy(blocking, "never")).toBe(false);
   });
 });
+
+describe("the database engine", () => {
+  const DB: ResourceSnapshot = { type: "aws:rds/instance:Instance", name: "primary-database-instance", inputs: { identifier: "acme-shop-dr-primary-db", engine: "postgres" }, protect: true };
+
+  test("a changed engine (databaseEngine) is a blocking replacement that names the key and the way back", () => {
+    const rules = rulesOf({ old: DB, new: withInputs(DB, { engine: "mysql" }) });
+    expect(rules).toEqual(expect.arrayContaining(["data-store-replaced", "database-engine-changed"]));
+    const found = findingsFor([{ old: DB, new: withInputs(DB, { engine: "mysql" }) }]).find((f) => f.rule === "database-engine-changed")!;
+    expect(found.severity).toBe("blocking");
+    expect(found.message).toMatch(/engine postgres -> mysql \(databaseEngine changed\)/);
+    expect(found.message).toMatch(/Set databaseEngine back to postgres/);
+    expect(findingsFor([{ old: DB, new: withInputs(DB, { engine: "mysql" }) }]).find((f) => f.rule === "data-store-replaced")?.message).toMatch(/because `engine` changed/);
+  });
+
+  test("the same engine, or one not known until the update, is no finding", () => {
+    expect(rulesOf({ old: DB, new: withInputs(DB, {}) })).toEqual([]);
+    expect(rulesOf({ old: DB, new: withInputs(DB, { engine: UNKNOWN }) })).toEqual([]);
+  });
+});

@@ -38,6 +38,20 @@ describe.each(["primary", "secondary"])("plan of stack %s", (stack) => {
     expect(text).toMatch(/Object Lock: GOVERNANCE 30 days/);
   });
 
+  test.each(["postgres", "mysql", "mariadb"])("shows the engine (databaseEngine=%s) in its header, on every instance and its parameter group", async (engine) => {
+    for (const [site, activeSite] of [["primary", "primary"], ["primary", "secondary"], ["secondary", "primary"], ["secondary", "secondary"]]) {
+      const lost = site === "secondary" && activeSite === "secondary";
+      const text = renderPlanText(buildPlan(await evaluate(site, { databaseEngine: engine, activeSite }, lost ? { kind: "unreachable" } : undefined)));
+      expect(text).toContain(`activeSite=${activeSite}, databaseEngine=${engine})`);
+      expect(text).toMatch(new RegExp(`engine: ${engine} \\d`));
+      expect(text).toContain(`port: ${engine === "postgres" ? 5432 : 3306}`);
+      if (engine !== "postgres") {
+        expect(text).toMatch(new RegExp(`family: ${engine}\\d`));
+        expect(text).toMatch(/settings: binlog_format=ROW, require_secure_transport=1/);
+      }
+    }
+  });
+
   test("says none for the concerns this program does not provision yet", async () => {
     const text = renderPlanText(await plan());
     for (const concern of ["DNS", "Database", "Workloads", "Backups"]) {
@@ -73,6 +87,9 @@ describe("DR properties of every resource type the program declares", () => {
     [MAIN_EXAMPLE, "secondary", {}],
     [CHEAP_EXAMPLE, "secondary", {}],
     [CHEAP_EXAMPLE, "secondary", { cloudflareLoadBalancer: "true", cloudflareAccountId: "0".repeat(32) }],
+    // MySQL and MariaDB add their parameter group.
+    [MAIN_EXAMPLE, "secondary", { databaseEngine: "mysql" }],
+    [MAIN_EXAMPLE, "primary", { databaseEngine: "mariadb", activeSite: "secondary" }],
   ];
 
   test("each has an entry in the plan and shows at least one property (the line a DR reviewer looks for)", async () => {

@@ -1,4 +1,5 @@
 import { BACKUP_IMAGE_CONTRACT } from "../../infra/backupContract";
+import { EngineSwitchError, siteInstanceIdentifiers } from "../../infra/engineGuard";
 import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
@@ -121,11 +122,25 @@ describe("images exist in the site's own region", () => {
     expect(failure).toBeInstanceOf(EvaluationError);
     expect(failure.message).toMatch(/^drstack cannot deploy: an image it runs is missing from or out of date in this site's region us-west-2; nothing was deployed:/);
     expect(failure.message).toMatch(
-      new RegExp(`backupImageDigest = "${digest}": the image in acme-shop-dr/drstack-backup in us-west-2 is not one this drstack can run \\(no tag of it \\(0123456789ab-contract${BACKUP_IMAGE_CONTRACT - 1}\\) ends in -contract${BACKUP_IMAGE_CONTRACT}: .*\\)\\. Fix: run scripts/publish-backup-image.sh`),
+      new RegExp(`backupImageDigest = "${digest}": the image in acme-shop-dr/drstack-backup in us-west-2 is not one this drstack can run \\(no tag of it \\(0123456789ab-contract${BACKUP_IMAGE_CONTRACT - 1}\\) ends in -contract${BACKUP_IMAGE_CONTRACT}-postgres: .*\\)\\. Fix: run scripts/publish-backup-image.sh`),
     );
     expect(declared(failure)).toEqual(["pulumi:providers:aws"]);
   });
 
+  test("a backup image built for another engine (its tag names postgres, the stack runs mysql) stops the preview before anything is declared", async () => {
+    const failure = (await evaluateStack({ stack: "primary", overrides: { databaseEngine: "mysql" }, world: { backupImageEngine: "postgres" } }).catch((error: unknown) => error)) as EvaluationError;
+    expect(failure).toBeInstanceOf(EvaluationError);
+    expect(failure.message).toMatch(/no tag of it \(0123456789ab-contract3-postgres\) ends in -contract3-mysql: it was published by an older drstack, or for another databaseEngine/);
+    expect(failure.message).toMatch(/Fix: run scripts\/publish-backup-image.sh .*builds for databaseEngine mysql/);
+    expect(declared(failure)).toEqual(["pulumi:providers:aws"]);
+  });
+
+  test("the image built for the configured engine passes, for every engine", async () => {
+    for (const engine of ["postgres", "mysql", "mariadb"]) {
+      const evaluation = await evaluate("primary", { databaseEngine: engine, dbEngineVersion: "" });
+      expect(evaluation.resources.length).toBeGreaterThan(1);
+    }
+  });
   test("both missing images are reported at once", async () => {
     const failure = (await evaluateStack({
       stack: "primary",
@@ -135,5 +150,40 @@ describe("images exist in the site's own region", () => {
     expect(failure.message).toMatch(/images it runs are not in this site's region us-west-2/);
     expect(failure.message).toMatch(/appImageDigest/);
     expect(failure.message).toMatch(/backupImageDigest/);
+  });
+
+});
+
+describe("the database engine of a deployed site", () => {
+  test.each([
+    ["primary", "postgres", "mysql"],
+    ["primary", "mysql", "mariadb"],
+    ["secondary", "mariadb", "postgres"],
+  ])("%s running %s with databaseEngine set to %s stops the preview with the key and the fix, before anything but the provider is declared", async (stack, running, configured) => {
+    const failure = (await evaluateStack({
+      stack,
+      overrides: { databaseEngine: configured, dbEngineVersion: "" },
+      stackReferences: { kind: "unreachable" },
+      world: { deployedDatabaseEngine: running },
+    }).catch((error: unknown) => error)) as EvaluationError;
+    expect(failure).toBeInstanceOf(EvaluationError);
+    expect(failure.cause).toBeInstanceOf(EngineSwitchError);
+    expect(failure.message).toMatch(new RegExp(`^drstack cannot deploy: databaseEngine is ${configured}, but this site's database already runs `));
+    expect(failure.message).toContain(`acme-shop-dr-${stack}-db is an RDS ${running} instance`);
+    expect(failure.message).toContain(`RDS cannot change an instance's engine, and drstack never replaces a database`);
+    expect(failure.message).toContain(`Fix: pulumi -s ${stack} config set databaseEngine ${running}`);
+    expect(declared(failure)).toEqual(["pulumi:providers:aws"]);
+  });
+
+  test("a site whose instances run the configured engine, or do not exist yet, passes; the lookup asks for every generation of the site in its own region", async () => {
+    const evaluation = await evaluate("primary", { primaryDatabaseGeneration: "2" });
+    const lookups = evaluation.invokeCalls.filter(
+      (call) => call.token === "aws:rds/getInstances:getInstances" && ((call.inputs.filters ?? []) as Array<{ name: string }>).some((filter) => filter.name === "engine"),
+    );
+    expect(lookups.map((call) => (call.inputs.filters as Array<{ name: string; values: string[] }>).find((filter) => filter.name === "engine")?.values).sort()).toEqual([["mariadb"], ["mysql"]]);
+    for (const call of lookups) {
+      expect((call.inputs.filters as Array<{ name: string; values: string[] }>).find((filter) => filter.name === "db-instance-id")?.values).toEqual(siteInstanceIdentifiers("acme-shop-dr", "primary", 2));
+      expect(call.provider).toMatch(/pulumi:providers:aws::primary-aws/);
+    }
   });
 });

@@ -23,7 +23,7 @@ const PRIMARY = stackSetting("primary", "primaryRegion")!;
 const SECONDARY = stackSetting("secondary", "secondaryRegion")!;
 const REPOSITORY = `${stackSetting("secondary", "namePrefix")}/drstack-backup`;
 /** IMAGE_TAG below, with the contract suffix the stacks require of the backup image. */
-const TAG = `0123456789ab${backupImageContractSuffix()}`;
+const TAG = `0123456789ab${backupImageContractSuffix("postgres")}`;
 
 const AWS = `
 echo "aws $*" >> "$FAKE_LOG"
@@ -113,13 +113,13 @@ function digestIn({ dir }: Registry, region: string): string | undefined {
   return fs.existsSync(file) ? fs.readFileSync(file, "utf8").trim() : undefined;
 }
 
-function publish(target: Registry): ShellResult & { calls: string[]; githubOutput: string } {
+function publish(target: Registry, extraEnv: Record<string, string> = {}): ShellResult & { calls: string[]; githubOutput: string } {
   fs.rmSync(target.log, { force: true });
   const githubOutput = path.join(target.dir, "github-output");
   fs.writeFileSync(githubOutput, "");
   const result = runScript("scripts/publish-backup-image.sh", {
     bin: target.bin,
-    env: { FAKE_ECR: target.dir, FAKE_LOG: target.log, IMAGE_TAG: "0123456789ab", GITHUB_OUTPUT: githubOutput },
+    env: { FAKE_ECR: target.dir, FAKE_LOG: target.log, IMAGE_TAG: "0123456789ab", GITHUB_OUTPUT: githubOutput, ...extraEnv },
   });
   const calls = fs.existsSync(target.log) ? fs.readFileSync(target.log, "utf8").trim().split("\n") : [];
   return { ...result, calls, githubOutput: fs.readFileSync(githubOutput, "utf8") };
@@ -150,6 +150,31 @@ describe("scripts/publish-backup-image.sh, run against stand-ins for ECR and Doc
     expect(digestIn(target, SECONDARY)).toBe(digest);
     expect(run.stdout).toContain(`pulumi -s secondary config set backupImageDigest ${digest}`);
     expect(run.githubOutput).toBe(`digest=${digest}\n`);
+  });
+
+  test("builds for the stack files' databaseEngine and names it in the tag the stacks require (-contract3-<engine>)", () => {
+    const target = registry();
+    const run = publish(target);
+    expect(run.status).toBe(0);
+    expect(TAG).toMatch(/-contract3-postgres$/);
+    expect(builds(run.calls)[0]).toContain("--build-arg DATABASE_ENGINE=postgres");
+  });
+
+  test.each(["mysql", "mariadb"])("DATABASE_ENGINE=%s builds that engine's image under that engine's tag", (engine) => {
+    const target = registry();
+    const run = publish(target, { DATABASE_ENGINE: engine });
+    expect(run.status).toBe(0);
+    const tag = `0123456789ab${backupImageContractSuffix(engine as "mysql" | "mariadb")}`;
+    expect(builds(run.calls)[0]).toContain(`--build-arg DATABASE_ENGINE=${engine}`);
+    expect(builds(run.calls)[0]).toContain(`--tag ${registryOf(PRIMARY)}/${REPOSITORY}:${tag} --tag ${registryOf(SECONDARY)}/${REPOSITORY}:${tag}`);
+  });
+
+  test("an engine drstack does not run stops the script before anything is created or pushed", () => {
+    const target = registry();
+    const run = publish(target, { DATABASE_ENGINE: "oracle" });
+    expect(run.status).not.toBe(0);
+    expect(run.stderr).toContain("DATABASE_ENGINE=oracle is not an engine drstack runs (postgres, mysql, mariadb)");
+    expect(run.calls.filter((call) => call.startsWith("aws ecr create-repository") || call.startsWith("docker"))).toEqual([]);
   });
 
   test.each([

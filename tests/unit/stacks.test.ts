@@ -1,11 +1,24 @@
 import * as fs from "fs";
 import { parse } from "yaml";
+import { DATABASE_ENGINES } from "../../infra/engines";
 import { roleOf } from "../../infra/roles";
 import { describeDisagreements, sharedKeyDisagreements, stackFilePath } from "../../offline/stackFiles";
 import { evaluate, STACK_CASES } from "./evaluations";
 
-describe.each(STACK_CASES)("stack $stack with activeSite=$activeSite", ({ stack, activeSite }) => {
-  const run = () => evaluate(stack, { activeSite });
+/** Every stack and role, for each engine: switching the example stacks to MySQL or MariaDB is one setting (`databaseEngine`). */
+const ENGINE_CASES = DATABASE_ENGINES.flatMap((databaseEngine) => STACK_CASES.map((world) => ({ ...world, databaseEngine })));
+
+describe.each(ENGINE_CASES)("stack $stack with activeSite=$activeSite, databaseEngine=$databaseEngine", ({ stack, activeSite, databaseEngine }) => {
+  // PostgreSQL is the stack files' own setting: the same evaluation the other tests share.
+  const run = () => evaluate(stack, databaseEngine === "postgres" ? { activeSite } : { activeSite, databaseEngine });
+
+  test("runs the engine the one setting names, and exports it", async () => {
+    const { outputs, resources } = await run();
+    expect(outputs.databaseEngine).toBe(databaseEngine);
+    const instances = resources.filter((resource) => resource.type === "aws:rds/instance:Instance");
+    expect(instances.length).toBeGreaterThan(0);
+    expect(instances.map((instance) => instance.inputs.engine)).toEqual(instances.map(() => databaseEngine));
+  });
 
   test("exports the contract outputs with the role derived from site and activeSite", async () => {
     const { outputs, config } = await run();
