@@ -8,22 +8,8 @@ import { spawn } from "node:child_process";
 import { ENGINE_LABELS, MysqlEngine } from "./engine";
 import { CheckFailedError, UsageError } from "./errors";
 import { MYSQL_TOOLS, mysqlTool, mysqlToolArgs, ParsedMysqlUrl, withDefaultsFile } from "./mysql";
+import { mysqlDumpArgs } from "./mysqlBackup";
 import { SqlDumpReader, SqlDumpSummary } from "./sqlDump";
-
-/**
- * The backup's dump flags. What shapes the tuples must be the same as when
- * the backup was taken: --hex-blob, the character set, and the default
- * --tz-utc (TIMESTAMPs in UTC).
- */
-const MYSQL_DUMP_FLAGS: Record<MysqlEngine, string[]> = {
-  mariadb: ["--single-transaction", "--quick", "--routines", "--triggers", "--events", "--hex-blob", "--default-character-set=utf8mb4", "--skip-dump-date"],
-  mysql: ["--single-transaction", "--quick", "--routines", "--triggers", "--events", "--hex-blob", "--default-character-set=utf8mb4", "--skip-dump-date", "--set-gtid-purged=OFF"],
-};
-
-/** The dump tools have no --connect-timeout (the clients do) and refuse to start with it. */
-function dumpConnectionArgs(args: string[]): string[] {
-  return args.filter((a) => !a.startsWith("--connect-timeout="));
-}
 
 export async function redumpTables(opts: { dest: ParsedMysqlUrl; engine: MysqlEngine; binDir?: string }): Promise<SqlDumpSummary> {
   const { dest, engine } = opts;
@@ -32,7 +18,7 @@ export async function redumpTables(opts: { dest: ParsedMysqlUrl; engine: MysqlEn
     throw new UsageError(`${tool.path} is ${ENGINE_LABELS[tool.flavour]}'s ${tool.display}; the restored ${ENGINE_LABELS[engine]} database is compared with its backup by ${MYSQL_TOOLS[engine].dump}. Set --mysql-bin-dir / MYSQL_BIN_DIR to ${ENGINE_LABELS[engine]}'s client tools.`);
   }
   return withDefaultsFile(dest, async (defaultsFile) => {
-    const child = spawn(tool.path, [...dumpConnectionArgs(mysqlToolArgs(dest, engine, defaultsFile)), ...MYSQL_DUMP_FLAGS[engine], dest.database], { stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(tool.path, [...mysqlToolArgs(dest, engine, defaultsFile), ...mysqlDumpArgs(engine, dest.database)], { stdio: ["ignore", "pipe", "pipe"] });
     let stderr = "";
     child.stderr.setEncoding("utf8").on("data", (s: string) => {
       stderr = (stderr + s).slice(-4000);
