@@ -2,7 +2,8 @@
  * MySQL's and MariaDB's part of a backup run: mysqldump / mariadb-dump of
  * one database in one consistent snapshot (`--single-transaction`, InnoDB),
  * with its routines, triggers and events, gzipped on the way to the upload
- * while sqlDump.ts reads the plain SQL for each table's rows and checksum.
+ * (parallelGzip.ts: on several cores) while sqlDump.ts reads the plain SQL
+ * for each table's rows and checksum.
  *
  * The dump has no CREATE DATABASE, so it restores into any database name. It
  * keeps mysqldump's LOCK TABLES and DISABLE KEYS around each table's rows
@@ -15,14 +16,14 @@
  * WITH READ LOCK, which RDS does not allow.
  */
 import { spawn } from "node:child_process";
-import { PassThrough, Transform, pipeline } from "node:stream";
-import { createGzip } from "node:zlib";
+import { PassThrough } from "node:stream";
 import type { Connection, RowDataPacket } from "mysql2/promise";
 import { ENGINE_LABELS, MysqlEngine } from "./engine";
 import { CheckFailedError, NotWriterError, UsageError, errorMessage } from "./errors";
 import type { EngineSession, RunningDump } from "./engineDump";
 import { BinlogPosition, MYSQL_DUMP_FORMAT, MYSQL_VERIFICATION_METHOD } from "./manifest";
 import { checkDumpTool, checkServerFlavour, connectMysql, createDefaultsFile, MYSQL_TOOLS, MysqlFlavour, MysqlServerInfo, mysqlTool, mysqlToolArgs, parseMysqlUrl, serverInfo } from "./mysql";
+import { parallelGzip } from "./parallelGzip";
 import type { DatabaseConnection } from "./postgres";
 import { DUMP_BUFFER_BYTES } from "./postgresBackup";
 import { dumpedTableStates, MYSQL_TABLE_CHECKSUM_METHOD, SqlDumpReader, SqlDumpSummary } from "./sqlDump";
@@ -151,35 +152,32 @@ export async function openMysqlSession(opts: MysqlSessionOptions): Promise<Engin
       let summary: SqlDumpSummary | undefined;
       let unreadable: unknown;
       let plainBytes = 0;
-      const parse = new Transform({
-        transform(chunk: Buffer, _encoding, done) {
+      /** The plain SQL, read by the dump reader on its way to gzip. */
+      async function* read(): AsyncGenerator<Buffer> {
+        for await (const chunk of plain as AsyncIterable<Buffer>) {
           plainBytes += chunk.length;
           try {
             reader.write(chunk);
           } catch (err) {
-            // Output that is not a dump is reported with the tool's exit code in finish; stop reading it.
+            // Output that is not a dump: stop the tool, fail the upload.
             unreadable = err;
             child.kill("SIGKILL");
-            done(err as Error);
-            return;
+            throw err;
           }
-          done(null, chunk);
-        },
-        flush(done) {
-          try {
-            summary = reader.end();
-          } catch (err) {
-            unreadable = err;
-          }
-          done();
-        },
-      });
-      const gzip = createGzip({ level: opts.compressLevel ?? DEFAULT_GZIP_LEVEL });
-      pipeline(plain, parse, gzip, () => undefined);
+          yield chunk;
+        }
+        try {
+          summary = reader.end();
+        } catch (err) {
+          // Reported in finish, after the tool's exit code (a killed tool also leaves a cut-off dump).
+          unreadable = err;
+        }
+      }
+      const output = parallelGzip(read(), { level: opts.compressLevel ?? DEFAULT_GZIP_LEVEL });
 
       const running: RunningDump = {
         pid: child.pid,
-        output: gzip as AsyncIterable<Buffer>,
+        output,
         async finish() {
           const { code, signal } = await exit;
           if (code !== 0) throw new CheckFailedError(`${tool.name} failed (${signal ? `killed by ${signal}` : `exit ${code}`}): ${stderr.trim() || "no message"}`);
@@ -206,8 +204,8 @@ export async function openMysqlSession(opts: MysqlSessionOptions): Promise<Engin
           };
         },
         kill() {
+          // Its output then ends, and finish reports the signal.
           child.kill("SIGKILL");
-          gzip.destroy();
         },
         async release() {
           // mysqldump's transaction was its own connection's, ended when it exited.
