@@ -16,7 +16,7 @@ import { UsageError, errorMessage } from "./errors";
 import type { DatabaseConnection } from "./postgres";
 
 export const MYSQL_DEFAULT_PORT = 3306;
-/** Seconds the client and the tools wait for a connection. */
+/** Seconds the in-process client waits for a connection. */
 export const MYSQL_CONNECT_TIMEOUT_SECONDS = 10;
 
 /**
