@@ -220,7 +220,7 @@ export async function openMysqlSession(opts: MysqlSessionOptions): Promise<Engin
 }
 
 /** The sources this server replicates from: one row per replication channel / connection. */
-async function replicationSources(client: Connection, engine: MysqlEngine, timeout: number): Promise<RowDataPacket[]> {
+export async function replicationSources(client: Connection, engine: MysqlEngine, timeout: number): Promise<RowDataPacket[]> {
   if (engine === "mariadb") return (await client.query<RowDataPacket[]>({ sql: "SHOW ALL SLAVES STATUS", timeout }))[0];
   try {
     return (await client.query<RowDataPacket[]>({ sql: "SHOW REPLICA STATUS", timeout }))[0];
