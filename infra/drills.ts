@@ -35,7 +35,7 @@ export interface RestoreDrillsArgs {
   /** The zone of the drill's subnet: the site's first data subnet zone. */
   zoneId: string;
   alarmTopicArn: pulumi.Input<string>;
-  /** The backup job image, which holds pg_restore and the PostgreSQL server the drill restores into. */
+  /** The backup job image, which holds the engine's restore tool and the server the drill restores into (PostgreSQL, MySQL or MariaDB). */
   backupImageUri: pulumi.Input<string>;
   /** Its repository, which the task's execution role pulls from. */
   backupRepositoryArn: pulumi.Input<string>;
@@ -44,7 +44,8 @@ export interface RestoreDrillsArgs {
 /**
  * Scheduled restore drills for one site: per tier that protects a database,
  * an ECS task on Fargate (the backup image, `node /var/task/tasks/drill.js`)
- * that starts a throwaway PostgreSQL in the task's ephemeral storage,
+ * that starts a throwaway server of the backup's engine (PostgreSQL, MySQL
+ * or MariaDB) in the task's ephemeral storage,
  * restores the newest backup of each of the tier's databases from this
  * site's bucket into it, checks it against the manifest, publishes
  * DrillFailed and DrillRestoreSeconds and writes a drill report; its
@@ -56,7 +57,7 @@ export interface RestoreDrillsArgs {
  * standby they prove that the replicated copies restore, which is what a
  * region loss leaves. The tasks run in a VPC of their own (DrillNetwork)
  * that reaches S3, ECR, CloudWatch Logs and CloudWatch only; their
- * PostgreSQL listens on a socket in the task's /tmp.
+ * throwaway server listens on a socket in the task's /tmp.
  */
 export class RestoreDrills extends pulumi.ComponentResource {
   /** Per tier, the task definition's ARN (with its revision). */
@@ -135,7 +136,7 @@ export class RestoreDrills extends pulumi.ComponentResource {
               command: DRILL_TASK_COMMAND.slice(1),
               environment: Object.entries(environment).map(([key, value]) => ({ name: key, value })),
               stopTimeout: DRILL_STOP_TIMEOUT_SECONDS,
-              // tini as PID 1: the postgres children the drill starts are reaped, and SIGTERM reaches node.
+              // tini as PID 1: the server processes the drill starts are reaped, and SIGTERM reaches node.
               linuxParameters: { initProcessEnabled: true },
               // Non-blocking: a Logs endpoint that stalls must not block the drill's writes to stdout, and with them its deadline.
               logConfiguration: {

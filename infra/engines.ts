@@ -151,8 +151,10 @@ export function parameterGroupFamily(engine: DatabaseEngine, major: string): str
  * MySQL and MariaDB:
  * - `binlog_format=ROW`: row-based replication copies each row's change, not
  *   the statement, so a non-deterministic statement cannot leave the replica
- *   (the next writer) different from its source; RDS's default for MariaDB is
- *   MIXED and RDS recommends MIXED for MySQL unless a format is needed.
+ *   (the next writer) different from its source (MySQL Reference Manual,
+ *   "Advantages and Disadvantages of Statement-Based and Row-Based
+ *   Replication"); declared, not left to the group's default, which differs
+ *   between engines and versions.
  * - `require_secure_transport=ON`: RDS for MySQL and MariaDB accept
  *   unencrypted connections by default; the backup job and the application
  *   connect with TLS, and the server now refuses anything else.

@@ -493,7 +493,17 @@ export async function deploySite(config: DrConfig = loadConfig(), drPosture: DrP
  */
 function writerArnToReplicate(config: DrConfig, accountId: pulumi.Output<string>, primaryStack: pulumi.StackReference | undefined): pulumi.Output<string> {
   if (primaryStack) {
-    return primaryStack.requireOutput("databaseArn").apply((arn) => String(arn));
+    // A replica copies its source's engine whatever this stack declares; an engine the two stacks
+    // disagree on would surface later as a replacement the preview refuses. Stop before the replica.
+    return pulumi.all([primaryStack.requireOutput("databaseArn"), primaryStack.getOutput("databaseEngine")]).apply(([arn, engine]) => {
+      if (engine !== undefined && engine !== config.database.engine) {
+        throw new Error(
+          `databaseEngine is ${config.database.engine} in this stack, but the primary's database runs ${String(engine)}: a replica runs its source's engine. ` +
+            `Fix: pulumi -s ${config.stack} config set databaseEngine ${String(engine)} (both stacks name the same engine, README, "Database engines").`,
+        );
+      }
+      return String(arn);
+    });
   }
   const source = replicationSourceSite(config.activeSite);
   const identifier = databaseIdentifier(config.namePrefix, source, config.database.generations[source]);

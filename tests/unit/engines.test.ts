@@ -1,6 +1,8 @@
+import { spawnSync } from "child_process";
 import { readFileSync } from "node:fs";
 import * as path from "path";
 import { parameterGroupName } from "../../infra/database";
+import type { DrPosture } from "../../infra/objectives";
 import {
   checkEngineVersion,
   DATABASE_ENGINES,
@@ -12,7 +14,7 @@ import {
   POSTGRES_PORT,
 } from "../../infra/engines";
 import { BACKUP_ENGINES } from "../../lambdas/core/engine";
-import { Evaluation, RecordedResource, revealSecrets } from "../../offline/evaluate";
+import { Evaluation, primaryReference, RecordedResource, revealSecrets } from "../../offline/evaluate";
 import { evaluate, resourcesOfType, STACK_CASES } from "./evaluations";
 
 jest.setTimeout(240_000);
@@ -187,6 +189,18 @@ describe("what the program declares for each engine, in every stack, role and fa
     }
   });
 
+  test(`MySQL and MariaDB replicas replicate from the other region's writer by ARN, encrypted with a key of their own region: "If replicating an Instance in a different region, use the arn of the source DB ... you will also need to specify a kmsKeyId" (${PULUMI_ARGS}.replicateSourceDb)`, () => {
+    for (const world of all.filter(({ engine }) => engine !== "postgres")) {
+      const region = String(world.evaluation.outputs.region);
+      for (const db of instances(world).filter((instance) => instance.inputs.replicateSourceDb !== undefined)) {
+        const source = String(db.inputs.replicateSourceDb);
+        expect({ world: world.label, source }).toEqual({ world: world.label, source: expect.stringMatching(/^arn:aws:rds:[a-z0-9-]+:\d{12}:db:[a-z0-9-]+$/) });
+        expect(source.split(":")[3]).not.toBe(region);
+        expect(String(db.inputs.kmsKeyId)).toContain(`:kms:${region}:`);
+      }
+    }
+  });
+
   test("PostgreSQL keeps RDS's default parameter group (rds.force_ssl=1 from PostgreSQL 15): no group is declared and no instance names one", () => {
     for (const world of all.filter(({ engine }) => engine === "postgres")) {
       expect(resourcesOfType(world.evaluation, PARAMETER_GROUP)).toEqual([]);
@@ -233,10 +247,34 @@ describe("what the program declares for each engine, in every stack, role and fa
     }
   });
 
-  test("the stack's plan properties and outputs show the engine", () => {
+  test("the stack's outputs and its DR posture (the plan's and the rehearsal's) show the engine", () => {
     for (const world of all) {
       expect({ world: world.label, engine: world.evaluation.outputs.databaseEngine }).toEqual({ world: world.label, engine: world.engine });
+      const posture = world.evaluation.outputs.drPosture as DrPosture;
+      expect(posture.mechanisms.databaseEngine).toBe(world.engine);
+      const step = posture.recoveryTime.steps.find((candidate) => candidate.step === "database");
+      if (posture.mechanisms.databaseReplica) {
+        expect({ world: world.label, basis: step?.basis }).toEqual({ world: world.label, basis: `promote the standby's cross-region ${ENGINE_PROFILES[world.engine].label} replica` });
+      }
     }
+  });
+});
+
+describe("the two stacks name one engine", () => {
+  test("a standby secondary whose databaseEngine is not the primary's stops before its replica is declared, with the fix", async () => {
+    const primary = await evaluate("primary");
+    const options = { stack: "secondary", overrides: { databaseEngine: "mysql" }, stackReferences: primaryReference(primary) };
+    const script = `
+require("tsx/cjs/api").register();
+require("./offline/evaluate").evaluateStack(${JSON.stringify(options)}).then(
+  () => process.stdout.write(JSON.stringify({ ok: true }), () => process.exit(0)),
+  (error) => process.stdout.write(JSON.stringify({ ok: false, message: error.message }), () => process.exit(0)),
+);`;
+    const result = spawnSync(process.execPath, ["-e", script], { cwd: path.resolve(__dirname, "..", ".."), encoding: "utf8" });
+    expect(JSON.parse(result.stdout)).toEqual({
+      ok: false,
+      message: expect.stringMatching(/databaseEngine is mysql in this stack, but the primary's database runs postgres: a replica runs its source's engine\. Fix: pulumi -s secondary config set databaseEngine postgres/),
+    });
   });
 });
 

@@ -144,6 +144,38 @@ function withInputs(evaluation: Evaluation, match: (resource: RecordedResource) 
   return { ...evaluation, resources };
 }
 
+describe("the reachability graph follows the engine's port", () => {
+  test.each(STACK_CASES)("with databaseEngine=mysql the $stack stack (activeSite=$activeSite) reaches its database on 3306 and nothing else", async ({ stack, activeSite }) => {
+    const evaluation = await evaluate(stack, { activeSite, databaseEngine: "mysql" }, stack === "secondary" && activeSite === "secondary" ? { kind: "unreachable" } : undefined);
+    expect(reachabilityProblems(evaluation, calls)).toEqual([]);
+  });
+
+  test("a MySQL database admitting its clients on PostgreSQL's port is caught, for the pods and the backup functions", async () => {
+    const evaluation = await evaluate("primary", { databaseEngine: "mysql" });
+    const broken = withInputs(
+      evaluation,
+      (resource) => resource.type === T.group && resource.name === "primary-database-sg",
+      (inputs) => ({ ...inputs, ingress: ((inputs.ingress ?? []) as Array<Record<string, unknown>>).map((rule) => ({ ...rule, fromPort: 5432, toPort: 5432 })) }),
+    );
+    const problems = reachabilityProblems(broken, calls).map((problem) => `${problem.from} -> ${problem.to}`);
+    expect(problems).toEqual(expect.arrayContaining([expect.stringMatching(/^backup function .* -> database acme-shop-dr-primary-db$/), expect.stringMatching(/-> database acme-shop-dr-primary-db$/)]));
+    expect(problems.some((problem) => problem.startsWith("the cluster"))).toBe(true);
+  });
+
+  test("a backup function whose DATABASE_URL names another port than the database's is caught", async () => {
+    const evaluation = await evaluate("primary", { databaseEngine: "mariadb" });
+    const broken = withInputs(
+      evaluation,
+      (resource) => resource.type === "aws:lambda/function:Function" && resource.inputs.packageType === "Image",
+      (inputs) => {
+        const environment = inputs.environment as { variables: Record<string, string> };
+        return { ...inputs, environment: { variables: { ...environment.variables, DATABASE_URL: environment.variables.DATABASE_URL.replace(":3306/", ":5432/") } } };
+      },
+    );
+    expect(reachabilityProblems(broken, calls).map((problem) => problem.problem)).toContain("DATABASE_URL names port 5432, but the database listens on 3306");
+  });
+});
+
 describe("the reachability check fails when a hop breaks", () => {
   // The site network's hops; the drills' own VPC has its breaks tested in tests/unit/drills.test.ts.
   const isGroup = (suffix: string) => (resource: RecordedResource) => resource.type === T.group && resource.name.endsWith(suffix) && !resource.name.includes("-restore-drills-");

@@ -92,6 +92,23 @@ describe.each(STACK_CASES)("workloads of stack $stack with activeSite=$activeSit
     }
   });
 
+  test.each(["mysql", "mariadb"])("with databaseEngine=%s, the Secret carries a mysql:// URL and the DB_* variables MySQL frameworks read, on 3306", async (engine) => {
+    const evaluation = await evaluate(stack, { activeSite, databaseEngine: engine }, stack === "secondary" && activeSite === "secondary" ? { kind: "unreachable" } : undefined);
+    const secret = single(evaluation, T.secret);
+    const { value } = secret.inputs.stringData as { value: Record<string, string> };
+    const host = String(evaluation.outputs.databaseEndpoint);
+    expect(value).toMatchObject({
+      DATABASE_URL: `mysql://drstack:${encodeURIComponent(value.DB_PASSWORD)}@${host}:3306/shop?sslmode=require`,
+      DB_CONNECTION: engine,
+      DB_HOST: host,
+      DB_PORT: "3306",
+      DB_DATABASE: "shop",
+      DB_USERNAME: "drstack",
+    });
+    expect(value.DB_PASSWORD.length).toBeGreaterThan(0);
+    expect(Object.keys(value).filter((key) => key.startsWith("PG"))).toEqual([]);
+  });
+
   test("delivers this site's own database and cache, with credentials, as a Kubernetes Secret and never as plain env values", async () => {
     const evaluation = await run();
     expect(evaluation.outputs.databaseEndpoint).toMatch(new RegExp(`^acme-shop-dr-${stack}-db\\.`));
