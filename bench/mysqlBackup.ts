@@ -11,7 +11,8 @@
  *   (a) mariadb-dump with the backup's own options to /dev/null, and
  *   (b) `drstack-backup backup` into MinIO as a child process, sampling its
  *       peak resident memory (VmHWM) from /proc,
- * and reports best and median in MiB/s of SQL. Prints figures; asserts
+ * and reports best and median in MiB/s of SQL. BENCH_COMPRESS sets (b)'s
+ * gzip level (0 shows what compression costs). Prints figures; asserts
  * nothing about timing.
  */
 import { spawnSync } from "node:child_process";
@@ -27,6 +28,8 @@ const TARGET_BYTES = Number(process.env.BENCH_DB_BYTES ?? 1024 ** 3);
 const PART_SIZE_MB = process.env.BENCH_PART_SIZE_MB ?? "16";
 const CONCURRENCY = process.env.BENCH_CONCURRENCY ?? "4";
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+/** --compress for (b): the gzip level; the backup's default when unset. */
+const COMPRESS = process.env.BENCH_COMPRESS;
 const MB = 1024 * 1024;
 const DB = "bench";
 
@@ -95,6 +98,7 @@ async function main(): Promise<void> {
           "--bucket", c.minio.siteA.bucket, "--s3-endpoint", c.minio.siteA.endpoint,
           "--access-key-id", c.minio.accessKey, "--secret-access-key", c.minio.secretKey,
           "--part-size-mb", PART_SIZE_MB, "--concurrency", CONCURRENCY,
+          ...(COMPRESS === undefined ? [] : ["--compress", COMPRESS]),
         ],
         { env: { ...process.env, DATABASE_URL: url }, sampleRss: true },
       );
@@ -112,7 +116,7 @@ async function main(): Promise<void> {
     const peak = Math.max(...b.map((x) => x.peakRssBytes ?? 0));
     const lines = [
       `database size            ${(dbBytes / MB).toFixed(0)} MiB InnoDB (${m.tables.reduce((n, t) => n + t.rows, 0)} rows), ${ROUNDS} round(s)`,
-      `dump size                ${(sqlBytes / MB).toFixed(0)} MiB of SQL, stored gzipped as ${(m.size / MB).toFixed(0)} MiB in ${m.partCount} parts of ${PART_SIZE_MB} MiB, concurrency ${CONCURRENCY}`,
+      `dump size                ${(sqlBytes / MB).toFixed(0)} MiB of SQL, stored gzipped (level ${COMPRESS ?? "default"}) as ${(m.size / MB).toFixed(0)} MiB in ${m.partCount} parts of ${PART_SIZE_MB} MiB, concurrency ${CONCURRENCY}`,
       `(a) mariadb-dump > null  best ${best(a).toFixed(1)} s = ${thr(best(a)).toFixed(1)} MiB/s of SQL; median ${median(a).toFixed(1)} s; all ${a.map((x) => x.seconds.toFixed(1)).join(", ")}`,
       `(b) drstack backup       best ${best(b).toFixed(1)} s = ${thr(best(b)).toFixed(1)} MiB/s of SQL; median ${median(b).toFixed(1)} s; all ${b.map((x) => x.seconds.toFixed(1)).join(", ")}`,
       `ratio b/a (throughput)   best ${(best(a) / best(b)).toFixed(2)}, median ${(median(a) / median(b)).toFixed(2)}`,
