@@ -15,6 +15,7 @@ import {
 } from "../../infra/engines";
 import { BACKUP_ENGINES } from "../../lambdas/core/engine";
 import { Evaluation, primaryReference, RecordedResource, revealSecrets } from "../../offline/evaluate";
+import { diffFromPairs, pairsFromEvaluations } from "../../offline/diff";
 import { evaluate, resourcesOfType, STACK_CASES } from "./evaluations";
 
 jest.setTimeout(240_000);
@@ -257,6 +258,18 @@ describe("what the program declares for each engine, in every stack, role and fa
         expect({ world: world.label, basis: step?.basis }).toEqual({ world: world.label, basis: `promote the standby's cross-region ${ENGINE_PROFILES[world.engine].label} replica` });
       }
     }
+  });
+});
+
+describe("the DR diff of a changed databaseEngine", () => {
+  test("an engine change on a deployed stack is a blocking replacement of every instance, naming databaseEngine", async () => {
+    const before = await evaluate("primary");
+    const after = await evaluate("primary", { databaseEngine: "mysql" });
+    const diff = diffFromPairs(pairsFromEvaluations(before, after), "databaseEngine postgres -> mysql", "primary");
+    const engineFindings = diff.findings.filter((finding) => finding.rule === "database-engine-changed");
+    expect(engineFindings.map((finding) => finding.name)).toEqual(["primary-database-instance"]);
+    expect(engineFindings[0]).toMatchObject({ severity: "blocking", message: expect.stringMatching(/engine postgres -> mysql \(databaseEngine changed\)/) });
+    expect(diff.findings.some((finding) => finding.rule === "data-store-replaced" && finding.name === "primary-database-instance")).toBe(true);
   });
 });
 

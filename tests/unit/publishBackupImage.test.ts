@@ -1,7 +1,7 @@
 import { backupImageContractSuffix } from "../../infra/backupContract";
 import * as fs from "fs";
 import * as path from "path";
-import { stackSetting } from "../../scripts/workflowChecks";
+import { imageEngine, stackSetting } from "../../scripts/workflowChecks";
 import { fakeBin, REPOSITORY_ROOT, runScript, scratchDir, ShellResult } from "./fakeCommands";
 
 /**
@@ -167,6 +167,21 @@ describe("scripts/publish-backup-image.sh, run against stand-ins for ECR and Doc
     const tag = `0123456789ab${backupImageContractSuffix(engine as "mysql" | "mariadb")}`;
     expect(builds(run.calls)[0]).toContain(`--build-arg DATABASE_ENGINE=${engine}`);
     expect(builds(run.calls)[0]).toContain(`--tag ${registryOf(PRIMARY)}/${REPOSITORY}:${tag} --tag ${registryOf(SECONDARY)}/${REPOSITORY}:${tag}`);
+  });
+
+  test("the engine comes from the stack files, which must agree; DATABASE_ENGINE overrides it", () => {
+    expect(imageEngine(undefined)).toEqual({ ok: true, engine: "postgres" });
+    expect(imageEngine("mariadb")).toEqual({ ok: true, engine: "mariadb" });
+    const root = scratchDir();
+    for (const file of ["Pulumi.yaml", "Pulumi.primary.yaml", "Pulumi.secondary.yaml"]) {
+      fs.copyFileSync(path.join(REPOSITORY_ROOT, file), path.join(root, file));
+    }
+    const secondary = path.join(root, "Pulumi.secondary.yaml");
+    fs.writeFileSync(secondary, fs.readFileSync(secondary, "utf8").replace("drstack:databaseEngine: postgres", "drstack:databaseEngine: mysql"));
+    expect(imageEngine(undefined, root)).toEqual({
+      ok: false,
+      message: "databaseEngine is postgres in Pulumi.primary.yaml but mysql in Pulumi.secondary.yaml; both stacks run the same engine and one backup image",
+    });
   });
 
   test("an engine drstack does not run stops the script before anything is created or pushed", () => {
