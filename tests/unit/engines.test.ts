@@ -261,6 +261,18 @@ describe("what the program declares for each engine, in every stack, role and fa
   });
 });
 
+describe("the point-in-time copy of a MySQL or MariaDB site", () => {
+  test.each(MYSQL_ENGINES)("%s: restored under the engine, on its port, with the site's parameter group (a restored instance otherwise gets the engine's default group)", async (engine) => {
+    const evaluation = await evaluate("primary", { databaseEngine: engine, recoveryPointInTime: "latest" });
+    const recovery = resourcesOfType(evaluation, INSTANCE).find((db) => db.inputs.restoreToPointInTime !== undefined);
+    const [group] = resourcesOfType(evaluation, PARAMETER_GROUP);
+    expect(recovery?.inputs).toMatchObject({ engine, port: 3306, parameterGroupName: group.inputs.name });
+    const recoveryGroup = resourcesOfType(evaluation, SECURITY_GROUP).find((candidate) => candidate.name.startsWith("primary-database-recovery-"));
+    expect(recoveryGroup?.inputs.ingress).toEqual([expect.objectContaining({ fromPort: 3306, toPort: 3306 })]);
+    expect(String(recoveryGroup?.inputs.description)).not.toContain("'");
+  });
+});
+
 describe("the DR diff of a changed databaseEngine", () => {
   test("an engine change on a deployed stack is a blocking replacement of every instance, naming databaseEngine", async () => {
     const before = await evaluate("primary");
