@@ -4,9 +4,9 @@
  * this one instead of naming an engine. README, "Database engines", is the
  * same table in prose; tests/unit/engines.test.ts pins each rule to its source.
  *
- * The backup code in lambdas/ has its own copy of the engine names (the
- * contract in its manifest, lambdas/core/manifest.ts); an agreement test keeps
- * the two equal. The program never imports from lambdas/.
+ * The backup code in lambdas/ has its own copy of the engine names
+ * (lambdas/core/engine.ts, which its manifests and URL schemes use); a test
+ * keeps the two equal. The program never imports from lambdas/.
  */
 
 export const DATABASE_ENGINES = ["postgres", "mysql", "mariadb"] as const;
@@ -96,10 +96,6 @@ export const ENGINE_PROFILES: Readonly<Record<DatabaseEngine, EngineProfile>> = 
     appUrlScheme: "mysql",
   },
 };
-
-export function engineProfile(engine: DatabaseEngine): EngineProfile {
-  return ENGINE_PROFILES[engine];
-}
 
 /** Whether the engine speaks MySQL's protocol (the backup code's `mysql` family). */
 export function isMysqlFamily(engine: DatabaseEngine): boolean {
