@@ -7,10 +7,16 @@
  * server flavour print the same rows as the same bytes), and that the views,
  * routines, triggers and events the manifest lists are all there.
  *
+ * The client commits each statement as it runs it, so nothing is sent
+ * before the whole object is checked: it is downloaded once into a private
+ * temporary file (mode 0600 in a 0700 directory, removed afterwards) while
+ * hashed, refused unless it is the manifest's SHA-256 and size, read through
+ * the dump reader (it must parse as the manifest's dump, to its completion
+ * line), and only then fed to the client, with --one-database as a backstop.
+ *
  * MySQL runs DDL outside transactions, so the dump cannot be applied in one
  * as pg_restore --single-transaction is. Instead nothing is kept from a
- * restore that did not finish: when the client fails, the object does not
- * hash to its manifest, or the gzip stream is damaged, the database is
+ * restore that did not finish: when the client fails, the database is
  * dropped if this restore created it, or emptied again (dropped and created
  * with its own character set and collation) if it was an empty one.
  */
@@ -20,11 +26,12 @@ import type { Connection, RowDataPacket } from "mysql2/promise";
 import { ENGINE_LABELS, MysqlEngine } from "./engine";
 import { CheckFailedError, UsageError, errorMessage } from "./errors";
 import { MYSQL_TOOLS, mysqlTool, mysqlToolArgs, ParsedMysqlUrl, withDefaultsFile } from "./mysql";
-import { downloadDump, StoredDump } from "./mysqlDumpDownload";
+import { downloadVerifiedDump, StoredDump, VerifiedDump } from "./mysqlDumpDownload";
 import { redumpTables } from "./mysqlRedump";
 import type { MysqlManifest } from "./manifest";
 import type { TableComparison } from "./restore";
 import { BucketLocation } from "./s3";
+import { MYSQL_TABLE_CHECKSUM_METHOD, SqlDumpReader } from "./sqlDump";
 import { childWriter } from "./streamWrite";
 import type { TableState } from "./checksums";
 
@@ -69,7 +76,7 @@ export async function checkMysqlTargetEmpty(conn: Connection, dest: ParsedMysqlU
 export interface MysqlDatabaseRun {
   s3: S3Client;
   bucket: BucketLocation;
-  manifest: StoredDump & { tables: TableState[]; endedAt: string; objects?: MysqlManifest["objects"] };
+  manifest: StoredDump & { tables: TableState[]; endedAt: string; objects?: MysqlManifest["objects"]; tableChecksumMethod?: string; verification?: { statements?: number } };
   engine: MysqlEngine;
   /** The target, and an admin connection to its server without a database selected. */
   dest: ParsedMysqlUrl;
@@ -85,18 +92,26 @@ export async function restoreMysqlDatabase(run: MysqlDatabaseRun): Promise<{ tab
   if (client.flavour !== run.engine) {
     throw new UsageError(`${client.path} is ${ENGINE_LABELS[client.flavour]}'s client (${client.display}); a ${ENGINE_LABELS[run.engine]} dump is restored with ${ENGINE_LABELS[run.engine]}'s. Install it and set --mysql-bin-dir / MYSQL_BIN_DIR to its directory. Nothing was changed.`);
   }
-  if (!target.exists) {
-    await conn.query(`CREATE DATABASE ${ident(dest.database)} CHARACTER SET utf8mb4`).catch((err: unknown) => {
-      throw new UsageError(`Could not create database "${dest.database}" named by ${dest.label} (${errorMessage(err)}). The user needs the CREATE privilege, or create the database first.`);
-    });
-    log(`database ${dest.database} created`);
-  }
-  log(`restoring ${manifest.dumpKey} (${manifest.size} bytes, taken ${manifest.endedAt}) into ${dest.database} with ${client.display}`);
+  // The client commits every statement as it runs it: the object is checked whole before the first one is sent.
+  const dump = await downloadVerifiedDump(run.s3, run.bucket, manifest, "nothing was changed");
   try {
-    await pipeIntoClient(run, client.path);
-  } catch (err) {
-    await undo(run).catch((e: unknown) => log(`could not undo the failed restore of ${dest.database}: ${errorMessage(e)}; drop it by hand`));
-    throw err;
+    await checkDumpIsTheManifests(dump, manifest);
+    log(`${manifest.dumpKey} hashes to its manifest's sha256 and reads as its dump; applying it`);
+    if (!target.exists) {
+      await conn.query(`CREATE DATABASE ${ident(dest.database)} CHARACTER SET utf8mb4`).catch((err: unknown) => {
+        throw new UsageError(`Could not create database "${dest.database}" named by ${dest.label} (${errorMessage(err)}). The user needs the CREATE privilege, or create the database first.`);
+      });
+      log(`database ${dest.database} created`);
+    }
+    log(`restoring ${manifest.dumpKey} (${manifest.size} bytes, taken ${manifest.endedAt}) into ${dest.database} with ${client.display}`);
+    try {
+      await pipeIntoClient(run, client.path, dump);
+    } catch (err) {
+      await undo(run).catch((e: unknown) => log(`could not undo the failed restore of ${dest.database}: ${errorMessage(e)}; drop it by hand`));
+      throw err;
+    }
+  } finally {
+    dump.remove();
   }
   log(`dump applied; dumping ${dest.database} again to compare its rows with the manifest`);
   const dumped = await redumpTables({ dest, engine: run.engine, binDir: run.binDir });
@@ -126,14 +141,48 @@ export async function restoreMysqlDatabase(run: MysqlDatabaseRun): Promise<{ tab
   return { tables, missingObjects, failures };
 }
 
-/** S3 -> SHA-256 -> gunzip -> the client; the client's failure, a damaged stream or a wrong digest throws. */
-async function pipeIntoClient(run: MysqlDatabaseRun, clientPath: string): Promise<void> {
-  const { dest, manifest } = run;
+/**
+ * The verified object read as a dump before any of it is applied: it must
+ * parse as mysqldump output to its completion line, with the manifest's
+ * statement count and every table's rows and checksum. The digest already
+ * matched, so this refuses a manifest whose digest was rewritten to match an
+ * object that is not the dump it describes.
+ */
+async function checkDumpIsTheManifests(dump: VerifiedDump, m: MysqlDatabaseRun["manifest"]): Promise<void> {
+  const reader = new SqlDumpReader();
+  const problems: string[] = [];
+  try {
+    for await (const chunk of dump.sql()) reader.write(chunk);
+    const summary = reader.end();
+    if (!summary.completed) problems.push(`it has no "-- Dump completed" line`);
+    if (m.verification?.statements !== undefined && summary.statements !== m.verification.statements) {
+      problems.push(`it holds ${summary.statements} statements, the manifest recorded ${m.verification.statements}`);
+    }
+    for (const t of m.tables) {
+      const dumped = summary.tables.get(t.table);
+      if (!dumped || !summary.createdTables.includes(t.table)) problems.push(`it has no table ${t.table}`);
+      else if (dumped.rows !== t.rows) problems.push(`${t.table} has ${dumped.rows} rows in it, the manifest recorded ${t.rows}`);
+      else if (t.checksum !== undefined && m.tableChecksumMethod === MYSQL_TABLE_CHECKSUM_METHOD && dumped.checksum !== t.checksum) {
+        problems.push(`${t.table} has checksum ${dumped.checksum} in it, the manifest recorded ${t.checksum}`);
+      }
+    }
+  } catch (err) {
+    problems.push(`it does not read as a mysqldump/mariadb-dump of one database (${errorMessage(err)})`);
+  }
+  if (problems.length > 0) {
+    throw new CheckFailedError(`${m.dumpKey} is not the dump its manifest describes: ${problems.join("; ")}. Nothing was changed; restore another backup (--manifest-key).`);
+  }
+}
+
+/** The verified file -> gunzip -> the client; the client's failure throws. */
+async function pipeIntoClient(run: MysqlDatabaseRun, clientPath: string, dump: VerifiedDump): Promise<void> {
+  const { dest } = run;
   await withDefaultsFile(dest, async (defaultsFile) => {
-    const dump = await downloadDump(run.s3, run.bucket, manifest);
     const child = spawn(
       clientPath,
-      [...mysqlToolArgs(dest, run.engine, defaultsFile), "--binary-mode", "--batch", "--default-character-set=utf8mb4", `--database=${dest.database}`],
+      // --one-database: statements after a USE of another database are skipped (a backstop; the dump of one database has none).
+      // It applies to the database named as the argument, not to --database=.
+      [...mysqlToolArgs(dest, run.engine, defaultsFile), "--binary-mode", "--batch", "--default-character-set=utf8mb4", "--one-database", "--", dest.database],
       { stdio: ["pipe", "ignore", "pipe"] },
     );
     let stderr = "";
@@ -149,12 +198,10 @@ async function pipeIntoClient(run: MysqlDatabaseRun, clientPath: string): Promis
     // The client echoes the failing statement, rows and all: only its ERROR lines go into the message.
     const failed = async () => new CheckFailedError(`${clientPath} failed (exit ${await exited}); ${undone}: ${clientErrors(stderr)}`);
     try {
-      for await (const chunk of dump.sql) {
+      for await (const chunk of dump.sql()) {
         if (!(await write(chunk))) throw await failed();
       }
-      dump.checkDigest(`${undone}`);
     } catch (err) {
-      dump.destroy();
       child.kill("SIGKILL");
       await exited;
       throw err;

@@ -89,22 +89,60 @@ describe("restoring a MariaDB backup into a fresh database", () => {
     expect(await databaseExists("shop_wrong_scheme")).toBe(false);
   });
 
-  it("refuses a tampered dump and drops the database it created", async () => {
+  it("refuses a tampered dump before creating the database", async () => {
     const key = await tamperedCopy(manifest, "tampered-restore", (sql) => sql.replace("Zoë Ångström #1'", "Zoe Angstrom #1'"));
     await dropMariadbDatabase("shop_tampered");
     const res = await restore(mariadbUrl("shop_tampered"), "--manifest-key", key);
     expect(res.code).toBe(1);
-    expect(res.stderr).toMatch(/checksum mismatch: .*tampered-restore\.sql\.gz .* hashes to sha256 [0-9a-f]{64}, the manifest recorded [0-9a-f]{64} .*; shop_tampered was dropped/);
+    expect(res.stderr).toMatch(/checksum mismatch: .*tampered-restore\.sql\.gz .* hashes to sha256 [0-9a-f]{64}, the manifest recorded [0-9a-f]{64} .*; nothing was changed/);
     expect(await databaseExists("shop_tampered")).toBe(false);
   });
 
+  describe("a dump with statements planted that act outside the target", () => {
+    // Valid SQL that mysqldump of one database never writes: a database created, a table planted in another.
+    const plant = (sql: string) => sql.replace(/\nCREATE TABLE /, "\nCREATE DATABASE shop_planted_db;\nCREATE TABLE shop_bystander.planted (x INT);\nCREATE TABLE ");
+    beforeEach(async () => {
+      await dropMariadbDatabase("shop_planted_db");
+      await dropMariadbDatabase("shop_planted");
+      await dropMariadbDatabase("shop_bystander");
+      await withMariadb(undefined, (c) => c.query("CREATE DATABASE shop_bystander; CREATE TABLE shop_bystander.keep (x INT); INSERT INTO shop_bystander.keep VALUES (7)"));
+    });
+    const nothingChanged = async () => {
+      expect(await databaseExists("shop_planted")).toBe(false);
+      expect(await databaseExists("shop_planted_db")).toBe(false);
+      await withMariadb("shop_bystander", async (c) => {
+        const [tables] = await c.query("SHOW TABLES");
+        expect(tables).toEqual([{ Tables_in_shop_bystander: "keep" }]);
+        const [rows] = await c.query("SELECT x FROM keep");
+        expect(rows).toEqual([{ x: 7 }]);
+      });
+    };
+
+    it("is refused by its digest before any statement runs", async () => {
+      const key = await tamperedCopy(manifest, "planted-restore", plant);
+      const res = await restore(mariadbUrl("shop_planted"), "--manifest-key", key);
+      expect(res.code).toBe(1);
+      expect(res.stderr).toMatch(/checksum mismatch: .*planted-restore\.sql\.gz .*; nothing was changed/);
+      await nothingChanged();
+    });
+
+    it("is refused, with its manifest's digest rewritten to match, because it is not the manifest's dump", async () => {
+      const key = await tamperedCopy(manifest, "planted-rehashed", plant, { rehash: true });
+      const res = await restore(mariadbUrl("shop_planted"), "--manifest-key", key);
+      expect(res.code).toBe(1);
+      expect(res.stderr).toMatch(/planted-rehashed\.sql\.gz is not the dump its manifest describes: it holds \d+ statements, the manifest recorded \d+\. Nothing was changed/);
+      await nothingChanged();
+    });
+  });
+
   it("empties again the existing database it was given when the dump does not load", async () => {
-    const key = await tamperedCopy(manifest, "broken-restore", (sql) => sql.replace(/INSERT INTO `settings` VALUES/, "INSERT INTO `no_such_table` VALUES"), { rehash: true });
+    // The dump reads as the manifest's (same statements, tables and rows), but the server refuses its INSERT into settings.
+    const key = await tamperedCopy(manifest, "broken-restore", (sql) => sql.replace("LOCK TABLES `settings` WRITE", "LOCK TABLES `empty_table` WRITE"), { rehash: true });
     await dropMariadbDatabase("shop_given");
     await withMariadb(undefined, (c) => c.query("CREATE DATABASE shop_given CHARACTER SET latin1 COLLATE latin1_swedish_ci"));
     const res = await restore(mariadbUrl("shop_given"), "--manifest-key", key);
     expect(res.code).toBe(1);
-    expect(res.stderr).toMatch(/mariadb failed \(exit 1\); what it created in shop_given was dropped: ERROR 1100 \(HY000\) at line \d+: Table 'no_such_table' was not locked with LOCK TABLES\n/);
+    expect(res.stderr).toMatch(/mariadb failed \(exit 1\); what it created in shop_given was dropped: ERROR 1100 \(HY000\) at line \d+: Table 'settings' was not locked with LOCK TABLES\n/);
     expect(res.stderr).not.toMatch(/Nuit étoilée/);
     await withMariadb(undefined, async (c) => {
       const [tables] = await c.query("SELECT COUNT(*) AS n FROM information_schema.TABLES WHERE TABLE_SCHEMA = 'shop_given'");
