@@ -138,6 +138,7 @@ export async function restoreMysqlDatabase(run: MysqlDatabaseRun): Promise<{ tab
     }
   }
   if (missingObjects.length > 0) failures.push(`${missingObjects.join(", ")} of the backup missing after restore`);
+  if (dumped.events.length > 0) log(await eventsNote(conn, dest.database, dumped.events));
   return { tables, missingObjects, failures };
 }
 
@@ -209,6 +210,21 @@ async function pipeIntoClient(run: MysqlDatabaseRun, clientPath: string, dump: V
     child.stdin.end();
     if ((await exited) !== 0) throw await failed();
   });
+}
+
+/**
+ * Restored events keep the backup's status, ENABLED ones included: on a
+ * server whose event_scheduler is ON they run on their schedule from the
+ * moment they are created, and one that names another schema runs against
+ * it. The restore says so (a warning when the scheduler is ON).
+ */
+async function eventsNote(conn: Connection, database: string, events: readonly string[]): Promise<string> {
+  const [rows] = await conn.query<RowDataPacket[]>("SELECT @@GLOBAL.event_scheduler AS s");
+  const scheduler = String(rows[0]?.s ?? "unknown").toUpperCase();
+  const what = `${events.length} event(s) restored into ${database} (${events.join(", ")}) with the backup's status`;
+  return scheduler === "ON" || scheduler === "1"
+    ? `warning: ${what}, and the server's event_scheduler is ON, so the enabled ones run on their schedule now; ALTER EVENT ... DISABLE them (or SET GLOBAL event_scheduler = OFF) if the restored copy must not act`
+    : `${what}; the server's event_scheduler is ${scheduler}, so none runs until it is turned ON`;
 }
 
 function clientErrors(stderr: string): string {

@@ -4,8 +4,9 @@
  * or a scratch database on a named one; both removed afterwards. A dump that
  * does not hash to its manifest fails the drill, with a report.
  */
-import { existsSync, readdirSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { createConnection, RowDataPacket } from "mysql2/promise";
 import { DrillResult } from "../../lambdas/core/drill";
 import { BackupManifest, getJson } from "../../lambdas/core/manifest";
@@ -118,8 +119,11 @@ describe("the drill's scratch MariaDB", () => {
       expect(scratch.socket.startsWith(scratch.dir)).toBe(true);
       const c = await createConnection({ socketPath: scratch.socket, user: "root" });
       try {
-        const [rows] = await c.query<RowDataPacket[]>("SELECT @@skip_networking AS s, VERSION() AS v");
-        expect(rows[0]).toMatchObject({ s: 1, v: expect.stringMatching(/MariaDB/) });
+        const [rows] = await c.query<RowDataPacket[]>("SELECT @@skip_networking AS s, VERSION() AS v, @@GLOBAL.event_scheduler AS e");
+        expect(rows[0]).toMatchObject({ s: 1, v: expect.stringMatching(/MariaDB/), e: "OFF" });
+        // Restored events do not fire: the scheduler is off by the server's own command line, not by MariaDB's default (MySQL's is ON).
+        const pid = readFileSync(join(scratch.dir, "server.pid"), "utf8").trim();
+        expect(readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0")).toContain("--event-scheduler=OFF");
       } finally {
         await c.end();
       }

@@ -49,6 +49,8 @@ describe("restoring a MariaDB backup into a fresh database", () => {
     }
     expect(await shopFingerprint("shop_copy")).toEqual(original);
     expect(await shopObjects("shop_copy")).toEqual(objects);
+    // Restored events keep their status; the restore says whether the server's scheduler would run them.
+    expect(res.stderr).toMatch(/1 event\(s\) restored into shop_copy \(nightly\) with the backup's status; the server's event_scheduler is OFF, so none runs until it is turned ON/);
     // The restored routines work, with the restored data.
     await withMariadb("shop_copy", async (c) => {
       const [rows] = await c.query("CALL customer_count(@n); SELECT @n AS n, vat(10.00) AS v");
