@@ -97,8 +97,13 @@ export async function smokeQuery(engine: BackupEngine, destination: DatabaseConn
       await client.end().catch(() => undefined);
     }
   }
+  const refused = mysqlSmokeQueryProblem(sql);
+  if (refused !== undefined) {
+    return { name: "smoke query", ok: false, detail: `${sql} refused, not sent: ${refused}. Give --smoke-query / DRILL_SMOKE_QUERIES one SELECT (or WITH ... SELECT) statement.` };
+  }
   const conn = await connectMysql(destination);
   try {
+    // Against DML in the functions it calls; DDL would commit it at once, which is why only a SELECT is sent.
     await conn.query("START TRANSACTION READ ONLY");
     const [rows] = await conn.query<RowDataPacket[]>({ sql, rowsAsArray: true });
     const first = (rows as unknown as unknown[][])[0];
@@ -109,4 +114,50 @@ export async function smokeQuery(engine: BackupEngine, destination: DatabaseConn
   } finally {
     await conn.end().catch(() => undefined);
   }
+}
+
+/**
+ * Why a MySQL/MariaDB smoke query is not sent, or undefined for one SELECT
+ * (or WITH) statement. START TRANSACTION READ ONLY does not hold back DDL
+ * there (a CREATE or DROP commits the transaction first), so nothing but a
+ * query is accepted: no second statement, no conditional comment (the server
+ * runs its text), no INTO OUTFILE / DUMPFILE / a variable.
+ */
+export function mysqlSmokeQueryProblem(sql: string): string | undefined {
+  // The text outside quotes and comments; a string or quoted name becomes a placeholder.
+  let bare = "";
+  for (let i = 0; i < sql.length; ) {
+    const c = sql[i];
+    if (c === "'" || c === '"' || c === "`") {
+      let j = i + 1;
+      for (; j < sql.length; j++) {
+        if (sql[j] === "\\" && c !== "`") j++;
+        else if (sql[j] === c) {
+          if (sql[j + 1] === c) j++;
+          else break;
+        }
+      }
+      if (j >= sql.length) return "it has an unterminated quote";
+      bare += c === "`" ? " q " : " 's' ";
+      i = j + 1;
+    } else if (sql.startsWith("/*", i)) {
+      if (sql[i + 2] === "!" || (sql[i + 2] === "M" && sql[i + 3] === "!")) return "it has a conditional comment (/*! ... */), which the server runs";
+      const end = sql.indexOf("*/", i + 2);
+      if (end < 0) return "it has an unterminated comment";
+      bare += " ";
+      i = end + 2;
+    } else if (c === "#" || (sql.startsWith("--", i) && /\s/.test(sql[i + 2] ?? " "))) {
+      const end = sql.indexOf("\n", i);
+      bare += " ";
+      i = end < 0 ? sql.length : end + 1;
+    } else {
+      bare += c;
+      i++;
+    }
+  }
+  const text = bare.trim().replace(/;\s*$/, "");
+  if (text.includes(";")) return "it is more than one statement";
+  if (!/^\(*\s*(SELECT|WITH)\b/i.test(text)) return `it is not a SELECT (it starts with ${JSON.stringify(text.split(/\s+/)[0] ?? "")})`;
+  if (/\bINTO\b/i.test(text)) return "it selects INTO a file or variable";
+  return undefined;
 }

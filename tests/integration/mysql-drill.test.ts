@@ -63,6 +63,21 @@ describe("restore drill of a MariaDB backup", () => {
     expect(await scratchDatabases()).toEqual([]);
   });
 
+  it("refuses a smoke query that is not a SELECT, before sending it: DDL would commit past READ ONLY", async () => {
+    await withMariadb(DB, (c) => c.query("DROP TABLE IF EXISTS planted_by_smoke"));
+    for (const sql of [`CREATE TABLE ${DB}.planted_by_smoke (x INT)`, `/*!CREATE TABLE ${DB}.planted_by_smoke (x INT)*/`, `SELECT 1; CREATE TABLE ${DB}.planted_by_smoke (x INT)`]) {
+      const res = await drill("--scratch-server-url", mariadbUrl("mysql"), "--smoke-query", sql);
+      expect(res.code).toBe(1);
+      const result = JSON.parse(res.stdout) as DrillResult;
+      expect(result.checks.find((c) => c.name === "smoke query")).toMatchObject({ ok: false, detail: expect.stringMatching(/refused, not sent: .*Give --smoke-query \/ DRILL_SMOKE_QUERIES one SELECT/) });
+    }
+    await withMariadb(DB, async (c) => {
+      const [rows] = await c.query<RowDataPacket[]>("SELECT COUNT(*) AS n FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = 'planted_by_smoke'", [DB]);
+      expect(rows).toEqual([{ n: 0 }]);
+    });
+    expect(await scratchDatabases()).toEqual([]);
+  });
+
   it("fails, with a report, when the dump does not hash to its manifest", async () => {
     const key = await tamperedCopy(manifest, "tampered-drill", (sql) => sql.replace("Zoë Ångström #1'", "Zoe Angstrom #1'"));
     const before = scratchDirs();
