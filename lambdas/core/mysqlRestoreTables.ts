@@ -11,11 +11,16 @@
  *
  * Only the dump's INSERT statements of the selected tables are sent, so its
  * LOCK TABLES / UNLOCK TABLES (which would commit), ALTER TABLE ... DISABLE
- * KEYS and DDL never reach the server. COMMIT is sent only once the whole
- * object hashed to its manifest's SHA-256, the dump was read to its end, and
- * every table has the manifest's row count and its fed tuples the
- * manifest's checksum (the same tuples the backup summed). Anything else
- * rolls back: nothing is half-applied.
+ * KEYS and DDL never reach the server. The object is downloaded into a
+ * private temporary file and must hash to its manifest's SHA-256 before the
+ * transaction starts; each table's definition now (SHOW CREATE TABLE) must
+ * be the dump's CREATE TABLE but for its AUTO_INCREMENT counter, as the
+ * INSERTs have no column list; an INSERT the server stored with a warning (a
+ * value truncated or converted: the dump's session is not strict) rolls
+ * back. COMMIT is sent only once the dump was read to its end and every
+ * table has the manifest's row count and its fed tuples the manifest's
+ * checksum (the same tuples the backup summed). Anything else rolls back:
+ * nothing is half-applied.
  *
  * The tables must exist (definitions are not replayed: the table's own
  * indexes, constraints and grants stay), be InnoDB (a MyISAM table cannot be
@@ -24,11 +29,11 @@
  * parent's rows can be replaced without cascading into its children.
  */
 import type { S3Client } from "@aws-sdk/client-s3";
-import type { Connection, RowDataPacket } from "mysql2/promise";
+import type { Connection, ResultSetHeader, RowDataPacket } from "mysql2/promise";
 import { MysqlEngine } from "./engine";
 import { CheckFailedError, UsageError } from "./errors";
 import { connectMysql, explainMysqlError, parseMysqlUrl } from "./mysql";
-import { downloadDump, StoredDump } from "./mysqlDumpDownload";
+import { downloadVerifiedDump, StoredDump, VerifiedDump } from "./mysqlDumpDownload";
 import type { DatabaseConnection } from "./postgres";
 import type { TableComparison } from "./restore";
 import type { TableSelection } from "./restoreTables";
@@ -98,39 +103,48 @@ export async function restoreMysqlTables(run: MysqlTablesRun): Promise<{ tables:
     log(`restoring the rows of ${expected.map((t) => t.table).join(", ")} from ${manifest.dumpKey} (taken ${manifest.endedAt}) into ${dest.database}, in one transaction`);
     const fed = new Map<string, Fed>(expected.map((t) => [t.table, { rows: 0, checksum: EMPTY_CHECKSUM }]));
     const counts = new Map<string, number>();
-    const dump = await downloadDump(run.s3, run.bucket, manifest);
-    await conn.query(SESSION_SQL);
-    await conn.beginTransaction();
+    const dump = await downloadVerifiedDump(run.s3, run.bucket, manifest, "nothing was changed");
     try {
-      for (const t of expected) await conn.query(`DELETE FROM ${ident(t.table)}`);
-      for await (const stmt of insertStatements(dump.sql, (table) => wanted.has(table))) {
-        await conn.query(stmt.sql);
-        const f = fed.get(stmt.table)!;
-        f.rows += stmt.rows;
-        f.checksum = addChecksums(f.checksum, stmt.checksum);
-      }
-      dump.checkDigest("the restore was rolled back, nothing changed");
-      const failures: string[] = [];
-      for (const t of expected) {
-        const [rows] = await conn.query<RowDataPacket[]>(`SELECT COUNT(*) AS n FROM ${ident(t.table)}`);
-        const n = Number(rows[0].n);
-        counts.set(t.table, n);
-        const f = fed.get(t.table)!;
-        if (n !== t.rows) failures.push(`table ${dest.database}.${t.table} would have ${n} rows, the backup recorded ${t.rows}`);
-        else if (f.rows !== t.rows || f.checksum !== t.checksum) {
-          failures.push(`the dump's rows of ${t.table} (${f.rows}, checksum ${f.checksum}) are not the ones its manifest recorded (${t.rows}, checksum ${t.checksum})`);
+      await conn.query(SESSION_SQL);
+      await checkDefinitions(conn, dest.database, expected, dump, manifest.dumpKey);
+      await conn.beginTransaction();
+      try {
+        for (const t of expected) await conn.query(`DELETE FROM ${ident(t.table)}`);
+        for await (const stmt of insertStatements(dump.sql(), (table) => wanted.has(table))) {
+          const [result] = await conn.query<ResultSetHeader>(stmt.sql);
+          // The session is not strict (the dump's own mode): a value the server changed on the way in is only a warning.
+          if (result.warningStatus > 0) {
+            const [warnings] = await conn.query<RowDataPacket[]>("SHOW WARNINGS LIMIT 3");
+            const said = warnings.map((w) => `${String(w.Level)} ${String(w.Code)}: ${String(w.Message)}`).join("; ");
+            throw new CheckFailedError(`the server changed values of the dump's rows of ${stmt.table} as it stored them (${result.warningStatus} warning(s): ${said}); the restore was rolled back, nothing changed`);
+          }
+          const f = fed.get(stmt.table)!;
+          f.rows += stmt.rows;
+          f.checksum = addChecksums(f.checksum, stmt.checksum);
         }
+        const failures: string[] = [];
+        for (const t of expected) {
+          const [rows] = await conn.query<RowDataPacket[]>(`SELECT COUNT(*) AS n FROM ${ident(t.table)}`);
+          const n = Number(rows[0].n);
+          counts.set(t.table, n);
+          const f = fed.get(t.table)!;
+          if (n !== t.rows) failures.push(`table ${dest.database}.${t.table} would have ${n} rows, the backup recorded ${t.rows}`);
+          else if (f.rows !== t.rows || f.checksum !== t.checksum) {
+            failures.push(`the dump's rows of ${t.table} (${f.rows}, checksum ${f.checksum}) are not the ones its manifest recorded (${t.rows}, checksum ${t.checksum})`);
+          }
+        }
+        if (failures.length > 0) throw new CheckFailedError(`${failures.join("; ")}; the restore was rolled back, nothing changed`);
+        await conn.commit();
+      } catch (err) {
+        await conn.rollback().catch(() => undefined);
+        if (err instanceof CheckFailedError || err instanceof UsageError) throw err;
+        if ((err as { sqlMessage?: string }).sqlMessage !== undefined) {
+          throw new CheckFailedError(`the server refused a statement of the dump (${(err as { sqlMessage: string }).sqlMessage}); the restore was rolled back, nothing changed`);
+        }
+        throw err;
       }
-      if (failures.length > 0) throw new CheckFailedError(`${failures.join("; ")}; the restore was rolled back, nothing changed`);
-      await conn.commit();
-    } catch (err) {
-      dump.destroy();
-      await conn.rollback().catch(() => undefined);
-      if (err instanceof CheckFailedError || err instanceof UsageError) throw err;
-      if ((err as { sqlMessage?: string }).sqlMessage !== undefined) {
-        throw new CheckFailedError(`the server refused a statement of the dump (${(err as { sqlMessage: string }).sqlMessage}); the restore was rolled back, nothing changed`);
-      }
-      throw err;
+    } finally {
+      dump.remove();
     }
     const tables = expected.map((t): TableComparison => {
       const f = fed.get(t.table)!;
@@ -188,5 +202,73 @@ async function checkTargets(conn: Connection, database: string, expected: readon
         throw new UsageError(`Table ${database}.${name} has rows; add ${run.labels.clean} to replace them (DELETE, in the restore's transaction) with the backup's. Nothing was changed.`);
       }
     }
+  }
+}
+
+/** `CREATE TABLE ... ;` as SHOW CREATE TABLE prints it, without its AUTO_INCREMENT counter, which moves with every insert. */
+function normaliseDefinition(sql: string): string {
+  return sql
+    .replace(/\s+AUTO_INCREMENT=\d+/g, "")
+    .replace(/;\s*$/, "")
+    .trim();
+}
+
+/**
+ * The dump's CREATE TABLE of each table, from the verified file: mysqldump
+ * writes it as SHOW CREATE TABLE printed it, starting a line with
+ * "CREATE TABLE `name` (" and ending with the line that starts with ")" and
+ * ends with ";" (column lines are indented, and no raw newline is ever
+ * inside a dumped value).
+ */
+async function dumpedDefinitions(dump: VerifiedDump, names: readonly string[]): Promise<Map<string, string>> {
+  const heads = new Map(names.map((n) => [`CREATE TABLE ${ident(n)} (`, n]));
+  const found = new Map<string, string>();
+  let rest = "";
+  let current: { name: string; lines: string[] } | undefined;
+  const line = (text: string): void => {
+    if (current) {
+      current.lines.push(text);
+      if (text.startsWith(")") && text.trimEnd().endsWith(";")) {
+        found.set(current.name, current.lines.join("\n"));
+        current = undefined;
+      }
+      return;
+    }
+    const name = heads.get(text);
+    if (name !== undefined && !found.has(name)) current = { name, lines: [text] };
+  };
+  const decoder = new TextDecoder("utf-8");
+  for await (const chunk of dump.sql()) {
+    const lines = (rest + decoder.decode(chunk, { stream: true })).split("\n");
+    rest = lines.pop() ?? "";
+    for (const l of lines) line(l);
+    if (found.size === names.length) break;
+  }
+  return found;
+}
+
+/**
+ * Refuses, before the transaction, a table whose definition is not the
+ * backup's: the dump's INSERTs have no column list and the session is not
+ * strict, so a column added, dropped, reordered or narrowed since the backup
+ * would take the wrong values, or truncated ones, without an error.
+ */
+async function checkDefinitions(conn: Connection, database: string, expected: readonly TableState[], dump: VerifiedDump, dumpKey: string): Promise<void> {
+  const names = expected.map((t) => t.table);
+  const dumped = await dumpedDefinitions(dump, names);
+  for (const name of names) {
+    const theirs = dumped.get(name);
+    if (theirs === undefined) throw new CheckFailedError(`${dumpKey} has no CREATE TABLE ${ident(name)} to compare the live table with; nothing was changed`);
+    const [rows] = await conn.query<RowDataPacket[]>(`SHOW CREATE TABLE ${ident(name)}`);
+    const live = normaliseDefinition(String(rows[0]?.["Create Table"] ?? ""));
+    const backup = normaliseDefinition(theirs);
+    if (live === backup) continue;
+    const liveLines = live.split("\n");
+    const backupLines = backup.split("\n");
+    const at = liveLines.findIndex((l, i) => l !== backupLines[i]);
+    const i = at < 0 ? liveLines.length : at;
+    throw new UsageError(
+      `Table ${database}.${name} is not defined as it was in the backup (line ${i + 1} of SHOW CREATE TABLE: now ${JSON.stringify(liveLines[i]?.trim() ?? "(nothing)")}, in the backup ${JSON.stringify(backupLines[i]?.trim() ?? "(nothing)")}): the dump's rows would go into changed columns, truncated or misplaced. Make the table's definition the backup's again (its CREATE TABLE is in ${dumpKey}), or restore the whole database into a new one and copy the rows from there. Nothing was changed.`,
+    );
   }
 }

@@ -81,7 +81,7 @@ describe("restoring one corrupted MariaDB table from the backup", () => {
     const key = await tamperedCopy(manifest, "tampered-table", (sql) => sql.replace("Zoë Ångström #1'", "Zoe Angstrom #1'"));
     const res = await restore("--table", `${DB}.customers`, "--clean", "--manifest-key", key);
     expect(res.code).toBe(1);
-    expect(res.stderr).toMatch(/checksum mismatch: .*tampered-table\.sql\.gz .* the restore was rolled back, nothing changed/);
+    expect(res.stderr).toMatch(/checksum mismatch: .*tampered-table\.sql\.gz .*; nothing was changed/);
     expect(await shopFingerprint(DB)).toEqual(before);
   });
 
@@ -93,5 +93,20 @@ describe("restoring one corrupted MariaDB table from the backup", () => {
     expect(res.code).toBe(1);
     expect(res.stderr).toMatch(/the dump's rows of customers \(300, checksum [0-9a-f]{16}\) are not the ones its manifest recorded \(300, checksum [0-9a-f]{16}\); the restore was rolled back, nothing changed/);
     expect(await shopFingerprint(DB)).toEqual(before);
+  });
+
+  it("refuses a table whose definition changed since the backup (a column narrowed), before changing anything", async () => {
+    await corruptCustomers();
+    // Narrowed without strict mode, as a live schema change might be: the backup's cities would no longer fit.
+    await withMariadb(DB, (c) => c.query("SET SESSION sql_mode = ''; ALTER TABLE customers MODIFY city VARCHAR(5)"));
+    const before = await shopFingerprint(DB);
+    const definition = await withMariadb(DB, (c) => c.query("SHOW CREATE TABLE customers"));
+    const res = await restore("--table", `${DB}.customers`, "--clean");
+    expect(res.code).toBe(2);
+    expect(res.stderr).toMatch(
+      /Table shop_live\.customers is not defined as it was in the backup \(line \d+ of SHOW CREATE TABLE: now "`city` varchar\(5\) DEFAULT NULL,", in the backup "`city` varchar\(100\) DEFAULT NULL,"\): .*Make the table's definition the backup's again .* Nothing was changed\./,
+    );
+    expect(await shopFingerprint(DB)).toEqual(before);
+    expect(await withMariadb(DB, (c) => c.query("SHOW CREATE TABLE customers"))).toEqual(definition);
   });
 });
