@@ -18,7 +18,9 @@
  * as pg_restore --single-transaction is. Instead nothing is kept from a
  * restore that did not finish: when the client fails, the database is
  * dropped if this restore created it, or emptied again (dropped and created
- * with its own character set and collation) if it was an empty one.
+ * with its own character set and collation) if it was an empty one, with
+ * whatever else was written into it meanwhile: the target database must be
+ * reserved for the restore.
  */
 import { spawn } from "node:child_process";
 import type { S3Client } from "@aws-sdk/client-s3";
@@ -232,7 +234,14 @@ function clientErrors(stderr: string): string {
   return errors.length > 0 ? errors.join("; ") : stderr.trim().slice(-500);
 }
 
-/** Drops what a failed restore created: the database it made, or everything in the empty one it was given. */
+/**
+ * Drops what a failed restore created: the database it made, or everything in
+ * the empty one it was given. It drops the whole database, not only what the
+ * dump created: the target was empty when checked, so anything else in it
+ * now was written by someone else during the restore, and is dropped too. The
+ * target must be reserved for the restore (nothing else writes to it) until
+ * the restore has finished.
+ */
 async function undo(run: MysqlDatabaseRun): Promise<void> {
   const { conn, dest, target } = run;
   await conn.query(`DROP DATABASE IF EXISTS ${ident(dest.database)}`);
