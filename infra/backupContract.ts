@@ -62,6 +62,21 @@ export const HANDLER_ENV = {
 export const BACKUP_IMAGE_PG_DUMP_MAJOR = 16;
 
 /**
+ * The MariaDB release series in the backup job image, from MariaDB's own
+ * RHEL 9 repository (`https://rpm.mariadb.org/11.8/...` in
+ * lambdas/backup-image/Dockerfile; a test keeps the two equal). Its scratch
+ * server must load dumps of every MariaDB server drstack runs, so a newer
+ * server is refused (infra/config.ts).
+ */
+export const BACKUP_IMAGE_MARIADB_MAJOR = "11.8";
+
+/** Whether a `<major>.<minor>` release series is newer than another (`11.10` is newer than `11.8`). */
+export function releaseSeriesNewer(series: string, than: string): boolean {
+  const [a, b] = [series, than].map((v) => v.split(".").map((part) => Number.parseInt(part, 10)));
+  return a[0] !== b[0] ? a[0] > b[0] : (a[1] ?? 0) > (b[1] ?? 0);
+}
+
+/**
  * What the program needs of the backup image's contents, as a number the
  * image carries in its tag (`<tag>-contract<N>-<engine>`,
  * scripts/publish-backup-image.sh): 2 = the drill task at

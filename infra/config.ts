@@ -4,7 +4,7 @@ import { DATA_CLASS_NAMES, DATA_CLASSES, DataClassPolicy } from "./dataClasses";
 import { maxNamePrefixLength } from "./naming";
 import { ObjectivesEnforcement, OBJECTIVES_ENFORCEMENT_MODES } from "./objectives";
 import { isSiteName, peerOf, roleOf, SiteName, SiteRole, SITES } from "./roles";
-import { BACKUP_IMAGE_PG_DUMP_MAJOR } from "./backupContract";
+import { BACKUP_IMAGE_MARIADB_MAJOR, BACKUP_IMAGE_PG_DUMP_MAJOR, releaseSeriesNewer } from "./backupContract";
 import { checkEngineVersion, DATABASE_ENGINES, DatabaseEngine, ENGINE_PROFILES, NO_PERFORMANCE_INSIGHTS_CLASSES, performanceInsightsSupported } from "./engines";
 import { BackupDatabase, parseBackupDatabases } from "./backupTargets";
 import { checkRecoveryPoint, PITR_LOG_UPLOAD_MINUTES, RecoveryPoint } from "./pointInTimeRecovery";
@@ -789,6 +789,14 @@ function readDatabaseConfig(reader: ConfigReader, now: Date): DatabaseConfig {
       "dbEngineVersion",
       `PostgreSQL ${engineMajor} is newer than the backup job's pg_dump ${BACKUP_IMAGE_PG_DUMP_MAJOR}, which refuses to dump a newer server`,
       `${reader.setCommand("dbEngineVersion", String(BACKUP_IMAGE_PG_DUMP_MAJOR))}, or raise postgresql${BACKUP_IMAGE_PG_DUMP_MAJOR} in lambdas/backup-image/Dockerfile and BACKUP_IMAGE_PG_DUMP_MAJOR, then publish the image (scripts/publish-backup-image.sh) first`,
+    );
+  }
+  if (engine === "mariadb" && version.ok && releaseSeriesNewer(engineMajor, BACKUP_IMAGE_MARIADB_MAJOR)) {
+    // The drill's scratch server is the image's MariaDB; an older server cannot load a newer one's dumps (collations, column types).
+    reader.report(
+      "dbEngineVersion",
+      `MariaDB ${engineMajor} is newer than the backup job's MariaDB ${BACKUP_IMAGE_MARIADB_MAJOR}, whose drill server cannot load a newer server's dumps`,
+      `${reader.setCommand("dbEngineVersion", BACKUP_IMAGE_MARIADB_MAJOR)}, or raise the MariaDB repository (rpm.mariadb.org/${BACKUP_IMAGE_MARIADB_MAJOR}) in lambdas/backup-image/Dockerfile and BACKUP_IMAGE_MARIADB_MAJOR, then publish the image (scripts/publish-backup-image.sh) first`,
     );
   }
   const instanceClass = reader.matching("dbInstanceClass", /^db\.[a-z0-9]+\.[a-z0-9]+$/, "an RDS instance class", "db.r6g.large");

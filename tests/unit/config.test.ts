@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { BACKUP_IMAGE_PG_DUMP_MAJOR } from "../../infra/backupContract";
+import { BACKUP_IMAGE_MARIADB_MAJOR, BACKUP_IMAGE_PG_DUMP_MAJOR, releaseSeriesNewer } from "../../infra/backupContract";
+import { MYSQL_FAMILY_MAJORS } from "../../infra/engines";
 import { parseConfig } from "../../infra/config";
 import { readConfigSchema } from "../../infra/configSchema";
 import { EvaluationError } from "../../offline/evaluate";
@@ -174,5 +175,39 @@ describe("the backup image's pg_dump and the database engine", () => {
     const dockerfile = readFileSync(join(__dirname, "../../lambdas/backup-image/Dockerfile"), "utf8");
     expect(dockerfile).toMatch(new RegExp(`dnf install -y postgresql${BACKUP_IMAGE_PG_DUMP_MAJOR}\\b`));
     expect(() => parseConfig({ ...defaults(), dbEngineVersion: `${BACKUP_IMAGE_PG_DUMP_MAJOR}.4` }, "primary")).not.toThrow();
+  });
+
+  const dockerfile = (): string => readFileSync(join(__dirname, "../../lambdas/backup-image/Dockerfile"), "utf8");
+
+  test("the image installs packages from repositories, not URLs: the Lambda base image's dnf is microdnf, which cannot install from a URL (rpm-software-management/microdnf#106, #140)", () => {
+    expect(dockerfile()).not.toMatch(/dnf install -y https?:\/\//);
+    expect(dockerfile()).toMatch(/rpm -Uvh https:\/\/dev\.mysql\.com\/get\/mysql84-community-release-el9-1\.noarch\.rpm/);
+    expect(dockerfile()).toMatch(/dnf install -y mysql-community-client mysql-community-server/);
+  });
+
+  test("the servers are called by absolute path: the Lambda base image's PATH has no /usr/sbin or /usr/libexec", () => {
+    expect(dockerfile()).toContain("/usr/sbin/mysqld --version");
+    expect(dockerfile()).toContain("/usr/sbin/mariadbd --version");
+    expect(dockerfile()).not.toMatch(/&& (mysqld|mariadbd) --version/);
+  });
+
+  test("MariaDB comes from MariaDB's own RHEL 9 repository at BACKUP_IMAGE_MARIADB_MAJOR, signed, not Amazon Linux's mariadb105 (10.5, older than every MariaDB drstack accepts; MariaDB's repository docs, mariadb.com/docs MariaDB Package Repository)", () => {
+    const file = dockerfile();
+    expect(file).not.toMatch(/dnf install[^\n]*mariadb105/);
+    expect(file).toContain(`baseurl=https://rpm.mariadb.org/${BACKUP_IMAGE_MARIADB_MAJOR}/rhel/9/$basearch`);
+    expect(file).toContain("gpgkey=https://rpm.mariadb.org/RPM-GPG-KEY-MariaDB");
+    expect(file).toContain("gpgcheck=1");
+    expect(file).toMatch(/dnf install -y MariaDB-client MariaDB-server/);
+    for (const major of MYSQL_FAMILY_MAJORS.mariadb) {
+      expect(releaseSeriesNewer(major, BACKUP_IMAGE_MARIADB_MAJOR)).toBe(false);
+    }
+  });
+
+  test("a MariaDB dbEngineVersion newer than the image's MariaDB is refused: its drill server cannot load a newer server's dumps", () => {
+    expect(releaseSeriesNewer("11.10", "11.8")).toBe(true);
+    expect(releaseSeriesNewer("12.0", "11.8")).toBe(true);
+    expect(releaseSeriesNewer("10.11", "11.8")).toBe(false);
+    expect(releaseSeriesNewer("11.8", "11.8")).toBe(false);
+    expect(() => parseConfig({ ...defaults(), databaseEngine: "mariadb", dbEngineVersion: `${BACKUP_IMAGE_MARIADB_MAJOR}.3` }, "primary")).not.toThrow();
   });
 });
