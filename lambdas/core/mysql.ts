@@ -184,7 +184,7 @@ export function explainMysqlError(err: unknown, db: ParsedMysqlUrl): Error {
     return new UsageError(`Database "${db.database}" does not exist on ${where}. Check the database name in ${db.label}.`);
   }
   if (code === "ER_SECURE_TRANSPORT_REQUIRED" || /insecure transport|secure transport/i.test(msg) || /does not support secure connection/i.test(msg)) {
-    return new UsageError(`${what} at ${where} and ${db.label} disagree about TLS (${msg}). Use sslmode=verify-full&sslrootcert=<CA bundle> (or at least sslmode=require) where the server requires it, and a server with TLS for those modes.`);
+    return new UsageError(`${what} at ${where} and ${db.label} disagree about TLS (${msg}). Use sslmode=verify-full&sslrootcert=<CA bundle>${db.engine === "mysql" ? " (or at least sslmode=require)" : ""} where the server requires it, and a server with TLS for those modes.`);
   }
   if (/certificate|self[- ]signed|unable to verify|UNABLE_TO_VERIFY|ERR_TLS_CERT|Hostname\/IP does not match/i.test(msg) || /CERT|UNABLE_TO_GET_ISSUER/.test(code ?? "")) {
     return new UsageError(`The TLS certificate of ${what} at ${where} could not be verified (${msg}). Check that sslrootcert in ${db.label} names the CA bundle that signed the server's certificate and that the host name is the server's.`);
@@ -195,8 +195,14 @@ export function explainMysqlError(err: unknown, db: ParsedMysqlUrl): Error {
 /**
  * The TLS flags of the client tools for the URL's sslmode: Oracle's tools
  * take --ssl-mode, MariaDB's take --ssl and friends.
+ *
+ * MariaDB's tools have no enforced "TLS without verifying the server":
+ * `--ssl --disable-ssl-verify-server-cert` quietly connects in plain text to
+ * a server without TLS, so require and verify-ca are refused for them
+ * (`label` names the setting in the message). Only --ssl-verify-server-cert
+ * (verify-full) makes them fail instead of talking in the clear.
  */
-export function mysqlSslArgs(tls: MysqlTls, flavour: MysqlFlavour): string[] {
+export function mysqlSslArgs(tls: MysqlTls, flavour: MysqlFlavour, label = "the database URL"): string[] {
   const ca = tls.caFile ? [`--ssl-ca=${tls.caFile}`] : [];
   if (flavour === "mysql") {
     const mode = { disable: "DISABLED", preferred: "PREFERRED", require: "REQUIRED", "verify-ca": "VERIFY_CA", "verify-full": "VERIFY_IDENTITY" }[tls.mode];
@@ -209,10 +215,10 @@ export function mysqlSslArgs(tls: MysqlTls, flavour: MysqlFlavour): string[] {
     case "preferred":
       return [];
     case "require":
-      return ["--ssl", ...ca, "--disable-ssl-verify-server-cert"];
     case "verify-ca":
-      // The chain is checked against --ssl-ca; only the host name check is off.
-      return ["--ssl", ...ca, "--disable-ssl-verify-server-cert"];
+      throw new UsageError(
+        `${label}: sslmode=${tls.mode} cannot be enforced with MariaDB's client tools (mariadb-dump, mariadb): without verifying the server's certificate they fall back to plain text when the server offers no TLS. Use sslmode=verify-full&sslrootcert=<CA bundle> in ${label} (on RDS, Amazon's global bundle), which they enforce.`,
+      );
     case "verify-full":
       return ["--ssl", ...ca, "--ssl-verify-server-cert"];
   }
@@ -228,7 +234,7 @@ export function mysqlToolArgs(db: ParsedMysqlUrl, flavour: MysqlFlavour, default
     // A host of "localhost" would otherwise mean the default unix socket.
     ...(db.socketPath ? [`--socket=${db.socketPath}`, "--protocol=SOCKET"] : [`--host=${db.host}`, `--port=${db.port}`, "--protocol=TCP"]),
     `--user=${db.user}`,
-    ...mysqlSslArgs(db.tls, flavour),
+    ...mysqlSslArgs(db.tls, flavour, db.label),
   ];
 }
 

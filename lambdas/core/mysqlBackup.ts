@@ -117,6 +117,8 @@ export async function openMysqlSession(opts: MysqlSessionOptions): Promise<Engin
     },
     async checkTool() {
       checkDumpTool(tool, server, engine, db.label);
+      // Refuses now, before anything runs, an sslmode the dump tool cannot enforce (MariaDB's: require, verify-ca).
+      mysqlToolArgs(db, tool.flavour);
       // Fails now, before anything is written, if the user may not read the binary log position.
       await binlogPosition(client, engine, opts.queryMs).catch((err: unknown) => {
         if (!isAccessDenied(err)) throw err;

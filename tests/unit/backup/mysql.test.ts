@@ -99,9 +99,21 @@ describe("TLS options", () => {
     expect(mysqlSslArgs({ mode: "preferred" }, "mysql")).toEqual(["--ssl-mode=PREFERRED"]);
     expect(mysqlSslArgs({ mode: "disable" }, "mariadb")).toEqual(["--skip-ssl"]);
     expect(mysqlSslArgs({ mode: "preferred" }, "mariadb")).toEqual([]);
-    expect(mysqlSslArgs({ mode: "require" }, "mariadb")).toEqual(["--ssl", "--disable-ssl-verify-server-cert"]);
-    expect(mysqlSslArgs(tls("verify-ca"), "mariadb")).toEqual(["--ssl", ca, "--disable-ssl-verify-server-cert"]);
     expect(mysqlSslArgs(tls("verify-full"), "mariadb")).toEqual(["--ssl", ca, "--ssl-verify-server-cert"]);
+  });
+
+  it("refuses require and verify-ca for MariaDB's tools, which would fall back to plain text, naming the setting and verify-full", () => {
+    const tls = (mode: string) => parseMysqlUrl(conn(url(mode))).tls;
+    for (const mode of ["require", "verify-ca"]) {
+      expect(() => mysqlSslArgs(tls(mode), "mariadb", "SOURCE_DATABASE_URL")).toThrow(UsageError);
+      expect(() => mysqlSslArgs(tls(mode), "mariadb", "SOURCE_DATABASE_URL")).toThrow(
+        new RegExp(`^SOURCE_DATABASE_URL: sslmode=${mode} cannot be enforced with MariaDB's client tools.*plain text.*sslmode=verify-full&sslrootcert=`),
+      );
+      const db = parseMysqlUrl(conn(`mariadb://u@h/app?sslmode=${mode}${mode === "verify-ca" ? `&sslrootcert=${join(dir, "ca.pem")}` : ""}`));
+      expect(() => mysqlToolArgs(db, "mariadb", "/tmp/x/client.cnf")).toThrow(/^DATABASE_URL: sslmode=/);
+      // Oracle's tools enforce REQUIRED and VERIFY_CA themselves.
+      expect(mysqlToolArgs(db, "mysql")).toContain(mode === "require" ? "--ssl-mode=REQUIRED" : "--ssl-mode=VERIFY_CA");
+    }
   });
 });
 
