@@ -13,6 +13,13 @@
  * equal for two dumps of the same rows by the same tool and server flavour
  * (tuples are the server's text of each value, escaped by the tool).
  *
+ * A backslash escapes the next character in a string, except while the
+ * dump's session has NO_BACKSLASH_ESCAPES in its sql_mode: mysqldump writes
+ * each routine and trigger under the sql_mode it was created with
+ * (a conditional-comment `SET sql_mode = '...'`, restored afterwards with
+ * `SET sql_mode = @saved_sql_mode`), and under NO_BACKSLASH_ESCAPES a body's
+ * `'C:\'` is a whole string. The reader follows those SET statements.
+ *
  * The same reader hands the table restore the INSERT statements of the
  * tables it restores (insertStatements), each with its rows and checksum.
  */
@@ -154,6 +161,9 @@ const DEFINER = /DEFINER\s*=\s*(?:`(?:[^`]|``)*`|'(?:[^']|'')*'|[^\s@*]+)(?:\s*@
 const CREATE =
   /^CREATE\s+(?:OR\s+REPLACE\s+)?(?:ALGORITHM\s*=\s*\w+\s+)?(?:SQL\s+SECURITY\s+\w+\s+)?(?:AGGREGATE\s+)?(TABLE|VIEW|PROCEDURE|FUNCTION|TRIGGER|EVENT)\s+(?:IF\s+NOT\s+EXISTS\s+)?(?:`((?:[^`]|``)+)`|([\w$\u0080-\uffff]+))/iu;
 
+/** `sql_mode = 'x'`, `sql_mode = @v` or `@v = @@sql_mode` in a SET statement (session or not, any case). */
+const SQL_MODE_ASSIGNMENT = /(@@(?:session\.|local\.)?sql_mode|(?<![@\w])(?:session\s+|local\s+)?sql_mode|@[\w$.]+)\s*:?=\s*('(?:[^'\\]|''|\\.)*'|@@(?:session\.|local\.)?sql_mode\b|@[\w$.]+|default\b)/giu;
+
 function unquoteIdent(quoted: string): string {
   return quoted.replace(/``/g, "`");
 }
@@ -175,6 +185,12 @@ export class SqlDumpReader {
   private delimiterCommand = false;
   private lineComment = "";
   private lastComment = "";
+  /** The dump session's sql_mode as its SET statements leave it ("" until one sets it: the loading client's own). */
+  private sqlMode = "";
+  /** User variables holding a saved sql_mode (`SET @saved_sql_mode = @@sql_mode`). */
+  private readonly savedSqlModes = new Map<string, string>();
+  /** NO_BACKSLASH_ESCAPES is in sqlMode: a backslash in a string is a character like any other. */
+  private noBackslashEscapes = false;
 
   private table = "";
   private depth = 0;
@@ -236,13 +252,14 @@ export class SqlDumpReader {
     let h1 = this.lo >>> 16;
     let h2 = this.hi & 0xffff;
     let h3 = this.hi >>> 16;
+    const nbe = this.noBackslashEscapes;
     const n = chunk.length;
     let i = start;
     for (; i < n; i++) {
       const b = chunk[i];
       switch (state) {
         case S.TupleSingle:
-          if (b === BACKSLASH) state = S.TupleSingleEscape;
+          if (b === BACKSLASH && !nbe) state = S.TupleSingleEscape;
           else if (b === QUOTE) state = S.Tuple;
           break;
         case S.Tuple:
@@ -264,7 +281,7 @@ export class SqlDumpReader {
           state = S.TupleSingle;
           break;
         case S.TupleDouble:
-          if (b === BACKSLASH) state = S.TupleDoubleEscape;
+          if (b === BACKSLASH && !nbe) state = S.TupleDoubleEscape;
           else if (b === DQUOTE) state = S.Tuple;
           break;
         case S.TupleDoubleEscape:
@@ -341,7 +358,7 @@ export class SqlDumpReader {
         this.appendByte(b);
         return i;
       case S.Single:
-        if (b === BACKSLASH) this.state = S.SingleEscape;
+        if (b === BACKSLASH && !this.noBackslashEscapes) this.state = S.SingleEscape;
         else if (b === QUOTE) this.state = S.Normal;
         this.appendByte(b);
         return i;
@@ -350,7 +367,7 @@ export class SqlDumpReader {
         this.appendByte(b);
         return i;
       case S.Double:
-        if (b === BACKSLASH) this.state = S.DoubleEscape;
+        if (b === BACKSLASH && !this.noBackslashEscapes) this.state = S.DoubleEscape;
         else if (b === DQUOTE) this.state = S.Normal;
         this.appendByte(b);
         return i;
@@ -567,6 +584,10 @@ export class SqlDumpReader {
       .replace(/\*\//g, " ")
       .replace(DEFINER, " ")
       .trim();
+    if (/^SET\s/i.test(text)) {
+      this.followSqlMode(text);
+      return;
+    }
     const m = CREATE.exec(text);
     if (!m) return;
     // MariaDB writes a trigger's name unquoted.
@@ -592,6 +613,26 @@ export class SqlDumpReader {
         this.summary.events.push(name);
         return;
     }
+  }
+
+  /** Applies a SET statement's sql_mode assignments, left to right as the server does. */
+  private followSqlMode(text: string): void {
+    if (!/sql_mode/i.test(text)) return;
+    for (const m of text.matchAll(SQL_MODE_ASSIGNMENT)) {
+      const target = m[1].toLowerCase();
+      const value = m[2];
+      const isMode = (v: string) => /^@@(?:session\.|local\.)?sql_mode$/i.test(v);
+      if (target.startsWith("@") && !target.startsWith("@@")) {
+        // A user variable; only one saving the sql_mode matters.
+        if (isMode(value)) this.savedSqlModes.set(target, this.sqlMode);
+        else this.savedSqlModes.delete(target);
+        continue;
+      }
+      if (value.startsWith("'")) this.sqlMode = value.slice(1, -1).replace(/''/g, "'");
+      else if (value.startsWith("@") && !value.startsWith("@@")) this.sqlMode = this.savedSqlModes.get(value.toLowerCase()) ?? "";
+      else if (/^default$/i.test(value)) this.sqlMode = "";
+    }
+    this.noBackslashEscapes = /(?:^|,)\s*NO_BACKSLASH_ESCAPES\s*(?:,|$)/i.test(this.sqlMode);
   }
 
   /** Throws when the output stops inside a statement: a dump cut off, whatever the tool's exit code said. */

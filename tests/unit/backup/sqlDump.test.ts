@@ -6,6 +6,8 @@ import { CheckFailedError } from "../../../lambdas/core/errors";
 
 /** mariadb-dump 10.11 of a database with quoting, escapes, binary and non-ASCII data, a view, routines, a trigger and an event. */
 const MARIADB_DUMP = readFileSync(join(__dirname, "fixtures", "mariadb-10.11.sql"));
+/** mariadb-dump 10.11 of a trigger created under NO_BACKSLASH_ESCAPES whose body holds 'C:\' (a whole string in that mode). */
+const NO_BACKSLASH_ESCAPES_DUMP = readFileSync(join(__dirname, "fixtures", "mariadb-10.11-no-backslash-escapes.sql"));
 
 /** A reference FNV-1a-64 in BigInt, to check the 32-bit-halves arithmetic against. */
 function referenceFnv(bytes: Uint8Array): bigint {
@@ -176,6 +178,45 @@ describe("tuples", () => {
     );
     expect(s.tables.size).toBe(0);
     expect(s.routines).toEqual(["p"]);
+  });
+});
+
+describe("sql_mode NO_BACKSLASH_ESCAPES", () => {
+  it("reads a real mariadb-dump of a trigger created under NO_BACKSLASH_ESCAPES, whatever the chunking", () => {
+    for (const sizes of [[NO_BACKSLASH_ESCAPES_DUMP.length], [1], [7, 3]]) {
+      const s = parse(NO_BACKSLASH_ESCAPES_DUMP, sizes);
+      expect(s.completed).toBe(true);
+      expect(s.triggers).toEqual(["paths_default"]);
+      expect(s.createdTables).toEqual(["paths"]);
+      // The rows are dumped under the dump's own sql_mode: there the backslash escapes.
+      expect(s.tables.get("paths")).toEqual({ rows: 2, checksum: sumOf(["1,'a\\\\b'", "2,'C:\\\\'"]) });
+    }
+  });
+
+  it("turns backslashes back into escapes after SET sql_mode = @saved_sql_mode, and follows plain and conditional SETs", () => {
+    const text = [
+      "/*!40101 SET @OLD_SQL_MODE=@@SQL_MODE, SQL_MODE='NO_AUTO_VALUE_ON_ZERO' */;",
+      "/*!50003 SET @saved_sql_mode       = @@sql_mode */ ;",
+      "/*!50003 SET sql_mode              = 'STRICT_TRANS_TABLES,NO_BACKSLASH_ESCAPES' */ ;",
+      "DELIMITER ;;",
+      "CREATE DEFINER=`root`@`localhost` FUNCTION `f`() RETURNS varchar(10) RETURN 'C:\\' ;;",
+      "DELIMITER ;",
+      "/*!50003 SET sql_mode              = @saved_sql_mode */ ;",
+      // Escapes again: \' does not end the string.
+      "INSERT INTO `t` VALUES (1,'it\\'s;');",
+      "SET SESSION sql_mode = 'NO_BACKSLASH_ESCAPES';",
+      "INSERT INTO `t` VALUES (2,'\\');",
+      "/*!40101 SET SQL_MODE=@OLD_SQL_MODE */;",
+      "INSERT INTO `t` VALUES (3,'\\'');",
+      "-- Dump completed",
+      "",
+    ].join("\n");
+    for (const sizes of [[text.length], [1]]) {
+      const s = parse(text, sizes);
+      expect(s.routines).toEqual(["f"]);
+      expect(s.tables.get("t")).toEqual({ rows: 3, checksum: sumOf(["1,'it\\'s;'", "2,'\\'", "3,'\\''"]) });
+      expect(s.completed).toBe(true);
+    }
   });
 });
 
