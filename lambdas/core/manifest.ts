@@ -81,10 +81,12 @@ export interface MysqlManifest extends ManifestCommon {
   /** e.g. "mariadb-dump 10.11.6-MariaDB". */
   dumpToolVersion: string;
   /**
-   * The binary log just before the dump's snapshot and just after the dump:
-   * a point-in-time recovery replays from `before` (changes between the two
-   * may be in the dump already; row-based events replay idempotently only
-   * from `after`). Absent when binary logging is off.
+   * The binary log just before the dump's snapshot and just after the dump.
+   * The snapshot lies somewhere between the two, so a replay that loses
+   * nothing starts at `before` and must tolerate changes the dump already
+   * holds (`mysqlbinlog --idempotent`, or GTIDs skipped); starting at `after`
+   * loses what was committed while the dump ran. Absent when binary logging
+   * is off.
    */
   binlog?: { before?: BinlogPosition; after?: BinlogPosition };
   /** The dump's other objects, by name, which a restore brings back beside the tables. */

@@ -12,8 +12,11 @@
  * UTF-8 and a table's checksum does not depend on how bytes are escaped.
  *
  * The binary log position is read just before the dump starts and just after
- * it ends: a consistent position at the snapshot would need FLUSH TABLES
- * WITH READ LOCK, which RDS does not allow.
+ * it ends, bracketing the snapshot: mysqldump's exact position
+ * (`--source-data`) takes FLUSH TABLES WITH READ LOCK, which RDS for MySQL
+ * does not allow. (mariadb-dump's `--master-data --single-transaction` takes
+ * no global lock and could record the exact position; not used yet, so both
+ * engines record the same bracket.)
  */
 import { spawn } from "node:child_process";
 import { PassThrough } from "node:stream";
