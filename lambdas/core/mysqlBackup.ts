@@ -109,14 +109,7 @@ export async function openMysqlSession(opts: MysqlSessionOptions): Promise<Engin
       if (isOn(flags[0]?.ro) || isOn(flags[0]?.sro)) {
         throw new NotWriterError(`its database is read-only (@@read_only${engine === "mysql" ? "/@@super_read_only" : ""} is on, as on an RDS read replica); only the writer's backups are published`);
       }
-      const replicaStatus = await replicationSources(client, engine, opts.queryMs).catch((err: unknown) => {
-        // Without REPLICATION CLIENT the status cannot be read; read_only above still refuses an RDS replica.
-        if (isAccessDenied(err)) return [];
-        throw err;
-      });
-      if (replicaStatus.length > 0) {
-        throw new NotWriterError(`its database replicates from another server (${engine === "mysql" ? "SHOW REPLICA STATUS" : "SHOW ALL SLAVES STATUS"} lists a source); only the writer's backups are published`);
-      }
+      await refuseReplicationSource(client, engine, opts.queryMs, `user "${db.user}" of ${db.label}`);
     },
     async checkTool() {
       checkDumpTool(tool, server, engine, db.label);
@@ -222,6 +215,26 @@ export async function openMysqlSession(opts: MysqlSessionOptions): Promise<Engin
       await client.end().catch(() => undefined);
     },
   };
+}
+
+/** The grant that lets a user read the replication status (MariaDB 10.5.9 split SLAVE MONITOR from REPLICATION CLIENT). */
+export const REPLICATION_STATUS_GRANT: Readonly<Record<MysqlEngine, string>> = { mysql: "REPLICATION CLIENT", mariadb: "SLAVE MONITOR" };
+
+/**
+ * Refuses a server that replicates from another. A replica whose read_only
+ * was turned off (RDS lets a user do so) passes the read_only check, so a
+ * status the user may not read is a refusal too, never a pass.
+ */
+export async function refuseReplicationSource(client: Connection, engine: MysqlEngine, timeout: number, who: string): Promise<void> {
+  const sources = await replicationSources(client, engine, timeout).catch((err: unknown) => {
+    if (!isAccessDenied(err)) throw err;
+    throw new UsageError(
+      `${ENGINE_LABELS[engine]} refused to show ${who} its replication status (${errorMessage(err)}), so the backup cannot tell a writer from a replica whose read_only was turned off. GRANT ${REPLICATION_STATUS_GRANT[engine]} ON *.* TO that user.`,
+    );
+  });
+  if (sources.length > 0) {
+    throw new NotWriterError(`its database replicates from another server (${engine === "mysql" ? "SHOW REPLICA STATUS" : "SHOW ALL SLAVES STATUS"} lists a source); only the writer's backups are published`);
+  }
 }
 
 /** The sources this server replicates from: one row per replication channel / connection. */

@@ -5,7 +5,8 @@
  * tests/integration/mysql-backup.test.ts).
  */
 import type { Connection } from "mysql2/promise";
-import { binlogPosition, replicationSources } from "../../../lambdas/core/mysqlBackup";
+import { binlogPosition, refuseReplicationSource, replicationSources } from "../../../lambdas/core/mysqlBackup";
+import { NotWriterError, UsageError } from "../../../lambdas/core/errors";
 
 type Answers = Record<string, unknown[] | Error>;
 
@@ -77,5 +78,25 @@ describe("replication sources", () => {
   it("MariaDB: every connection, SHOW ALL SLAVES STATUS", async () => {
     const s = server({ "SHOW ALL SLAVES STATUS": [{ Connection_name: "", Master_Host: "writer" }] });
     expect(await replicationSources(s.conn, "mariadb", 1000)).toHaveLength(1);
+  });
+});
+
+describe("replica refusal", () => {
+  const denied = () => Object.assign(new Error("Access denied; you need (at least one of) the SUPER, SLAVE MONITOR privilege(s) for this operation"), { code: "ER_SPECIFIC_ACCESS_DENIED_ERROR" });
+
+  it("refuses, naming the grant, when the user may not read the replication status (a replica with read_only off would pass otherwise)", async () => {
+    const s = server({ "SHOW ALL SLAVES STATUS": denied() });
+    const refusal = refuseReplicationSource(s.conn, "mariadb", 1000, 'user "backup"');
+    await expect(refusal).rejects.toBeInstanceOf(UsageError);
+    await expect(refuseReplicationSource(s.conn, "mariadb", 1000, 'user "backup"')).rejects.toThrow(/GRANT SLAVE MONITOR ON \*\.\* TO/);
+    const mysql = server({ "SHOW REPLICA STATUS": denied() });
+    await expect(refuseReplicationSource(mysql.conn, "mysql", 1000, 'user "backup"')).rejects.toThrow(/GRANT REPLICATION CLIENT ON \*\.\* TO/);
+  });
+
+  it("refuses a server that lists a source, and passes one that lists none", async () => {
+    const replica = server({ "SHOW ALL SLAVES STATUS": [{ Connection_name: "", Master_Host: "10.0.0.5" }] });
+    await expect(refuseReplicationSource(replica.conn, "mariadb", 1000, "u")).rejects.toBeInstanceOf(NotWriterError);
+    const writer = server({ "SHOW REPLICA STATUS": [] });
+    await expect(refuseReplicationSource(writer.conn, "mysql", 1000, "u")).resolves.toBeUndefined();
   });
 });
