@@ -226,11 +226,14 @@ export function mysqlSslArgs(tls: MysqlTls, flavour: MysqlFlavour, label = "the 
 
 /**
  * Connection arguments for mysqldump / mariadb-dump / mysql / mariadb.
- * --defaults-extra-file, when given, must come first (the tools only read it there).
+ * Only drstack's own option file is read (--defaults-file, or --no-defaults
+ * without one; either must come first): the host's /etc/mysql and ~/.my.cnf
+ * could otherwise change what the dump prints (skip-comments, compatible=ansi)
+ * and so make the dump unreadable or a re-dump differ from the backup.
  */
 export function mysqlToolArgs(db: ParsedMysqlUrl, flavour: MysqlFlavour, defaultsFile?: string): string[] {
   return [
-    ...(defaultsFile ? [`--defaults-extra-file=${defaultsFile}`] : []),
+    defaultsFile ? `--defaults-file=${defaultsFile}` : "--no-defaults",
     // A host of "localhost" would otherwise mean the default unix socket.
     ...(db.socketPath ? [`--socket=${db.socketPath}`, "--protocol=SOCKET"] : [`--host=${db.host}`, `--port=${db.port}`, "--protocol=TCP"]),
     `--user=${db.user}`,

@@ -118,12 +118,14 @@ describe("TLS options", () => {
 });
 
 describe("tool arguments", () => {
-  it("puts the option file first, forces TCP for a host (localhost would mean the socket) and never carries the password", () => {
+  it("reads only its own option file (first), forces TCP for a host (localhost would mean the socket) and never carries the password", () => {
     const db = parseMysqlUrl(conn("mariadb://backup:s3cret@localhost:3307/app?sslmode=disable"));
     const args = mysqlToolArgs(db, "mariadb", "/tmp/x/client.cnf");
-    expect(args).toEqual(["--defaults-extra-file=/tmp/x/client.cnf", "--host=localhost", "--port=3307", "--protocol=TCP", "--user=backup", "--skip-ssl"]);
+    expect(args).toEqual(["--defaults-file=/tmp/x/client.cnf", "--host=localhost", "--port=3307", "--protocol=TCP", "--user=backup", "--skip-ssl"]);
     expect(args.join(" ")).not.toContain("s3cret");
+    // Without a password there is no option file, and the host's are not read either.
     expect(mysqlToolArgs(parseMysqlUrl(conn("mariadb://u@h/app?socket=/run/m.sock&sslmode=disable")), "mariadb")).toEqual([
+      "--no-defaults",
       "--socket=/run/m.sock",
       "--protocol=SOCKET",
       "--user=u",
