@@ -324,7 +324,7 @@ export function manifestOf(head: ManifestHead, outcome: DumpOutcome): BackupMani
   if (fields.engine === "postgres") {
     return { ...head, serverVersion: fields.serverVersion, pgDumpVersion: fields.pgDumpVersion, tables, tableChecksumMethod, verification: fields.verification };
   }
-  const { engine, serverVersion, dumpFormat, dumpToolVersion, binlog, objects, verification } = fields;
+  const { engine, serverVersion, dumpFormat, dumpToolVersion, binlog, nonTransactionalTables, objects, verification } = fields;
   const { format, ...rest } = head;
   return {
     format,
@@ -336,6 +336,7 @@ export function manifestOf(head: ManifestHead, outcome: DumpOutcome): BackupMani
     tables,
     tableChecksumMethod,
     ...(binlog ? { binlog } : {}),
+    ...(nonTransactionalTables ? { nonTransactionalTables } : {}),
     objects,
     verification,
   };

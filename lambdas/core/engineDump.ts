@@ -28,7 +28,7 @@ export interface EngineSession {
 /** The engine's part of the manifest, in the order the manifest lists it. */
 export type EngineManifestFields =
   | ({ engine: "postgres" } & Pick<PostgresManifest, "serverVersion" | "pgDumpVersion" | "verification">)
-  | Pick<MysqlManifest, "engine" | "serverVersion" | "dumpFormat" | "dumpToolVersion" | "binlog" | "objects" | "verification">;
+  | Pick<MysqlManifest, "engine" | "serverVersion" | "dumpFormat" | "dumpToolVersion" | "binlog" | "nonTransactionalTables" | "objects" | "verification">;
 
 export interface DumpOutcome {
   /** Every table the backup promises, with the rows and checksum the dump holds for it. */

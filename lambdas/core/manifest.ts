@@ -89,6 +89,12 @@ export interface MysqlManifest extends ManifestCommon {
    * is off.
    */
   binlog?: { before?: BinlogPosition; after?: BinlogPosition };
+  /**
+   * Tables of a storage engine without transactions (MyISAM, Aria, MEMORY...):
+   * `--single-transaction` neither locks nor snapshots them, so their rows may
+   * be from a moment other than the InnoDB tables'. Absent when there are none.
+   */
+  nonTransactionalTables?: { table: string; storageEngine: string }[];
   /** The dump's other objects, by name, which a restore brings back beside the tables. */
   objects: { views: string[]; routines: string[]; triggers: string[]; events: string[] };
   verification: {

@@ -64,7 +64,31 @@ export function mysqlDumpArgs(flavour: MysqlFlavour, database: string): string[]
 }
 
 /** Tables mysqldump writes rows for: InnoDB/MyISAM base tables and MariaDB's system-versioned ones (not views, not sequences). */
-export const BASE_TABLES_SQL = "SELECT TABLE_NAME AS t FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_TYPE IN ('BASE TABLE', 'SYSTEM VERSIONED') ORDER BY TABLE_NAME";
+export const BASE_TABLES_SQL = "SELECT TABLE_NAME AS t, ENGINE AS e FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_TYPE IN ('BASE TABLE', 'SYSTEM VERSIONED') ORDER BY TABLE_NAME";
+
+/** Storage engines whose tables `--single-transaction` reads in its snapshot. */
+const TRANSACTIONAL_ENGINES = new Set(["INNODB"]);
+
+export interface BaseTable {
+  table: string;
+  storageEngine: string;
+}
+
+/** The base tables whose rows the dump's snapshot does not cover, by table. */
+export function nonTransactional(tables: readonly BaseTable[]): BaseTable[] {
+  return tables.filter((t) => !TRANSACTIONAL_ENGINES.has(t.storageEngine.toUpperCase()));
+}
+
+/**
+ * The tables the manifest lists: the base tables when the dump started and
+ * any the dump created that are base tables now (created between the listing
+ * and the dump's snapshot), so every table the dump holds has its counts.
+ */
+export function manifestTables(listed: readonly string[], created: readonly string[], baseNow: readonly string[]): string[] {
+  const now = new Set(baseNow);
+  const extra = created.filter((t) => !listed.includes(t) && now.has(t));
+  return [...listed, ...extra];
+}
 
 function isOn(value: unknown): boolean {
   // MariaDB 11 made read_only an enum (OFF, ON, NO_LOCK, NO_LOCK_NO_ADMIN); MySQL's is 0/1.
@@ -125,7 +149,14 @@ export async function openMysqlSession(opts: MysqlSessionOptions): Promise<Engin
     },
     async startDump(log) {
       const serverVersion = server.version;
-      const baseTables = (await q(BASE_TABLES_SQL, [db.database])).map((r) => String(r.t));
+      const listed: BaseTable[] = (await q(BASE_TABLES_SQL, [db.database])).map((r) => ({ table: String(r.t), storageEngine: String(r.e ?? "") }));
+      const baseTables = listed.map((t) => t.table);
+      const unsnapshotted = nonTransactional(listed);
+      if (unsnapshotted.length > 0) {
+        log(
+          `WARNING: ${unsnapshotted.map((t) => `${db.database}.${t.table} (${t.storageEngine})`).join(", ")} ${unsnapshotted.length === 1 ? "is" : "are"} not transactional: --single-transaction does not snapshot ${unsnapshotted.length === 1 ? "it" : "them"}, so ${unsnapshotted.length === 1 ? "its" : "their"} rows may be from another moment than the InnoDB tables'; the manifest lists ${unsnapshotted.length === 1 ? "it" : "them"} (ALTER TABLE ... ENGINE=InnoDB makes ${unsnapshotted.length === 1 ? "it" : "them"} consistent)`,
+        );
+      }
       const before = await binlogPosition(client, engine, opts.queryMs);
       const defaults = createDefaultsFile(db);
       const args = [...mysqlToolArgs(db, tool.flavour, defaults.file), ...mysqlDumpArgs(tool.flavour, db.database)];
@@ -187,14 +218,17 @@ export async function openMysqlSession(opts: MysqlSessionOptions): Promise<Engin
           const missing = baseTables.filter((t) => !dumped.has(t));
           if (missing.length > 0) throw new CheckFailedError(`the dump creates no table ${missing.map((t) => `${db.database}.${t}`).join(", ")} (base tables of the database when the dump started)`);
           const after = await binlogPosition(client, engine, opts.queryMs);
+          const createdSince = summary.createdTables.filter((t) => !baseTables.includes(t));
+          const baseNow = createdSince.length > 0 ? (await q(BASE_TABLES_SQL, [db.database])).map((r) => String(r.t)) : baseTables;
           return {
-            tables: dumpedTableStates(summary, db.database, baseTables),
+            tables: dumpedTableStates(summary, db.database, manifestTables(baseTables, summary.createdTables, baseNow)),
             tableChecksumMethod: MYSQL_TABLE_CHECKSUM_METHOD,
             fields: {
               engine,
               serverVersion,
               dumpFormat: MYSQL_DUMP_FORMAT,
               dumpToolVersion: tool.display,
+              ...(unsnapshotted.length > 0 ? { nonTransactionalTables: unsnapshotted } : {}),
               ...(before || after ? { binlog: { ...(before ? { before } : {}), ...(after ? { after } : {}) } } : {}),
               objects: { views: summary.views, routines: summary.routines, triggers: summary.triggers, events: summary.events },
               verification: { method: MYSQL_VERIFICATION_METHOD, statements: summary.statements, tables: summary.createdTables.length },

@@ -5,7 +5,7 @@
  * tests/integration/mysql-backup.test.ts).
  */
 import type { Connection } from "mysql2/promise";
-import { binlogPosition, refuseReplicationSource, replicationSources } from "../../../lambdas/core/mysqlBackup";
+import { binlogPosition, manifestTables, nonTransactional, refuseReplicationSource, replicationSources } from "../../../lambdas/core/mysqlBackup";
 import { NotWriterError, UsageError } from "../../../lambdas/core/errors";
 
 type Answers = Record<string, unknown[] | Error>;
@@ -98,5 +98,22 @@ describe("replica refusal", () => {
     await expect(refuseReplicationSource(replica.conn, "mariadb", 1000, "u")).rejects.toBeInstanceOf(NotWriterError);
     const writer = server({ "SHOW REPLICA STATUS": [] });
     await expect(refuseReplicationSource(writer.conn, "mysql", 1000, "u")).resolves.toBeUndefined();
+  });
+});
+
+describe("the tables a MySQL/MariaDB manifest lists", () => {
+  it("names the tables --single-transaction does not snapshot (any engine but InnoDB)", () => {
+    const tables = [
+      { table: "orders", storageEngine: "InnoDB" },
+      { table: "legacy_log", storageEngine: "MyISAM" },
+      { table: "sessions", storageEngine: "MEMORY" },
+      { table: "history", storageEngine: "Aria" },
+    ];
+    expect(nonTransactional(tables).map((t) => t.table)).toEqual(["legacy_log", "sessions", "history"]);
+  });
+
+  it("adds a table created after the listing that the dump holds and that is a base table now, never a view's stand-in", () => {
+    expect(manifestTables(["a", "b"], ["a", "b", "c", "v"], ["a", "b", "c"])).toEqual(["a", "b", "c"]);
+    expect(manifestTables(["a"], ["a"], ["a"])).toEqual(["a"]);
   });
 });
