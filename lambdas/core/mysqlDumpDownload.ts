@@ -1,8 +1,8 @@
 /**
  * A stored MySQL/MariaDB dump read back from S3 for a restore: the gzipped
- * object hashed as it streams and decompressed to its SQL, with the check
- * that the bytes were the manifest's (SHA-256 and size) once the SQL has
- * been read to its end.
+ * object downloaded once to a private file while hashed, accepted only when
+ * its bytes are the manifest's (SHA-256 and size), then decompressed to its
+ * SQL from that file as often as the restore reads it.
  */
 import { createHash } from "node:crypto";
 import { chmodSync, createReadStream, createWriteStream, mkdtempSync, rmSync } from "node:fs";
@@ -21,23 +21,16 @@ export interface StoredDump {
   size: number;
 }
 
-export interface DumpDownload {
-  /** The decompressed SQL; a corrupt gzip stream fails it with a CheckFailedError. */
-  sql: AsyncIterable<Buffer>;
-  /** After `sql` was read to its end: throws CheckFailedError unless the object hashed to the manifest's SHA-256 and size. */
-  checkDigest(consequence: string): void;
-  /** Stops the download (on an error part-way). */
-  destroy(): void;
+interface Hashing {
+  chunks: AsyncGenerator<Buffer>;
+  /** SHA-256 (hex) and size of what `chunks` yielded; asked once, after they ended. */
+  result(): { sha256: string; size: number };
 }
 
-export async function downloadDump(s3: S3Client, bucket: BucketLocation, m: StoredDump): Promise<DumpDownload> {
-  const obj = await s3.send(new GetObjectCommand({ Bucket: bucket.bucket, Key: m.dumpKey })).catch((err: unknown) => {
-    throw explainS3Error(err, bucket, `read ${m.dumpKey}`);
-  });
-  const body = obj.Body as AsyncIterable<Uint8Array> & { destroy?: () => void };
+function hashing(body: AsyncIterable<Uint8Array>): Hashing {
   const hash = createHash("sha256");
   let size = 0;
-  async function* hashed(): AsyncGenerator<Buffer> {
+  async function* chunks(): AsyncGenerator<Buffer> {
     for await (const chunk of body) {
       const buf = Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
       hash.update(buf);
@@ -45,33 +38,14 @@ export async function downloadDump(s3: S3Client, bucket: BucketLocation, m: Stor
       yield buf;
     }
   }
-  const source = Readable.from(hashed());
-  const gunzip = createGunzip();
-  source.on("error", (err) => gunzip.destroy(err));
-  source.pipe(gunzip);
-  async function* sql(): AsyncGenerator<Buffer> {
-    try {
-      for await (const chunk of gunzip as AsyncIterable<Buffer>) yield chunk;
-    } catch (err) {
-      const code = (err as { code?: string }).code;
-      if (code?.startsWith("Z_")) throw new CheckFailedError(`${m.dumpKey} is not a valid gzip stream (${errorMessage(err)}): the stored dump is damaged or not this manifest's`);
-      throw err;
-    }
+  return { chunks: chunks(), result: () => ({ sha256: hash.digest("hex"), size }) };
+}
+
+function checkDigest(m: StoredDump, hashed: Hashing, consequence: string): void {
+  const { sha256, size } = hashed.result();
+  if (sha256 !== m.sha256 || size !== m.size) {
+    throw new CheckFailedError(`checksum mismatch: ${m.dumpKey} (${size} bytes) hashes to sha256 ${sha256}, the manifest recorded ${m.sha256} (${m.size} bytes); ${consequence}`);
   }
-  return {
-    sql: sql(),
-    checkDigest(consequence: string): void {
-      const digest = hash.digest("hex");
-      if (digest !== m.sha256 || size !== m.size) {
-        throw new CheckFailedError(`checksum mismatch: ${m.dumpKey} (${size} bytes) hashes to sha256 ${digest}, the manifest recorded ${m.sha256} (${m.size} bytes); ${consequence}`);
-      }
-    },
-    destroy(): void {
-      source.destroy();
-      gunzip.destroy();
-      body.destroy?.();
-    },
-  };
 }
 
 /** A stored dump downloaded to a private file whose bytes hashed to the manifest's SHA-256 and size. */
@@ -105,25 +79,12 @@ export async function downloadVerifiedDump(s3: S3Client, bucket: BucketLocation,
     const obj = await s3.send(new GetObjectCommand({ Bucket: bucket.bucket, Key: m.dumpKey })).catch((err: unknown) => {
       throw explainS3Error(err, bucket, `read ${m.dumpKey}`);
     });
-    const body = obj.Body as AsyncIterable<Uint8Array>;
-    const hash = createHash("sha256");
-    let size = 0;
-    async function* hashed(): AsyncGenerator<Buffer> {
-      for await (const chunk of body) {
-        const buf = Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
-        hash.update(buf);
-        size += buf.length;
-        yield buf;
-      }
-    }
-    await pipeline(Readable.from(hashed()), createWriteStream(path, { flags: "wx", mode: 0o600 })).catch((err: unknown) => {
+    const hashed = hashing(obj.Body as AsyncIterable<Uint8Array>);
+    await pipeline(Readable.from(hashed.chunks), createWriteStream(path, { flags: "wx", mode: 0o600 })).catch((err: unknown) => {
       if (err instanceof CheckFailedError || err instanceof UsageError) throw err;
       throw new CheckFailedError(`could not download ${m.dumpKey} into ${path} (${errorMessage(err)}): free temporary space (TMPDIR) for its ${m.size} bytes; ${consequence}`);
     });
-    const digest = hash.digest("hex");
-    if (digest !== m.sha256 || size !== m.size) {
-      throw new CheckFailedError(`checksum mismatch: ${m.dumpKey} (${size} bytes) hashes to sha256 ${digest}, the manifest recorded ${m.sha256} (${m.size} bytes); ${consequence}`);
-    }
+    checkDigest(m, hashed, consequence);
   } catch (err) {
     remove();
     throw err;
