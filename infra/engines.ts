@@ -86,7 +86,7 @@ export const ENGINE_PROFILES: Readonly<Record<DatabaseEngine, EngineProfile>> = 
     rdsEngine: "mariadb",
     port: MYSQL_PORT,
     defaultVersion: "10.11",
-    versionExamples: "10.6, 10.11, 11.4 or 11.8, or a minor version such as 10.11.9",
+    versionExamples: "10.11, 11.4 or 11.8, or a minor version such as 10.11.9 (not 10.6: RDS has no IAM database authentication for MariaDB 10.6, which drstack turns on)",
     logExports: ["error", "slowquery"],
     replicaKeepsBackups: true,
     dumpTool: "mariadb-dump",
@@ -109,7 +109,7 @@ export function isMysqlFamily(engine: DatabaseEngine): boolean {
  */
 export const MYSQL_FAMILY_MAJORS: Readonly<Record<"mysql" | "mariadb", readonly string[]>> = {
   mysql: ["8.0", "8.4"],
-  mariadb: ["10.6", "10.11", "11.4", "11.8"],
+  mariadb: ["10.11", "11.4", "11.8"],
 };
 
 export type EngineVersionCheck = { ok: true; major: string } | { ok: false; problem: string };
@@ -156,19 +156,35 @@ export function parameterGroupFamily(engine: DatabaseEngine, major: string): str
  *   connect with TLS, and the server now refuses anything else.
  * - the slow query log, written to a file, so the `slowquery` export has
  *   something to publish (RDS: "log_output = FILE" to publish to CloudWatch Logs).
+ * - `log_bin_trust_function_creators=1`: automated backups turn binary
+ *   logging on and the RDS master user has no SUPER privilege, so without it
+ *   CREATE FUNCTION and CREATE TRIGGER fail with ERROR 1419, and neither the
+ *   application's migrations nor a restore of a dump with routines could
+ *   create them (AWS Knowledge Center, "rds-mysql-functions",
+ *   https://repost.aws/knowledge-center/rds-mysql-functions). With
+ *   `binlog_format=ROW` a non-deterministic function cannot make the replica
+ *   differ: its rows are logged, not its calls.
  */
 export function engineParameters(engine: DatabaseEngine, major: string): EngineParameter[] {
   if (!isMysqlFamily(engine)) {
     return [];
   }
-  // MariaDB 10.11 renamed slow_query_log to log_slow_query (the old name an alias); 11.x groups carry the new name.
-  const slowLog = engine === "mariadb" && major.startsWith("11.") ? "log_slow_query" : "slow_query_log";
+  // MariaDB 10.11 renamed slow_query_log and long_query_time to log_slow_query and log_slow_query_time (the old names
+  // aliases); 11.x groups carry the new names, used together; MySQL and MariaDB 10.11 the old ones.
+  const newNames = engine === "mariadb" && major.startsWith("11.");
+  const slowLog = newNames ? "log_slow_query" : "slow_query_log";
+  const slowTime = newNames ? "log_slow_query_time" : "long_query_time";
   return [
     { name: "binlog_format", value: "ROW", why: "row-based replication: the replica that becomes the next writer holds exactly the source's rows" },
     { name: "require_secure_transport", value: "1", why: "only TLS connections: RDS accepts unencrypted ones by default" },
     { name: slowLog, value: "1", why: "the slow query log, which the slowquery export publishes" },
-    { name: "long_query_time", value: "2", why: "a query slower than 2 s is logged" },
+    { name: slowTime, value: "2", why: "a query slower than 2 s is logged" },
     { name: "log_output", value: "FILE", why: "RDS publishes only file logs to CloudWatch Logs" },
+    {
+      name: "log_bin_trust_function_creators",
+      value: "1",
+      why: "CREATE FUNCTION and CREATE TRIGGER by the RDS master user, who has no SUPER, while binary logging is on (ERROR 1419); safe with row-based logs",
+    },
   ];
 }
 

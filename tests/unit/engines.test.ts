@@ -9,6 +9,7 @@ import {
   DatabaseEngine,
   ENGINE_PROFILES,
   engineParameters,
+  MYSQL_FAMILY_MAJORS,
   MYSQL_PORT,
   parameterGroupFamily,
   POSTGRES_PORT,
@@ -115,20 +116,40 @@ describe("engine profiles", () => {
     expect(checkEngineVersion("mariadb", "10.11.9")).toEqual({ ok: true, major: "10.11" });
     expect(checkEngineVersion("mysql", "16")).toMatchObject({ ok: false, problem: expect.stringContaining("databaseEngine is mysql") });
     expect(checkEngineVersion("mysql", "5.7")).toMatchObject({ ok: false });
+    // RDS has no IAM database authentication for MariaDB 10.6 (Amazon RDS User Guide, "Supported Regions and DB engines for IAM database authentication").
+    expect(MYSQL_FAMILY_MAJORS.mariadb).not.toContain("10.6");
+    expect(checkEngineVersion("mariadb", "10.6.19")).toMatchObject({ ok: false, problem: expect.stringContaining("10.11, 11.4 or 11.8") });
     expect(checkEngineVersion("postgres", "8.4")).toMatchObject({ ok: false, problem: expect.stringContaining("databaseEngine is postgres") });
   });
 
   test(`the slow query log is on and written to a file, which the slowquery export needs: "slow_query_log = 1" and "log_output = FILE" in a custom parameter group (${MYSQL_LOGS})`, () => {
     for (const engine of MYSQL_ENGINES) {
-      for (const major of engine === "mysql" ? ["8.0", "8.4"] : ["10.6", "10.11", "11.4"]) {
+      for (const major of MYSQL_FAMILY_MAJORS[engine]) {
         const settings = Object.fromEntries(engineParameters(engine, major).map(({ name, value }) => [name, value]));
         expect(settings.log_output).toBe("FILE");
-        expect(settings.slow_query_log ?? settings.log_slow_query).toBe("1");
+        // MariaDB 11.x: the new names, together; MySQL and MariaDB 10.11: the old (MariaDB Server docs, log_slow_query, log_slow_query_time).
+        const names = engine === "mariadb" && major.startsWith("11.") ? ["log_slow_query", "log_slow_query_time"] : ["slow_query_log", "long_query_time"];
+        const others = names[0] === "log_slow_query" ? ["slow_query_log", "long_query_time"] : ["log_slow_query", "log_slow_query_time"];
+        expect([settings[names[0]], settings[names[1]]]).toEqual(["1", "2"]);
+        for (const other of others) {
+          expect(settings).not.toHaveProperty(other);
+        }
         expect(settings.binlog_format).toBe("ROW");
         expect(settings.require_secure_transport).toBe("1");
       }
     }
     expect(engineParameters("postgres", "16")).toEqual([]);
+  });
+
+  test("the RDS master user can create functions and triggers while binary logging is on: log_bin_trust_function_creators=1 for MySQL and MariaDB, else ERROR 1419 (AWS Knowledge Center, rds-mysql-functions, https://repost.aws/knowledge-center/rds-mysql-functions)", () => {
+    for (const engine of MYSQL_ENGINES) {
+      for (const major of MYSQL_FAMILY_MAJORS[engine]) {
+        const settings = Object.fromEntries(engineParameters(engine, major).map(({ name, value }) => [name, value]));
+        expect(settings.log_bin_trust_function_creators).toBe("1");
+        // Safe only because the binary log carries rows, not the function calls.
+        expect(settings.binlog_format).toBe("ROW");
+      }
+    }
   });
 });
 
