@@ -68,7 +68,7 @@ export const RUN_HERE: RunHere[] = [
     command: "npm run plan -- --stack primary",
     exitCode: 0,
     expectOutput: ({ stdout }) => {
-      expect(stdout).toContain("drstack plan: stack primary (site primary, active, region us-west-2, activeSite=primary)");
+      expect(stdout).toContain("drstack plan: stack primary (site primary, active, region us-west-2, activeSite=primary, databaseEngine=postgres)");
       expect(stdout).toMatch(/^Storage \(\d+\)$/m);
     },
   },
