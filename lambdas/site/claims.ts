@@ -1,0 +1,96 @@
+/**
+ * A Docker site's fencing state: the writer claim and the fence marker as
+ * objects in the site's own, unreplicated fencing bucket on its MinIO
+ * (`writer-claim.json`, written by the stack at every `pulumi up`;
+ * `fence-marker.json`, written only by the site's agent). The same JSON as
+ * the SSM parameters of an AWS site (lambdas/core/fencing.ts).
+ *
+ * Reads never throw: a missing object is a found nothing, anything else
+ * (unreachable endpoint, refused credentials, missing bucket, unreadable
+ * JSON) a failed lookup whose problem names the setting to check. Every
+ * request is short (CLIENT_TIMEOUTS): the peer's data centre may be gone.
+ */
+import { GetObjectCommand, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
+import { errorMessage } from "../core/errors";
+import { FenceMarker, Lookup, parseFenceMarker, parseWriterClaim, WriterClaim } from "../core/fencing";
+import { CLIENT_TIMEOUTS, FencingState } from "../core/fencingState";
+import { BucketLocation, explainS3Error, s3ErrorInfo } from "../core/s3";
+
+export const WRITER_CLAIM_KEY = "writer-claim.json";
+export const FENCE_MARKER_KEY = "fence-marker.json";
+
+/** CLIENT_TIMEOUTS in the shape BucketLocation carries, so explainS3Error quotes the limits really used. */
+const FENCING_TIMEOUTS = { connectMs: CLIENT_TIMEOUTS.requestHandler.connectionTimeout, idleMs: CLIENT_TIMEOUTS.requestHandler.socketTimeout };
+
+export interface FencingBucket {
+  location: BucketLocation;
+  s3: S3Client;
+}
+
+/** A client for a fencing bucket, built like lambdas/core/s3.ts s3Client but with the guard's short timeouts and two attempts. */
+export function fencingBucket(location: Omit<BucketLocation, "timeouts">): FencingBucket {
+  const loc: BucketLocation = { ...location, timeouts: FENCING_TIMEOUTS };
+  const s3 = new S3Client({
+    region: loc.region,
+    endpoint: loc.endpoint,
+    forcePathStyle: loc.endpoint !== undefined,
+    credentials: loc.credentials,
+    requestChecksumCalculation: "WHEN_REQUIRED",
+    responseChecksumValidation: "WHEN_REQUIRED",
+    ...CLIENT_TIMEOUTS,
+  });
+  return { location: loc, s3 };
+}
+
+/** One object's text; undefined when the key does not exist (never when the bucket does not). */
+async function getText(bucket: FencingBucket, key: string): Promise<Lookup<string>> {
+  try {
+    const res = await bucket.s3.send(new GetObjectCommand({ Bucket: bucket.location.bucket, Key: key }));
+    return { ok: true, value: (await res.Body?.transformToString("utf8")) ?? "" };
+  } catch (err) {
+    if (s3ErrorInfo(err).name === "NoSuchKey") return { ok: true };
+    return { ok: false, problem: explainS3Error(err, bucket.location, `read s3://${bucket.location.bucket}/${key}`).message };
+  }
+}
+
+function parsed<T>(text: Lookup<string>, key: string, parse: (text: string) => T): Lookup<T> {
+  if (!text.ok) return text;
+  if (text.value === undefined) return { ok: true };
+  try {
+    return { ok: true, value: parse(text.value) };
+  } catch (err) {
+    return { ok: false, problem: `${key}: ${errorMessage(err)}` };
+  }
+}
+
+export async function readWriterClaim(bucket: FencingBucket): Promise<Lookup<WriterClaim>> {
+  return parsed(await getText(bucket, WRITER_CLAIM_KEY), WRITER_CLAIM_KEY, parseWriterClaim);
+}
+
+export async function readFenceMarker(bucket: FencingBucket): Promise<Lookup<FenceMarker>> {
+  return parsed(await getText(bucket, FENCE_MARKER_KEY), FENCE_MARKER_KEY, parseFenceMarker);
+}
+
+/** Claim and marker, read side by side. */
+export async function readFencingObjects(bucket: FencingBucket): Promise<FencingState> {
+  const [claim, marker] = await Promise.all([readWriterClaim(bucket), readFenceMarker(bucket)]);
+  return { claim, marker };
+}
+
+async function putJson(bucket: FencingBucket, key: string, value: object): Promise<void> {
+  try {
+    await bucket.s3.send(new PutObjectCommand({ Bucket: bucket.location.bucket, Key: key, Body: JSON.stringify(value, null, 2), ContentType: "application/json" }));
+  } catch (err) {
+    throw explainS3Error(err, bucket.location, `write s3://${bucket.location.bucket}/${key}`);
+  }
+}
+
+/** Only the site's own agent writes its marker. */
+export async function writeFenceMarkerObject(bucket: FencingBucket, marker: FenceMarker): Promise<void> {
+  await putJson(bucket, FENCE_MARKER_KEY, marker);
+}
+
+/** The stack writes the claim; this is for tools and tests that stand in for it. */
+export async function writeWriterClaimObject(bucket: FencingBucket, claim: WriterClaim): Promise<void> {
+  await putJson(bucket, WRITER_CLAIM_KEY, claim);
+}
