@@ -1,4 +1,4 @@
-import { deploySite } from "./infra";
+import { deployStack } from "./infra";
 
 // Pulumi runs an exported function and uses its result as the stack outputs.
-export = () => deploySite();
+export = () => deployStack();

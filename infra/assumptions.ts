@@ -15,6 +15,28 @@ export const S3_RTC_REPLICATION_MINUTES = 15;
 export const UNCONTROLLED_REPLICATION_MINUTES = 24 * 60;
 
 /**
+ * How long drstack assumes MinIO's bucket replication takes to copy a new
+ * backup into the peer data centre. MinIO replicates each object
+ * asynchronously after the write and promises no bound (MinIO documentation,
+ * "Bucket Replication", https://min.io/docs/minio/linux/administration/bucket-replication.html);
+ * drstack's own estimate for a link between two data centres is 15 minutes.
+ * The verify job reports a copy still missing after REPLICATION_GRACE_SECONDS,
+ * so a stalled queue is seen.
+ */
+export const MINIO_REPLICATION_MINUTES = 15;
+
+/**
+ * A Docker site's promotion once its agent saw the new claim: pg_promote()
+ * ends recovery and waits for it (PostgreSQL documentation, "Recovery Control
+ * Functions", https://www.postgresql.org/docs/16/functions-admin.html), which
+ * takes seconds; drstack's budget with the end-of-recovery checkpoint: 1 minute.
+ */
+export const DOCKER_PROMOTION_MINUTES = 1;
+
+/** Starting the application's containers from pinned images already on the host: drstack's own estimate, 2 minutes. */
+export const DOCKER_CONTAINER_START_MINUTES = 2;
+
+/**
  * How often a tier's data is backed up when no backup schedule is provisioned
  * for it: once a day, the daily `pg_dump` of the plans this project grew from
  * (docs/design.md, "30 days of daily dumps"). The backups work replaces this figure

@@ -19,13 +19,14 @@ export type ObjectLockMode = (typeof OBJECT_LOCK_MODES)[number];
 export const CLASS_OBJECT_LOCK_MODES = ["", "GOVERNANCE", "COMPLIANCE"] as const;
 export type ClassObjectLockMode = Exclude<(typeof CLASS_OBJECT_LOCK_MODES)[number], "">;
 
-/** Everything the program needs, read and validated once, before any resource exists. */
-export interface DrConfig {
+/** What both kinds of site read and validate the same way, once, before any resource exists. */
+export interface SharedConfig {
   stack: string;
   site: SiteName;
   activeSite: SiteName;
   role: SiteRole;
   peer: SiteName;
+  /** Each site's AWS region, or for a Docker site its location (`primaryLocation`, `secondaryLocation`). */
   regions: Record<SiteName, string>;
   region: string;
   peerRegion: string;
@@ -34,23 +35,28 @@ export interface DrConfig {
   endpoints: Record<SiteName, string>;
   peerProvisioned: boolean;
   objectLock: { mode: ObjectLockMode; days: number };
-  /** The one IAM role that may change the backups' protection (bucket policy, lock, lifecycle, replication, keys). */
-  breakGlassRoleArn: string;
   noncurrentVersionDays: number;
   abortIncompleteUploadDays: number;
   dataClasses: DataClassPolicy[];
   tiers: TierObjectives;
   dns: DnsConfig;
-  network: NetworkConfig;
   database: DatabaseConfig;
+  backups: BackupSettings;
+  /** Whether objectives the mechanisms cannot meet stop the deployment (`error`) or only warn. */
+  objectivesEnforcement: ObjectivesEnforcement;
+}
+
+/** An AWS site's config: everything `deploySite` needs. */
+export interface DrConfig extends SharedConfig {
+  siteKind: "aws";
+  /** The one IAM role that may change the backups' protection (bucket policy, lock, lifecycle, replication, keys). */
+  breakGlassRoleArn: string;
+  network: NetworkConfig;
   cache: CacheConfig;
   /** The stack the secondary reads for the writer's ARN while it is standby. */
   primaryStackName: string;
   workloads: WorkloadSettings;
-  backups: BackupSettings;
   fencing: FencingSettings;
-  /** Whether objectives the mechanisms cannot meet stop the deployment (`error`) or only warn. */
-  objectivesEnforcement: ObjectivesEnforcement;
 }
 
 export const DNS_PROVIDERS = ["cloudflare", "route53"] as const;
@@ -248,7 +254,7 @@ const IAM_ROLE_ARN_PATTERN = /^arn:aws(-cn|-us-gov)?:iam::\d{12}:role\/([\w+=,.@
 export const EXAMPLE_BREAK_GLASS_ROLE_ARN = "arn:aws:iam::123456789012:role/drstack-break-glass";
 
 /** Collects every problem instead of stopping at the first, so one run shows them all. */
-class ConfigReader {
+export class ConfigReader {
   readonly problems: ConfigProblem[] = [];
 
   constructor(
@@ -364,8 +370,40 @@ class ConfigReader {
 }
 
 /** `now` is the clock a recovery point is checked against (tests pass their own). */
-export function parseConfig(raw: RawConfig, stack: string, now: Date = new Date()): DrConfig {
-  const reader = new ConfigReader(raw, stack);
+/** The kinds of site (`siteKind`): an AWS region, or a Docker host in the team's own data centre (infra/docker/). */
+export const SITE_KINDS = ["aws", "docker"] as const;
+export type SiteKind = (typeof SITE_KINDS)[number];
+
+/** Where a site runs, by kind: the config keys naming each site's location and the rule they follow. */
+export interface SiteLocationRule {
+  keys: Record<SiteName, string>;
+  pattern: RegExp;
+  what: string;
+  examples: Record<SiteName, string>;
+  /** Why two sites must differ, for the message when they do not. */
+  distinct: string;
+  /** The longest DNS TTL accepted: AWS sites aim for 60 s; a Docker site's plan may allow more, and its objectives judge it. */
+  maxDnsTtlSeconds: number;
+  /** The longest namePrefix the names derived from it allow, and why. */
+  prefixLimit: number;
+  prefixLimitReason: string;
+}
+
+export const AWS_LOCATIONS: Omit<SiteLocationRule, "prefixLimit" | "prefixLimitReason"> = {
+  keys: { primary: "primaryRegion", secondary: "secondaryRegion" },
+  maxDnsTtlSeconds: 60,
+  pattern: REGION_PATTERN,
+  what: "an AWS region name",
+  examples: { primary: "us-west-2", secondary: "us-east-1" },
+  distinct: "a standby in the same region does not survive the loss of that region",
+};
+
+/**
+ * Everything both kinds of site read the same way, in the same words: the
+ * sites and their roles, names, endpoints, retention, objectives, DNS, the
+ * database's engine and generations, and the backup schedules.
+ */
+export function readSharedConfig(reader: ConfigReader, stack: string, now: Date, locations: (regions: Record<SiteName, string>) => SiteLocationRule): SharedConfig {
 
   const activeSite = reader.oneOf("activeSite", SITES, "primary");
   const siteSetting = reader.string("site");
@@ -386,24 +424,26 @@ export function parseConfig(raw: RawConfig, stack: string, now: Date = new Date(
     reader.report("site", `must be "primary" or "secondary"`, reader.setCommand("site", isSiteName(stack) ? stack : "primary"));
   }
 
+  const provisional = locations({ primary: "", secondary: "" });
   const regions: Record<SiteName, string> = {
-    primary: reader.matching("primaryRegion", REGION_PATTERN, "an AWS region name", "us-west-2"),
-    secondary: reader.matching("secondaryRegion", REGION_PATTERN, "an AWS region name", "us-east-1"),
+    primary: reader.matching(provisional.keys.primary, provisional.pattern, provisional.what, provisional.examples.primary),
+    secondary: reader.matching(provisional.keys.secondary, provisional.pattern, provisional.what, provisional.examples.secondary),
   };
+  const location = locations(regions);
   if (regions.primary === regions.secondary) {
     reader.report(
-      "secondaryRegion",
-      `equals primaryRegion; a standby in the same region does not survive the loss of that region`,
-      `choose another region, e.g. ${reader.setCommand("secondaryRegion", regions.primary === "us-east-1" ? "us-west-2" : "us-east-1")}, in both stacks`,
+      location.keys.secondary,
+      `equals ${location.keys.primary}; ${location.distinct}`,
+      `choose another, e.g. ${reader.setCommand(location.keys.secondary, regions.primary === location.examples.secondary ? location.examples.primary : location.examples.secondary)}, in both stacks`,
     );
   }
 
   const namePrefix = reader.string("namePrefix");
-  const prefixLimit = maxNamePrefixLength([regions.primary, regions.secondary]);
+  const prefixLimit = location.prefixLimit;
   if (!NAME_PREFIX_PATTERN.test(namePrefix) || namePrefix.length > prefixLimit) {
     reader.report(
       "namePrefix",
-      `must be 1-${prefixLimit} lowercase letters, digits and inner hyphens, because bucket, cache, role and function names are derived from it (the ElastiCache replication group ID allows 40 characters)`,
+      `must be 1-${prefixLimit} lowercase letters, digits and inner hyphens, because ${location.prefixLimitReason}`,
       `${reader.setCommand("namePrefix", "acme-shop-dr")} in both stacks`,
     );
   }
@@ -424,7 +464,6 @@ export function parseConfig(raw: RawConfig, stack: string, now: Date = new Date(
   const peerProvisioned = reader.boolean("peerProvisioned");
   const objectLockMode = reader.oneOf("objectLockMode", OBJECT_LOCK_MODES, "GOVERNANCE");
   const objectLockDays = reader.integer("objectLockDays", 1);
-  const breakGlassRoleArn = readBreakGlassRoleArn(reader);
   const noncurrentVersionDays = reader.integer("noncurrentVersionDays", 1);
   const abortIncompleteUploadDays = reader.integer("abortIncompleteUploadDays", 1);
 
@@ -469,13 +508,8 @@ export function parseConfig(raw: RawConfig, stack: string, now: Date = new Date(
     };
   });
 
-  const dns = readDnsConfig(reader, site);
-  const network = readNetworkConfig(reader, regions[site]);
+  const dns = readDnsConfig(reader, site, location.maxDnsTtlSeconds);
   const database = readDatabaseConfig(reader, now);
-  const cache: CacheConfig = {
-    nodeType: reader.matching("cacheNodeType", /^cache\.[a-z0-9]+\.[a-z0-9]+$/, "an ElastiCache node type", "cache.r7g.large"),
-    replicaCount: reader.between("cacheReplicaCount", 0, 5),
-  };
   if (!/^[a-z]/.test(namePrefix)) {
     reader.report(
       "namePrefix",
@@ -487,22 +521,7 @@ export function parseConfig(raw: RawConfig, stack: string, now: Date = new Date(
     // RDS and ElastiCache identifiers (and final snapshot identifiers) "can't contain two consecutive hyphens".
     reader.report("namePrefix", "must not contain two consecutive hyphens, which RDS and ElastiCache identifiers refuse", `${reader.setCommand("namePrefix", namePrefix.replace(/-{2,}/g, "-"))} in both stacks`);
   }
-  if (/^(aws|ssm)/i.test(namePrefix)) {
-    // SSM: "Parameter names can't be prefixed with 'aws' or 'ssm' (case-insensitive)"; the fencing parameters start with it.
-    reader.report("namePrefix", 'must not start with "aws" or "ssm", which SSM parameter names (the fencing claims) refuse', `${reader.setCommand("namePrefix", `dr-${namePrefix}`)} in both stacks`);
-  }
-  const primaryStackName = reader.string("primaryStackName");
-  if (primaryStackName !== "" && !/^[\w.-]+\/[\w.-]+\/[\w.-]+$/.test(primaryStackName)) {
-    reader.report("primaryStackName", "is not a fully qualified stack name <org>/<project>/<stack>", reader.setCommand("primaryStackName", "acme/drstack/primary"));
-  }
-  const workloads = readWorkloadSettings(reader, raw);
   const backups = readBackupSettings(reader, tiers);
-  const fencing = readFencingSettings(reader);
-
-  if (reader.problems.length > 0) {
-    throw new ConfigError(stack, reader.problems);
-  }
-
   const peer = peerOf(site);
   return {
     stack,
@@ -518,20 +537,67 @@ export function parseConfig(raw: RawConfig, stack: string, now: Date = new Date(
     endpoints,
     peerProvisioned,
     objectLock: { mode: objectLockMode, days: objectLockDays },
-    breakGlassRoleArn,
     noncurrentVersionDays,
     abortIncompleteUploadDays,
     dataClasses,
     tiers,
     dns,
-    network,
     database,
+    backups,
+    objectivesEnforcement,
+  };
+}
+
+/** An AWS site's config (`siteKind: aws`, the default). */
+export function parseConfig(raw: RawConfig, stack: string, now: Date = new Date()): DrConfig {
+  const reader = new ConfigReader(raw, stack);
+  const shared = readSharedConfig(reader, stack, now, (regions) => ({
+    ...AWS_LOCATIONS,
+    prefixLimit: maxNamePrefixLength([regions.primary, regions.secondary]),
+    prefixLimitReason: "bucket, cache, role and function names are derived from it (the ElastiCache replication group ID allows 40 characters)",
+  }));
+  const breakGlassRoleArn = readBreakGlassRoleArn(reader);
+  const network = readNetworkConfig(reader, shared.region);
+  const cache: CacheConfig = {
+    nodeType: reader.matching("cacheNodeType", /^cache\.[a-z0-9]+\.[a-z0-9]+$/, "an ElastiCache node type", "cache.r7g.large"),
+    replicaCount: reader.between("cacheReplicaCount", 0, 5),
+  };
+  const namePrefix = shared.namePrefix;
+  if (/^(aws|ssm)/i.test(namePrefix)) {
+    // SSM: "Parameter names can't be prefixed with 'aws' or 'ssm' (case-insensitive)"; the fencing parameters start with it.
+    reader.report("namePrefix", 'must not start with "aws" or "ssm", which SSM parameter names (the fencing claims) refuse', `${reader.setCommand("namePrefix", `dr-${namePrefix}`)} in both stacks`);
+  }
+  const primaryStackName = reader.string("primaryStackName");
+  if (primaryStackName !== "" && !/^[\w.-]+\/[\w.-]+\/[\w.-]+$/.test(primaryStackName)) {
+    reader.report("primaryStackName", "is not a fully qualified stack name <org>/<project>/<stack>", reader.setCommand("primaryStackName", "acme/drstack/primary"));
+  }
+  const workloads = readWorkloadSettings(reader, raw);
+  const fencing = readFencingSettings(reader);
+  const imageDigest = reader.string("backupImageDigest");
+  if (!IMAGE_DIGEST_PATTERN.test(imageDigest)) {
+    reader.report(
+      "backupImageDigest",
+      imageDigest === ""
+        ? "is not set; it names the backup job image by the digest scripts/publish-backup-image.sh pushed to both regions"
+        : "is not an image digest (sha256: and 64 lowercase hex digits)",
+      `run scripts/publish-backup-image.sh, then ${reader.setCommand("backupImageDigest", "<the digest it prints>")}`,
+    );
+  }
+
+
+  if (reader.problems.length > 0) {
+    throw new ConfigError(stack, reader.problems);
+  }
+  return {
+    ...shared,
+    backups: { ...shared.backups, imageDigest },
+    siteKind: "aws",
+    breakGlassRoleArn,
+    network,
     cache,
     primaryStackName,
     workloads,
-    backups,
     fencing,
-    objectivesEnforcement,
   };
 }
 
@@ -581,12 +647,12 @@ const ROUTE53_ZONE_ID = /^Z[A-Z0-9]{1,32}$/;
 const HEALTH_CHECK_PATH = /^\/[\x21-\x7e]*$/;
 
 /** DNS keys matter only to the secondary stack, which owns the failover record; the primary ignores them. */
-function readDnsConfig(reader: ConfigReader, site: SiteName): DnsConfig {
+export function readDnsConfig(reader: ConfigReader, site: SiteName, maxTtlSeconds: number): DnsConfig {
   const provider = reader.oneOf("dnsProvider", DNS_PROVIDERS, "cloudflare");
   const ttlSeconds = reader.between(
     "dnsTtlSeconds",
     1,
-    60,
+    maxTtlSeconds,
     `${reader.setCommand("dnsTtlSeconds", "60")}; resolvers keep an answer for its TTL, so a longer TTL delays every failover by that much`,
   );
   if (provider === "cloudflare" && ttlSeconds < 30) {
@@ -742,7 +808,7 @@ function readNetworkConfig(reader: ConfigReader, region: string): NetworkConfig 
 
 const MONITORING_INTERVALS = [1, 5, 10, 15, 30, 60] as const;
 
-function readDatabaseConfig(reader: ConfigReader, now: Date): DatabaseConfig {
+export function readDatabaseConfig(reader: ConfigReader, now: Date): DatabaseConfig {
   const allocatedStorageGb = reader.between("dbAllocatedStorageGb", 20, 65536);
   const maxAllocatedStorageGb = reader.between("dbMaxAllocatedStorageGb", 20, 65536);
   if (maxAllocatedStorageGb < allocatedStorageGb) {
@@ -837,6 +903,42 @@ function readDatabaseConfig(reader: ConfigReader, now: Date): DatabaseConfig {
   };
 }
 
+/** Application replicas per role (webReplicas, workerReplicas and their standby minimums, pilotLight): the same keys for every kind of site. */
+export function readReplicaSettings(reader: ConfigReader): ReplicaSettings {
+  const full = { web: reader.integer("webReplicas", 1), worker: reader.integer("workerReplicas", 0) };
+  const warmMinimum = { web: reader.integer("standbyWebReplicas", 0), worker: reader.integer("standbyWorkerReplicas", 0) };
+  for (const tier of ["web", "worker"] as const) {
+    if (warmMinimum[tier] > full[tier]) {
+      const key = `standby${tier === "web" ? "Web" : "Worker"}Replicas`;
+      reader.report(
+        key,
+        `is more than the full size ${tier}Replicas (${full[tier]}); a standby never runs more than the active site`,
+        reader.setCommand(key, String(full[tier])),
+      );
+    }
+  }
+  const pilotLight = reader.boolean("pilotLight");
+  return { full, warmMinimum, pilotLight };
+}
+
+/** The application's web port, health path and database name: the same keys for every kind of site. */
+export function readApplicationBasics(reader: ConfigReader): { containerPort: number; healthPath: string; databaseName: string } {
+  const containerPort = reader.integer("webContainerPort", 1);
+  if (containerPort > 65535) {
+    reader.report("webContainerPort", "must be a TCP port, 1-65535", reader.setCommand("webContainerPort", "8080"));
+  }
+  const healthPath = reader.string("workloadHealthPath");
+  if (!/^\/[^\s]*$/.test(healthPath)) {
+    reader.report(
+      "workloadHealthPath",
+      "must be an absolute URL path starting with / and without spaces",
+      reader.setCommand("workloadHealthPath", healthPath.startsWith("/") || healthPath === "" ? "/healthz" : `/${healthPath.trim()}`),
+    );
+  }
+  const databaseName = reader.matching("appDatabaseName", /^[a-z_][a-z0-9_]{0,62}$/, "a database name (lowercase letters, digits and underscores, as PostgreSQL, MySQL and MariaDB all accept)", "app");
+  return { containerPort, healthPath, databaseName };
+}
+
 function readWorkloadSettings(reader: ConfigReader, raw: RawConfig): WorkloadSettings {
   const kubeconfig = raw.kubeconfig ?? "";
   if (kubeconfig.trim() === "") {
@@ -859,33 +961,8 @@ function readWorkloadSettings(reader: ConfigReader, raw: RawConfig): WorkloadSet
     );
   }
 
-  const full = { web: reader.integer("webReplicas", 1), worker: reader.integer("workerReplicas", 0) };
-  const warmMinimum = { web: reader.integer("standbyWebReplicas", 0), worker: reader.integer("standbyWorkerReplicas", 0) };
-  for (const tier of ["web", "worker"] as const) {
-    if (warmMinimum[tier] > full[tier]) {
-      const key = `standby${tier === "web" ? "Web" : "Worker"}Replicas`;
-      reader.report(
-        key,
-        `is more than the full size ${tier}Replicas (${full[tier]}); a standby never runs more than the active site`,
-        reader.setCommand(key, String(full[tier])),
-      );
-    }
-  }
-  const pilotLight = reader.boolean("pilotLight");
-
-  const containerPort = reader.integer("webContainerPort", 1);
-  if (containerPort > 65535) {
-    reader.report("webContainerPort", "must be a TCP port, 1-65535", reader.setCommand("webContainerPort", "8080"));
-  }
-  const healthPath = reader.string("workloadHealthPath");
-  if (!/^\/[^\s]*$/.test(healthPath)) {
-    reader.report(
-      "workloadHealthPath",
-      "must be an absolute URL path starting with / and without spaces",
-      reader.setCommand("workloadHealthPath", healthPath.startsWith("/") || healthPath === "" ? "/healthz" : `/${healthPath.trim()}`),
-    );
-  }
-  const databaseName = reader.matching("appDatabaseName", /^[a-z_][a-z0-9_]{0,62}$/, "a database name (lowercase letters, digits and underscores, as PostgreSQL, MySQL and MariaDB all accept)", "app");
+  const replicas = readReplicaSettings(reader);
+  const { containerPort, healthPath, databaseName } = readApplicationBasics(reader);
   const resources = readContainerResources(reader);
   const runAsUser = reader.between("appRunAsUser", 1, 2147483647);
   const readOnlyRootFilesystem = reader.boolean("appReadOnlyRootFilesystem");
@@ -894,7 +971,7 @@ function readWorkloadSettings(reader: ConfigReader, raw: RawConfig): WorkloadSet
     kubeconfig: pulumi.secret(kubeconfig),
     namespace,
     appImageDigest,
-    replicas: { full, warmMinimum, pilotLight },
+    replicas,
     containerPort,
     healthPath,
     databaseName,
@@ -947,17 +1024,6 @@ function readBackupSettings(reader: ConfigReader, tiers: TierObjectives): Backup
     reader.report("backupDatabases", parsed.problem, reader.setCommand("backupDatabases", "app:critical,ledger:standard:financial"));
   }
 
-  const imageDigest = reader.string("backupImageDigest");
-  if (!IMAGE_DIGEST_PATTERN.test(imageDigest)) {
-    reader.report(
-      "backupImageDigest",
-      imageDigest === ""
-        ? "is not set; it names the backup job image by the digest scripts/publish-backup-image.sh pushed to both regions"
-        : "is not an image digest (sha256: and 64 lowercase hex digits)",
-      `run scripts/publish-backup-image.sh, then ${reader.setCommand("backupImageDigest", "<the digest it prints>")}`,
-    );
-  }
-
   const schedules = {} as Record<TierName, string>;
   for (const tier of TIER_NAMES) {
     const key = `${tierKeyStem(tier)}BackupSchedule`;
@@ -988,7 +1054,7 @@ function readBackupSettings(reader: ConfigReader, tiers: TierObjectives): Backup
   }
 
   const databases = parsed.ok ? parsed.databases : [];
-  return { databases, imageDigest, schedules, verifySchedule, alarmEmails, drills: readDrillSettings(reader, databases) };
+  return { databases, imageDigest: "", schedules, verifySchedule, alarmEmails, drills: readDrillSettings(reader, databases) };
 }
 
 function readDrillSettings(reader: ConfigReader, databases: readonly BackupDatabase[]): DrillSettings {
@@ -1074,7 +1140,8 @@ export function unknownKeyProblems(presentKeys: readonly string[], declaredKeys:
 }
 
 /** Reads the running stack's config, applies Pulumi.yaml defaults and validates everything. */
-export function loadConfig(): DrConfig {
+/** The stack's drstack config as Pulumi hands it over, defaults from Pulumi.yaml filled in; unknown keys refused. */
+export function readRawConfig(): { raw: RawConfig; stack: string } {
   const stack = pulumi.getStack();
   const schema = readConfigSchema();
   const namespace = `${PROJECT_NAME}:`;
@@ -1091,5 +1158,11 @@ export function loadConfig(): DrConfig {
     raw[declaration.key] =
       config.get(declaration.key) ?? (declaration.default === undefined ? undefined : configValueToString(declaration.default));
   }
+  return { raw, stack };
+}
+
+/** An AWS site's config; infra/siteConfig.ts `loadSiteConfig` reads either kind. */
+export function loadConfig(): DrConfig {
+  const { raw, stack } = readRawConfig();
   return parseConfig(raw, stack);
 }

@@ -65,3 +65,14 @@ function isItemsDeclaration(items: unknown): boolean {
 export function configValueToString(value: unknown): string {
   return typeof value === "string" ? value : JSON.stringify(value);
 }
+
+/**
+ * What the offline plan (offline/stackFiles.ts) puts in place of a `secure:`
+ * value it cannot decrypt. The program checks a secret's shape (a PEM key
+ * against its certificate) only when it holds the real value.
+ */
+export const OFFLINE_SECRET_PLACEHOLDER_PREFIX = "offline-placeholder-for-";
+
+export function isOfflineSecretPlaceholder(value: string): boolean {
+  return value.startsWith(OFFLINE_SECRET_PLACEHOLDER_PREFIX);
+}

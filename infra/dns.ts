@@ -15,12 +15,12 @@ export interface FailoverDnsArgs {
   /** Each site's endpoint, from config: computable without the peer's stack. */
   endpoints: Record<SiteName, string>;
   dns: DnsConfig;
-  /** AWS provider for Route 53 (a global service): the DNS owner's own. */
-  awsProvider: aws.Provider;
+  /** AWS provider for Route 53 (a global service): the DNS owner's own. Route 53 only; a Docker site has none. */
+  awsProvider?: aws.Provider;
   /** Each site's region: where the health-check alarms may live and where they must not. */
   regions: Record<SiteName, string>;
-  /** The DNS owner's alarm topic (SiteAlarms), in its own region. */
-  alarmTopicArn: pulumi.Input<string>;
+  /** The DNS owner's alarm topic (SiteAlarms), in its own region. Route 53 only. */
+  alarmTopicArn?: pulumi.Input<string>;
   /** Subscribed to the health-check alarm topic when the alarms cannot live in the owner's region. */
   alarmEmails: string[];
   /** The DNS owner's Cloudflare provider (`cloudflareProvider`), when Cloudflare serves the zone. */
@@ -186,8 +186,15 @@ function requireCloudflare(name: string, args: FailoverDnsArgs): cloudflare.Prov
   return args.cloudflareProvider;
 }
 
+function requireAws(name: string, args: FailoverDnsArgs): { provider: aws.Provider; topicArn: pulumi.Input<string> } {
+  if (args.awsProvider === undefined || args.alarmTopicArn === undefined) {
+    throw new Error(`${name}: dnsProvider is route53 but no AWS provider and alarm topic were given`);
+  }
+  return { provider: args.awsProvider, topicArn: args.alarmTopicArn };
+}
+
 function declareRoute53(name: string, args: FailoverDnsArgs, plan: DnsPlan, after: pulumi.CustomResourceOptions): void {
-  const options = { ...after, provider: args.awsProvider };
+  const options = { ...after, provider: requireAws(name, args).provider };
   const checks = {} as Record<SiteName, aws.route53.HealthCheck>;
   for (const site of SITES) {
     checks[site] = new aws.route53.HealthCheck(
@@ -262,8 +269,9 @@ function declareHealthCheckAlarms(name: string, args: FailoverDnsArgs, checks: R
     );
     return;
   }
-  let topicArn = pulumi.output(args.alarmTopicArn);
-  let provider = args.awsProvider;
+  const owner = requireAws(name, args);
+  let topicArn = pulumi.output(owner.topicArn);
+  let provider = owner.provider;
   if (placement === "metrics-region") {
     provider = new aws.Provider(
       `${name}-${ROUTE53_METRICS_REGION}`,

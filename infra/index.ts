@@ -11,6 +11,10 @@ import { DatabaseEngine } from "./engines";
 import { DrConfig, loadConfig } from "./config";
 
 export { loadConfig } from "./config";
+export { loadSiteConfig } from "./siteConfig";
+import { loadSiteConfig, SiteConfig } from "./siteConfig";
+import { assessDockerSitePosture } from "./docker/objectives";
+import { deployDockerSite, DockerSiteOutputs } from "./docker/site";
 import { SiteCache } from "./cache";
 import { declarePeerAutomatedBackupsCopy } from "./automatedBackupsCopy";
 import { RecoveryDatabase, recoveryDatabaseName, recoverySource } from "./recoveryDatabase";
@@ -110,10 +114,15 @@ export interface SiteOutputs {
  * or when the pair is only part-way through its first deployment or a
  * failback (`interimGaps`).
  */
-export function checkObjectives(config: DrConfig): DrPosture {
-  const posture = assessSitePosture(config);
+export function checkObjectives(config: SiteConfig): DrPosture {
+  const posture = config.siteKind === "docker" ? assessDockerSitePosture(config) : assessSitePosture(config);
   enforceObjectives(posture, config.stack, (message) => pulumi.log.warn(message));
   return posture;
+}
+
+/** The stack's site, of the kind `siteKind` names: an AWS region or a Docker host. */
+export async function deployStack(config: SiteConfig = loadSiteConfig(), drPosture: DrPosture = checkObjectives(config)): Promise<SiteOutputs | DockerSiteOutputs> {
+  return config.siteKind === "docker" ? deployDockerSite(config, drPosture) : deploySite(config, drPosture);
 }
 
 /**

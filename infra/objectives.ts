@@ -7,13 +7,14 @@ import {
   DEFAULT_DNS_TTL_SECONDS,
   DNS_PROPAGATION_SECONDS,
   MANUAL_DETECTION_MINUTES,
+  MINIO_REPLICATION_MINUTES,
   OPERATOR_DECISION_MINUTES,
   ROUTE53_DEFAULT_HEALTH_CHECK_FAILURE_THRESHOLD,
   S3_RTC_REPLICATION_MINUTES,
   STANDBY_SCALE_UP_MINUTES,
   UNCONTROLLED_REPLICATION_MINUTES,
 } from "./assumptions";
-import type { DrConfig } from "./config";
+import type { DrConfig, SharedConfig } from "./config";
 import { DataClassName, DataClassPolicy } from "./dataClasses";
 import { healthCheckAlarmPlacement, healthCheckStatusAlarm, ROUTE53_METRICS_REGION } from "./dns";
 import { pointInTimeRecovery } from "./pointInTimeRecovery";
@@ -35,8 +36,8 @@ import { RecoveryObjectives, TIER_NAMES, TierName, tierKeyStem, TierObjectives }
 export const OBJECTIVES_ENFORCEMENT_MODES = ["error", "warn"] as const;
 export type ObjectivesEnforcement = (typeof OBJECTIVES_ENFORCEMENT_MODES)[number];
 
-/** How a data class's backups reach the peer region. */
-export type ReplicationMechanism = "time-controlled" | "uncontrolled" | "none";
+/** How a data class's backups reach the peer: S3 replication with or without RTC, MinIO's site-to-site bucket replication, or not at all. */
+export type ReplicationMechanism = "time-controlled" | "uncontrolled" | "site-to-site" | "none";
 
 /**
  * What the site provisions that bounds recovery time and data loss. Optional
@@ -73,6 +74,13 @@ export interface RecoveryMechanisms {
    * diff show which engine they are for. Absent in postures of older revisions.
    */
   databaseEngine?: DatabaseEngine;
+  /**
+   * A Docker site's own promotion and start-up (infra/docker/objectives.ts):
+   * its agent promotes the streaming standby within a guard interval of the
+   * `up`, and containers start instead of Deployments scaling. Absent: an
+   * AWS site's RDS promotion and Kubernetes scale-up.
+   */
+  selfHosted?: { promotionMinutes: number; promotionBasis: string; scaleUpMinutes: number; scaleUpBasis: string };
   /** Interval between scheduled backups of each tier's data; a tier absent here is assumed backed up daily. */
   backupIntervalMinutes: Partial<Record<TierName, number>>;
   /** How each data class's backups reach the peer's bucket. */
@@ -114,7 +122,7 @@ export function standbyDatabase(config: Pick<DrConfig, "activeSite" | "database"
 }
 
 /** What the pair lacks for now and the step that provides it (empty in normal operation). */
-export function interimGaps(config: DrConfig): InterimGap[] {
+export function interimGaps(config: Pick<SharedConfig, "peerProvisioned" | "peer" | "stack" | "activeSite" | "database">): InterimGap[] {
   const gaps: InterimGap[] = [];
   if (!config.peerProvisioned) {
     gaps.push({
@@ -183,7 +191,7 @@ function mechanismsOf(config: DrConfig, pair: { peerProvisioned: boolean; standb
  * allows; a Cloudflare load balancer's monitor has no alarm drstack declares;
  * a plain Cloudflare record has no health check at all.
  */
-function healthCheckMechanisms(config: DrConfig): Pick<RecoveryMechanisms, "healthCheckIntervalSeconds" | "healthCheckFailureThreshold" | "healthCheckAlarmMinutes" | "healthCheckAlarmAbsence"> {
+export function healthCheckMechanisms(config: Pick<SharedConfig, "dns" | "regions">): Pick<RecoveryMechanisms, "healthCheckIntervalSeconds" | "healthCheckFailureThreshold" | "healthCheckAlarmMinutes" | "healthCheckAlarmAbsence"> {
   if (config.dns.provider === "cloudflare" && !config.dns.cloudflare.loadBalancer) {
     return {};
   }
@@ -268,6 +276,9 @@ export function dnsSwitchStep(mechanisms: RecoveryMechanisms): TimingStep {
 }
 
 export function databaseStep(mechanisms: RecoveryMechanisms): TimingStep {
+  if (mechanisms.databaseReplica && mechanisms.selfHosted !== undefined) {
+    return { step: "database", minutes: mechanisms.selfHosted.promotionMinutes, basis: mechanisms.selfHosted.promotionBasis };
+  }
   return mechanisms.databaseReplica
     ? { step: "database", minutes: DATABASE_PROMOTION_MINUTES, basis: `promote the standby's cross-region ${ENGINE_PROFILES[mechanisms.databaseEngine ?? "postgres"].label} replica` }
     : mechanisms.measuredRestore !== undefined
@@ -275,7 +286,10 @@ export function databaseStep(mechanisms: RecoveryMechanisms): TimingStep {
       : { step: "database", minutes: DATABASE_RESTORE_MINUTES, basis: "the standby has no replica: restore the latest dump (assumed; no drill has measured it)" };
 }
 
-export function scaleUpStep(): TimingStep {
+export function scaleUpStep(mechanisms?: RecoveryMechanisms): TimingStep {
+  if (mechanisms?.selfHosted !== undefined) {
+    return { step: "scale-up", minutes: mechanisms.selfHosted.scaleUpMinutes, basis: mechanisms.selfHosted.scaleUpBasis };
+  }
   return {
     step: "scale-up",
     minutes: STANDBY_SCALE_UP_MINUTES,
@@ -313,7 +327,7 @@ export function recoveryTime(mechanisms: RecoveryMechanisms): RecoveryTime {
   const detection = detectionStep(mechanisms);
   const decision = decisionStep();
   const database = databaseStep(mechanisms);
-  const scaleUp = scaleUpStep();
+  const scaleUp = scaleUpStep(mechanisms);
   const dns = dnsSwitchStep(mechanisms);
   const checks = healthCheckStep(mechanisms);
   const term = (step: TimingStep) => `${step.step} ${round(step.minutes)}`;
@@ -333,6 +347,13 @@ export function recoveryTime(mechanisms: RecoveryMechanisms): RecoveryTime {
   };
 }
 
+const REPLICATION_LABELS: Record<ReplicationMechanism, string> = {
+  "time-controlled": "S3 RTC",
+  uncontrolled: "uncontrolled S3",
+  "site-to-site": "MinIO site-to-site",
+  none: "no",
+};
+
 /** Worst-case minutes for a backup to reach the peer's bucket; null when it never does. */
 export function replicationMinutes(mechanism: ReplicationMechanism): number | null {
   switch (mechanism) {
@@ -340,6 +361,8 @@ export function replicationMinutes(mechanism: ReplicationMechanism): number | nu
       return S3_RTC_REPLICATION_MINUTES;
     case "uncontrolled":
       return UNCONTROLLED_REPLICATION_MINUTES;
+    case "site-to-site":
+      return MINIO_REPLICATION_MINUTES;
     case "none":
       return null;
   }
@@ -376,7 +399,7 @@ export function recoveryPoint(dataClass: DataClassPolicy, mechanisms: RecoveryMe
       ? { minutes: null, basis: `${scheduled}, not replicated to the peer` }
       : {
           minutes: interval + delay,
-          basis: `${scheduled} + ${replication === "time-controlled" ? "S3 RTC" : "uncontrolled S3"} replication ${delay} min`,
+          basis: `${scheduled} + ${REPLICATION_LABELS[replication]} replication ${delay} min`,
         };
   const regionLoss =
     mechanisms.databaseReplica && DATABASE_DATA_CLASSES.includes(dataClass.name) && (viaBackups.minutes === null || DATABASE_REPLICA_LAG_MINUTES < viaBackups.minutes)

@@ -471,7 +471,7 @@ export async function evaluateStack(options: EvaluateOptions): Promise<Evaluatio
     const program = require("../infra") as typeof import("../infra");
     // Config is validated before the stack resource exists, as in a real run
     // where a config error stops the program before anything is declared.
-    const config = program.loadConfig();
+    const config = program.loadSiteConfig();
     // Likewise the objectives check: it throws (or warns) before any resource.
     const posture = program.checkObjectives(config);
     const running = pulumi.runtime.runInPulumiStack(async () => {
@@ -491,7 +491,7 @@ export async function evaluateStack(options: EvaluateOptions): Promise<Evaluatio
       // that nobody awaits. The engine's host reports those as the program's
       // error; here the error is kept and the stack completes empty instead.
       try {
-        declared = await program.deploySite(config, posture);
+        declared = await program.deployStack(config, posture);
         return declared;
       } catch (error) {
         programError = { error };

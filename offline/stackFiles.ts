@@ -1,7 +1,7 @@
 import * as fs from "fs";
 import * as path from "path";
 import { parse } from "yaml";
-import { configValueToString, PROJECT_NAME, PROJECT_ROOT, readConfigSchema } from "../infra/configSchema";
+import { configValueToString, OFFLINE_SECRET_PLACEHOLDER_PREFIX, PROJECT_NAME, PROJECT_ROOT, readConfigSchema } from "../infra/configSchema";
 import { UsageError } from "./usageError";
 
 /**
@@ -56,7 +56,7 @@ export function readStackConfig(stack: string, overrides: Readonly<Record<string
   for (const [key, value] of Object.entries(parsed.config ?? {})) {
     const qualified = qualify(key);
     if (isSecure(value)) {
-      values[qualified] = `offline-placeholder-for-${qualified}`;
+      values[qualified] = `${OFFLINE_SECRET_PLACEHOLDER_PREFIX}${qualified}`;
       secretKeys.push(qualified);
     } else {
       values[qualified] = configValueToString(value);
