@@ -34,6 +34,8 @@ export interface RecordedResource {
   dependsOn?: string[];
   /** Its `ignoreChanges` option: inputs the engine takes from state, not from the program, once it exists. */
   ignoreChanges?: string[];
+  /** Its `deleteBeforeReplace` option: a replacement deletes the old one before creating the new (a fixed name or host port). */
+  deleteBeforeReplace?: boolean;
   provider?: string;
 }
 
@@ -385,7 +387,7 @@ export async function evaluateStack(options: EvaluateOptions): Promise<Evaluatio
   const stackReferences: StackReferenceBehaviour = options.stackReferences ?? { kind: "unreachable" };
 
   const recorded = new Map<string, RecordedResource>();
-  const resourceOptions = new Map<string, { protect: boolean; retainOnDelete: boolean; parent?: string; dependsOn?: string[]; ignoreChanges?: string[] }>();
+  const resourceOptions = new Map<string, { protect: boolean; retainOnDelete: boolean; parent?: string; dependsOn?: string[]; ignoreChanges?: string[]; deleteBeforeReplace?: boolean }>();
   const stackReferencesRead: string[] = [];
   const invokes: string[] = [];
   const invokeCalls: RecordedInvoke[] = [];
@@ -483,6 +485,7 @@ export async function evaluateStack(options: EvaluateOptions): Promise<Evaluatio
           parent: parent && parent.constructor.name !== "Stack" ? resourceKey(parent) : undefined,
           dependsOn: explicitDependencies(transform.opts.dependsOn),
           ...(transform.opts.ignoreChanges ? { ignoreChanges: [...transform.opts.ignoreChanges] } : {}),
+          ...((transform.opts as pulumi.CustomResourceOptions).deleteBeforeReplace ? { deleteBeforeReplace: true } : {}),
         });
         return undefined;
       });
