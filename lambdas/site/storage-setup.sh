@@ -20,6 +20,29 @@
 # and removed when their prefix is no longer listed. Other rules are kept.
 # The replication rule's ID is "drstack-replication", priority 1.
 #
+# Environment of `setup` (all required unless marked optional):
+#   DRSTACK_STORAGE_ENDPOINT         this site's MinIO, http(s)://host[:port]
+#   DRSTACK_STORAGE_ROOT_USER, DRSTACK_STORAGE_ROOT_PASSWORD   its root credentials
+#   DRSTACK_BACKUP_BUCKET, DRSTACK_FENCING_BUCKET
+#   DRSTACK_OBJECT_LOCK_MODE         GOVERNANCE | COMPLIANCE | NONE (no default retention)
+#   DRSTACK_OBJECT_LOCK_DAYS         default retention days (not with NONE)
+#   DRSTACK_RETENTION                "prefix=days ..." e.g. "db/=35 critical/=90"
+#   DRSTACK_NONCURRENT_VERSION_DAYS  days a superseded version is kept
+#   DRSTACK_BACKUP_USER_SECRET, DRSTACK_PEER_READER_SECRET, DRSTACK_REPLICATION_SECRET
+#                                    secrets (8-40 characters) of this site's users
+#                                    drstack-backup, drstack-peer-reader, drstack-replication
+#   DRSTACK_PEER_STORAGE_ENDPOINT, DRSTACK_PEER_BACKUP_BUCKET, DRSTACK_PEER_REPLICATION_SECRET
+#                                    optional, all or none: replicate the backup bucket into
+#                                    the peer's, as the peer's drstack-replication user
+#   DRSTACK_CA_FILE                  optional: CA certificate to trust (both endpoints)
+#   DRSTACK_STORAGE_WAIT_SECONDS     optional: how long to wait for MinIO (default 120)
+# Environment of `claim`: DRSTACK_STORAGE_ENDPOINT, the root credentials,
+# DRSTACK_FENCING_BUCKET, DRSTACK_WRITER_CLAIM (the JSON text), DRSTACK_CA_FILE
+# and DRSTACK_STORAGE_WAIT_SECONDS as above.
+#
+# mc commands used need mc RELEASE.2024-03-03 or later (an alias as
+# --remote-bucket of mc replicate add); tested with mc of 2025-03.
+#
 # TLS: when DRSTACK_CA_FILE is set, mc trusts it: MinIO's docs say to copy a
 # private CA into mc's certs/CAs directory (~/.mc/certs/CAs, here
 # "$MC_CONFIG_DIR/certs/CAs"). The MinIO *server* replicating into the peer
@@ -97,6 +120,9 @@ check_secret() {
 check_root() {
   require DRSTACK_STORAGE_ROOT_USER "set it to the MinIO root user (MINIO_ROOT_USER)" || true
   require DRSTACK_STORAGE_ROOT_PASSWORD "set it to the MinIO root password (MINIO_ROOT_PASSWORD)" || true
+  if [[ -n ${DRSTACK_STORAGE_WAIT_SECONDS:-} && ! ${DRSTACK_STORAGE_WAIT_SECONDS} =~ ^[1-9][0-9]{0,4}$ ]]; then
+    env_error "DRSTACK_STORAGE_WAIT_SECONDS='${DRSTACK_STORAGE_WAIT_SECONDS}' is not a whole number of seconds: set it so, or unset it for 120"
+  fi
   if [[ -n ${DRSTACK_CA_FILE:-} && ! -r ${DRSTACK_CA_FILE} ]]; then
     env_error "DRSTACK_CA_FILE='${DRSTACK_CA_FILE}' is not a readable file: upload the CA certificate there or unset it"
   fi
@@ -462,7 +488,8 @@ ensure_users() {
 # has it ("Both replication buckets must have object locking enabled").
 # The remote target holds the peer's drstack-replication secret, which MinIO
 # does not show again; a fingerprint of endpoint, bucket and secret kept in the
-# backup bucket's tag drstack-replication-credential tells whether it changed.
+# backup bucket's tag drstack-replication-credential tells whether it changed
+# (the script owns the backup bucket's tags: setting this one replaces them).
 ensure_replication() {
   local b=$DRSTACK_BACKUP_BUCKET pb=$DRSTACK_PEER_BACKUP_BUCKET pe=${DRSTACK_PEER_STORAGE_ENDPOINT%/}
   local not_set="replication from $b into $pb at $pe is NOT set up"
@@ -495,7 +522,8 @@ ensure_replication() {
     matches=1
     local want
     for want in '"Status":"Enabled","Priority":1' '"DeleteMarkerReplication":{"Status":"Enabled"}' \
-      '"DeleteReplication":{"Status":"Enabled"}' '"ExistingObjectReplication":{"Status":"Enabled"}'; do
+      '"DeleteReplication":{"Status":"Enabled"}' '"ExistingObjectReplication":{"Status":"Enabled"}' \
+      '"ReplicaModifications":{"Status":"Enabled"}'; do
       [[ $rule == *"$want"* ]] || matches=0
     done
     [[ $rule == *"\"Destination\":{\"Bucket\":\"arn:minio:replication::"*":$pb\"}"* ]] || matches=0
@@ -510,7 +538,8 @@ ensure_replication() {
       return
     fi
   fi
-  local flags=(--remote-bucket "peer/$pb" --replicate "delete,delete-marker,existing-objects" --priority 1 --id "$REPLICATION_RULE_ID")
+  # metadata-sync is what `mc replicate add` enables by default and `update` turns off unless named.
+  local flags=(--remote-bucket "peer/$pb" --replicate "delete,delete-marker,existing-objects,metadata-sync" --priority 1 --id "$REPLICATION_RULE_ID")
   if [[ -z $rule ]]; then
     mc_run "$not_set: mc replicate add failed" replicate add "site/$b" "${flags[@]}"
     changed "added replication rule $REPLICATION_RULE_ID from $b into $pb at $pe"

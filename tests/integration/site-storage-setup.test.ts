@@ -3,13 +3,14 @@
  * (site A replicates into site B), with the tools the minio/mc image has:
  * the script runs with a PATH of mc and the coreutils it names, nothing else.
  */
-import { execFile, spawn } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, openSync, rmSync, symlinkSync } from "node:fs";
+import { execFile, execFileSync, spawn } from "node:child_process";
+import { existsSync, mkdirSync, mkdtempSync, openSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { createServer, connect } from "node:net";
 import { homedir, tmpdir } from "node:os";
 import { join } from "node:path";
 import {
   CreateBucketCommand,
+  DeleteObjectCommand,
   GetBucketLifecycleConfigurationCommand,
   GetBucketReplicationCommand,
   GetBucketVersioningCommand,
@@ -18,6 +19,7 @@ import {
   GetObjectRetentionCommand,
   HeadObjectCommand,
   ListBucketsCommand,
+  ListObjectVersionsCommand,
   PutBucketLifecycleConfigurationCommand,
   PutBucketPolicyCommand,
   PutObjectCommand,
@@ -79,19 +81,20 @@ async function listening(port: number): Promise<boolean> {
   });
 }
 
-async function startMinio(name: string): Promise<Site> {
+async function startMinio(name: string, certsDir?: string): Promise<Site> {
   const port = await freePort();
   const consolePort = await freePort();
   const dir = join(workDir, name);
   mkdirSync(dir);
   const log = openSync(join(workDir, `${name}.log`), "a");
-  const child = spawn(minioBin(), ["server", dir, "--address", `127.0.0.1:${port}`, "--console-address", `127.0.0.1:${consolePort}`, "--quiet"], {
+  const tls = certsDir ? ["--certs-dir", certsDir] : [];
+  const child = spawn(minioBin(), ["server", dir, "--address", `127.0.0.1:${port}`, "--console-address", `127.0.0.1:${consolePort}`, "--quiet", ...tls], {
     env: { ...process.env, MINIO_ROOT_USER: ROOT_USER, MINIO_ROOT_PASSWORD: ROOT_PASSWORD, MINIO_BROWSER: "off" },
     stdio: ["ignore", log, log],
     detached: true,
   });
   child.unref();
-  const site = { endpoint: `http://127.0.0.1:${port}`, port, pid: child.pid! };
+  const site = { endpoint: `${certsDir ? "https" : "http"}://127.0.0.1:${port}`, port, pid: child.pid! };
   sites.push(site);
   const deadline = Date.now() + 60_000;
   while (!(await listening(port))) {
@@ -193,6 +196,20 @@ beforeAll(async () => {
   [a, b] = await Promise.all([startMinio("site-a"), startMinio("site-b")]);
 });
 
+/** A private CA and a MinIO certs dir with a certificate for 127.0.0.1 signed by it. */
+function privateCa(dir: string): { caFile: string; certsDir: string } {
+  mkdirSync(dir);
+  const certsDir = join(dir, "certs");
+  mkdirSync(certsDir);
+  const caFile = join(dir, "ca.pem");
+  const openssl = (...args: string[]) => execFileSync("openssl", args, { stdio: "pipe" });
+  openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", join(dir, "ca.key"), "-out", caFile, "-days", "2", "-subj", "/CN=drstack storage test CA");
+  openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", join(certsDir, "private.key"), "-out", join(dir, "server.csr"), "-subj", "/CN=127.0.0.1");
+  writeFileSync(join(dir, "server.ext"), "subjectAltName = IP:127.0.0.1\nbasicConstraints = CA:FALSE\n");
+  openssl("x509", "-req", "-in", join(dir, "server.csr"), "-CA", caFile, "-CAkey", join(dir, "ca.key"), "-CAcreateserial", "-out", join(certsDir, "public.crt"), "-days", "2", "-extfile", join(dir, "server.ext"));
+  return { caFile, certsDir };
+}
+
 afterAll(async () => {
   for (const site of sites) {
     try { process.kill(-site.pid, "SIGTERM"); } catch { /* already gone */ }
@@ -274,6 +291,14 @@ describe("storage-setup.sh setup", () => {
     expect(await body.Body!.transformToString()).toBe("dump bytes");
     const retention = await reader.send(new GetObjectRetentionCommand({ Bucket: "drstack-dc2-backups", Key: key }));
     expect(retention.Retention?.Mode).toBe("GOVERNANCE");
+
+    // A delete on site A (a delete marker: the version itself is locked) replicates too.
+    await backup.send(new DeleteObjectCommand({ Bucket: "drstack-dc1-backups", Key: key }));
+    const markers = await waitFor(`the delete marker of ${key} replicated to site B`, async () => {
+      const res = await s3(b).send(new ListObjectVersionsCommand({ Bucket: "drstack-dc2-backups", Prefix: key }));
+      return (res.DeleteMarkers ?? []).length > 0 ? res : undefined;
+    });
+    expect(markers.Versions!.map((v) => v.VersionId)).toEqual([source.VersionId]);
   });
 
   it("lets drstack-backup write, list and lock objects but not change the bucket's retention, lifecycle or policy", async () => {
@@ -356,6 +381,7 @@ describe("storage-setup.sh setup", () => {
       [{ DRSTACK_PEER_STORAGE_ENDPOINT: b.endpoint }, "go together"],
       [{ DRSTACK_STORAGE_ENDPOINT: "127.0.0.1:9000" }, "DRSTACK_STORAGE_ENDPOINT='127.0.0.1:9000' is not an http(s)://host[:port] URL"],
       [{ DRSTACK_REPLICATION_SECRET: "short" }, "DRSTACK_REPLICATION_SECRET has 5 characters; MinIO accepts 8-40"],
+      [{ DRSTACK_STORAGE_WAIT_SECONDS: "soon" }, "DRSTACK_STORAGE_WAIT_SECONDS='soon' is not a whole number of seconds"],
     ];
     for (const [extra, message] of cases) {
       const run = await runScript("setup", setupEnv(a, "drstack-never-created", extra));
@@ -429,5 +455,48 @@ describe("storage-setup.sh claim", () => {
       expect({ text, code: run.code, message: run.stderr.includes(message) }).toEqual({ text, code: 64, message: true });
     }
     expect(await stored()).toEqual(before);
+  });
+});
+
+describe("storage-setup.sh over TLS with a private CA", () => {
+  let tlsSite: Site;
+  let caFile: string;
+
+  beforeAll(async () => {
+    const ca = privateCa(join(workDir, "tls"));
+    caFile = ca.caFile;
+    tlsSite = await startMinio("site-tls", ca.certsDir);
+  });
+
+  const claimText = JSON.stringify({ format: "drstack.writer-claim/v1", site: "dc3", activeSite: "dc3", role: "active", databaseMode: "writer", databaseIdentifier: "shop-dc3-db-g1", epoch: 1 });
+
+  it("trusts DRSTACK_CA_FILE, and fails naming the certificate without it", async () => {
+    const env = setupEnv(tlsSite, "drstack-dc3-backups", { DRSTACK_REPLICATION_SECRET: SECRETS.replicationA, DRSTACK_STORAGE_WAIT_SECONDS: "5" });
+    const untrusted = await runScript("setup", env);
+    expect(untrusted.code).toBe(1);
+    expect(untrusted.stderr).toMatch(/did not become ready.*certificate/);
+
+    const trusted = { ...env, DRSTACK_CA_FILE: caFile };
+    expectOk(await runScript("setup", trusted));
+    expect(changes(await runScript("setup", trusted))).toBe(0);
+    const claimEnv = {
+      DRSTACK_STORAGE_ENDPOINT: tlsSite.endpoint,
+      DRSTACK_STORAGE_ROOT_USER: ROOT_USER,
+      DRSTACK_STORAGE_ROOT_PASSWORD: ROOT_PASSWORD,
+      DRSTACK_FENCING_BUCKET: "drstack-dc3-backups-fencing",
+      DRSTACK_WRITER_CLAIM: claimText,
+      DRSTACK_CA_FILE: caFile,
+    };
+    const claim = await runScript("claim", claimEnv);
+    expectOk(claim);
+    expect(changes(claim)).toBe(1);
+    expect(changes(await runScript("claim", claimEnv))).toBe(0);
+  });
+
+  it("exits 64 when DRSTACK_CA_FILE names no readable file", async () => {
+    const run = await runScript("setup", setupEnv(tlsSite, "drstack-dc3-backups", { DRSTACK_CA_FILE: join(workDir, "missing-ca.pem") }));
+    expect(run.code).toBe(64);
+    expect(run.stderr).toContain("DRSTACK_CA_FILE=");
+    expect(run.stderr).toContain("is not a readable file");
   });
 });
