@@ -274,6 +274,11 @@ export class ConfigReader {
     this.problems.push({ key, value: this.raw[key], problem, fix });
   }
 
+  /** A problem with a secret key: the message never repeats its value. */
+  reportSecret(key: string, problem: string, fix: string): void {
+    this.problems.push({ key, value: undefined, problem, fix });
+  }
+
   string(key: string): string {
     return (this.raw[key] ?? "").trim();
   }

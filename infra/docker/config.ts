@@ -125,19 +125,21 @@ const IMAGE_KEYS: Record<keyof DockerImages, { key: string; example: string; wha
 };
 
 /** Which secret keys are the pair's (equal in both stacks) and which are the site's own. */
-const SECRET_KEYS: Record<keyof DockerSecrets, { key: string; pairWide: boolean }> = {
+const SECRET_KEYS: Record<keyof DockerSecrets, { key: string; pairWide: boolean; minio?: true }> = {
   databaseSuperuser: { key: "databaseSuperuserPassword", pairWide: true },
   replication: { key: "databaseReplicationPassword", pairWide: true },
   appDatabase: { key: "appDatabasePassword", pairWide: true },
-  storageRoot: { key: "storageRootPassword", pairWide: false },
-  storageBackup: { key: "storageBackupSecret", pairWide: false },
-  storagePeerReader: { key: "storagePeerReaderSecret", pairWide: true },
-  storageReplication: { key: "storageReplicationSecret", pairWide: true },
+  storageRoot: { key: "storageRootPassword", pairWide: false, minio: true },
+  storageBackup: { key: "storageBackupSecret", pairWide: false, minio: true },
+  storagePeerReader: { key: "storagePeerReaderSecret", pairWide: true, minio: true },
+  storageReplication: { key: "storageReplicationSecret", pairWide: true, minio: true },
   cache: { key: "cachePassword", pairWide: false },
 };
 
-/** MinIO refuses secret keys shorter than 8 characters; PostgreSQL and Redis take any, but a short one is a guessable one. */
+/** PostgreSQL and Redis take any password, but a short one is a guessable one. */
 const MIN_SECRET_LENGTH = 16;
+/** MinIO takes secret keys of 8 to 40 characters (MinIO docs, `mc admin user add`; MINIO_ROOT_PASSWORD). */
+const MAX_MINIO_SECRET_LENGTH = 40;
 
 export function parseDockerConfig(raw: RawConfig, stack: string, now: Date = new Date()): DockerDrConfig {
   const reader = new ConfigReader(raw, stack);
@@ -207,11 +209,12 @@ export function parseDockerConfig(raw: RawConfig, stack: string, now: Date = new
   const secrets = {} as DockerSecrets;
   for (const [field, spec] of Object.entries(SECRET_KEYS) as [keyof DockerSecrets, (typeof SECRET_KEYS)[keyof DockerSecrets]][]) {
     const value = raw[spec.key] ?? "";
-    if (value.length < MIN_SECRET_LENGTH || /\s/.test(value)) {
-      reader.report(
+    const tooLong = spec.minio === true && value.length > MAX_MINIO_SECRET_LENGTH && !isOfflineSecretPlaceholder(value);
+    if (value.length < MIN_SECRET_LENGTH || /\s/.test(value) || tooLong) {
+      reader.reportSecret(
         spec.key,
-        value === "" ? "is not set" : `must be at least ${MIN_SECRET_LENGTH} characters without spaces`,
-        `pulumi -s ${stack} config set --secret ${spec.key} "$(openssl rand -hex 24)"${spec.pairWide ? ", the same value in both stacks" : ""}`,
+        value === "" ? "is not set" : tooLong ? `must be at most ${MAX_MINIO_SECRET_LENGTH} characters, the longest secret key MinIO takes` : `must be at least ${MIN_SECRET_LENGTH} characters without spaces`,
+        `pulumi -s ${stack} config set --secret ${spec.key} "$(openssl rand -hex 16)"${spec.pairWide ? ", the same value in both stacks" : ""}`,
       );
     }
     secrets[field] = pulumi.secret(value);
@@ -292,7 +295,7 @@ function readDockerHost(reader: ConfigReader, raw: RawConfig): DockerHostSetting
   // The Docker engine's API on tcp:// without TLS is root on the host for anyone who reaches the port.
   for (const [name, value] of [["dockerTlsCa", ca], ["dockerTlsCert", cert], ["dockerTlsKey", key]] as const) {
     if (!value.includes("-----BEGIN") && !isOfflineSecretPlaceholder(value)) {
-      reader.report(name, "must be PEM (-----BEGIN ...) when dockerHost is tcp://: the engine must verify the client and the client the engine", `pulumi -s ${reader.stack} config set ${name === "dockerTlsKey" ? "--secret " : ""}${name} < ${name === "dockerTlsCa" ? "ca.pem" : name === "dockerTlsCert" ? "cert.pem" : "key.pem"}`);
+      (name === "dockerTlsKey" ? reader.reportSecret.bind(reader) : reader.report.bind(reader))(name, "must be PEM (-----BEGIN ...) when dockerHost is tcp://: the engine must verify the client and the client the engine", `pulumi -s ${reader.stack} config set ${name === "dockerTlsKey" ? "--secret " : ""}${name} < ${name === "dockerTlsCa" ? "ca.pem" : name === "dockerTlsCert" ? "cert.pem" : "key.pem"}`);
     }
   }
   return { url, sshOpts, tls: { ca, cert, key: pulumi.secret(key) } };
@@ -347,10 +350,10 @@ function readSiteTls(reader: ConfigReader, raw: RawConfig, site: SiteName, names
       if (isOfflineSecretPlaceholder(key)) {
         // The offline plan cannot decrypt it; the real preview checks it.
       } else if (!siteCert.checkPrivateKey(createPrivateKey(key))) {
-        reader.report("siteTlsKey", "is not the private key of siteTlsCert", fix("siteTlsKey", `${site}.key`, true));
+        reader.reportSecret("siteTlsKey", "is not the private key of siteTlsCert", fix("siteTlsKey", `${site}.key`, true));
       }
     } catch {
-      reader.report("siteTlsKey", "is not a PEM private key", fix("siteTlsKey", `${site}.key`, true));
+      reader.reportSecret("siteTlsKey", "is not a PEM private key", fix("siteTlsKey", `${site}.key`, true));
     }
   }
   return { ca, cert, key: pulumi.secret(key) };

@@ -94,7 +94,9 @@ describe("Docker site configuration", () => {
     const { generateKeyPairSync } = jest.requireActual<typeof import("crypto")>("crypto");
     const { privateKey } = generateKeyPairSync("ec", { namedCurve: "P-256" });
     const pem = privateKey.export({ type: "pkcs8", format: "pem" }).toString();
-    expect(problems({ ...example, siteTlsKey: pem })).toContain("siteTlsKey");
+    const message = problems({ ...example, siteTlsKey: pem });
+    expect(message).toContain("siteTlsKey: is not the private key of siteTlsCert");
+    expect(message).not.toContain("PRIVATE KEY");
   });
 
   test("images must be pinned by digest: a tag can move between the two data centres' pulls", () => {
@@ -116,8 +118,11 @@ describe("Docker site configuration", () => {
     for (const key of ["dockerTlsCa", "dockerTlsCert", "dockerTlsKey"]) expect(tcp).toContain(key);
   });
 
-  test("secrets shorter than 16 characters are refused with the command that makes one", () => {
-    expect(problems({ ...example, storageRootPassword: "short" })).toMatch(/storageRootPassword = "short": must be at least 16 characters.*openssl rand -hex 24/);
+  test("secrets shorter than 16 characters are refused with the command that makes one; MinIO's over 40 too (its longest secret key)", () => {
+    expect(problems({ ...example, storageRootPassword: "short" })).toMatch(/storageRootPassword: must be at least 16 characters.*openssl rand -hex 16/);
+    expect(problems({ ...example, storageRootPassword: "short" })).not.toContain('"short"');
+    expect(problems({ ...example, storageBackupSecret: "x".repeat(41) })).toMatch(/storageBackupSecret: must be at most 40 characters/);
+    expect(() => parseDockerConfig({ ...example, databaseSuperuserPassword: "x".repeat(64) }, "primary")).not.toThrow();
   });
 
   test("the DNS TTL may be 300 s on a Docker site (the objectives judge it) and no more", () => {
