@@ -255,6 +255,10 @@ function computedState(type: string, name: string, inputs: Record<string, unknow
       state.name = (inputs.name as string | undefined) ?? `${name}-mock`;
       state.arn = `arn:aws:scheduler:${region}:${MOCK_ACCOUNT_ID}:schedule-group/${state.name}`;
       break;
+    case "docker:index/remoteImage:RemoteImage":
+      // The engine reports the pulled image's ID; offline the pinned reference stands in, so a container shows what it runs.
+      state.imageId = inputs.name;
+      break;
     case "aws:cloudwatch/logGroup:LogGroup":
       state.name = (inputs.name as string | undefined) ?? `/drstack/${name}`;
       state.arn = `arn:aws:logs:${region}:${MOCK_ACCOUNT_ID}:log-group:${state.name}`;

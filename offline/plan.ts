@@ -3,6 +3,8 @@ import type { DrPosture, TierPosture } from "../infra/objectives";
 import type { Evaluation, RecordedResource } from "./evaluate";
 import { isDataStore } from "./dataStores";
 import { valueAt } from "./findings";
+import { containerEnvs, unwrapSecret } from "./dockerInputs";
+import { isOneShot } from "../infra/docker/oneShot";
 
 /**
  * The offline plan: the resources an evaluation declares, grouped by the
@@ -49,6 +51,27 @@ const COMPONENT_AREAS: Record<string, Concern> = {
   certificates: "dns",
 };
 
+/**
+ * Components whose area names a platform rather than a concern
+ * (`drstack:docker:*`, infra/docker): the concern of each, by its full type.
+ */
+const COMPONENT_TYPES: Record<string, Concern> = {
+  "drstack:docker:SiteImages": "workloads",
+  "drstack:docker:SiteDatabase": "database",
+  "drstack:docker:SiteCache": "database",
+  "drstack:docker:SiteStorage": "storage",
+  "drstack:docker:SiteWorkloads": "workloads",
+  // The site agent runs the scheduled backups, their verification and drills (and fences; its claim is listed under fencing).
+  "drstack:docker:SiteAgent": "backups",
+};
+
+/**
+ * Single resources whose concern is not their component's: a Docker site's
+ * writer claim is written by a one-shot container of its storage component
+ * (infra/docker/storage.ts), but it is what fences and promotes.
+ */
+const NAMED_CONCERNS: Array<[string, RegExp, Concern]> = [["docker:index/container:Container", /-storage-claim$/, "fencing"]];
+
 /** Resource type prefixes for resources outside a drstack component; the first match wins. */
 const TYPE_PREFIXES: Array<[string, Concern]> = [
   ["aws:s3/bucketReplicationConfig:", "replication"],
@@ -64,6 +87,8 @@ const TYPE_PREFIXES: Array<[string, Concern]> = [
   ["aws:elasticache/", "database"],
   ["aws:secretsmanager/", "database"],
   ["kubernetes:", "workloads"],
+  ["docker:index/network:Network", "network"],
+  ["docker:index/volume:Volume", "storage"],
   ["aws:ecr/", "workloads"],
   ["docker:", "workloads"],
   ["aws:eks/", "workloads"],
@@ -86,10 +111,17 @@ interface Located {
 /** The concern of a resource: its nearest drstack component's area, else its type. */
 export function concernOf(resource: Located, all: readonly Located[]): Concern {
   const byKey = new Map(all.map((r) => [`${r.type}::${r.name}`, r]));
+  const named = NAMED_CONCERNS.find(([type, name]) => type === resource.type && name.test(resource.name));
+  if (named) {
+    return named[2];
+  }
   let current: Located | undefined = resource;
   const seen = new Set<string>();
   while (current && !seen.has(`${current.type}::${current.name}`)) {
     seen.add(`${current.type}::${current.name}`);
+    if (COMPONENT_TYPES[current.type]) {
+      return COMPONENT_TYPES[current.type];
+    }
     const match = /^drstack:([a-zA-Z0-9]+):/.exec(current.type);
     if (match && COMPONENT_AREAS[match[1].toLowerCase()]) {
       return COMPONENT_AREAS[match[1].toLowerCase()];
@@ -108,7 +140,12 @@ function asArray(value: unknown): unknown[] {
 }
 
 type Add = (label: string, value: unknown) => void;
-type PropertyReader = (inputs: Record<string, unknown>, add: Add, props: string[]) => void;
+/** What a reader may know of a resource beyond its inputs: its resource options. */
+interface ResourceOptions {
+  protect?: boolean;
+  retainOnDelete?: boolean;
+}
+type PropertyReader = (inputs: Record<string, unknown>, add: Add, props: string[], options: ResourceOptions) => void;
 
 /** A security group rule in a line: protocol and ports, and from or to what. */
 function describeRule(rule: unknown): string {
@@ -147,7 +184,74 @@ function secretKeys(value: unknown): string {
 /** RDS and ElastiCache subnet groups: which subnets. */
 const subnetGroupProperties: PropertyReader = (i, add) => add("subnets", asArray(i.subnetIds).map(show).join(", "));
 
+/**
+ * Env values a DR reviewer needs and that hold no secret; every other env is
+ * shown by name only (its value may be a password: the program builds the
+ * whole list from secrets, infra/docker/*.ts).
+ */
+const SHOWN_ENV_VALUES: Record<string, (value: string) => string> = {
+  DRSTACK_DATABASE_INIT: (value) => value,
+  DRSTACK_BACKUPS_SCHEDULED: (value) => value,
+  // A libpq conninfo: drop a password=... keyword should one ever be added (the program passes it in DRSTACK_REPLICATION_PASSWORD).
+  DRSTACK_UPSTREAM_CONNINFO: (value) => value.replace(/(^|\s)password=('([^'\\]|\\.)*'|\S*)/g, "$1password=(secret)").trim(),
+  DRSTACK_WRITER_CLAIM: (value) => {
+    try {
+      const claim = JSON.parse(value) as { databaseMode?: unknown; epoch?: unknown };
+      return `databaseMode ${show(claim.databaseMode)}, epoch ${show(claim.epoch)}`;
+    } catch {
+      return "(not JSON)";
+    }
+  },
+};
+
+function labelValue(inputs: Record<string, unknown>, label: string): unknown {
+  return asArray(inputs.labels).map((entry) => (valueAt(entry, "label") === label ? valueAt(entry, "value") : undefined)).find((value) => value !== undefined);
+}
+
+/** A Docker container: what runs, how it restarts and is reached, what it mounts; env names only, upload paths only. */
+const dockerContainerProperties: PropertyReader = (i, add) => {
+  add("runs", isOneShot(i) ? "once per change and must exit 0 (one-shot: attach, mustRun false)" : undefined);
+  add("container", i.name);
+  add("image", i.image);
+  add("restart", i.restart);
+  add("ports", asArray(i.ports).map((port) => `${show(valueAt(port, "ip") ?? "0.0.0.0")}:${show(valueAt(port, "external"))}->${show(valueAt(port, "internal"))}`).join(", "));
+  add(
+    "networks",
+    asArray(i.networksAdvanced)
+      .map((network) => {
+        const aliases = asArray(valueAt(network, "aliases")).map(show);
+        return `${show(valueAt(network, "name"))}${aliases.length ? ` (aliases ${aliases.join(", ")})` : ""}`;
+      })
+      .join(", "),
+  );
+  add("volumes", asArray(i.volumes).map((volume) => `${show(valueAt(volume, "volumeName"))} -> ${show(valueAt(volume, "containerPath"))}`).join(", "));
+  add("uploads", asArray(unwrapSecret(i.uploads)).map((upload) => show(valueAt(upload, "file"))).join(", "));
+  const envs = containerEnvs(i);
+  add("env", [...envs.keys()].join(", "));
+  for (const [name, value] of envs) {
+    if (SHOWN_ENV_VALUES[name]) {
+      add(name, SHOWN_ENV_VALUES[name](value));
+    }
+  }
+};
+
 const PROPERTY_READERS: Record<string, PropertyReader> = {
+  "docker:index/container:Container": dockerContainerProperties,
+  "docker:index/volume:Volume": (i, add, _props, options) => {
+    add("volume", i.name);
+    add("holds", labelValue(i, "drstack.data"));
+    add("protect", options.protect === true ? "yes" : "NO: a change may delete it");
+    add("on delete", options.retainOnDelete === true ? "kept on the host (retainOnDelete)" : "deleted from the host with its data");
+  },
+  "docker:index/network:Network": (i, add) => add("network", `${show(i.name)} (${show(i.driver ?? "bridge")})`),
+  "docker:index/remoteImage:RemoteImage": (i, add) => {
+    add("pulls", i.name);
+    add("kept on the host when removed", i.keepLocally);
+  },
+  "pulumi:providers:docker": (i, add) => {
+    add("engine", i.host);
+    add("TLS client certificate", i.certMaterial === undefined ? undefined : "from config (secret)");
+  },
   "aws:s3/bucket:Bucket": (i, add) => {
     add("bucket", i.bucket);
     add("Object Lock enabled", i.objectLockEnabled);
@@ -380,14 +484,14 @@ export function hasDrProperties(type: string): boolean {
 }
 
 /** The properties a DR reviewer looks at for one resource. */
-export function drProperties(resource: { type: string; inputs: Record<string, unknown> }): string[] {
+export function drProperties(resource: { type: string; inputs: Record<string, unknown>; protect?: boolean; retainOnDelete?: boolean }): string[] {
   const props: string[] = [];
   const add: Add = (label, value) => {
     if (value !== undefined && value !== null && value !== "") {
       props.push(`${label}: ${show(value)}`);
     }
   };
-  PROPERTY_READERS[resource.type]?.(resource.inputs, add, props);
+  PROPERTY_READERS[resource.type]?.(resource.inputs, add, props, { protect: resource.protect, retainOnDelete: resource.retainOnDelete });
   return props;
 }
 

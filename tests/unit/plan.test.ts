@@ -3,6 +3,11 @@ import { buildPlan, concernOf, drProperties, hasDrProperties, renderPlanText } f
 import { renderDiffMarkdown } from "../../offline/summary";
 import { CHEAP_EXAMPLE, evaluate, evaluateIn, MAIN_EXAMPLE } from "./evaluations";
 import { failoverMayRemoveOrAdd } from "../../infra/failoverAllowList";
+import * as path from "path";
+import { PROJECT_ROOT } from "../../infra/configSchema";
+
+/** The Docker pair (siteKind docker, infra/docker). */
+const DOCKER_EXAMPLE = path.join(PROJECT_ROOT, "examples", "docker");
 
 // Each test evaluates the program with the mock runtime, up to four stacks (the active secondary beside its standby past); allow for a slow machine.
 jest.setTimeout(60_000);
@@ -90,6 +95,11 @@ describe("DR properties of every resource type the program declares", () => {
     // MySQL and MariaDB add their parameter group.
     [MAIN_EXAMPLE, "secondary", { databaseEngine: "mysql" }],
     [MAIN_EXAMPLE, "primary", { databaseEngine: "mariadb", activeSite: "secondary" }],
+    // Docker sites (infra/docker): each stack in each role, and a rebuilt generation beside its retired volume.
+    [DOCKER_EXAMPLE, "primary", {}],
+    [DOCKER_EXAMPLE, "primary", { activeSite: "secondary", primaryDatabaseGeneration: "2" }],
+    [DOCKER_EXAMPLE, "secondary", {}],
+    [DOCKER_EXAMPLE, "secondary", { activeSite: "secondary" }],
   ];
 
   test("each has an entry in the plan and shows at least one property (the line a DR reviewer looks for)", async () => {
@@ -104,8 +114,17 @@ describe("DR properties of every resource type the program declares", () => {
       }
     }
     expect([...missing].sort()).toEqual([]);
-    // every DNS mode is among the worlds
-    for (const type of ["aws:route53/record:Record", "cloudflare:index/dnsRecord:DnsRecord", "cloudflare:index/loadBalancer:LoadBalancer"]) {
+    // every DNS mode and every Docker type is among the worlds
+    for (const type of [
+      "aws:route53/record:Record",
+      "cloudflare:index/dnsRecord:DnsRecord",
+      "cloudflare:index/loadBalancer:LoadBalancer",
+      "docker:index/container:Container",
+      "docker:index/volume:Volume",
+      "docker:index/network:Network",
+      "docker:index/remoteImage:RemoteImage",
+      "pulumi:providers:docker",
+    ]) {
       expect({ type, seen: seen.has(type) }).toEqual({ type, seen: true });
     }
   });
