@@ -4,12 +4,14 @@
  * with pg_basebackup over TLS into a slot, its refusals, promotion, and the
  * fence of the former writer when it comes back.
  */
-import { existsSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync, chmodSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync, chmodSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Client } from "pg";
 import {
   EntrypointRun,
+  PG_BIN,
   ServerLayout,
   freePort,
   initdb,
@@ -172,6 +174,13 @@ describe("the writer (postgres-init.sh)", () => {
     expect(await connectError(plain("postgres", SUPERUSER_PASSWORD))).toMatch(/pg_hba\.conf rejects connection.*no encryption/);
     expect(await connectError(plain(APP_ROLE, APP_PASSWORD, APP_DB))).toMatch(/pg_hba\.conf rejects connection.*no encryption/);
     expect(await connectError(tlsUrl(APP_ROLE, "wrong", writerLayout.port, tls.caFile, APP_DB))).toMatch(/password authentication failed/);
+    // A replication connection without TLS too, with the right password.
+    const replication = spawnSync(join(PG_BIN, "psql"), [`host=127.0.0.1 port=${writerLayout.port} user=drstack_replication sslmode=disable replication=true`, "-c", "IDENTIFY_SYSTEM"], {
+      encoding: "utf8",
+      env: { PATH: process.env.PATH, PGPASSWORD: REPLICATION_PASSWORD },
+    });
+    expect(replication.stderr).toMatch(/pg_hba\.conf rejects replication connection .*user "drstack_replication", no encryption/);
+    expect(replication.status).not.toBe(0);
   });
 
   test("postgres-init.sh refuses a missing setting with exit 64, naming it", () => {
@@ -222,6 +231,15 @@ describe("the entrypoint's refusals leave nothing behind", () => {
     expect(readdirSync(join(standbyData, ".."))).toEqual([]);
   });
 
+  test("the copy verifies the upstream against the copied CA, whatever sslrootcert DRSTACK_UPSTREAM_CONNINFO names: another CA fails it with exit 70", async () => {
+    const otherCa = uploadTlsFiles(join(work, "other-upload"));
+    const r = await runEntrypointToEnd(standbyEnv({ DRSTACK_TLS_DIR: otherCa.dir }), ["true"]);
+    expect(r.output).toMatch(/certificate verify failed/);
+    expect(r.code).toBe(70);
+    expect(existsSync(standbyData)).toBe(false);
+    rmSync(standbyLayout.tlsTarget, { recursive: true, force: true });
+  });
+
   test("initdb leaves an empty PGDATA to the official image's entrypoint and execs the command", async () => {
     const marker = join(work, "initdb-ran");
     const r = await runEntrypointToEnd(standbyEnv({ DRSTACK_DATABASE_INIT: "initdb" }), ["touch", marker]);
@@ -233,8 +251,15 @@ describe("the entrypoint's refusals leave nothing behind", () => {
 
 describe("the standby (DRSTACK_DATABASE_INIT=basebackup)", () => {
   test("is copied into its slot and streams from the writer over TLS, verifying it against the copied CA", async () => {
+    // What a copy killed half-way leaves beside PGDATA: never started, never resumed.
+    const staging = join(standbyData, "..", ".pgdata.drstack-basebackup");
+    mkdirSync(staging, { recursive: true });
+    writeFileSync(join(staging, "PG_VERSION"), "15\n");
+    writeFileSync(join(staging, "half-copy"), "");
     standby = startStandby();
     await waitUntilAccepting(standby, superuser(standbyLayout.port));
+    expect(existsSync(join(standbyData, "half-copy"))).toBe(false);
+    expect(readdirSync(join(standbyData, ".."))).toEqual(["pgdata"]);
     expect(standby.output()).toContain(`copy complete: ${standbyData} is a standby of 127.0.0.1:${writerLayout.port}`);
     expect(statSync(standbyData).mode & 0o777).toBe(0o700);
     expect(statSync(join(standbyData, "PG_VERSION")).uid).toBe(serverUserIds().uid);

@@ -61,16 +61,19 @@ export async function freePort(): Promise<number> {
 /** ca.crt, server.crt and server.key in `dir`, as the program uploads them (root-owned, all 0644). */
 export function uploadTlsFiles(dir: string): { dir: string; caFile: string } {
   if (spawnSync("openssl", ["version"]).status !== 0) throw new Error("openssl is not on PATH; the site replication test makes its CA with it (Debian: apt-get install openssl).");
+  // The CA's own key and the request stay beside the upload, never in it.
+  const work = `${dir}.ca`;
   mkdirSync(dir, { recursive: true });
-  const caKey = join(dir, "..", "ca.key");
+  mkdirSync(work, { recursive: true });
+  const caKey = join(work, "ca.key");
   const caFile = join(dir, "ca.crt");
   const keyFile = join(dir, "server.key");
-  const csr = join(dir, "..", "server.csr");
-  const ext = join(dir, "..", "server.ext");
+  const csr = join(work, "server.csr");
+  const ext = join(work, "server.ext");
   run("openssl", ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", caKey, "-out", caFile, "-days", "2", "-subj", "/CN=drstack site test CA"]);
   run("openssl", ["req", "-newkey", "rsa:2048", "-nodes", "-keyout", keyFile, "-out", csr, "-subj", "/CN=127.0.0.1"]);
   writeFileSync(ext, "subjectAltName = IP:127.0.0.1, DNS:localhost\nbasicConstraints = CA:FALSE\n");
-  run("openssl", ["x509", "-req", "-in", csr, "-CA", caFile, "-CAkey", caKey, "-CAcreateserial", "-out", join(dir, "server.crt"), "-days", "2", "-extfile", ext]);
+  run("openssl", ["x509", "-req", "-in", csr, "-CA", caFile, "-CAkey", caKey, "-CAcreateserial", "-CAserial", join(work, "ca.srl"), "-out", join(dir, "server.crt"), "-days", "2", "-extfile", ext]);
   for (const f of ["ca.crt", "server.crt", "server.key"]) chmodSync(join(dir, f), 0o644);
   return { dir, caFile };
 }

@@ -43,7 +43,7 @@ describe("conninfoHost", () => {
     ["host=db.dc1.example.ch hostaddr=10.0.0.5", "db.dc1.example.ch"],
     ["user=drstack_replication", undefined],
     ["", undefined],
-  ])("%s", (conninfo, host) => {
+  ])("conninfo %p", (conninfo, host) => {
     expect(conninfoHost(conninfo)).toBe(host);
   });
 
