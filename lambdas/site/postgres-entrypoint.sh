@@ -129,7 +129,8 @@ basebackup() {
 
 log "copying the upstream $upstream_host:$upstream_port into $PGDATA with slot $DRSTACK_REPLICATION_SLOT"
 if ! basebackup -C; then
-  if grep -q "replication slot \"$DRSTACK_REPLICATION_SLOT\" already exists" "$errors"; then
+  # The server words the error in its own lc_messages; the quoted slot name is in it in every language ("replication slot "x" already exists").
+  if grep -qF "\"$DRSTACK_REPLICATION_SLOT\"" "$errors"; then
     # An earlier attempt created the slot; it keeps the WAL this copy needs.
     log "slot $DRSTACK_REPLICATION_SLOT already exists on the upstream (an earlier attempt); reusing it"
     rm -rf "$staging"
