@@ -2,14 +2,15 @@
 # Installs the command-line tools the offline suites and the workflow lint run:
 # jq (the workflows' PR-preview gate step is tested with the real jq) and
 # shellcheck (actionlint checks the workflows' shell with it, and skips that
-# check silently without it). Debian packages; each only when missing.
+# check silently without it), and openssl (the Docker-site replication tests
+# issue their own throwaway CA). Debian packages; each only when missing.
 set -euo pipefail
 
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 
 missing=()
-for tool in jq shellcheck; do
+for tool in jq shellcheck openssl; do
   command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
 done
 if [ "${#missing[@]}" -eq 0 ]; then
