@@ -1,0 +1,326 @@
+/**
+ * The Docker site agent against the real servers: claims and markers in
+ * fencing buckets on the two MinIO servers, this site's database on the
+ * shared PostgreSQL, the backup job's real pg_dump into site A's bucket, and
+ * the bundled agent's `--health` and start-up checks as subprocesses.
+ */
+import { execFile } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { CreateBucketCommand, HeadObjectCommand, PutBucketVersioningCommand, PutObjectCommand } from "@aws-sdk/client-s3";
+import { FENCE_MARKER_FORMAT, FenceMarker, WRITER_CLAIM_FORMAT, WriterClaim } from "../../lambdas/core/fencing";
+import { latestKey } from "../../lambdas/core/layout";
+import { getJson, LatestPointer } from "../../lambdas/core/manifest";
+import { BucketLocation, s3Client } from "../../lambdas/core/s3";
+import { AgentStatus, agentDeps, initialState, LogEntry, parseAgentConfig, tick } from "../../lambdas/site/agent";
+import { FENCE_MARKER_KEY, fencingBucket, readFencingObjects, writeFenceMarkerObject, writeWriterClaimObject } from "../../lambdas/site/claims";
+import { createDatabase, services, siteA, siteB, superuserUrl, withClient } from "./helpers";
+
+jest.setTimeout(180_000);
+
+const AGENT_BUNDLE = join(__dirname, "..", "..", "dist", "lambdas", "backup", "site", "agent.js");
+const run = Math.random().toString(36).slice(2, 8);
+const workDir = mkdtempSync(join(tmpdir(), "drstack-agent-test-"));
+
+afterAll(() => rmSync(workDir, { recursive: true, force: true }));
+
+/** A port nothing listens on: bound once to get a free number, then closed. */
+async function closedPort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once("error", reject);
+    srv.listen(0, "127.0.0.1", () => {
+      const addr = srv.address();
+      const port = typeof addr === "object" && addr ? addr.port : 0;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+function fencingLocation(site: BucketLocation, bucket: string): BucketLocation {
+  return { ...site, bucket, label: { bucket: "DRSTACK_FENCING_BUCKET", endpoint: "DRSTACK_STORAGE_ENDPOINT", credentials: "DRSTACK_STORAGE_ACCESS_KEY_ID" } };
+}
+
+/** A versioned, unreplicated bucket, as a Docker site's fencing bucket is. */
+async function createFencingBucket(loc: BucketLocation): Promise<void> {
+  const s3 = s3Client(loc);
+  await s3.send(new CreateBucketCommand({ Bucket: loc.bucket }));
+  await s3.send(new PutBucketVersioningCommand({ Bucket: loc.bucket, VersioningConfiguration: { Status: "Enabled" } }));
+}
+
+function claim(site: "primary" | "secondary", activeSite: "primary" | "secondary", databaseMode: WriterClaim["databaseMode"], epoch: number): WriterClaim {
+  return { format: WRITER_CLAIM_FORMAT, site, activeSite, role: site === activeSite ? "active" : "standby", databaseMode, databaseIdentifier: `drstack-${site}-db-g1`, epoch };
+}
+
+interface Scenario {
+  name: string;
+  own: BucketLocation;
+  peer: BucketLocation;
+  database: string;
+  appRole: string;
+  env: NodeJS.ProcessEnv;
+  logs: LogEntry[];
+}
+
+/** Fencing buckets on site A (this site) and site B (the peer), a database with rows, an application role, and the agent's environment. */
+async function scenario(name: string, overrides: NodeJS.ProcessEnv = {}): Promise<Scenario> {
+  const own = fencingLocation(siteA(), `fencing-${name}-${run}-primary`);
+  const peer = fencingLocation(siteB(), `fencing-${name}-${run}-secondary`);
+  await createFencingBucket(own);
+  await createFencingBucket(peer);
+  const database = `agent_${name}_${run}`;
+  await createDatabase(database, 200);
+  const appRole = `agent_app_${name}_${run}`;
+  await withClient("postgres", (c) => c.query(`CREATE ROLE "${appRole}" LOGIN PASSWORD 'app-secret'`));
+  const base = new URL(superuserUrl("postgres"));
+  base.pathname = "/";
+  const env: NodeJS.ProcessEnv = {
+    PATH: process.env.PATH,
+    AWS_REGION: services.minio.region,
+    DRSTACK_SITE: "primary",
+    DRSTACK_PEER_SITE: "secondary",
+    DRSTACK_STORAGE_ENDPOINT: own.endpoint,
+    DRSTACK_STORAGE_ACCESS_KEY_ID: services.minio.accessKey,
+    DRSTACK_STORAGE_SECRET_ACCESS_KEY: services.minio.secretKey,
+    DRSTACK_FENCING_BUCKET: own.bucket,
+    DRSTACK_PEER_STORAGE_ENDPOINT: peer.endpoint,
+    DRSTACK_PEER_STORAGE_ACCESS_KEY_ID: services.minio.accessKey,
+    DRSTACK_PEER_STORAGE_SECRET_ACCESS_KEY: services.minio.secretKey,
+    DRSTACK_PEER_FENCING_BUCKET: peer.bucket,
+    DRSTACK_DATABASE_ADMIN_URL: superuserUrl("postgres"),
+    DRSTACK_APP_ROLE: appRole,
+    DRSTACK_GUARD_INTERVAL_SECONDS: "30",
+    DRSTACK_TIME_ZONE: "Europe/Zurich",
+    DRSTACK_BACKUPS_SCHEDULED: "true",
+    DRSTACK_BACKUP_JOBS: JSON.stringify([{ name: database, tier: "critical", dataClass: "db", schedule: "rate(15 minutes)" }]),
+    DRSTACK_VERIFY_SCHEDULE: "rate(15 minutes)",
+    DRSTACK_DRILL_JOBS: "[]",
+    DRSTACK_AGENT_STATUS_FILE: join(workDir, `${name}-status.json`),
+    BACKUP_BUCKET: siteA().bucket,
+    S3_ENDPOINT: siteA().endpoint,
+    S3_ACCESS_KEY_ID: services.minio.accessKey,
+    S3_SECRET_ACCESS_KEY: services.minio.secretKey,
+    DATABASE_URL: base.toString(),
+    BACKUP_TARGETS: `${database}:critical`,
+    PG_BIN_DIR: services.pgBinDir,
+    ...overrides,
+  };
+  return { name, own, peer, database, appRole, env, logs: [] };
+}
+
+async function agent(s: Scenario) {
+  const config = await parseAgentConfig(s.env);
+  const deps = agentDeps(config, s.env, (entry) => s.logs.push(entry));
+  return { config, deps, state: initialState() };
+}
+
+async function pointer(database: string): Promise<LatestPointer | undefined> {
+  return (await getJson<LatestPointer>(s3Client(siteA()), siteA().bucket, latestKey({ database, dataClass: "db" }, "primary")))?.value;
+}
+
+async function canLogin(role: string): Promise<boolean> {
+  return withClient("postgres", async (c) => (await c.query<{ rolcanlogin: boolean }>("SELECT rolcanlogin FROM pg_roles WHERE rolname = $1", [role])).rows[0].rolcanlogin);
+}
+
+function runAgent(args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [AGENT_BUNDLE, ...args], { env, timeout: 30_000 }, (err, stdout, stderr) => {
+      const code = err ? (typeof (err as { code?: unknown }).code === "number" ? (err as { code: number }).code : 1) : 0;
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+describe("claims in a fencing bucket", () => {
+  test("round-trip through MinIO: nothing, a claim, a marker; unreadable JSON, refused credentials and a closed port are failed lookups", async () => {
+    const loc = fencingLocation(siteA(), `fencing-claims-${run}`);
+    await createFencingBucket(loc);
+    const bucket = fencingBucket(loc);
+    expect(await readFencingObjects(bucket)).toEqual({ claim: { ok: true }, marker: { ok: true } });
+
+    const written = claim("primary", "primary", "writer", 4);
+    await writeWriterClaimObject(bucket, written);
+    const marker: FenceMarker = { format: FENCE_MARKER_FORMAT, site: "primary", fencedEpoch: 4, peerSite: "secondary", peerEpoch: 5, fencedAt: "2026-12-04T01:00:00.000Z", reason: "test" };
+    await writeFenceMarkerObject(bucket, marker);
+    expect(await readFencingObjects(bucket)).toEqual({ claim: { ok: true, value: written }, marker: { ok: true, value: marker } });
+
+    await s3Client(loc).send(new PutObjectCommand({ Bucket: loc.bucket, Key: FENCE_MARKER_KEY, Body: "{not json" }));
+    const broken = await readFencingObjects(bucket);
+    expect(broken.claim).toEqual({ ok: true, value: written });
+    expect(broken.marker).toEqual({ ok: false, problem: expect.stringContaining("malformed fence marker: not JSON") });
+
+    const refused = await readFencingObjects(fencingBucket({ ...loc, credentials: { accessKeyId: services.minio.accessKey, secretAccessKey: "wrong-secret" } }));
+    expect(refused.claim).toEqual({ ok: false, problem: expect.stringMatching(/rejected the credentials.*DRSTACK_STORAGE_ACCESS_KEY_ID/) });
+
+    const missingBucket = await readFencingObjects(fencingBucket({ ...loc, bucket: `fencing-missing-${run}` }));
+    expect(missingBucket.claim).toEqual({ ok: false, problem: expect.stringMatching(/does not exist.*DRSTACK_FENCING_BUCKET/) });
+
+    const started = Date.now();
+    const closed = await readFencingObjects(fencingBucket({ ...loc, endpoint: `http://127.0.0.1:${await closedPort()}` }));
+    expect(closed.claim).toEqual({ ok: false, problem: expect.stringMatching(/Cannot reach the S3 endpoint.*DRSTACK_STORAGE_ENDPOINT/) });
+    expect(Date.now() - started).toBeLessThan(15_000);
+  });
+});
+
+describe("a tick", () => {
+  test("on the writer with a fresh claim runs the due backup: a real dump lands in MinIO and the pointer moves; the next tick runs the next due job, not the backup again", async () => {
+    const s = await scenario("writer");
+    await writeWriterClaimObject(fencingBucket(s.own), claim("primary", "primary", "writer", 3));
+    await writeWriterClaimObject(fencingBucket(s.peer), claim("secondary", "primary", "replica", 3));
+    expect(await pointer(s.database)).toBeUndefined();
+    const { deps, state } = await agent(s);
+
+    const result = await tick(deps, state);
+    expect(result.status).toMatchObject({ verdict: "writer", backupsMayRun: true, peerUnreachable: false, inconsistent: false, running: `backup:db/${s.database}` });
+    expect(result.job).toBeDefined();
+    await result.job;
+
+    const latest = await pointer(s.database);
+    expect(latest).toMatchObject({ site: "primary", epoch: 3 });
+    expect(latest!.slot).toBe(state.jobs[`backup:db/${s.database}`].slot);
+    const dump = await s3Client(siteA()).send(new HeadObjectCommand({ Bucket: siteA().bucket, Key: latest!.dumpKey }));
+    expect(dump.ContentLength).toBeGreaterThan(1000);
+    expect(state.jobs[`backup:db/${s.database}`]).toMatchObject({ outcome: "succeeded", detail: expect.stringContaining(latest!.dumpKey) });
+
+    const status = JSON.parse(readFileSync(s.env.DRSTACK_AGENT_STATUS_FILE!, "utf8")) as AgentStatus;
+    expect(status.jobs[`backup:db/${s.database}`].last).toMatchObject({ outcome: "succeeded" });
+    expect(status.running).toBeUndefined();
+
+    // The backup's slot has run: the next tick starts verify instead, which finds the new backup.
+    const second = await tick(deps, state);
+    expect(second.status.running).toBe("verify");
+    await second.job;
+    expect(state.jobs.verify).toMatchObject({ outcome: "succeeded", detail: expect.stringContaining(latest!.dumpKey) });
+    const third = await tick(deps, state);
+    expect(third.job).toBeUndefined();
+    expect(s.logs.filter((l) => l.event === "job-started").map((l) => l.job)).toEqual([`backup:db/${s.database}`, "verify"]);
+  });
+
+  test("on a standby runs nothing and fences nothing", async () => {
+    const s = await scenario("standby");
+    await writeWriterClaimObject(fencingBucket(s.own), claim("primary", "secondary", "replica", 3));
+    await writeWriterClaimObject(fencingBucket(s.peer), claim("secondary", "secondary", "writer", 3));
+    const { deps, state } = await agent(s);
+    const result = await tick(deps, state);
+    expect(result.status).toMatchObject({ verdict: "standby", backupsMayRun: false, actions: [], actionFailures: [] });
+    expect(result.job).toBeUndefined();
+    expect(await pointer(s.database)).toBeUndefined();
+    expect(await canLogin(s.appRole)).toBe(true);
+  });
+
+  test("on a site whose fence marker holds runs nothing and fences its database: the application role can no longer log in", async () => {
+    const s = await scenario("fenced");
+    await writeWriterClaimObject(fencingBucket(s.own), claim("primary", "primary", "writer", 3));
+    await writeFenceMarkerObject(fencingBucket(s.own), { format: FENCE_MARKER_FORMAT, site: "primary", fencedEpoch: 3, peerSite: "secondary", peerEpoch: 4, fencedAt: "2026-12-04T00:00:00.000Z", reason: "earlier" });
+    await writeWriterClaimObject(fencingBucket(s.peer), claim("secondary", "secondary", "writer", 4));
+    const { deps, state } = await agent(s);
+    const result = await tick(deps, state);
+    expect(result.status).toMatchObject({ verdict: "fenced", backupsMayRun: false, actionFailures: [] });
+    expect(result.status.actions).toEqual([expect.stringMatching(/^fenced the database drstack-primary-db-g1/)]);
+    expect(result.job).toBeUndefined();
+    expect(await pointer(s.database)).toBeUndefined();
+    expect(await canLogin(s.appRole)).toBe(false);
+    await withClient("postgres", (c) => c.query(`DROP ROLE "${s.appRole}"`));
+  });
+
+  test("a peer whose writer claim has a higher epoch makes the agent write fence-marker.json first, fence its database and refuse backups", async () => {
+    const s = await scenario("superseded");
+    await writeWriterClaimObject(fencingBucket(s.own), claim("primary", "primary", "writer", 3));
+    await writeWriterClaimObject(fencingBucket(s.peer), claim("secondary", "secondary", "writer", 4));
+    const { deps, state } = await agent(s);
+    const result = await tick(deps, state);
+    expect(result.status).toMatchObject({ verdict: "fenced", backupsMayRun: false, actionFailures: [] });
+    expect(result.status.actions).toEqual([expect.stringMatching(/^wrote fence-marker\.json/), expect.stringMatching(/^fenced the database/)]);
+    expect(result.job).toBeUndefined();
+    const marker = (await readFencingObjects(fencingBucket(s.own))).marker;
+    expect(marker).toEqual({ ok: true, value: expect.objectContaining({ site: "primary", fencedEpoch: 3, peerSite: "secondary", peerEpoch: 4 }) });
+    expect(await canLogin(s.appRole)).toBe(false);
+    expect(await pointer(s.database)).toBeUndefined();
+
+    // The marker is sticky: the next tick is fenced by it, writes no second marker, and still runs no backup.
+    const again = await tick(deps, state);
+    expect(again.status.verdict).toBe("fenced");
+    expect(again.status.actions.some((a) => a.startsWith("wrote fence-marker.json"))).toBe(false);
+    expect(again.job).toBeUndefined();
+    expect(again.status.history.filter((h) => h.action.startsWith("wrote fence-marker.json"))).toHaveLength(1);
+    await withClient("postgres", (c) => c.query(`DROP ROLE "${s.appRole}"`));
+  });
+
+  test("with the peer's MinIO unreachable (a closed port) the writer keeps backing up and reports the peer unreachable, within seconds", async () => {
+    const s = await scenario("lonely", {});
+    s.env.DRSTACK_PEER_STORAGE_ENDPOINT = `http://127.0.0.1:${await closedPort()}`;
+    await writeWriterClaimObject(fencingBucket(s.own), claim("primary", "primary", "writer", 5));
+    const { deps, state } = await agent(s);
+    const started = Date.now();
+    const result = await tick(deps, state);
+    expect(Date.now() - started).toBeLessThan(20_000);
+    expect(result.status).toMatchObject({ verdict: "writer", backupsMayRun: true, peerUnreachable: true });
+    expect(result.status.reasons.join("\n")).toMatch(/the peer's claim could not be read \(Cannot reach the S3 endpoint http:\/\/127\.0\.0\.1:\d+.*DRSTACK_PEER_STORAGE_ENDPOINT/);
+    await result.job;
+    expect(await pointer(s.database)).toMatchObject({ site: "primary", epoch: 5 });
+    expect(state.jobs[`backup:db/${s.database}`].outcome).toBe("succeeded");
+  });
+
+  test("with backups not scheduled on this site (DRSTACK_BACKUPS_SCHEDULED=false) a writer runs no job", async () => {
+    const s = await scenario("unscheduled", { DRSTACK_BACKUPS_SCHEDULED: "false" });
+    await writeWriterClaimObject(fencingBucket(s.own), claim("primary", "primary", "writer", 3));
+    await writeWriterClaimObject(fencingBucket(s.peer), claim("secondary", "primary", "replica", 3));
+    const { deps, state } = await agent(s);
+    const result = await tick(deps, state);
+    expect(result.status).toMatchObject({ verdict: "writer", backupsMayRun: true, backupsScheduled: false });
+    expect(result.job).toBeUndefined();
+    expect(await pointer(s.database)).toBeUndefined();
+  });
+});
+
+describe("the bundled agent", () => {
+  let badEnv: Scenario | undefined;
+
+  test("--health: 0 on a fresh status file, 1 on a stale one, on a failed tick and on a missing file", async () => {
+    const s = await scenario("health", { DRSTACK_BACKUPS_SCHEDULED: "false" });
+    await writeWriterClaimObject(fencingBucket(s.own), claim("primary", "primary", "writer", 3));
+    await writeWriterClaimObject(fencingBucket(s.peer), claim("secondary", "primary", "replica", 3));
+    const { deps, state } = await agent(s);
+    await tick(deps, state);
+    const file = s.env.DRSTACK_AGENT_STATUS_FILE!;
+    const env = { PATH: process.env.PATH, DRSTACK_AGENT_STATUS_FILE: file, DRSTACK_GUARD_INTERVAL_SECONDS: "30" };
+
+    const fresh = await runAgent(["--health"], env);
+    expect(fresh).toMatchObject({ code: 0, stdout: expect.stringContaining("healthy: primary: writer") });
+
+    const status = JSON.parse(readFileSync(file, "utf8")) as AgentStatus;
+    writeFileSync(file, JSON.stringify({ ...status, checkedAt: new Date(Date.now() - 91_000).toISOString() }));
+    const stale = await runAgent(["--health"], env);
+    expect(stale).toMatchObject({ code: 1, stderr: expect.stringMatching(/unhealthy: the last tick was at .*more than 3 guard intervals \(90s\)/) });
+
+    writeFileSync(file, JSON.stringify({ ...status, checkedAt: new Date().toISOString(), verdict: "error", error: "boom" }));
+    expect(await runAgent(["--health"], env)).toMatchObject({ code: 1, stderr: expect.stringContaining("the last tick failed: boom") });
+
+    writeFileSync(file, JSON.stringify({ ...status, checkedAt: new Date().toISOString(), actionFailures: ["fenced the database x: Cannot reach PostgreSQL"] }));
+    expect(await runAgent(["--health"], env)).toMatchObject({ code: 1, stderr: expect.stringContaining("fencing actions failed") });
+
+    expect(await runAgent(["--health"], { ...env, DRSTACK_AGENT_STATUS_FILE: join(workDir, "none.json") })).toMatchObject({ code: 1, stderr: expect.stringContaining("no status file") });
+  });
+
+  test.each([
+    ["DRSTACK_BACKUP_JOBS", "[{not json", /DRSTACK_BACKUP_JOBS is not JSON/],
+    ["DRSTACK_BACKUP_JOBS", JSON.stringify([{ name: "shop", tier: "critical", dataClass: "db", schedule: "every 15 minutes" }]), /DRSTACK_BACKUP_JOBS\[0\]: the schedule "every 15 minutes" is neither rate/],
+    ["DRSTACK_VERIFY_SCHEDULE", "cron(0 2 * * * *)", /DRSTACK_VERIFY_SCHEDULE: the schedule .* exactly one of day-of-month and day-of-week must be \?/],
+    ["DRSTACK_TIME_ZONE", "Europe/Zurch", /DRSTACK_TIME_ZONE "Europe\/Zurch" is not an IANA time zone/],
+    ["DRSTACK_PEER_FENCING_BUCKET", undefined, /Missing DRSTACK_PEER_FENCING_BUCKET/],
+    ["BACKUP_BUCKET", undefined, /Missing --bucket \/ BACKUP_BUCKET/],
+  ])("exits 2 before any action when %s is %s", async (variable, value, message) => {
+    badEnv ??= await scenario("badenv");
+    const s = badEnv;
+    const env = { ...s.env };
+    if (value === undefined) delete env[variable];
+    else env[variable] = value;
+    const result = await runAgent([], env);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toMatch(message);
+    expect(result.stdout).toBe("");
+    expect(await readFencingObjects(fencingBucket(s.own))).toEqual({ claim: { ok: true }, marker: { ok: true } });
+  });
+});

@@ -1,0 +1,291 @@
+/** The Docker site agent's core (lambdas/site/agent.ts) with in-memory dependencies and a set clock: promotion, fencing, scheduling. */
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { DatabaseState, decide, FENCE_MARKER_FORMAT, FenceMarker, Lookup, WRITER_CLAIM_FORMAT, WriterClaim } from "../../lambdas/core/fencing";
+import { FencingState } from "../../lambdas/core/fencingState";
+import { AgentDeps, AgentJob, AgentStatus, dueSlot, health, initialState, parseAgentConfig, peerDatabaseFromClaim, promotionPlan, STATUS_FORMAT, tick } from "../../lambdas/site/agent";
+import { parseSchedule } from "../../lambdas/site/schedule";
+
+function claim(site: "primary" | "secondary", activeSite: "primary" | "secondary", databaseMode: WriterClaim["databaseMode"], epoch: number): WriterClaim {
+  return { format: WRITER_CLAIM_FORMAT, site, activeSite, role: site === activeSite ? "active" : "standby", databaseMode, databaseIdentifier: `drstack-${site}-db-g1`, epoch };
+}
+
+const found = <T>(value: T): Lookup<T> => ({ ok: true, value });
+const nothing = { ok: true } as const;
+const unreachable = { ok: false, problem: "Cannot reach the S3 endpoint" } as const;
+const replica: DatabaseState = { identifier: "drstack-primary-db-g1", status: "available", replicaOf: "db.secondary.example.ch", readReplicas: [] };
+const writer: DatabaseState = { identifier: "drstack-primary-db-g1", status: "available", readReplicas: [] };
+
+function job(key: string, schedule: string, kind: AgentJob["kind"] = "backup"): AgentJob {
+  const parsed = parseSchedule(schedule);
+  if (!parsed.ok) throw new Error(parsed.problem);
+  return { key, kind, schedule: parsed.schedule, database: "shop", tier: "critical", dataClass: "db" };
+}
+
+/** An agent whose world is a few variables: the claims, the marker, the database, and the jobs it ran. */
+function world(opts: { own: FencingState; peer: FencingState; database: DatabaseState; jobs?: AgentJob[]; now?: Date; failJob?: boolean }) {
+  const w = {
+    now: opts.now ?? new Date("2026-12-04T10:07:00Z"),
+    own: opts.own,
+    peer: opts.peer,
+    database: opts.database,
+    markers: [] as FenceMarker[],
+    promotions: 0,
+    fences: 0,
+    ran: [] as { key: string; slot: string; epoch: number }[],
+    statuses: [] as AgentStatus[],
+  };
+  const deps: AgentDeps = {
+    config: { site: "primary", peerSite: "secondary", intervalSeconds: 30, timeZone: "Europe/Zurich", backupsScheduled: true, jobs: opts.jobs ?? [job("backup:db/shop", "rate(15 minutes)"), job("verify", "rate(1 hour)", "verify")] },
+    now: () => w.now,
+    readOwn: async () => w.own,
+    readPeer: async () => w.peer,
+    writeMarker: async (marker) => {
+      w.markers.push(marker);
+      w.own = { ...w.own, marker: found(marker) };
+    },
+    database: {
+      inspect: async () => found(w.database),
+      promote: async () => {
+        w.promotions++;
+        const { replicaOf: _upstream, ...promoted } = w.database;
+        void _upstream;
+        w.database = promoted;
+      },
+      fence: async () => {
+        w.fences++;
+      },
+    },
+    runJob: async (j, slot, epoch) => {
+      w.ran.push({ key: j.key, slot: slot.toISOString(), epoch });
+      if (opts.failJob) throw new Error("pg_dump: connection refused");
+      return "created";
+    },
+    writeStatus: async (status) => {
+      w.statuses.push(status);
+    },
+    log: () => undefined,
+  };
+  return { w, deps };
+}
+
+describe("promotion", () => {
+  const own = { claim: found(claim("primary", "primary", "writer", 4)), marker: nothing };
+  test.each([
+    ["the peer is unreachable", { claim: unreachable, marker: unreachable }, true],
+    ["the peer has no claim", { claim: nothing, marker: nothing }, true],
+    ["the peer's claim says replica", { claim: found(claim("secondary", "primary", "replica", 4)), marker: nothing }, true],
+    ["the peer claims the writer at a lower epoch", { claim: found(claim("secondary", "secondary", "writer", 3)), marker: nothing }, true],
+    ["the peer claims the writer at the same epoch", { claim: found(claim("secondary", "secondary", "writer", 4)), marker: nothing }, false],
+    ["the peer claims the writer at a higher epoch", { claim: found(claim("secondary", "secondary", "writer", 5)), marker: nothing }, false],
+  ] as const)("of a replica whose claim says writer, when %s: %s", (_what, peer, promote) => {
+    expect(promotionPlan(own, peer, found(replica)).promote).toBe(promote);
+  });
+
+  test("never of a fenced site, a standby, a database that already writes, or one that cannot be inspected", () => {
+    const peer = { claim: unreachable, marker: unreachable };
+    const marker: FenceMarker = { format: FENCE_MARKER_FORMAT, site: "primary", fencedEpoch: 4, peerSite: "secondary", peerEpoch: 5, fencedAt: "2026-12-04T00:00:00Z", reason: "x" };
+    expect(promotionPlan({ ...own, marker: found(marker) }, peer, found(replica))).toMatchObject({ promote: false, reason: expect.stringContaining("fenced") });
+    expect(promotionPlan({ ...own, marker: unreachable }, peer, found(replica)).promote).toBe(false);
+    expect(promotionPlan({ claim: found(claim("primary", "secondary", "replica", 4)), marker: nothing }, peer, found(replica)).promote).toBe(false);
+    expect(promotionPlan(own, peer, found(writer))).toMatchObject({ promote: false, reason: "the database already takes writes" });
+    expect(promotionPlan(own, peer, { ok: false, problem: "Cannot reach PostgreSQL" }).promote).toBe(false);
+  });
+
+  test("a tick promotes within the interval, decides on the promoted database and runs the due backup under the claim's epoch", async () => {
+    const { w, deps } = world({ own: { claim: found(claim("primary", "primary", "writer", 4)), marker: nothing }, peer: { claim: unreachable, marker: unreachable }, database: replica });
+    const result = await tick(deps, initialState());
+    expect(w.promotions).toBe(1);
+    expect(result.status).toMatchObject({ verdict: "writer", backupsMayRun: true, peerUnreachable: true, database: { identifier: "drstack-primary-db-g1" } });
+    expect(result.status.database!.replicaOf).toBeUndefined();
+    expect(result.status.actions).toEqual([expect.stringMatching(/^promoted the database drstack-primary-db-g1 \(the claim says writer at epoch 4 and the peer is unreachable/)]);
+    await result.job;
+    expect(w.ran).toEqual([{ key: "backup:db/shop", slot: "2026-12-04T10:00:00.000Z", epoch: 4 }]);
+  });
+
+  test("a tick does not promote beside a peer that claims the writer at the same epoch, and backs up nothing", async () => {
+    const { w, deps } = world({ own: { claim: found(claim("primary", "primary", "writer", 4)), marker: nothing }, peer: { claim: found(claim("secondary", "secondary", "writer", 4)), marker: nothing }, database: replica });
+    const result = await tick(deps, initialState());
+    expect(w.promotions).toBe(0);
+    expect(result.status.backupsMayRun).toBe(false);
+    expect(result.job).toBeUndefined();
+    expect(result.status.reasons.join("\n")).toMatch(/no promotion: the peer claims the writer at epoch 4, not below this site's 4/);
+  });
+});
+
+describe("the peer's database, which this site cannot inspect", () => {
+  test("is what its claim says: a newer writer claim fences this site, a replica claim raises no partial-failover alarm", () => {
+    const own = { claim: found(claim("primary", "primary", "writer", 4)), marker: nothing, database: found(writer) };
+    const newer = found(claim("secondary", "secondary", "writer", 5));
+    const fenced = decide({ own, peer: { claim: newer, marker: nothing, database: peerDatabaseFromClaim(newer) } }, new Date());
+    expect(fenced).toMatchObject({ verdict: "fenced", backupsMayRun: false, writeMarker: { peerEpoch: 5, fencedEpoch: 4 }, stopDatabase: "drstack-primary-db-g1" });
+
+    const follower = found(claim("secondary", "primary", "replica", 4));
+    const normal = decide({ own, peer: { claim: follower, marker: nothing, database: peerDatabaseFromClaim(follower) } }, new Date());
+    expect(normal).toMatchObject({ verdict: "writer", backupsMayRun: true, inconsistent: false });
+  });
+
+  test("is unknown when the peer's claim is, so an unreachable peer never fences", () => {
+    expect(peerDatabaseFromClaim(unreachable).ok).toBe(false);
+    expect(peerDatabaseFromClaim(nothing)).toEqual({ ok: true });
+  });
+});
+
+describe("fencing in a tick", () => {
+  test("the marker is written before the database is fenced, once; the fence repeats while the site stays fenced", async () => {
+    const { w, deps } = world({ own: { claim: found(claim("primary", "primary", "writer", 4)), marker: nothing }, peer: { claim: found(claim("secondary", "secondary", "writer", 5)), marker: nothing }, database: writer });
+    const state = initialState();
+    const first = await tick(deps, state);
+    expect(first.status.actions.map((a) => a.split(" ")[0])).toEqual(["wrote", "fenced"]);
+    expect(w.markers).toHaveLength(1);
+    const second = await tick(deps, state);
+    expect(second.status).toMatchObject({ verdict: "fenced" });
+    expect(w.markers).toHaveLength(1);
+    expect(w.fences).toBe(2);
+    expect(w.ran).toEqual([]);
+  });
+
+  test("a failed fence is recorded as an action failure", async () => {
+    const { deps } = world({ own: { claim: found(claim("primary", "primary", "writer", 4)), marker: nothing }, peer: { claim: found(claim("secondary", "secondary", "writer", 5)), marker: nothing }, database: writer });
+    deps.database.fence = async () => {
+      throw new Error("Cannot reach PostgreSQL at db:5432");
+    };
+    const result = await tick(deps, initialState());
+    expect(result.status.actionFailures).toEqual([expect.stringMatching(/^fenced the database drstack-primary-db-g1.*: Cannot reach PostgreSQL/)]);
+  });
+});
+
+describe("scheduling", () => {
+  const rate = job("backup:db/shop", "rate(15 minutes)");
+
+  test("missed fire times while the agent was down run once, at the latest one", () => {
+    const last = { slot: "2026-12-04T06:00:00.000Z", startedAt: "2026-12-04T06:00:01.000Z", outcome: "succeeded" as const };
+    expect(dueSlot(rate, "UTC", new Date("2026-12-04T10:07:00Z"), last)?.toISOString()).toBe("2026-12-04T10:00:00.000Z");
+    expect(dueSlot(rate, "UTC", new Date("2026-12-04T10:07:00Z"), { ...last, slot: "2026-12-04T10:00:00.000Z" })).toBeUndefined();
+    expect(dueSlot(rate, "UTC", new Date("2026-12-04T10:07:00Z"), undefined)?.toISOString()).toBe("2026-12-04T10:00:00.000Z");
+  });
+
+  test("one job at a time: a tick while a job runs starts none; the next due job follows once it ended", async () => {
+    const { w, deps } = world({ own: { claim: found(claim("primary", "primary", "writer", 4)), marker: nothing }, peer: { claim: found(claim("secondary", "primary", "replica", 4)), marker: nothing }, database: writer });
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const runJob = deps.runJob;
+    deps.runJob = async (j, slot, epoch) => {
+      if (j.key === "backup:db/shop") await gate;
+      return runJob(j, slot, epoch);
+    };
+    const state = initialState();
+    const first = await tick(deps, state);
+    expect(first.status.running).toBe("backup:db/shop");
+    const during = await tick(deps, state);
+    expect(during.job).toBeUndefined();
+    expect(during.status.running).toBe("backup:db/shop");
+    release();
+    await first.job;
+    expect(w.statuses[w.statuses.length - 1].running).toBeUndefined();
+    const after = await tick(deps, state);
+    expect(after.status.running).toBe("verify");
+    await after.job;
+    expect(w.ran.map((r) => r.key)).toEqual(["backup:db/shop", "verify"]);
+  });
+
+  test("a failing job is recorded and does not stop the next ticks; its slot is not retried before the next fire time", async () => {
+    const { w, deps } = world({ own: { claim: found(claim("primary", "primary", "writer", 4)), marker: nothing }, peer: { claim: found(claim("secondary", "primary", "replica", 4)), marker: nothing }, database: writer, jobs: [rate], failJob: true });
+    const state = initialState();
+    await (await tick(deps, state)).job;
+    expect(state.jobs["backup:db/shop"]).toMatchObject({ outcome: "failed", detail: "pg_dump: connection refused", slot: "2026-12-04T10:00:00.000Z" });
+    expect((await tick(deps, state)).job).toBeUndefined();
+    w.now = new Date("2026-12-04T10:15:30Z");
+    await (await tick(deps, state)).job;
+    expect(w.ran.map((r) => r.slot)).toEqual(["2026-12-04T10:00:00.000Z", "2026-12-04T10:15:00.000Z"]);
+  });
+
+  test("a job the previous agent left running counts as failed for its slot, not as due again", () => {
+    const previous = { jobs: { "backup:db/shop": { schedule: "rate(15 minutes)", last: { slot: "2026-12-04T10:00:00.000Z", startedAt: "2026-12-04T10:00:01.000Z", outcome: "running" as const } } }, history: [] } as unknown as AgentStatus;
+    const state = initialState(previous);
+    expect(state.jobs["backup:db/shop"]).toMatchObject({ outcome: "failed", detail: "the agent stopped while it ran" });
+    expect(dueSlot(rate, "UTC", new Date("2026-12-04T10:07:00Z"), state.jobs["backup:db/shop"])).toBeUndefined();
+  });
+
+  test("no job runs on a standby, nor on a writer whose stack does not schedule backups here", async () => {
+    const standby = world({ own: { claim: found(claim("primary", "secondary", "replica", 4)), marker: nothing }, peer: { claim: found(claim("secondary", "secondary", "writer", 4)), marker: nothing }, database: replica });
+    expect((await tick(standby.deps, initialState())).job).toBeUndefined();
+    const unscheduled = world({ own: { claim: found(claim("primary", "primary", "writer", 4)), marker: nothing }, peer: { claim: nothing, marker: nothing }, database: writer });
+    unscheduled.deps.config = { ...unscheduled.deps.config, backupsScheduled: false };
+    expect((await tick(unscheduled.deps, initialState())).job).toBeUndefined();
+  });
+});
+
+describe("settings", () => {
+  const env: NodeJS.ProcessEnv = {
+    DRSTACK_SITE: "primary",
+    DRSTACK_PEER_SITE: "secondary",
+    DRSTACK_STORAGE_ENDPOINT: "https://storage.primary.example.ch:9000",
+    DRSTACK_STORAGE_ACCESS_KEY_ID: "agent",
+    DRSTACK_STORAGE_SECRET_ACCESS_KEY: "agent-secret",
+    DRSTACK_FENCING_BUCKET: "shop-primary-fencing",
+    DRSTACK_PEER_STORAGE_ENDPOINT: "https://storage.secondary.example.ch:9000",
+    DRSTACK_PEER_STORAGE_ACCESS_KEY_ID: "reader",
+    DRSTACK_PEER_STORAGE_SECRET_ACCESS_KEY: "reader-secret",
+    DRSTACK_PEER_FENCING_BUCKET: "shop-secondary-fencing",
+    DRSTACK_DATABASE_ADMIN_URL: "postgres://postgres:pw@db.primary.example.ch:5432/postgres?sslmode=verify-full&sslrootcert=/drstack/tls/ca.crt",
+    DRSTACK_APP_ROLE: "shop",
+    DRSTACK_TIME_ZONE: "Europe/Zurich",
+    DRSTACK_BACKUPS_SCHEDULED: "true",
+    DRSTACK_BACKUP_JOBS: JSON.stringify([{ name: "shop", tier: "critical", dataClass: "db", schedule: "rate(15 minutes)", objectLockMode: "COMPLIANCE", objectLockDays: 35 }]),
+    DRSTACK_VERIFY_SCHEDULE: "rate(15 minutes)",
+    DRSTACK_DRILL_JOBS: JSON.stringify([{ name: "shop", dataClass: "db", schedule: "cron(0 4 1 * ? *)" }]),
+    BACKUP_BUCKET: "shop-primary-backups",
+    S3_ENDPOINT: "https://storage.primary.example.ch:9000",
+    S3_ACCESS_KEY_ID: "backup",
+    S3_SECRET_ACCESS_KEY: "backup-secret",
+    DATABASE_URL: "postgres://drstack_backup:pw@db.primary.example.ch:5432/?sslmode=verify-full&sslrootcert=/drstack/tls/ca.crt",
+    BACKUP_TARGETS: "shop:critical",
+  };
+
+  test("the contract's environment parses into jobs in order: backups, verify, drills", async () => {
+    const config = await parseAgentConfig(env);
+    expect(config.jobs.map((j) => [j.key, j.schedule.expression])).toEqual([["backup:db/shop", "rate(15 minutes)"], ["verify", "rate(15 minutes)"], ["drill:db/shop", "cron(0 4 1 * ? *)"]]);
+    expect(config).toMatchObject({ intervalSeconds: 30, backupsScheduled: true, statusFile: "/tmp/drstack-agent/status.json" });
+    expect(config.jobs[0].objectLock).toEqual({ mode: "COMPLIANCE", days: 35 });
+  });
+
+  test.each([
+    [{ DRSTACK_FENCING_BUCKET: undefined }, /^Missing DRSTACK_FENCING_BUCKET/],
+    [{ DRSTACK_BACKUP_JOBS: "{" }, /^DRSTACK_BACKUP_JOBS is not JSON/],
+    [{ DRSTACK_BACKUP_JOBS: "{}" }, /^DRSTACK_BACKUP_JOBS must be a JSON list/],
+    [{ DRSTACK_BACKUP_JOBS: JSON.stringify([{ name: "shop", tier: "urgent", schedule: "rate(1 hour)" }]) }, /DRSTACK_BACKUP_JOBS\[0\] tier must be one of critical/],
+    [{ DRSTACK_BACKUP_JOBS: JSON.stringify([{ name: "shop", tier: "critical", schedule: "rate(1 hour)", objectLockMode: "COMPLIANCE" }]) }, /DRSTACK_BACKUP_JOBS\[0\]: objectLockDays must be/],
+    [{ DRSTACK_DRILL_JOBS: JSON.stringify([{ name: "shop", schedule: "cron(0 4 32 * ? *)" }]) }, /DRSTACK_DRILL_JOBS\[0\]: the schedule "cron\(0 4 32 \* \? \*\)" the day-of-month field "32" has 32, outside 1-31/],
+    [{ DRSTACK_GUARD_INTERVAL_SECONDS: "0" }, /^DRSTACK_GUARD_INTERVAL_SECONDS must be a whole number/],
+    [{ DRSTACK_BACKUPS_SCHEDULED: "yes" }, /^DRSTACK_BACKUPS_SCHEDULED must be true or false/],
+    [{ DRSTACK_PEER_SITE: "primary" }, /are both "primary"/],
+    [{ DATABASE_URL: "not a url" }, /^DATABASE_URL is not a URL/],
+    [{ BACKUP_TARGETS: undefined }, /^Missing --targets \/ BACKUP_TARGETS/],
+  ] as [Record<string, string | undefined>, RegExp][])("%j is refused: %s", async (overrides, message) => {
+    const bad: NodeJS.ProcessEnv = { ...env, ...overrides };
+    for (const [k, v] of Object.entries(overrides)) if (v === undefined) delete bad[k];
+    await expect(parseAgentConfig(bad)).rejects.toMatchObject({ name: "UsageError", message: expect.stringMatching(message) });
+  });
+});
+
+describe("--health", () => {
+  const dir = mkdtempSync(join(tmpdir(), "drstack-agent-health-"));
+  const status = (checkedAt: string, extra: Partial<AgentStatus> = {}): string =>
+    JSON.stringify({ format: STATUS_FORMAT, site: "primary", checkedAt, intervalSeconds: 30, verdict: "standby", backupsMayRun: false, backupsScheduled: false, peerUnreachable: false, inconsistent: false, reasons: ["this site is standby"], actions: [], actionFailures: [], history: [], jobs: {}, ...extra });
+  const now = new Date("2026-12-04T10:00:00Z");
+
+  test.each([
+    ["fresh", status("2026-12-04T09:59:00Z"), true],
+    ["fenced is healthy: the fencing works", status("2026-12-04T09:59:00Z", { verdict: "fenced" }), true],
+    ["stale past three intervals", status("2026-12-04T09:58:30Z"), false],
+    ["a failed tick", status("2026-12-04T09:59:00Z", { verdict: "error", error: "boom" }), false],
+    ["a failed fence", status("2026-12-04T09:59:00Z", { actionFailures: ["fenced the database: refused"] }), false],
+    ["not a status file", "{}", false],
+  ])("%s", (_what, text, ok) => {
+    const file = join(dir, `${Math.random()}.json`);
+    writeFileSync(file, text);
+    expect(health(file, now).ok).toBe(ok);
+  });
+});
