@@ -41,7 +41,8 @@
 # and DRSTACK_STORAGE_WAIT_SECONDS as above.
 #
 # mc commands used need mc RELEASE.2024-03-03 or later (an alias as
-# --remote-bucket of mc replicate add); tested with mc of 2025-03.
+# --remote-bucket of mc replicate add); tested with mc RELEASE.2025-08-13T08-35-41Z
+# (built from its tag) and with mc of 2025-03.
 #
 # TLS: when DRSTACK_CA_FILE is set, mc trusts it: MinIO's docs say to copy a
 # private CA into mc's certs/CAs directory (~/.mc/certs/CAs, here

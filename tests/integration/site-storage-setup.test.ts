@@ -493,6 +493,17 @@ describe("storage-setup.sh over TLS with a private CA", () => {
     expect(changes(await runScript("claim", claimEnv))).toBe(0);
   });
 
+  it("clears the default retention when the mode becomes NONE", async () => {
+    const env = setupEnv(tlsSite, "drstack-dc3-backups", { DRSTACK_REPLICATION_SECRET: SECRETS.replicationA, DRSTACK_CA_FILE: caFile });
+    const run = await runScript("setup", { ...env, DRSTACK_OBJECT_LOCK_MODE: "NONE", DRSTACK_OBJECT_LOCK_DAYS: "0" });
+    expectOk(run);
+    expect(run.stdout).toContain("changed: cleared the default retention of bucket drstack-dc3-backups (was GOVERNANCE 3DAYS)");
+    expect(changes(run)).toBe(1);
+    const again = await runScript("setup", { ...env, DRSTACK_OBJECT_LOCK_MODE: "NONE", DRSTACK_OBJECT_LOCK_DAYS: undefined });
+    expect(again.stdout).toContain("unchanged: bucket drstack-dc3-backups has no default retention");
+    expect(changes(again)).toBe(0);
+  });
+
   it("exits 64 when DRSTACK_CA_FILE names no readable file", async () => {
     const run = await runScript("setup", setupEnv(tlsSite, "drstack-dc3-backups", { DRSTACK_CA_FILE: join(workDir, "missing-ca.pem") }));
     expect(run.code).toBe(64);
