@@ -1,3 +1,5 @@
+import { changedEnvNames } from "./containerEnvs";
+
 /**
  * What a failover may change, as data. Flipping `activeSite` changes roles
  * only (docs/design.md, rule 3): DNS target and priority, the promotion of the
@@ -26,11 +28,25 @@ export interface FailoverAllowance {
   paths: string[];
   /** Paths that may change in one direction only. */
   directions?: Readonly<Record<string, FailoverDirection>>;
-  /** The resource exists in one role only: a flip may remove it (`removal`) or declare it (`addition`). Never a data store. */
-  presence?: "removal" | "addition";
+  /**
+   * The resource exists in one role only: a flip may remove it (`removal`),
+   * declare it (`addition`) or either (a container count that follows the
+   * role). Never a data store.
+   */
+  presence?: "removal" | "addition" | "removal or addition";
+  /**
+   * The allowed change replaces the resource (`replacesResource`): the
+   * provider deletes and re-creates it. Without this, a path whose change
+   * replaces the resource is never allowed, even when listed.
+   */
+  replaces?: true;
+  /** For a Docker container's `envs` (one list, set as a whole): the entries, by name, that may change; a change of any other entry is not allowed. */
+  envs?: readonly string[];
   /** Why the change is a role change, in one sentence for README. */
   why: string;
 }
+
+const DOCKER_CONTAINER = "docker:index/container:Container";
 
 export const FAILOVER_ALLOW_LIST: readonly FailoverAllowance[] = [
   {
@@ -100,7 +116,49 @@ export const FAILOVER_ALLOW_LIST: readonly FailoverAllowance[] = [
     paths: ["insecureValue"],
     why: "writer claim: the site's claim names its new role, database mode and writer epoch, which both sites' fencing guards compare",
   },
+  // Docker sites (infra/docker): a flip changes the claim, the agent's schedule switch and the application's container count.
+  {
+    type: DOCKER_CONTAINER,
+    names: /^(primary|secondary)-storage-claim$/,
+    paths: ["envs"],
+    envs: ["DRSTACK_WRITER_CLAIM"],
+    replaces: true,
+    why:
+      "writer claim (Docker site): the one-shot claim container writes the site's new role, database mode and writer epoch into its fencing bucket, which both site agents compare; " +
+      "it is replaced, as the Docker provider replaces a container for any change but restart policy, memory and CPU",
+  },
+  {
+    type: DOCKER_CONTAINER,
+    names: /^(primary|secondary)-agent-container$/,
+    paths: ["envs"],
+    envs: ["DRSTACK_BACKUPS_SCHEDULED"],
+    replaces: true,
+    why:
+      "schedules (Docker site): the site agent runs the scheduled backups only where the writer is (DRSTACK_BACKUPS_SCHEDULED); the container is replaced, " +
+      "as the Docker provider updates only restart policy, memory and CPU in place (terraform-provider-docker PR #236)",
+  },
+  {
+    type: DOCKER_CONTAINER,
+    names: /^(primary|secondary)-app-(web|worker)-[0-9]+$/,
+    paths: [],
+    presence: "removal or addition",
+    why: "container counts (Docker site): full size on the active site, the warm minimum on the standby, so a flip starts or removes web and worker containers beyond the standby's count",
+  },
 ];
+
+/**
+ * Docker container inputs the provider changes in place (`docker update`:
+ * restart policy, memory, CPU; terraform-provider-docker PR #236, which added
+ * the container's Update). A change of any other input replaces the container.
+ */
+export const DOCKER_CONTAINER_IN_PLACE_INPUTS: readonly string[] = ["restart", "maxRetryCount", "memory", "memorySwap", "cpuShares", "cpuSet"];
+
+/**
+ * Types a flip never changes, replaces, removes or adds, whatever an allowance
+ * says: a Docker site's volumes (its data) and its network (every container's
+ * attachment). The provider updates neither in place.
+ */
+export const NEVER_CHANGED_BY_A_FLIP: readonly string[] = ["docker:index/volume:Volume", "docker:index/network:Network"];
 
 /**
  * Data stores: a failover must never delete or replace one (docs/design.md, rule 3), and
@@ -175,19 +233,58 @@ export function describeDirection(direction: FailoverDirection): string {
 }
 
 /**
- * Whether a failover may change `path` of a resource of `type` (named `name`)
- * in place, from `before` to `after` when given. An allowance limited to some
- * names never applies when the name is not given.
+ * Whether a change of `path` makes the provider replace (delete and
+ * re-create) a resource of `type` rather than update it: a Docker container
+ * for any input but DOCKER_CONTAINER_IN_PLACE_INPUTS, a Docker volume or
+ * network for any input (neither has an update), a data store for its
+ * REPLACING_INPUTS. Other types are treated as updated in place.
+ */
+export function replacesResource(type: string, path: string): boolean {
+  const top = path.split(/[.[]/)[0];
+  if (type === DOCKER_CONTAINER) {
+    return !DOCKER_CONTAINER_IN_PLACE_INPUTS.includes(top);
+  }
+  if (NEVER_CHANGED_BY_A_FLIP.includes(type)) {
+    return true;
+  }
+  return (REPLACING_INPUTS[type] ?? []).includes(top);
+}
+
+/** Whether the env entries that differ are all ones the allowance names. */
+function onlyAllowedEnvs(allowance: FailoverAllowance, path: string, before: unknown, after: unknown): boolean {
+  if (allowance.envs === undefined || path !== "envs") {
+    return true;
+  }
+  const changed = changedEnvNames(before, after);
+  return changed.length > 0 && changed.every((env) => allowance.envs!.includes(env));
+}
+
+/**
+ * Whether a failover may change `path` of a resource of `type` (named `name`),
+ * from `before` to `after` when given: in place, or by a replacement only
+ * where the allowance says `replaces`. An allowance limited to some names
+ * never applies when the name is not given.
  */
 export function failoverMayChange(type: string, path: string, before?: unknown, after?: unknown, name?: string): boolean {
+  if (NEVER_CHANGED_BY_A_FLIP.includes(type)) {
+    return false;
+  }
+  const replaces = replacesResource(type, path);
   return FAILOVER_ALLOW_LIST.some(
     (allowance) =>
       appliesTo(allowance, type, name) &&
-      allowance.paths.some((allowed) => segmentPattern(allowed).test(path) && followsDirection(allowance.directions?.[allowed], before, after)),
+      (!replaces || allowance.replaces === true) &&
+      allowance.paths.some(
+        (allowed) => segmentPattern(allowed).test(path) && followsDirection(allowance.directions?.[allowed], before, after) && onlyAllowedEnvs(allowance, path, before, after),
+      ),
   );
 }
 
-/** Whether a failover may remove (or add) a whole resource: only one that exists in one role only, never a data store. */
+/** Whether a failover may remove (or add) a whole resource: only one that exists in one role only, never a data store, a volume or a network. */
 export function failoverMayRemoveOrAdd(kind: "removal" | "addition", type: string, name: string): boolean {
-  return !DATA_STORE_TYPES.includes(type) && FAILOVER_ALLOW_LIST.some((allowance) => appliesTo(allowance, type, name) && allowance.presence === kind);
+  return (
+    !DATA_STORE_TYPES.includes(type) &&
+    !NEVER_CHANGED_BY_A_FLIP.includes(type) &&
+    FAILOVER_ALLOW_LIST.some((allowance) => appliesTo(allowance, type, name) && (allowance.presence === kind || allowance.presence === "removal or addition"))
+  );
 }

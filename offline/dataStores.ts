@@ -50,6 +50,8 @@ const KINDS: DataStoreKind[] = [
   { type: "aws:rds/clusterSnapshot:ClusterSnapshot", label: "RDS cluster snapshot", replacedBy: ["dbClusterIdentifier", "dbClusterSnapshotIdentifier"] },
   { type: "aws:dynamodb/table:Table", label: "DynamoDB table", replacedBy: ["name"] },
   { type: "kubernetes:core/v1:PersistentVolumeClaim", label: "persistent volume claim", replacedBy: ["spec"] },
+  // A Docker site's database generations, MinIO and Redis (infra/docker): the provider has no update for a volume, every input replaces it.
+  { type: "docker:index/volume:Volume", label: "Docker volume", replacedBy: ["name", "driver", "driverOpts", "labels"] },
 ];
 
 const DATA_STORES = new Map<string, DataStoreKind>(KINDS.map((kind) => [kind.type, kind]));

@@ -1,5 +1,6 @@
 import type { DrPosture } from "../infra/objectives";
 import { Finding, findingsFor, isKnown, POSTURE_TYPE, ResourcePair, ResourceSnapshot, UNKNOWN } from "./findings";
+import { replacesResource } from "../infra/failoverAllowList";
 
 /**
  * Turns two sources of "what the stack would look like" into resource pairs
@@ -104,7 +105,8 @@ function changeOf(pair: SourcedPair): ResourceChange | undefined {
   }
   const paths = pair.paths ?? changedPaths(pair.old.inputs, pair.new.inputs);
   const protectChanged = pair.old.protect !== undefined && pair.new.protect !== undefined && pair.old.protect !== pair.new.protect;
-  if (pair.replaced) {
+  // Without the engine's verdict (an offline evaluation), a change of an input the provider cannot update is a replacement (e.g. any Docker container input but restart, memory and CPU).
+  if (pair.replaced || (pair.replaced === undefined && paths.some((path) => replacesResource(resource.type, path)))) {
     return { kind: "replaced", type: resource.type, name: resource.name, paths };
   }
   if (paths.length === 0 && !protectChanged) {

@@ -1,4 +1,5 @@
 import { dataStoreKind } from "./dataStores";
+import { replacesResource } from "../infra/failoverAllowList";
 
 /**
  * DR findings: pure rules over (old resource, new resource) pairs. An offline
@@ -170,7 +171,8 @@ export const dataStoreGuardWeakened: FindingRule = ({ old, new: next }) => {
   }
   const label = dataStoreKind(next.type)?.label ?? next.type;
   const found: Finding[] = [];
-  if (dataStoreKind(next.type) && old.protect === true && next.protect === false) {
+  // A Docker volume's lost protection is blocking (dockerVolumeUnprotected).
+  if (dataStoreKind(next.type) && next.type !== DOCKER_VOLUME && old.protect === true && next.protect === false) {
     found.push(finding("warning", "protection-removed", next, `${label} \`${next.name}\` is no longer \`protect\`ed: a later change could delete it.`));
   }
   if (turnedOff(old.inputs.deletionProtection, next.inputs.deletionProtection)) {
@@ -184,6 +186,79 @@ export const dataStoreGuardWeakened: FindingRule = ({ old, new: next }) => {
   }
   return found;
 };
+
+// ------------------------------------------------------------ Docker sites
+
+const DOCKER_VOLUME = "docker:index/volume:Volume";
+const DOCKER_CONTAINER = "docker:index/container:Container";
+
+/**
+ * A Docker volume that loses `protect`: on a Docker site the volume is the
+ * database (or the backups), and without `protect` the next change that
+ * drops or renames it deletes it (retainOnDelete keeps it on the host only
+ * while that option stays). Blocking, unlike an AWS data store's warning:
+ * the engine has no deletion protection or final snapshot behind it.
+ */
+export const dockerVolumeUnprotected: FindingRule = ({ old, new: next }) => {
+  if (!old || !next || next.type !== DOCKER_VOLUME || old.protect !== true || next.protect !== false) {
+    return [];
+  }
+  return [
+    finding(
+      "blocking",
+      "volume-unprotected",
+      next,
+      `Docker volume \`${next.name}\` is no longer \`protect\`ed: the next change that drops or renames it deletes the data in it. Keep \`protect: true\` on every database and MinIO volume (infra/docker).`,
+    ),
+  ];
+};
+
+function labelOf(resource: ResourceSnapshot, label: string): unknown {
+  return asArray(resource.inputs.labels).map((entry) => (valueAt(entry, "label") === label ? valueAt(entry, "value") : undefined)).find((value) => value !== undefined);
+}
+
+/** A Docker site's PostgreSQL container (infra/docker/database.ts labels it with its generation). */
+function isDatabaseContainer(resource: ResourceSnapshot): boolean {
+  return resource.type === DOCKER_CONTAINER && (labelOf(resource, "drstack.generation") !== undefined || /-database-server$/.test(resource.name));
+}
+
+/**
+ * A Docker site's database container replaced while its generation stays:
+ * the provider replaces a container for any input but restart, memory and
+ * CPU (terraform-provider-docker PR #236), and a replaced PostgreSQL stops
+ * (a standby loses its stream, a writer its clients) and restarts on the same
+ * volume with whatever the new arguments say. Only a generation raise (a
+ * rebuild, README, Failback) may replace it, onto a fresh volume.
+ */
+export const databaseContainerReplaced: FindingRule = (pair) => {
+  const { old, new: next } = pair;
+  if (!old || !next || !isDatabaseContainer(next)) {
+    return [];
+  }
+  const paths = changedInputs(old.inputs, next.inputs).filter((path) => replacesResource(DOCKER_CONTAINER, path));
+  if (pair.replaced === false || (pair.replaced === undefined && paths.length === 0)) {
+    return [];
+  }
+  const generations = [labelOf(old, "drstack.generation"), labelOf(next, "drstack.generation")];
+  if (generations[0] !== undefined && isKnown(generations[1]) && generations[1] !== undefined && !same(generations[0], generations[1])) {
+    return [];
+  }
+  const because = paths.length > 0 ? ` because ${paths.map((path) => `\`${path}\``).join(", ")} changed` : "";
+  return [
+    finding(
+      "blocking",
+      "database-container-replaced",
+      next,
+      `Database container \`${next.name}\` would be REPLACED outside a generation change${because}: PostgreSQL stops and restarts with new arguments on the same volume. ` +
+        "A flip must never replace it; a rebuild raises the site's database generation (README, Failback).",
+    ),
+  ];
+};
+
+/** Top-level inputs whose values differ (a container's `envs` is one list, changed as a whole). */
+function changedInputs(before: Record<string, unknown>, after: Record<string, unknown>): string[] {
+  return [...new Set([...Object.keys(before), ...Object.keys(after)])].filter((key) => isKnown(after[key]) && !same(before[key], after[key])).sort();
+}
 
 // ------------------------------------------------------------------ retention
 
@@ -433,6 +508,8 @@ export const RULES: readonly FindingRule[] = [
   dataStoreReplaced,
   databaseEngineChanged,
   dataStoreGuardWeakened,
+  dockerVolumeUnprotected,
+  databaseContainerReplaced,
   retentionShortened,
   replicationWeakened,
   encryptionWeakened,

@@ -1,4 +1,4 @@
-import { DATA_STORE_TYPES, failoverMayChange, failoverMayRemoveOrAdd } from "../infra/failoverAllowList";
+import { DATA_STORE_TYPES, failoverMayChange, failoverMayRemoveOrAdd, replacesResource } from "../infra/failoverAllowList";
 import { RecordedResource } from "./evaluate";
 
 /**
@@ -94,6 +94,23 @@ export function forbiddenFailoverChanges(changes: GraphChange[]): GraphChange[] 
     }
     return true;
   });
+}
+
+/**
+ * The resources a set of changes replaces rather than updates in place
+ * (`replacesResource`: e.g. a Docker container for any input but restart,
+ * memory and CPU), once each, in the order first seen.
+ */
+export function replacedResources(changes: readonly GraphChange[]): Array<{ type: string; name: string; paths: string[] }> {
+  const replaced = new Map<string, { type: string; name: string; paths: string[] }>();
+  for (const change of changes) {
+    if (change.kind === "changed" && replacesResource(change.type, change.path)) {
+      const entry = replaced.get(`${change.type}::${change.name}`) ?? { type: change.type, name: change.name, paths: [] };
+      entry.paths.push(change.path);
+      replaced.set(`${change.type}::${change.name}`, entry);
+    }
+  }
+  return [...replaced.values()];
 }
 
 export function isDataStore(resource: { type: string }): boolean {

@@ -3,7 +3,7 @@ import type { DrPosture, TierPosture } from "../infra/objectives";
 import type { Evaluation, RecordedResource } from "./evaluate";
 import { isDataStore } from "./dataStores";
 import { valueAt } from "./findings";
-import { containerEnvs, unwrapSecret } from "./dockerInputs";
+import { containerEnvs, unwrapSecret } from "../infra/containerEnvs";
 import { isOneShot } from "../infra/docker/oneShot";
 
 /**
