@@ -104,6 +104,19 @@ export const SHARED_KEYS = [
   "dnsTtlSeconds",
   "healthCheckIntervalSeconds",
   "healthCheckFailureThreshold",
+  // Docker sites: where each site is and how the other reaches it, the CA both
+  // trust, and the database image (the standby is a byte copy of the writer).
+  "siteKind",
+  "primaryLocation",
+  "secondaryLocation",
+  "primaryDatabaseHost",
+  "secondaryDatabaseHost",
+  "primaryStorageHost",
+  "secondaryStorageHost",
+  "dockerDatabasePort",
+  "dockerStoragePort",
+  "siteTlsCa",
+  "databaseImage",
 ] as const;
 
 export interface SharedKeyDisagreement {
@@ -147,7 +160,22 @@ export function describeDisagreements(disagreements: readonly SharedKeyDisagreem
  * override of one of them for a stack says nothing about its peer, so the
  * peer evaluated beside it does not get it.
  */
-export const SITE_LOCAL_KEYS = ["aws:region", "clusterVpcId", "clusterSecurityGroupIds", "dataSubnetCidrs", "dataSubnetZoneIds", "kubeconfig", "site"] as const;
+export const SITE_LOCAL_KEYS = [
+  "aws:region",
+  "clusterVpcId",
+  "clusterSecurityGroupIds",
+  "dataSubnetCidrs",
+  "dataSubnetZoneIds",
+  "kubeconfig",
+  "site",
+  "dockerHost",
+  "dockerTlsCa",
+  "dockerTlsCert",
+  "dockerTlsKey",
+  "dockerSshOpts",
+  "siteTlsCert",
+  "siteTlsKey",
+] as const;
 
 /** The overrides that also hold for the peer of the stack they were given for. */
 export function peerOverrides(overrides: Readonly<Record<string, string>>): Record<string, string> {

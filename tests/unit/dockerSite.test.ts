@@ -7,7 +7,7 @@ import { parseSiteConfig } from "../../infra/siteConfig";
 import { SITES } from "../../infra/roles";
 import { writerEpoch } from "../../infra/sitePlan";
 import { Evaluation, RecordedResource } from "../../offline/evaluate";
-import { readStackConfig } from "../../offline/stackFiles";
+import { readStackConfig, sharedKeyDisagreements } from "../../offline/stackFiles";
 import { evaluateIn, resourcesOfType } from "./evaluations";
 
 jest.setTimeout(240_000);
@@ -69,6 +69,14 @@ describe("Docker site configuration", () => {
       expect(config.siteKind).toBe("docker");
       expect(examplePem(stack)).toMatch(/drstack:siteTlsKey:\n\s+secure:/);
     }
+  });
+
+  test("the example stack files agree on every shared key, the Docker ones included, and a different CA is caught", () => {
+    for (const stack of SITES) expect(sharedKeyDisagreements(stack, {}, DOCKER_EXAMPLE)).toEqual([]);
+    expect(sharedKeyDisagreements("primary", { primaryDatabaseHost: "db.elsewhere.example.ch", siteTlsCa: "other" }, DOCKER_EXAMPLE).map((d) => d.key)).toEqual([
+      "primaryDatabaseHost",
+      "siteTlsCa",
+    ]);
   });
 
   test("a certificate that does not cover the site's names is refused, naming siteTlsCert and the names (the peer connects with verify-full)", () => {
