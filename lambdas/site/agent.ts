@@ -551,6 +551,8 @@ export async function tick(deps: AgentDeps, state: AgentState): Promise<TickResu
     }
   }
 
+  // Said only where a promotion was in question: the claim makes this site the writer and its database still follows.
+  const promotionWithheld = !plan.promote && claim !== undefined && claimsWriter(claim) && obs.own.database.ok && obs.own.database.value?.replicaOf !== undefined;
   const status: AgentStatus = {
     format: STATUS_FORMAT,
     site: deps.config.site,
@@ -561,7 +563,7 @@ export async function tick(deps: AgentDeps, state: AgentState): Promise<TickResu
     backupsScheduled: deps.config.backupsScheduled,
     peerUnreachable: decision.peerUnreachable,
     inconsistent: decision.inconsistent,
-    reasons: [...decision.reasons, ...(decision.stopDeferred ? [`fence deferred: ${decision.stopDeferred}`] : []), ...(plan.promote ? [] : [`no promotion: ${plan.reason}`])],
+    reasons: [...decision.reasons, ...(decision.stopDeferred ? [`fence deferred: ${decision.stopDeferred}`] : []), ...(promotionWithheld ? [`no promotion: ${plan.reason}`] : [])],
     ...(obs.own.database.ok ? (obs.own.database.value ? { database: obs.own.database.value } : {}) : { databaseProblem: obs.own.database.problem }),
     actions,
     actionFailures,

@@ -1,5 +1,5 @@
 /** The Docker site agent's core (lambdas/site/agent.ts) with in-memory dependencies and a set clock: promotion, fencing, scheduling. */
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { DatabaseState, decide, FENCE_MARKER_FORMAT, FenceMarker, Lookup, WRITER_CLAIM_FORMAT, WriterClaim } from "../../lambdas/core/fencing";
@@ -287,5 +287,19 @@ describe("--health", () => {
     const file = join(dir, `${Math.random()}.json`);
     writeFileSync(file, text);
     expect(health(file, now).ok).toBe(ok);
+  });
+});
+
+describe("the agent's bundle", () => {
+  const root = join(__dirname, "..", "..");
+
+  test("build:lambdas writes it into the directory the backup image copies to /var/task, as site/agent.js", () => {
+    const script = (JSON.parse(readFileSync(join(root, "package.json"), "utf8")) as { scripts: Record<string, string> }).scripts["build:lambdas"];
+    expect(script).toContain("esbuild lambdas/site/agent.ts --bundle --platform=node --target=node20 --external:pg-native --log-level=warning --outfile=dist/lambdas/backup/site/agent.js");
+    const dockerfile = readFileSync(join(root, "lambdas", "backup-image", "Dockerfile"), "utf8");
+    expect(dockerfile).toContain("COPY dist/lambdas/backup/ ${LAMBDA_TASK_ROOT}/");
+    expect(readFileSync(join(root, "lambdas", "backup-image", "Dockerfile.dockerignore"), "utf8")).toMatch(/^!dist\/lambdas\/backup\/$/m);
+    // The unit project's global setup ran build:lambdas.
+    expect(existsSync(join(root, "dist", "lambdas", "backup", "site", "agent.js"))).toBe(true);
   });
 });
