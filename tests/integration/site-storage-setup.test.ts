@@ -361,6 +361,24 @@ describe("storage-setup.sh setup", () => {
     expect(changes(await runScript("setup", envA(peerB(rotated))))).toBe(0);
   });
 
+  it("replicates both ways once site B is set up with site A as its peer (after a flip, B's backups reach A)", async () => {
+    const peerA = { DRSTACK_PEER_STORAGE_ENDPOINT: a.endpoint, DRSTACK_PEER_BACKUP_BUCKET: "drstack-dc1-backups", DRSTACK_PEER_REPLICATION_SECRET: SECRETS.replicationA };
+    const rotated = { DRSTACK_REPLICATION_SECRET: "repl-b-secret-2" };
+    const run = await runScript("setup", envB({ ...rotated, ...peerA }));
+    expectOk(run);
+    expect(changes(run)).toBe(1);
+    expect(changes(await runScript("setup", envB({ ...rotated, ...peerA })))).toBe(0);
+    const key = `db/from-b-${Date.now()}.dump`;
+    await s3(b, "drstack-backup", SECRETS.backup).send(new PutObjectCommand({ Bucket: "drstack-dc2-backups", Key: key, Body: "b" }));
+    const replica = await waitFor(`${key} replicated to site A`, async () => {
+      const head = await s3(a).send(new HeadObjectCommand({ Bucket: "drstack-dc1-backups", Key: key }));
+      return head.ReplicationStatus === "REPLICA" ? head : undefined;
+    });
+    expect(replica.ObjectLockMode).toBe("GOVERNANCE");
+    // Site A's own run is still a no-op with B replicating into it.
+    expect(changes(await runScript("setup", envA(peerB(rotated.DRSTACK_REPLICATION_SECRET))))).toBe(0);
+  });
+
   it("refuses a backup bucket that exists without Object Lock and changes nothing", async () => {
     await s3(a).send(new CreateBucketCommand({ Bucket: "drstack-unlocked" }));
     const before = await bucketNames(a);
