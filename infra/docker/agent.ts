@@ -8,7 +8,8 @@ import { TierObjectives } from "../tiers";
 import { SiteName } from "../roles";
 import { siteContainerName, MINIO_BACKUP_USER, MINIO_PEER_READER_USER } from "./naming";
 
-export const AGENT_ENTRYPOINT = ["node", "/var/task/site/agent.js"];
+/** The agent's script in the backup image (dist/lambdas/backup/ is copied to /var/task). */
+export const AGENT_SCRIPT = "/var/task/site/agent.js";
 const CA_FILE = "/drstack/tls/ca.crt";
 
 /** A backup job as the agent takes it in DRSTACK_BACKUP_JOBS (lambdas/site/agent.ts). */
@@ -142,11 +143,13 @@ export class SiteAgent extends pulumi.ComponentResource {
         name: this.containerName,
         image: args.imageId,
         restart: "unless-stopped",
-        entrypoints: AGENT_ENTRYPOINT,
+        // Both set: the image's own entrypoint is Lambda's runtime interface, and its command the backup handler.
+        entrypoints: ["node"],
+        command: [AGENT_SCRIPT],
         envs,
         uploads: [{ file: CA_FILE, content: args.caCertificate }],
         networksAdvanced: [{ name: args.networkName }],
-        healthcheck: { tests: ["CMD", ...AGENT_ENTRYPOINT, "--health"], interval: `${args.guardIntervalSeconds}s`, timeout: "10s", retries: 3 },
+        healthcheck: { tests: ["CMD", "node", AGENT_SCRIPT, "--health"], interval: `${args.guardIntervalSeconds}s`, timeout: "10s", retries: 3 },
         labels: [{ label: "drstack.site", value: args.site }],
       },
       { parent: this, deleteBeforeReplace: true },

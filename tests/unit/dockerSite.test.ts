@@ -217,6 +217,12 @@ describe.each(SITES)("the Docker example's %s stack under the mock runtime", (st
     web.forEach((container, index) => expect(inputsOf(container).ports).toEqual([{ internal: 8000, external: 8000 + index, ip: "127.0.0.1" }]));
   });
 
+  test("the agent replaces both the backup image's entrypoint (Lambda's runtime interface) and its command (the backup handler)", () => {
+    const agent = named(evaluation, "-agent-container");
+    expect([agent.inputs.entrypoints, agent.inputs.command]).toEqual([["node"], ["/var/task/site/agent.js"]]);
+    expect((agent.inputs.healthcheck as { tests: string[] }).tests).toEqual(["CMD", "node", "/var/task/site/agent.js", "--health"]);
+  });
+
   test("the cache and the agent publish no port: only the site network reaches them", () => {
     for (const suffix of ["-cache-server", "-agent-container"]) expect(inputsOf(named(evaluation, suffix)).ports).toBeUndefined();
   });
