@@ -151,13 +151,6 @@ export function parseDockerConfig(raw: RawConfig, stack: string, now: Date = new
       `${reader.setCommand("databaseEngine", "postgres")} in both stacks`,
     );
   }
-  if (shared.dns.provider !== "cloudflare") {
-    reader.report(
-      "dnsProvider",
-      "is route53; a Docker site has no AWS account to hold Route 53 health checks and their alarms, so its failover DNS is Cloudflare's",
-      `${reader.setCommand("dnsProvider", "cloudflare")} in both stacks`,
-    );
-  }
   if (shared.database.recoveryPoint !== undefined) {
     reader.report(
       "recoveryPointInTime",

@@ -1,6 +1,8 @@
+import * as aws from "@pulumi/aws";
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
-import { cloudflareProvider, FailoverDns } from "../dns";
+import { SiteAlarms } from "../alarms";
+import { cloudflareProvider, FailoverDns, ROUTE53_METRICS_REGION } from "../dns";
 import { DatabaseEngine } from "../engines";
 import { DrPosture } from "../objectives";
 import { SiteName, SiteRole } from "../roles";
@@ -187,22 +189,7 @@ export async function deployDockerSite(config: DockerDrConfig, drPosture: DrPost
     { ...opts, dependsOn: [storage] },
   );
 
-  const dns = ownsDns(site)
-    ? new FailoverDns(
-        `${site}-failover-dns`,
-        {
-          appHostname: config.appHostname,
-          activeSite: config.activeSite,
-          endpoints: config.endpoints,
-          dns: config.dns,
-          regions: config.regions,
-          alarmEmails: config.backups.alarmEmails,
-          cloudflareProvider: cloudflareProvider(`${site}-cloudflare`),
-        },
-        // Traffic moves once the claim that promotes this site's database is written.
-        { dependsOn: [storage] },
-      )
-    : undefined;
+  const dns = ownsDns(site) ? declareFailoverDns(config, [storage]) : undefined;
 
   return {
     site,
@@ -230,4 +217,39 @@ export async function deployDockerSite(config: DockerDrConfig, drPosture: DrPost
     writerEpoch: claim.epoch,
     agentContainerName: agent.containerName,
   };
+}
+
+/**
+ * The failover DNS on the DNS owner. With Cloudflare it needs only the
+ * Cloudflare provider. With Route 53 the secondary stack also needs an AWS
+ * account (for DNS only: no data leaves the data centres): its health checks'
+ * metrics exist only in ROUTE53_METRICS_REGION, so the alarms on them and
+ * their topic live there, under the stack's own AWS provider.
+ */
+function declareFailoverDns(config: DockerDrConfig, after: pulumi.Resource[]): FailoverDns {
+  const { site } = config;
+  const common = {
+    appHostname: config.appHostname,
+    activeSite: config.activeSite,
+    endpoints: config.endpoints,
+    dns: config.dns,
+    alarmEmails: config.backups.alarmEmails,
+  };
+  // Traffic moves once the claim that promotes this site's database is written.
+  const opts = { dependsOn: after };
+  if (config.dns.provider === "cloudflare") {
+    return new FailoverDns(`${site}-failover-dns`, { ...common, regions: config.regions, cloudflareProvider: cloudflareProvider(`${site}-cloudflare`) }, opts);
+  }
+  const awsProvider = new aws.Provider(`${site}-aws`, {
+    region: ROUTE53_METRICS_REGION,
+    defaultTags: { tags: { "drstack:site": site, "drstack:managed-by": "pulumi" } },
+  });
+  const accountId = aws.getCallerIdentityOutput({}, { provider: awsProvider }).accountId;
+  const alarms = new SiteAlarms(`${site}-dns-alarms`, { site, accountId, emails: config.backups.alarmEmails }, { provider: awsProvider });
+  return new FailoverDns(
+    `${site}-failover-dns`,
+    // The owner's alarms are where its AWS provider is, Route 53's metrics region.
+    { ...common, regions: { ...config.regions, [site]: ROUTE53_METRICS_REGION }, awsProvider, alarmTopicArn: alarms.topicArn },
+    opts,
+  );
 }

@@ -113,10 +113,9 @@ describe("Docker site configuration", () => {
     expect(message).toMatch(/appImage = "": is not set/);
   });
 
-  test("MySQL/MariaDB, Route 53 and point-in-time recovery are refused on Docker sites, each naming the key and the fix", () => {
-    const message = problems({ ...example, databaseEngine: "mariadb", dnsProvider: "route53", route53ZoneId: "Z0123456789ABCDEFGHIJ", recoveryPointInTime: "2026-12-01T10:00:00Z" });
+  test("MySQL/MariaDB and point-in-time recovery are refused on Docker sites, each naming the key and the fix", () => {
+    const message = problems({ ...example, databaseEngine: "mariadb", recoveryPointInTime: "2026-12-01T10:00:00Z" });
     expect(message).toContain("databaseEngine");
-    expect(message).toContain("dnsProvider");
     expect(message).toContain("recoveryPointInTime");
   });
 
@@ -269,5 +268,23 @@ describe("a rebuild raises the generation: a new volume beside the kept, protect
     const database = named(evaluation, "-database-server");
     expect(envValue(database, "DRSTACK_DATABASE_INIT")).toBe("basebackup");
     expect((inputsOf(database).volumes as Array<{ volumeName: string }>)[0].volumeName).toBe("shop-dr-primary-pgdata-g2");
+  });
+});
+
+describe("Route 53 for a Docker pair: an AWS account for DNS only", () => {
+  test("the secondary declares the health-checked records, and their alarms in Route 53's metrics region under its own AWS provider", async () => {
+    const evaluation = await evaluateIn(DOCKER_EXAMPLE, "secondary", {
+      dnsProvider: "route53",
+      route53ZoneId: "Z04517273EXAMPLE1XYZ",
+      healthCheckIntervalSeconds: "30",
+      dnsTtlSeconds: "60",
+    });
+    expect(resourcesOfType(evaluation, "aws:route53/healthCheck:HealthCheck")).toHaveLength(2);
+    expect(resourcesOfType(evaluation, "aws:route53/record:Record").length).toBeGreaterThanOrEqual(2);
+    const providers = resourcesOfType(evaluation, "pulumi:providers:aws");
+    expect(providers.map((provider) => provider.inputs.region)).toEqual(["us-east-1"]);
+    expect(resourcesOfType(evaluation, "aws:cloudwatch/metricAlarm:MetricAlarm")).toHaveLength(2);
+    expect(resourcesOfType(evaluation, "aws:sns/topic:Topic")).toHaveLength(1);
+    expect(resourcesOfType(evaluation, "cloudflare:index/loadBalancer:LoadBalancer")).toHaveLength(0);
   });
 });
