@@ -16,7 +16,11 @@
  *    a time, in the background, so a long backup never delays the guard. A
  *    schedule's missed fire times (the agent was down) run once, at the
  *    latest one, not once per missed slot; a backup's slot is its fire time,
- *    so a rerun of the same slot lands on the same keys;
+ *    so a rerun of the same slot lands on the same keys (a backup already
+ *    taken for it is only checked and re-published). A drill, which restores
+ *    a whole database, catches up only on fire times an agent with the same
+ *    status file was watching for: a new agent container runs its first
+ *    drill at the next fire time, as a new EventBridge schedule would;
  * 5. write the status file `--health` reads.
  *
  * Exit status: 2 at start for settings it cannot use (nothing done); the loop
@@ -354,11 +358,16 @@ export interface JobRecord {
   detail?: string;
 }
 
-/** The fire time a job is due for now, or undefined: its latest fire time, unless that one has run (or is running) already. */
-export function dueSlot(job: AgentJob, timeZone: string, now: Date, last: JobRecord | undefined): Date | undefined {
+/**
+ * The fire time a job is due for now, or undefined: its latest fire time,
+ * unless that one has run (or is running) already, or, with `watchingSince`,
+ * the job never ran and that fire time passed before anyone watched for it.
+ */
+export function dueSlot(job: AgentJob, timeZone: string, now: Date, last: JobRecord | undefined, watchingSince?: Date): Date | undefined {
   const latest = latestRun(job.schedule, timeZone, now);
   if (latest === undefined) return undefined;
-  if (last !== undefined && new Date(last.slot).getTime() >= latest.getTime()) return undefined;
+  if (last !== undefined) return new Date(last.slot).getTime() >= latest.getTime() ? undefined : latest;
+  if (watchingSince !== undefined && latest.getTime() < watchingSince.getTime()) return undefined;
   return latest;
 }
 
@@ -370,6 +379,8 @@ export interface AgentStatus {
   /** The last tick's time; `--health` judges freshness by it. */
   checkedAt: string;
   intervalSeconds: number;
+  /** Since when agents writing this status file have been watching the schedules (kept across restarts). */
+  watchingSince: string;
   /** "error": the tick itself failed before it could decide. */
   verdict: Verdict | "error";
   backupsMayRun: boolean;
@@ -419,19 +430,21 @@ export interface AgentDeps {
 /** What the agent keeps between ticks. */
 export interface AgentState {
   jobs: Record<string, JobRecord>;
+  watchingSince: Date;
   history: { at: string; action: string }[];
   running?: { key: string; done: Promise<void> };
   lastStatus?: AgentStatus;
 }
 
-export function initialState(previous?: AgentStatus): AgentState {
+export function initialState(previous?: AgentStatus, startedAt: Date = new Date()): AgentState {
   const jobs: Record<string, JobRecord> = {};
   // A job the previous process left running died with it: record it as failed, so its slot is not rerun at once.
   for (const [key, { last }] of Object.entries(previous?.jobs ?? {})) {
     if (last === undefined) continue;
     jobs[key] = last.outcome === "running" ? { ...last, outcome: "failed", detail: "the agent stopped while it ran" } : last;
   }
-  return { jobs, history: [...(previous?.history ?? [])] };
+  const since = previous?.watchingSince ? new Date(previous.watchingSince) : undefined;
+  return { jobs, history: [...(previous?.history ?? [])], watchingSince: since && !Number.isNaN(since.getTime()) && since < startedAt ? since : startedAt };
 }
 
 export interface TickResult {
@@ -544,7 +557,7 @@ export async function tick(deps: AgentDeps, state: AgentState): Promise<TickResu
   const claim = obs.ownFencing.claim.ok ? obs.ownFencing.claim.value : undefined;
   if (deps.config.backupsScheduled && decision.backupsMayRun && claim !== undefined && state.running === undefined) {
     for (const candidate of deps.config.jobs) {
-      const slot = dueSlot(candidate, deps.config.timeZone, now, state.jobs[candidate.key]);
+      const slot = dueSlot(candidate, deps.config.timeZone, now, state.jobs[candidate.key], candidate.kind === "drill" ? state.watchingSince : undefined);
       if (slot === undefined) continue;
       job = startJob(deps, state, candidate, slot, claim.epoch);
       break;
@@ -557,6 +570,7 @@ export async function tick(deps: AgentDeps, state: AgentState): Promise<TickResu
     format: STATUS_FORMAT,
     site: deps.config.site,
     checkedAt: now.toISOString(),
+    watchingSince: state.watchingSince.toISOString(),
     intervalSeconds: deps.config.intervalSeconds,
     verdict: decision.verdict,
     backupsMayRun: decision.backupsMayRun,
@@ -610,6 +624,7 @@ export function errorStatus(deps: AgentDeps, state: AgentState, err: unknown): A
     format: STATUS_FORMAT,
     site: deps.config.site,
     checkedAt: deps.now().toISOString(),
+    watchingSince: state.watchingSince.toISOString(),
     intervalSeconds: deps.config.intervalSeconds,
     verdict: "error",
     backupsMayRun: false,

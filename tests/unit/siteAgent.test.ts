@@ -201,6 +201,23 @@ describe("scheduling", () => {
     expect(w.ran.map((r) => r.slot)).toEqual(["2026-12-04T10:00:00.000Z", "2026-12-04T10:15:00.000Z"]);
   });
 
+  test("a drill catches up only on a fire time an agent was watching for: a new agent waits for the next one", async () => {
+    const drill = { ...job("drill:db/shop", "cron(0 4 1 * ? *)", "drill"), tier: undefined };
+    const started = new Date("2026-12-04T10:00:00Z");
+    // The monthly drill fired on 1 December, before this agent (and its status file) existed.
+    expect(dueSlot(drill, "Europe/Zurich", new Date("2026-12-04T10:07:00Z"), undefined, started)).toBeUndefined();
+    expect(dueSlot(drill, "Europe/Zurich", new Date("2027-01-01T03:00:30Z"), undefined, started)?.toISOString()).toBe("2027-01-01T03:00:00.000Z");
+    // An agent that was watching since November and was down on 1 December runs it once when it is back.
+    const previous = { watchingSince: "2026-11-20T00:00:00.000Z", jobs: {}, history: [] } as unknown as AgentStatus;
+    const state = initialState(previous, started);
+    expect(state.watchingSince.toISOString()).toBe("2026-11-20T00:00:00.000Z");
+    const { w, deps } = world({ own: { claim: found(claim("primary", "primary", "writer", 4)), marker: nothing }, peer: { claim: nothing, marker: nothing }, database: writer, jobs: [drill] });
+    await (await tick(deps, state)).job;
+    expect(w.ran).toEqual([{ key: "drill:db/shop", slot: "2026-12-01T03:00:00.000Z", epoch: 4 }]);
+    const fresh = world({ own: { claim: found(claim("primary", "primary", "writer", 4)), marker: nothing }, peer: { claim: nothing, marker: nothing }, database: writer, jobs: [drill] });
+    expect((await tick(fresh.deps, initialState(undefined, started))).job).toBeUndefined();
+  });
+
   test("a job the previous agent left running counts as failed for its slot, not as due again", () => {
     const previous = { jobs: { "backup:db/shop": { schedule: "rate(15 minutes)", last: { slot: "2026-12-04T10:00:00.000Z", startedAt: "2026-12-04T10:00:01.000Z", outcome: "running" as const } } }, history: [] } as unknown as AgentStatus;
     const state = initialState(previous);
