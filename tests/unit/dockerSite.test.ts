@@ -9,6 +9,7 @@ import { writerEpoch } from "../../infra/sitePlan";
 import { Evaluation, RecordedResource } from "../../offline/evaluate";
 import { readStackConfig, sharedKeyDisagreements } from "../../offline/stackFiles";
 import { evaluateIn, resourcesOfType } from "./evaluations";
+import { parseAgentConfig } from "../../lambdas/site/agent";
 
 jest.setTimeout(240_000);
 
@@ -220,6 +221,14 @@ describe.each(SITES)("the Docker example's %s stack under the mock runtime", (st
     const agent = named(evaluation, "-agent-container");
     expect([agent.inputs.entrypoints, agent.inputs.command]).toEqual([["node"], ["/var/task/site/agent.js"]]);
     expect((agent.inputs.healthcheck as { tests: string[] }).tests).toEqual(["CMD", "node", "/var/task/site/agent.js", "--health"]);
+  });
+
+  test("the agent accepts the environment the program gives it (lambdas/site/agent.ts parseAgentConfig, which checks every job's settings too)", async () => {
+    const envs = revealed<string[]>(named(evaluation, "-agent-container").inputs.envs);
+    const env = Object.fromEntries(envs.map((entry) => [entry.slice(0, entry.indexOf("=")), entry.slice(entry.indexOf("=") + 1)]));
+    const agent = await parseAgentConfig(env);
+    expect(agent).toMatchObject({ site: stack, peerSite: stack === "primary" ? "secondary" : "primary", backupsScheduled: stack === "primary", timeZone: "Europe/Zurich", intervalSeconds: 30 });
+    expect(agent.jobs.map((job) => job.kind).sort()).toEqual(["backup", "drill", "verify"]);
   });
 
   test("the cache and the agent publish no port: only the site network reaches them", () => {
