@@ -40,10 +40,13 @@ export function renderFailoverAllowList(): string {
         const direction = allowance.directions?.[path];
         return `\`${path}\`${direction ? ` (${describeDirection(direction)})` : ""}`;
       }),
-      ...(allowance.presence ? [`the resource itself (${allowance.presence} only)`] : []),
+      ...(allowance.presence ? [`the resource itself (${allowance.presence === "removal or addition" ? "removed or added" : `${allowance.presence} only`})`] : []),
     ].join(", ");
+    const envs = allowance.envs ? ` (only the entr${allowance.envs.length === 1 ? "y" : "ies"} ${allowance.envs.map((env) => `\`${env}\``).join(", ")})` : "";
+    const replaced = allowance.replaces ? "; replaces the resource" : "";
     const type = allowance.names ? `\`${allowance.type}\` named \`${allowance.names.source}\`` : `\`${allowance.type}\``;
-    return `| ${type} | ${markdownCell(paths)} | ${markdownCell(allowance.why)} |`;
+    // A name pattern may hold `|`, which would end the cell.
+    return `| ${markdownCell(type)} | ${markdownCell(`${paths}${envs}${replaced}`)} | ${markdownCell(allowance.why)} |`;
   });
   return ["| resource type | inputs that may change | why |", "|---|---|---|", ...rows].join("\n");
 }
