@@ -4,7 +4,7 @@
  * shared PostgreSQL, the backup job's real pg_dump into site A's bucket, and
  * the bundled agent's `--health` and start-up checks as subprocesses.
  */
-import { execFile } from "node:child_process";
+import { execFile, spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
@@ -78,6 +78,8 @@ async function scenario(name: string, overrides: NodeJS.ProcessEnv = {}): Promis
   base.pathname = "/";
   const env: NodeJS.ProcessEnv = {
     PATH: process.env.PATH,
+    // drstack runs on Node 20 on purpose; the SDK's notice about it is noise on stderr.
+    AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true",
     AWS_REGION: services.minio.region,
     DRSTACK_SITE: "primary",
     DRSTACK_PEER_SITE: "secondary",
@@ -302,6 +304,42 @@ describe("the bundled agent", () => {
     expect(await runAgent(["--health"], env)).toMatchObject({ code: 1, stderr: expect.stringContaining("fencing actions failed") });
 
     expect(await runAgent(["--health"], { ...env, DRSTACK_AGENT_STATUS_FILE: join(workDir, "none.json") })).toMatchObject({ code: 1, stderr: expect.stringContaining("no status file") });
+  });
+
+  test("runs as a process: its first tick takes the due backup, the status file says so, JSON lines on stdout, and SIGTERM ends it with 0", async () => {
+    const s = await scenario("process");
+    await writeWriterClaimObject(fencingBucket(s.own), claim("primary", "primary", "writer", 7));
+    await writeWriterClaimObject(fencingBucket(s.peer), claim("secondary", "primary", "replica", 7));
+    const child = spawn(process.execPath, [AGENT_BUNDLE], { env: s.env, stdio: ["ignore", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+    const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+    try {
+      const deadline = Date.now() + 60_000;
+      let status: AgentStatus | undefined;
+      while (Date.now() < deadline) {
+        try {
+          status = JSON.parse(readFileSync(s.env.DRSTACK_AGENT_STATUS_FILE!, "utf8")) as AgentStatus;
+        } catch {
+          status = undefined;
+        }
+        if (status?.jobs[`backup:db/${s.database}`]?.last?.outcome !== undefined && status.jobs[`backup:db/${s.database}`].last!.outcome !== "running") break;
+        await new Promise((r) => setTimeout(r, 250));
+      }
+      expect(stderr).toBe("");
+      expect(status?.jobs[`backup:db/${s.database}`].last).toMatchObject({ outcome: "succeeded" });
+      expect(await pointer(s.database)).toMatchObject({ site: "primary", epoch: 7 });
+      expect(await runAgent(["--health"], s.env)).toMatchObject({ code: 0 });
+    } finally {
+      child.kill("SIGTERM");
+    }
+    expect(await exited).toBe(0);
+    const events = stdout.trim().split("\n").map((line) => (JSON.parse(line) as LogEntry).event);
+    expect(events[0]).toBe("started");
+    expect(events).toEqual(expect.arrayContaining(["tick", "job-started", "job-succeeded"]));
+    expect(events[events.length - 1]).toBe("stopped");
   });
 
   test.each([
