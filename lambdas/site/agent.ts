@@ -409,9 +409,10 @@ export interface LogEntry {
 export interface SiteDatabase {
   /** The database as fencing sees it (a replica has replicaOf; a fenced one is "stopped"). */
   inspect(identifier: string): Promise<Lookup<DatabaseState>>;
-  promote(): Promise<void>;
-  /** Turns the application role's LOGIN off and ends its sessions. */
-  fence(): Promise<void>;
+  /** False when it already took writes (promoted by someone else in between). */
+  promote(): Promise<boolean>;
+  /** Turns the application role's LOGIN off and ends its sessions; says whether it was off already and how many sessions it ended. */
+  fence(): Promise<{ alreadyFenced: boolean; terminated: number }>;
 }
 
 export interface AgentDeps {
@@ -519,12 +520,18 @@ export async function tick(deps: AgentDeps, state: AgentState): Promise<TickResu
   const now = deps.now();
   const actions: string[] = [];
   const actionFailures: string[] = [];
-  const attempt = async (what: string, action: () => Promise<void>): Promise<boolean> => {
+  /**
+   * Runs one action, `what` naming it in a failure. It resolves with what it
+   * did, or false when it found nothing to change (a repeated fence), which
+   * is not recorded.
+   */
+  const attempt = async (what: string, action: () => Promise<string | false>): Promise<boolean> => {
     try {
-      await action();
-      actions.push(what);
-      remember(state, deps.now(), what);
-      deps.log({ event: "action", site: deps.config.site, action: what });
+      const done = await action();
+      if (done === false) return true;
+      actions.push(done);
+      remember(state, deps.now(), done);
+      deps.log({ event: "action", site: deps.config.site, action: done });
       return true;
     } catch (err) {
       const failure = `${what}: ${errorMessage(err)}`;
@@ -538,19 +545,30 @@ export async function tick(deps: AgentDeps, state: AgentState): Promise<TickResu
   const plan = promotionPlan(obs.ownFencing, obs.peerFencing, obs.own.database);
   if (plan.promote) {
     const identifier = obs.ownFencing.claim.ok ? obs.ownFencing.claim.value!.databaseIdentifier : "";
-    if (await attempt(`promoted the database ${identifier} (${plan.reason})`, () => deps.database.promote())) {
+    const promoted = await attempt(`promote the database ${identifier}`, async () =>
+      (await deps.database.promote()) ? `promoted the database ${identifier} (${plan.reason})` : `the database ${identifier} already took writes when it was to be promoted`,
+    );
+    if (promoted) {
       obs = { ...obs, own: { ...obs.own, database: await deps.database.inspect(identifier) } };
     }
+
   }
 
   const decision = decide({ own: obs.own, peer: obs.peer }, now);
   // The marker first: from then on this site's backups refuse, whatever happens to the fence.
   if (decision.writeMarker) {
     const marker = decision.writeMarker;
-    await attempt(`wrote fence-marker.json (${marker.reason})`, () => deps.writeMarker(marker));
+    const what = `wrote fence-marker.json (${marker.reason})`;
+    await attempt(what, async () => (await deps.writeMarker(marker), what));
   }
   if (decision.stopDatabase) {
-    await attempt(`fenced the database ${decision.stopDatabase}: its application role may no longer log in`, () => deps.database.fence());
+    // Every tick while fenced: sessions that slipped in (a LOGIN someone turned back on) are ended again.
+    const identifier = decision.stopDatabase;
+    await attempt(`fence the database ${identifier}`, async () => {
+      const result = await deps.database.fence();
+      if (!result.alreadyFenced) return `fenced the database ${identifier}: its application role may no longer log in${result.terminated > 0 ? `; ended ${result.terminated} of its sessions` : ""}`;
+      return result.terminated > 0 ? `ended ${result.terminated} session(s) of the application role on the fenced database ${identifier}` : false;
+    });
   }
 
   let job: Promise<void> | undefined;
@@ -608,9 +626,9 @@ function startJob(deps: AgentDeps, state: AgentState, job: AgentJob, slot: Date,
     state.jobs[job.key] = record;
     state.running = undefined;
     if (state.lastStatus) {
-      const { running: _running, ...rest } = state.lastStatus;
-      void _running;
-      state.lastStatus = { ...rest, jobs: jobsStatus(deps, state, deps.now()) };
+      const ended: AgentStatus = { ...state.lastStatus, jobs: jobsStatus(deps, state, deps.now()) };
+      delete ended.running;
+      state.lastStatus = ended;
       await writeStatusSafely(deps, state.lastStatus);
     }
   })();
@@ -715,12 +733,8 @@ export function siteDatabase(adminUrl: string, appRole: string): SiteDatabase {
         return { ok: false, problem: errorMessage(err) };
       }
     },
-    promote: async () => {
-      await withClient((PROMOTE_WAIT_SECONDS + 10) * 1000, (c) => promoteDatabase(c, { waitSeconds: PROMOTE_WAIT_SECONDS }));
-    },
-    fence: async () => {
-      await withClient(DATABASE_QUERY_MS, (c) => fenceDatabase(c, appRole));
-    },
+    promote: async () => (await withClient((PROMOTE_WAIT_SECONDS + 10) * 1000, (c) => promoteDatabase(c, { waitSeconds: PROMOTE_WAIT_SECONDS }))) === "promoted",
+    fence: async () => withClient(DATABASE_QUERY_MS, (c) => fenceDatabase(c, appRole)),
   };
 }
 

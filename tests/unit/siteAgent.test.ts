@@ -33,6 +33,7 @@ function world(opts: { own: FencingState; peer: FencingState; database: Database
     markers: [] as FenceMarker[],
     promotions: 0,
     fences: 0,
+    appLogin: true,
     ran: [] as { key: string; slot: string; epoch: number }[],
     statuses: [] as AgentStatus[],
   };
@@ -49,12 +50,16 @@ function world(opts: { own: FencingState; peer: FencingState; database: Database
       inspect: async () => found(w.database),
       promote: async () => {
         w.promotions++;
-        const { replicaOf: _upstream, ...promoted } = w.database;
-        void _upstream;
+        const promoted = { ...w.database };
+        delete promoted.replicaOf;
         w.database = promoted;
+        return true;
       },
       fence: async () => {
         w.fences++;
+        const alreadyFenced = !w.appLogin;
+        w.appLogin = false;
+        return { alreadyFenced, terminated: 0 };
       },
     },
     runJob: async (j, slot, epoch) => {
@@ -104,6 +109,18 @@ describe("promotion", () => {
     expect(w.ran).toEqual([{ key: "backup:db/shop", slot: "2026-12-04T10:00:00.000Z", epoch: 4 }]);
   });
 
+  test("a failed promotion is an action failure, and the writer claim on a database that still follows runs no backup", async () => {
+    const { w, deps } = world({ own: { claim: found(claim("primary", "primary", "writer", 4)), marker: nothing }, peer: { claim: nothing, marker: nothing }, database: replica });
+    deps.database.promote = async () => {
+      throw new Error("The database did not finish promoting within 60 s");
+    };
+    const result = await tick(deps, initialState());
+    expect(result.status.actionFailures).toEqual(["promote the database drstack-primary-db-g1: The database did not finish promoting within 60 s"]);
+    expect(result.status).toMatchObject({ verdict: "unknown", backupsMayRun: false });
+    expect(result.job).toBeUndefined();
+    expect(w.ran).toEqual([]);
+  });
+
   test("a tick does not promote beside a peer that claims the writer at the same epoch, and backs up nothing", async () => {
     const { w, deps } = world({ own: { claim: found(claim("primary", "primary", "writer", 4)), marker: nothing }, peer: { claim: found(claim("secondary", "secondary", "writer", 4)), marker: nothing }, database: replica });
     const result = await tick(deps, initialState());
@@ -133,14 +150,14 @@ describe("the peer's database, which this site cannot inspect", () => {
 });
 
 describe("fencing in a tick", () => {
-  test("the marker is written before the database is fenced, once; the fence repeats while the site stays fenced", async () => {
+  test("the marker is written before the database is fenced, once; the fence repeats while the site stays fenced, recorded only when it changed something", async () => {
     const { w, deps } = world({ own: { claim: found(claim("primary", "primary", "writer", 4)), marker: nothing }, peer: { claim: found(claim("secondary", "secondary", "writer", 5)), marker: nothing }, database: writer });
     const state = initialState();
     const first = await tick(deps, state);
     expect(first.status.actions.map((a) => a.split(" ")[0])).toEqual(["wrote", "fenced"]);
     expect(w.markers).toHaveLength(1);
     const second = await tick(deps, state);
-    expect(second.status).toMatchObject({ verdict: "fenced" });
+    expect(second.status).toMatchObject({ verdict: "fenced", actions: [], actionFailures: [] });
     expect(w.markers).toHaveLength(1);
     expect(w.fences).toBe(2);
     expect(w.ran).toEqual([]);
@@ -152,7 +169,7 @@ describe("fencing in a tick", () => {
       throw new Error("Cannot reach PostgreSQL at db:5432");
     };
     const result = await tick(deps, initialState());
-    expect(result.status.actionFailures).toEqual([expect.stringMatching(/^fenced the database drstack-primary-db-g1.*: Cannot reach PostgreSQL/)]);
+    expect(result.status.actionFailures).toEqual([expect.stringMatching(/^fence the database drstack-primary-db-g1: Cannot reach PostgreSQL/)]);
   });
 });
 
