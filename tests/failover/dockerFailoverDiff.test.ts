@@ -46,11 +46,22 @@ function phaseName(phase: Record<string, string>): string {
   return `activeSite=${phase.activeSite}, generations ${g.primary}/${g.secondary}`;
 }
 
+/** Each failover DNS a Docker pair may take (infra/docker/site.ts): the example's Cloudflare load balancer, a plain Cloudflare record, Route 53 failover records. */
+const DNS_MODES: Array<[string, Record<string, string>]> = [
+  ["Cloudflare load balancer", {}],
+  ["Cloudflare record", { cloudflareLoadBalancer: "false" }],
+  // Route 53 health checks run every 10 or 30 s only; the example checks every 60 s (Cloudflare).
+  ["Route 53", { dnsProvider: "route53", route53ZoneId: "Z04517273EXAMPLE1XYZ", healthCheckIntervalSeconds: "30" }],
+];
+
 const STEPS = SITES.flatMap((stack) =>
-  FAILBACK_CYCLE.slice(1).map((after, index) => {
-    const before = FAILBACK_CYCLE[index];
-    return { stack, before, after, flip: before.activeSite !== after.activeSite, from: phaseName(before), to: phaseName(after) };
-  }),
+  DNS_MODES.flatMap(([dns, dnsOverrides]) =>
+    FAILBACK_CYCLE.slice(1).map((next, index) => {
+      const before = { ...dnsOverrides, ...FAILBACK_CYCLE[index] };
+      const after = { ...dnsOverrides, ...next };
+      return { stack, dns, before, after, flip: before.activeSite !== after.activeSite, from: phaseName(before), to: phaseName(after) };
+    }),
+  ),
 );
 const FLIPS = STEPS.filter((step) => step.flip);
 const RAISES = STEPS.filter((step) => !step.flip);
@@ -68,14 +79,23 @@ function byName(evaluation: Evaluation, name: string): RecordedResource {
 }
 
 describe("the Docker stacks read nothing of their peer's stack", () => {
-  test.each(SITES)("%s: no stack reference in any phase (so the lost peer above changes nothing)", async (stack) => {
-    for (const phase of FAILBACK_CYCLE) {
-      expect((await evaluatePhase(stack, phase)).stackReferencesRead).toEqual([]);
+  test.each(SITES)("%s: no stack reference in any phase or DNS mode (so the lost peer above changes nothing)", async (stack) => {
+    for (const [, dns] of DNS_MODES) {
+      for (const phase of FAILBACK_CYCLE) {
+        expect((await evaluatePhase(stack, { ...dns, ...phase })).stackReferencesRead).toEqual([]);
+      }
     }
+  });
+
+  test("each DNS mode declares its own records on the secondary (the DNS owner)", async () => {
+    const types = async (dns: Record<string, string>) => new Set((await evaluatePhase("secondary", dns)).resources.map((resource) => resource.type));
+    expect((await types(DNS_MODES[0][1])).has("cloudflare:index/loadBalancer:LoadBalancer")).toBe(true);
+    expect((await types(DNS_MODES[1][1])).has("cloudflare:index/dnsRecord:DnsRecord")).toBe(true);
+    expect((await types(DNS_MODES[2][1])).has("aws:route53/record:Record")).toBe(true);
   });
 });
 
-describe.each(FLIPS)("flip on the $stack stack: $from -> $to", ({ stack, before, after }) => {
+describe.each(FLIPS)("flip on the $stack stack ($dns): $from -> $to", ({ stack, before, after }) => {
   test("changes nothing outside the failover allow-list", async () => {
     const changes = await stepDiff(stack, before, after);
     expect(changes.length).toBeGreaterThan(0);
@@ -114,7 +134,7 @@ describe.each(FLIPS)("flip on the $stack stack: $from -> $to", ({ stack, before,
   });
 });
 
-describe.each(RAISES)("generation raise on the $stack stack: $from -> $to", ({ stack, before, after }) => {
+describe.each(RAISES)("generation raise on the $stack stack ($dns): $from -> $to", ({ stack, before, after }) => {
   const raised = (): SiteName | undefined => SITES.find((site) => generations(before)[site] !== generations(after)[site]);
 
   test("replaces the database container of the raised site only, keeps the previous generation's volume protected and adds the new one", async () => {
