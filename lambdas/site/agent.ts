@@ -259,6 +259,22 @@ export async function parseAgentConfig(env: NodeJS.ProcessEnv): Promise<AgentCon
   };
 }
 
+/**
+ * The database to fence, if any. decide() holds back a stop while the former
+ * writer still has a standby streaming from it (stopPlan: RDS stops no
+ * instance with read replicas). A Docker site's fence stops no server: it
+ * ends the application's logins and leaves replication running, so a standby
+ * catching up before its promotion (failback, README) is no reason to leave
+ * the application writing beside it. Every other deferral (the database
+ * cannot be described or was not found) still waits for the next tick.
+ */
+export function dockerFenceTarget(decision: Pick<GuardDecision, "stopDatabase" | "stopDeferred">, database: Lookup<DatabaseState>): string | undefined {
+  if (decision.stopDatabase !== undefined) return decision.stopDatabase;
+  if (decision.stopDeferred === undefined || !database.ok || database.value === undefined) return undefined;
+  const own = database.value;
+  return own.replicaOf === undefined && own.readReplicas.length > 0 ? own.identifier : undefined;
+}
+
 /** DATABASE_URL is the backup role's URL without a database; each job names its own. */
 export function jobDatabaseUrl(base: string, database: string): string {
   let url: URL;
@@ -561,9 +577,10 @@ export async function tick(deps: AgentDeps, state: AgentState): Promise<TickResu
     const what = `wrote fence-marker.json (${marker.reason})`;
     await attempt(what, async () => (await deps.writeMarker(marker), what));
   }
-  if (decision.stopDatabase) {
+  const fenceTarget = dockerFenceTarget(decision, obs.own.database);
+  if (fenceTarget !== undefined) {
     // Every tick while fenced: sessions that slipped in (a LOGIN someone turned back on) are ended again.
-    const identifier = decision.stopDatabase;
+    const identifier = fenceTarget;
     await attempt(`fence the database ${identifier}`, async () => {
       const result = await deps.database.fence();
       if (!result.alreadyFenced) return `fenced the database ${identifier}: its application role may no longer log in${result.terminated > 0 ? `; ended ${result.terminated} of its sessions` : ""}`;
@@ -595,7 +612,7 @@ export async function tick(deps: AgentDeps, state: AgentState): Promise<TickResu
     backupsScheduled: deps.config.backupsScheduled,
     peerUnreachable: decision.peerUnreachable,
     inconsistent: decision.inconsistent,
-    reasons: [...decision.reasons, ...(decision.stopDeferred ? [`fence deferred: ${decision.stopDeferred}`] : []), ...(promotionWithheld ? [`no promotion: ${plan.reason}`] : [])],
+    reasons: [...decision.reasons, ...(decision.stopDeferred && fenceTarget === undefined ? [`fence deferred: ${decision.stopDeferred}`] : []), ...(promotionWithheld ? [`no promotion: ${plan.reason}`] : [])],
     ...(obs.own.database.ok ? (obs.own.database.value ? { database: obs.own.database.value } : {}) : { databaseProblem: obs.own.database.problem }),
     actions,
     actionFailures,

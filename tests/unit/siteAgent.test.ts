@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { DatabaseState, decide, FENCE_MARKER_FORMAT, FenceMarker, Lookup, WRITER_CLAIM_FORMAT, WriterClaim } from "../../lambdas/core/fencing";
 import { FencingState } from "../../lambdas/core/fencingState";
-import { AgentDeps, AgentJob, AgentStatus, dueSlot, health, initialState, parseAgentConfig, peerDatabaseFromClaim, promotionPlan, STATUS_FORMAT, tick } from "../../lambdas/site/agent";
+import { AgentDeps, AgentJob, AgentStatus, dockerFenceTarget, dueSlot, health, initialState, parseAgentConfig, peerDatabaseFromClaim, promotionPlan, STATUS_FORMAT, tick } from "../../lambdas/site/agent";
 import { parseSchedule } from "../../lambdas/site/schedule";
 
 function claim(site: "primary" | "secondary", activeSite: "primary" | "secondary", databaseMode: WriterClaim["databaseMode"], epoch: number): WriterClaim {
@@ -161,6 +161,21 @@ describe("fencing in a tick", () => {
     expect(w.markers).toHaveLength(1);
     expect(w.fences).toBe(2);
     expect(w.ran).toEqual([]);
+  });
+
+  test("a former writer is fenced at once though a standby still streams from it: a Docker fence ends logins, not the server (failback's switch-over, README)", async () => {
+    const streaming: DatabaseState = { ...writer, readReplicas: ["primary_g2"] };
+    const { w, deps } = world({
+      own: { claim: found(claim("primary", "secondary", "fenced", 5)), marker: nothing },
+      peer: { claim: found(claim("secondary", "primary", "replica", 6)), marker: nothing },
+      database: streaming,
+    });
+    const result = await tick(deps, initialState());
+    expect(w.fences).toBe(1);
+    expect(w.appLogin).toBe(false);
+    expect(result.status.reasons.join(" ")).not.toContain("fence deferred");
+    expect(result.status.actions).toEqual([expect.stringMatching(/^fenced the database drstack-primary-db-g1/)]);
+    expect(dockerFenceTarget({ stopDeferred: "could not describe it" }, unreachable)).toBeUndefined();
   });
 
   test("a failed fence is recorded as an action failure", async () => {
