@@ -1,6 +1,7 @@
 import type { DrPosture } from "../infra/objectives";
 import { Finding, findingsFor, isKnown, POSTURE_TYPE, ResourcePair, ResourceSnapshot, UNKNOWN } from "./findings";
 import { replacesResource } from "../infra/failoverAllowList";
+import { changedEnvNames } from "../infra/containerEnvs";
 
 /**
  * Turns two sources of "what the stack would look like" into resource pairs
@@ -92,6 +93,19 @@ export function changedPaths(before: unknown, after: unknown, prefix = ""): stri
   );
 }
 
+/**
+ * A Docker container's env list is one input whose entries are `NAME=value`
+ * strings (built from secrets): a changed entry is shown by its name
+ * (`envs: DRSTACK_WRITER_CLAIM`), never by its index or value.
+ */
+function readablePaths(type: string, paths: string[], before: Record<string, unknown>, after: Record<string, unknown>): string[] {
+  if (type !== "docker:index/container:Container" || !paths.some((path) => path === "envs" || path.startsWith("envs."))) {
+    return paths;
+  }
+  const names = changedEnvNames(before.envs, after.envs).map((name) => `envs: ${name}`);
+  return [...paths.filter((path) => path !== "envs" && !path.startsWith("envs.")), ...(names.length > 0 ? names : ["envs"])];
+}
+
 function changeOf(pair: SourcedPair): ResourceChange | undefined {
   const resource = pair.new ?? pair.old!;
   if (resource.type === POSTURE_TYPE) {
@@ -103,10 +117,11 @@ function changeOf(pair: SourcedPair): ResourceChange | undefined {
   if (!pair.new) {
     return { kind: "removed", type: resource.type, name: resource.name, paths: [] };
   }
-  const paths = pair.paths ?? changedPaths(pair.old.inputs, pair.new.inputs);
+  const rawPaths = pair.paths ?? changedPaths(pair.old.inputs, pair.new.inputs);
+  const paths = readablePaths(resource.type, rawPaths, pair.old.inputs, pair.new.inputs);
   const protectChanged = pair.old.protect !== undefined && pair.new.protect !== undefined && pair.old.protect !== pair.new.protect;
   // Without the engine's verdict (an offline evaluation), a change of an input the provider cannot update is a replacement (e.g. any Docker container input but restart, memory and CPU).
-  if (pair.replaced || (pair.replaced === undefined && paths.some((path) => replacesResource(resource.type, path)))) {
+  if (pair.replaced || (pair.replaced === undefined && rawPaths.some((path) => replacesResource(resource.type, path)))) {
     return { kind: "replaced", type: resource.type, name: resource.name, paths };
   }
   if (paths.length === 0 && !protectChanged) {

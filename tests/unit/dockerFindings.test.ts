@@ -111,6 +111,14 @@ describe("the DR diff lists an inferred container replacement as replaced", () =
     expect(restart.findings).toEqual([]);
   });
 
+  test("a changed env entry is listed by its name, never by its index or value", () => {
+    const before = stack([databaseServer(1)]);
+    const after = stack([databaseServer(1, ["DRSTACK_DATABASE_INIT=initdb", "POSTGRES_PASSWORD=rotated"])]);
+    const diff = diffEvaluations(before, after, "password");
+    expect(diff.changes).toEqual([{ kind: "replaced", type: "docker:index/container:Container", name: "primary-database-server", paths: ["envs: POSTGRES_PASSWORD"] }]);
+    expect(JSON.stringify(diff)).not.toMatch(/s3cret|rotated/);
+  });
+
   test("from a preview: the replace steps of a database container and a volume are blocking", () => {
     const urn = (type: string, name: string) => `urn:pulumi:primary::drstack::${type}::${name}`;
     const document: PreviewDocument = {
