@@ -309,6 +309,9 @@ describe("storage-setup.sh setup", () => {
     await backup.send(new PutObjectRetentionCommand({ Bucket, Key: key, Retention: { Mode: "GOVERNANCE", RetainUntilDate: new Date(Date.now() + 6 * 86_400_000) } }));
     expect((await backup.send(new GetObjectRetentionCommand({ Bucket, Key: key }))).Retention?.Mode).toBe("GOVERNANCE");
     await backup.send(new PutObjectCommand({ Bucket: `${Bucket}-fencing`, Key: "fence-marker.json", Body: "{}" }));
+    // The claim is the stack's: an agent that could rewrite it could promote its own database.
+    expect(await errorName(backup.send(new PutObjectCommand({ Bucket: `${Bucket}-fencing`, Key: "writer-claim.json", Body: "{}" })))).toBe("AccessDenied");
+    expect(await errorName(backup.send(new DeleteObjectCommand({ Bucket: `${Bucket}-fencing`, Key: "fence-marker.json" })))).toBe("AccessDenied");
 
     expect(await errorName(backup.send(new PutObjectLockConfigurationCommand({ Bucket, ObjectLockConfiguration: { ObjectLockEnabled: "Enabled" } })))).toBe("AccessDenied");
     expect(await errorName(backup.send(new PutBucketLifecycleConfigurationCommand({
