@@ -10,6 +10,8 @@ import { siteContainerName, MINIO_BACKUP_USER, MINIO_PEER_READER_USER } from "./
 
 /** The agent's script in the backup image (dist/lambdas/backup/ is copied to /var/task). */
 export const AGENT_SCRIPT = "/var/task/site/agent.js";
+/** Its status file, on a volume: the jobs' last runs survive a replacement of the container (every flip replaces it). */
+export const AGENT_STATE_DIR = "/var/lib/drstack-agent";
 const CA_FILE = "/drstack/tls/ca.crt";
 
 /** A backup job as the agent takes it in DRSTACK_BACKUP_JOBS (lambdas/site/agent.ts). */
@@ -135,8 +137,12 @@ export class SiteAgent extends pulumi.ComponentResource {
           ]
         : []),
       `NODE_EXTRA_CA_CERTS=${CA_FILE}`,
+      `DRSTACK_AGENT_STATUS_FILE=${AGENT_STATE_DIR}/status.json`,
+      // The image's Node.js 20 is the Lambda runtime's; the SDK's notice about it would fill the logs.
+      "AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED=true",
       `SITE=${args.site}`,
     ]);
+    const state = new docker.Volume(`${name}-state`, { name: `${this.containerName}-state` }, { parent: this, retainOnDelete: true });
     new docker.Container(
       `${name}-container`,
       {
@@ -148,6 +154,7 @@ export class SiteAgent extends pulumi.ComponentResource {
         command: [AGENT_SCRIPT],
         envs,
         uploads: [{ file: CA_FILE, content: args.caCertificate }],
+        volumes: [{ volumeName: state.name, containerPath: AGENT_STATE_DIR }],
         networksAdvanced: [{ name: args.networkName }],
         healthcheck: { tests: ["CMD", "node", AGENT_SCRIPT, "--health"], interval: `${args.guardIntervalSeconds}s`, timeout: "10s", retries: 3 },
         labels: [{ label: "drstack.site", value: args.site }],

@@ -221,6 +221,9 @@ describe.each(SITES)("the Docker example's %s stack under the mock runtime", (st
     const agent = named(evaluation, "-agent-container");
     expect([agent.inputs.entrypoints, agent.inputs.command]).toEqual([["node"], ["/var/task/site/agent.js"]]);
     expect((agent.inputs.healthcheck as { tests: string[] }).tests).toEqual(["CMD", "node", "/var/task/site/agent.js", "--health"]);
+    // Its status file (the jobs' last runs) on a volume: every flip replaces the container.
+    expect(envValue(agent, "DRSTACK_AGENT_STATUS_FILE")).toBe("/var/lib/drstack-agent/status.json");
+    expect(agent.inputs.volumes).toEqual([{ volumeName: `shop-dr-${stack}-agent-state`, containerPath: "/var/lib/drstack-agent" }]);
   });
 
   test("the agent accepts the environment the program gives it (lambdas/site/agent.ts parseAgentConfig, which checks every job's settings too)", async () => {
