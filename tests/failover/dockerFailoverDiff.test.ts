@@ -175,12 +175,14 @@ describe.each(RAISES)("generation raise on the $stack stack ($dns): $from -> $to
 });
 
 describe("every volume in every phase", () => {
-  test.each(SITES)("%s: the database and MinIO volumes are protected and kept on the host; only Redis's may be deleted by a change", async (stack) => {
+  // infra/docker labels the volumes that hold the pair's data (drstack.data: database, backups); Redis's cache and the agent's status file are rebuilt.
+  test.each(SITES)("%s: every data volume (the database generations, MinIO) is protected, and every volume is kept on the host", async (stack) => {
     for (const phase of FAILBACK_CYCLE) {
       const volumes = (await evaluatePhase(stack, phase)).resources.filter((resource) => resource.type === VOLUME);
-      expect(volumes.length).toBeGreaterThanOrEqual(3);
+      const data = volumes.filter((volume) => JSON.stringify(volume.inputs.labels ?? []).includes('"drstack.data"'));
+      expect(data.map((volume) => volume.name)).toEqual(expect.arrayContaining([`${stack}-storage-data`, `${stack}-database-g${generations(phase)[stack]}-data`]));
       for (const volume of volumes) {
-        const expected = volume.name === `${stack}-cache-data` ? { protect: false, retainOnDelete: true } : { protect: true, retainOnDelete: true };
+        const expected = { protect: data.includes(volume), retainOnDelete: true };
         expect({ name: volume.name, protect: volume.protect, retainOnDelete: volume.retainOnDelete }).toEqual({ name: volume.name, ...expected });
       }
     }

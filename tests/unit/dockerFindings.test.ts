@@ -1,4 +1,7 @@
+import * as path from "path";
+import { PROJECT_ROOT } from "../../infra/configSchema";
 import { diffEvaluations, diffFromPreview, EvaluatedStack, PreviewDocument } from "../../offline/diff";
+import { evaluateIn } from "./evaluations";
 import { findingsFor, ResourcePair, ResourceSnapshot } from "../../offline/findings";
 
 /**
@@ -142,5 +145,35 @@ describe("the DR diff lists an inferred container replacement as replaced", () =
       ["blocking", "database-container-replaced", "primary-database-server"],
       ["blocking", "data-store-deleted", "primary-database-g1-data"],
     ]);
+  });
+});
+
+describe("`drstack diff` of the Docker example under a config change", () => {
+  const DOCKER_EXAMPLE = path.join(PROJECT_ROOT, "examples", "docker");
+  const diff = async (overrides: Record<string, string>) =>
+    diffEvaluations(await evaluateIn(DOCKER_EXAMPLE, "primary", {}, { kind: "unreachable" }, {}), await evaluateIn(DOCKER_EXAMPLE, "primary", overrides, { kind: "unreachable" }, {}), "t");
+
+  test("a new namePrefix renames every volume: each is a blocking replacement, and the database container's replacement is blocking too", async () => {
+    const result = await diff({ namePrefix: "shop-dr2" });
+    const blocking = result.findings.filter((f) => f.severity === "blocking").map((f) => [f.rule, f.name]);
+    expect(blocking).toEqual(
+      expect.arrayContaining([
+        ["data-store-replaced", "primary-database-g1-data"],
+        ["data-store-replaced", "primary-storage-data"],
+        ["data-store-replaced", "primary-cache-data"],
+        ["database-container-replaced", "primary-database-server"],
+      ]),
+    );
+    const volumes = result.changes.filter((c) => c.type === "docker:index/volume:Volume");
+    expect(volumes.length).toBeGreaterThanOrEqual(3);
+    expect(volumes.map((c) => [c.name, c.kind])).toEqual(volumes.map((c) => [c.name, "replaced"]));
+    expect(blocking.filter(([rule]) => rule === "data-store-replaced").map(([, name]) => name).sort()).toEqual(volumes.map((c) => c.name).sort());
+  });
+
+  test("a new published database port replaces the database container outside a generation change: blocking, naming `ports`", async () => {
+    const result = await diff({ dockerDatabasePort: "15432" });
+    const found = result.findings.filter((f) => f.rule === "database-container-replaced");
+    expect(found.map((f) => f.name)).toEqual(["primary-database-server"]);
+    expect(found[0].message).toMatch(/because `envs`, `ports` changed/);
   });
 });

@@ -26,7 +26,7 @@ describe.each(["primary", "secondary"])("plan of the Docker stack %s", (stack) =
     expect(concerns.storage.map((r) => r.name).sort()).toEqual([`${stack}-storage-data`, `${stack}-storage-server`, `${stack}-storage-setup`]);
     expect(concerns.database.map((r) => r.name).sort()).toEqual([`${stack}-cache-data`, `${stack}-cache-server`, `${stack}-database-g1-data`, `${stack}-database-server`]);
     expect(concerns.fencing.map((r) => r.name)).toEqual([`${stack}-storage-claim`]);
-    expect(concerns.backups.map((r) => r.name)).toEqual([`${stack}-agent-container`]);
+    expect(concerns.backups.map((r) => r.name).sort()).toEqual([`${stack}-agent-container`, `${stack}-agent-state`]);
     expect(concerns.network.map((r) => r.type)).toEqual(["docker:index/network:Network"]);
     expect(concerns.workloads.filter((r) => r.type === "docker:index/remoteImage:RemoteImage")).toHaveLength(6);
     expect(concerns.other.map((r) => r.type)).toEqual(["pulumi:providers:docker"]);
