@@ -133,6 +133,15 @@ export const RUN_HERE: RunHere[] = [
     expectOutput: cheapExamplePlanned,
   },
   {
+    command: "npm run plan -- --stack primary --stack-dir examples/docker",
+    exitCode: 0,
+    expectOutput: ({ stdout }) => {
+      expect(stdout).toContain("drstack plan: stack primary (site primary, active, region bern-dc1");
+      expect(stdout).toContain("docker:index/container:Container");
+      expect(stdout).not.toContain("offline-placeholder-for-");
+    },
+  },
+  {
     // The path before --selectProjects, which takes every word after it as a project name.
     command: "npx jest tests/unit/readme.test.ts --selectProjects unit",
     exitCode: 0,
