@@ -1,3 +1,4 @@
+import { freePort } from "./services/services";
 /**
  * The Docker site agent against the real servers: claims and markers in
  * fencing buckets on the two MinIO servers, this site's database on the
@@ -6,7 +7,6 @@
  */
 import { execFile, spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { CreateBucketCommand, HeadObjectCommand, PutBucketVersioningCommand, PutObjectCommand } from "@aws-sdk/client-s3";
@@ -26,18 +26,6 @@ const workDir = mkdtempSync(join(tmpdir(), "drstack-agent-test-"));
 
 afterAll(() => rmSync(workDir, { recursive: true, force: true }));
 
-/** A port nothing listens on: bound once to get a free number, then closed. */
-async function closedPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once("error", reject);
-    srv.listen(0, "127.0.0.1", () => {
-      const addr = srv.address();
-      const port = typeof addr === "object" && addr ? addr.port : 0;
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 function fencingLocation(site: BucketLocation, bucket: string): BucketLocation {
   return { ...site, bucket, label: { bucket: "DRSTACK_FENCING_BUCKET", endpoint: "DRSTACK_STORAGE_ENDPOINT", credentials: "DRSTACK_STORAGE_ACCESS_KEY_ID" } };
@@ -160,7 +148,7 @@ describe("claims in a fencing bucket", () => {
     expect(missingBucket.claim).toEqual({ ok: false, problem: expect.stringMatching(/does not exist.*DRSTACK_FENCING_BUCKET/) });
 
     const started = Date.now();
-    const closed = await readFencingObjects(fencingBucket({ ...loc, endpoint: `http://127.0.0.1:${await closedPort()}` }));
+    const closed = await readFencingObjects(fencingBucket({ ...loc, endpoint: `http://127.0.0.1:${await freePort()}` }));
     expect(closed.claim).toEqual({ ok: false, problem: expect.stringMatching(/Cannot reach the S3 endpoint.*DRSTACK_STORAGE_ENDPOINT/) });
     expect(Date.now() - started).toBeLessThan(15_000);
   });
@@ -253,7 +241,7 @@ describe("a tick", () => {
 
   test("with the peer's MinIO unreachable (a closed port) the writer keeps backing up and reports the peer unreachable, within seconds", async () => {
     const s = await scenario("lonely", {});
-    s.env.DRSTACK_PEER_STORAGE_ENDPOINT = `http://127.0.0.1:${await closedPort()}`;
+    s.env.DRSTACK_PEER_STORAGE_ENDPOINT = `http://127.0.0.1:${await freePort()}`;
     await writeWriterClaimObject(fencingBucket(s.own), claim("primary", "primary", "writer", 5));
     const { deps, state } = await agent(s);
     const started = Date.now();

@@ -1,3 +1,4 @@
+import { freePort } from "./services/services";
 /**
  * A Docker site pair's backup storage: site A's bucket (on the suite's MinIO)
  * replicating into the peer's bucket on a second MinIO server this test
@@ -30,7 +31,7 @@
 import { ChildProcess, spawn, spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync } from "node:fs";
-import { connect, createServer } from "node:net";
+import { connect } from "node:net";
 import { homedir, tmpdir } from "node:os";
 import { join } from "node:path";
 import { DeleteObjectCommand, GetObjectCommand, HeadObjectCommand, HeadObjectCommandOutput } from "@aws-sdk/client-s3";
@@ -65,17 +66,6 @@ function mcOk(...args: string[]): string {
   return res.out;
 }
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once("error", reject);
-    srv.listen(0, "127.0.0.1", () => {
-      const addr = srv.address();
-      const port = typeof addr === "object" && addr ? addr.port : 0;
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 async function listening(port: number): Promise<boolean> {
   return new Promise((resolve) => {

@@ -1,3 +1,4 @@
+import { freePort } from "./services/services";
 /**
  * lambdas/site/storage-setup.sh against two real MinIO servers of its own
  * (site A replicates into site B), with the tools the minio/mc image has:
@@ -5,7 +6,7 @@
  */
 import { execFile, execFileSync, spawn } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, openSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
-import { createServer, connect } from "node:net";
+import { connect } from "node:net";
 import { homedir, tmpdir } from "node:os";
 import { join } from "node:path";
 import {
@@ -62,16 +63,6 @@ function minioBin(): string {
   return existsSync(goBin) ? goBin : which("minio");
 }
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once("error", reject);
-    srv.listen(0, "127.0.0.1", () => {
-      const addr = srv.address();
-      srv.close(() => resolve(typeof addr === "object" && addr ? addr.port : 0));
-    });
-  });
-}
 
 async function listening(port: number): Promise<boolean> {
   return new Promise((resolve) => {

@@ -9,7 +9,6 @@
  */
 import { spawn, spawnSync, ChildProcess } from "node:child_process";
 import { chmodSync, chownSync, mkdirSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { join } from "node:path";
 import { Client } from "pg";
 import { pgBinDir } from "./services/services";
@@ -46,17 +45,7 @@ export function serverDir(path: string): string {
   return path;
 }
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once("error", reject);
-    srv.listen(0, "127.0.0.1", () => {
-      const addr = srv.address();
-      const port = typeof addr === "object" && addr ? addr.port : 0;
-      srv.close(() => resolve(port));
-    });
-  });
-}
+export { freePort } from "./services/services";
 
 /** ca.crt, server.crt and server.key in `dir`, as the program uploads them (root-owned, all 0644). */
 export function uploadTlsFiles(dir: string): { dir: string; caFile: string } {

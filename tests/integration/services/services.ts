@@ -70,7 +70,8 @@ export function pgBinDir(): string {
   return process.env.PG_BIN_DIR ?? "/usr/lib/postgresql/15/bin";
 }
 
-async function freePort(): Promise<number> {
+/** A port nothing listens on now: bound once to get a free number, then closed. */
+export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const srv = createServer();
     srv.once("error", reject);
