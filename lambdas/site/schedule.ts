@@ -15,9 +15,12 @@
  *   the Unix epoch, so the fire times (and the backup slots made from them) are
  *   the same after every restart of the agent;
  * - cron(min hour day-of-month month day-of-week year) in the time zone, day of
- *   week 1-7 = SUN-SAT, L, W and # as in EventBridge; when DST skips a local
- *   time, that run is skipped; when a local time occurs twice, it runs once
- *   (at the first).
+ *   week 1-7 = SUN-SAT, L, W and # as in EventBridge. Across DST changes the
+ *   agent follows cron, not EventBridge: a fire time that a spring-forward
+ *   change removes runs at the first instant after the gap (02:00 daily in
+ *   Europe/Zurich runs at 03:00 CEST on the last Sunday of March instead of not
+ *   at all; several fire times inside one gap are one run there); a local time
+ *   that occurs twice (autumn) runs once, at the first.
  */
 
 export type ParsedSchedule = { kind: "rate"; expression: string; minutes: number } | { kind: "cron"; expression: string; cron: CronSpec };
@@ -241,6 +244,27 @@ function instantsOf(wall: number, offsets: readonly number[], timeZone: string):
   return offsets.map((o) => wall - o).filter((instant) => asUtc(localTime(instant, timeZone)) === wall);
 }
 
+/**
+ * The first instant after the spring-forward gap that swallows the local
+ * wall time `wall` (the instant the clocks jump); undefined when the zone has
+ * no gap there. Found by bisection on whole minutes between the instants the
+ * wall time would name under the offset before and after the change.
+ */
+function afterGap(wall: number, offsets: readonly number[], timeZone: string): number | undefined {
+  if (offsets.length < 2) return undefined;
+  let lo = wall - Math.max(...offsets);
+  let hi = wall - Math.min(...offsets);
+  const past = (instant: number) => asUtc(localTime(instant, timeZone)) > wall;
+  if (past(lo) || !past(hi)) return undefined;
+  // Invariant: local(lo) < wall < local(hi); both on whole minutes.
+  while (hi - lo > 60_000) {
+    const mid = lo + Math.floor((hi - lo) / 120_000) * 60_000;
+    if (past(mid)) hi = mid;
+    else lo = mid;
+  }
+  return hi;
+}
+
 /** How far ahead a cron is searched; one that does not fire within it (a year field in the past) has no next run. */
 const SEARCH_DAYS = 5 * 366 + 2;
 
@@ -270,8 +294,9 @@ export function nextRun(schedule: ParsedSchedule, timeZone: string, after: Date)
         // Cheap skip: every instant this wall time could name is at or before `after`.
         if (wall - smallest <= t) continue;
         const instants = instantsOf(wall, offsets, timeZone);
-        // A time that occurs twice runs at its first occurrence only.
-        if (instants.length > 0 && Math.min(...instants) > t) return new Date(Math.min(...instants));
+        // A time that occurs twice runs at its first occurrence only; one that does not occur runs when the gap ends (cron's rule).
+        const instant = instants.length > 0 ? Math.min(...instants) : afterGap(wall, offsets, timeZone);
+        if (instant !== undefined && instant > t) return new Date(instant);
       }
     }
   }

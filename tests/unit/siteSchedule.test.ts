@@ -112,13 +112,19 @@ describe("fire times", () => {
     expect(runs("rate(1 day)", "Europe/Zurich", "2026-03-28T00:00:00Z", 2)).toEqual(["2026-03-29T00:00:00.000Z", "2026-03-30T00:00:00.000Z"]);
   });
 
-  test("02:00 daily in Europe/Zurich: skipped on the last Sunday of March, once on the last Sunday of October", () => {
-    expect(runs("cron(0 2 * * ? *)", "Europe/Zurich", "2026-03-27T12:00:00Z", 3)).toEqual([
+  test("02:00 daily in Europe/Zurich: at the end of the gap on the last Sunday of March (cron's rule), once on the last Sunday of October", () => {
+    expect(runs("cron(0 2 * * ? *)", "Europe/Zurich", "2026-03-27T12:00:00Z", 4)).toEqual([
       "2026-03-28T01:00:00.000Z", // 02:00 CET
-      // 2026-03-29: 02:00 does not exist (the clocks go from 02:00 to 03:00 CEST): no run
+      // 2026-03-29: 02:00 does not exist (the clocks go from 02:00 CET to 03:00 CEST at 01:00Z): it runs at 03:00 CEST
+      "2026-03-29T01:00:00.000Z",
       "2026-03-30T00:00:00.000Z", // 02:00 CEST
       "2026-03-31T00:00:00.000Z",
     ]);
+    // 02:30 inside the gap runs at its end too; asked right after that run, the next is the next day's.
+    expect(runs("cron(30 2 * * ? *)", "Europe/Zurich", "2026-03-29T00:00:00Z", 2)).toEqual(["2026-03-29T01:00:00.000Z", "2026-03-30T00:30:00.000Z"]);
+    expect(nextRun(parsed("cron(0 2 * * ? *)"), "Europe/Zurich", new Date("2026-03-29T01:00:00Z"))?.toISOString()).toBe("2026-03-30T00:00:00.000Z");
+    // New York springs forward at 02:00 EST (07:00Z) on 8 March 2026.
+    expect(runs("cron(15 2 * * ? *)", "America/New_York", "2026-03-07T12:00:00Z", 2)).toEqual(["2026-03-08T07:00:00.000Z", "2026-03-09T06:15:00.000Z"]);
     expect(runs("cron(0 2 * * ? *)", "Europe/Zurich", "2026-10-23T12:00:00Z", 3)).toEqual([
       "2026-10-24T00:00:00.000Z", // 02:00 CEST
       "2026-10-25T00:00:00.000Z", // 02:00 CEST, the first of the two 02:00s; not again at 01:00Z (02:00 CET)
@@ -126,11 +132,19 @@ describe("fire times", () => {
     ]);
     // Asked between the two 02:00s of 25 October: that day's run is behind, the next is on the 26th.
     expect(nextRun(parsed("cron(0 2 * * ? *)"), "Europe/Zurich", new Date("2026-10-25T00:30:00Z"))?.toISOString()).toBe("2026-10-26T01:00:00.000Z");
-    expect(latestRun(parsed("cron(0 2 * * ? *)"), "Europe/Zurich", new Date("2026-03-29T12:00:00Z"))?.toISOString()).toBe("2026-03-28T01:00:00.000Z");
+    expect(latestRun(parsed("cron(0 2 * * ? *)"), "Europe/Zurich", new Date("2026-03-29T12:00:00Z"))?.toISOString()).toBe("2026-03-29T01:00:00.000Z");
+    expect(latestRun(parsed("cron(0 2 * * ? *)"), "Europe/Zurich", new Date("2026-03-29T00:59:00Z"))?.toISOString()).toBe("2026-03-28T01:00:00.000Z");
   });
 
-  test("an hourly cron through the spring gap keeps every hour that exists", () => {
-    expect(runs("cron(30 * * * ? *)", "Europe/Zurich", "2026-03-29T00:00:00Z", 3)).toEqual(["2026-03-29T00:30:00.000Z", "2026-03-29T01:30:00.000Z", "2026-03-29T02:30:00.000Z"]);
+  test("an hourly cron through the spring gap keeps every hour that exists, and runs the missing 02:30 when the gap ends", () => {
+    expect(runs("cron(30 * * * ? *)", "Europe/Zurich", "2026-03-29T00:00:00Z", 4)).toEqual([
+      "2026-03-29T00:30:00.000Z", // 01:30 CET
+      "2026-03-29T01:00:00.000Z", // 02:30 does not exist: 03:00 CEST
+      "2026-03-29T01:30:00.000Z", // 03:30 CEST
+      "2026-03-29T02:30:00.000Z",
+    ]);
+    // Every minute inside the gap is one run at its end, not sixty.
+    expect(runs("cron(* 2 * * ? *)", "Europe/Zurich", "2026-03-29T00:58:30Z", 2)).toEqual(["2026-03-29T01:00:00.000Z", "2026-03-30T00:00:00.000Z"]);
   });
 
   test("day-of-week counts 1 = SUN, with ranges, names, # and L", () => {
