@@ -528,7 +528,7 @@ ensure_replication() {
     matches=1
     local want
     for want in '"Status":"Enabled","Priority":1' '"DeleteMarkerReplication":{"Status":"Enabled"}' \
-      '"DeleteReplication":{"Status":"Enabled"}' '"ExistingObjectReplication":{"Status":"Enabled"}' \
+      '"DeleteReplication":{"Status":"Disabled"}' '"ExistingObjectReplication":{"Status":"Enabled"}' \
       '"ReplicaModifications":{"Status":"Enabled"}'; do
       [[ $rule == *"$want"* ]] || matches=0
     done
@@ -545,7 +545,9 @@ ensure_replication() {
     fi
   fi
   # metadata-sync is what `mc replicate add` enables by default and `update` turns off unless named.
-  local flags=(--remote-bucket "peer/$pb" --replicate "delete,delete-marker,existing-objects,metadata-sync" --priority 1 --id "$REPLICATION_RULE_ID")
+  # Delete markers replicate, permanent deletes of a version ("delete") do not: with GOVERNANCE a
+  # root user can bypass retention and delete versions, and the peer's copy must survive that.
+  local flags=(--remote-bucket "peer/$pb" --replicate "delete-marker,existing-objects,metadata-sync" --priority 1 --id "$REPLICATION_RULE_ID")
   if [[ -z $rule ]]; then
     mc_run "$not_set: mc replicate add failed" replicate add "site/$b" "${flags[@]}"
     changed "added replication rule $REPLICATION_RULE_ID from $b into $pb at $pe"

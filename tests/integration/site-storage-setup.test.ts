@@ -249,9 +249,11 @@ describe("storage-setup.sh setup", () => {
       id: r.ID,
       status: r.Status,
       deleteMarkers: r.DeleteMarkerReplication?.Status,
+      // A version's permanent deletion (a GOVERNANCE bypass) is not replicated: the peer's copy survives it.
+      versionDeletes: (r as { DeleteReplication?: { Status?: string } }).DeleteReplication?.Status ?? "Disabled",
       existing: r.ExistingObjectReplication?.Status,
       destination: r.Destination?.Bucket?.replace(/^arn:minio:replication::[^:]*:/, ""),
-    }))).toEqual([{ id: "drstack-replication", status: "Enabled", deleteMarkers: "Enabled", existing: "Enabled", destination: "drstack-dc2-backups" }]);
+    }))).toEqual([{ id: "drstack-replication", status: "Enabled", deleteMarkers: "Enabled", versionDeletes: "Disabled", existing: "Enabled", destination: "drstack-dc2-backups" }]);
   });
 
   it("leaves the fencing bucket versioned, without Object Lock and without replication", async () => {
@@ -290,6 +292,14 @@ describe("storage-setup.sh setup", () => {
       return (res.DeleteMarkers ?? []).length > 0 ? res : undefined;
     });
     expect(markers.Versions!.map((v) => v.VersionId)).toEqual([source.VersionId]);
+
+    // A GOVERNANCE bypass by site A's root (whose password is in its stack) deletes the version there; the peer's copy stays.
+    await s3(a).send(new DeleteObjectCommand({ Bucket: "drstack-dc1-backups", Key: key, VersionId: source.VersionId, BypassGovernanceRetention: true }));
+    const gone = await s3(a).send(new ListObjectVersionsCommand({ Bucket: "drstack-dc1-backups", Prefix: key }));
+    expect((gone.Versions ?? []).map((v) => v.VersionId)).toEqual([]);
+    await new Promise((resolve) => setTimeout(resolve, 5_000));
+    const kept = await s3(b).send(new ListObjectVersionsCommand({ Bucket: "drstack-dc2-backups", Prefix: key }));
+    expect((kept.Versions ?? []).map((v) => v.VersionId)).toEqual([source.VersionId]);
   });
 
   it("lets drstack-backup write, list and lock objects but not change the bucket's retention, lifecycle or policy", async () => {
