@@ -1,9 +1,19 @@
 /**
  * The site agent's view of and hold on its own PostgreSQL container: what the
- * database is (writer or standby, of which upstream, with which replicas),
- * the promotion of a standby, and the run-time fence of a former writer (its
- * application role can no longer log in, its sessions are ended; the
- * superuser and the replication role still can).
+ * database is (writer or standby, of which upstream, with which replicas,
+ * its WAL receiver and slots, whether it is fenced), the promotion of a
+ * standby, and the run-time fence of a former writer and its lifting.
+ *
+ * The fence is `ALTER SYSTEM SET default_transaction_read_only = on` and a
+ * reload (postgresql.auto.conf is a file, never WAL-logged, so it does not
+ * stream to a standby and a promoted standby takes writes), then the end of
+ * every session of the application role (they reconnect read-only). What it
+ * stops is the application, which opens ordinary transactions: every one is
+ * read-only. It does not stop a client that explicitly asks for a read-write
+ * transaction (`SET default_transaction_read_only = off`, `BEGIN READ
+ * WRITE`, `SET SESSION CHARACTERISTICS`): that is a setting, not a
+ * permission. The superuser (the agent) and the replication role keep
+ * working.
  *
  * `databaseState` maps an inspection onto the RDS-shaped `DatabaseState`
  * that `decide()` in lambdas/core/fencing.ts takes, so one decision serves
@@ -26,6 +36,20 @@ export interface ReplicaInspection {
   replayLagBytes: number | null;
 }
 
+export interface WalReceiverInspection {
+  /** pg_stat_wal_receiver.status (streaming, starting, waiting, restarting, stopping), or "not running" when it has no row. */
+  status: string;
+  /** The last message from the upstream (ISO time), or null. */
+  lastMsgReceiptTime: string | null;
+}
+
+export interface SlotInspection {
+  slotName: string;
+  active: boolean;
+  /** pg_replication_slots.wal_status: reserved, extended, unreserved, lost (null for a slot that never reserved WAL). */
+  walStatus: string | null;
+}
+
 export interface DatabaseInspection {
   inRecovery: boolean;
   /** The host a standby streams from (or, while it is not connected, the one its primary_conninfo names). */
@@ -33,7 +57,16 @@ export interface DatabaseInspection {
   replicas: ReplicaInspection[];
   /** Whether the application role may log in; only when a role was asked about. */
   appLoginAllowed?: boolean;
+  /** default_transaction_read_only is on (the fence), or the application role has no LOGIN (an older drstack's fence). */
+  fenced: boolean;
+  /** A standby's WAL receiver; only in recovery. */
+  walReceiver?: WalReceiverInspection;
+  /** The physical replication slots on this server (a writer's standbys' slots). */
+  slots: SlotInspection[];
 }
+
+/** The standby's WAL receiver, as the agent's status file and `--health` use it. */
+export const NOT_RUNNING = "not running";
 
 /** Opens the agent's superuser connection, with the setting's name in every error. */
 export function connectSiteDatabase(url: string, timeouts: { queryMs?: number } = {}): Promise<Client> {
@@ -58,12 +91,19 @@ export function conninfoHost(conninfo: string): string | undefined {
 }
 
 export async function inspectDatabase(client: ClientBase, opts: { appRole?: string } = {}): Promise<DatabaseInspection> {
-  const recovery = await client.query<{ in_recovery: boolean }>("SELECT pg_is_in_recovery() AS in_recovery");
+  const recovery = await client.query<{ in_recovery: boolean; read_only: string }>(
+    "SELECT pg_is_in_recovery() AS in_recovery, current_setting('default_transaction_read_only') AS read_only",
+  );
   const inRecovery = recovery.rows[0].in_recovery;
   let upstreamHost: string | undefined;
+  let walReceiver: WalReceiverInspection | undefined;
   if (inRecovery) {
-    const receiver = await client.query<{ sender_host: string | null }>("SELECT sender_host FROM pg_stat_wal_receiver");
-    upstreamHost = receiver.rows[0]?.sender_host ?? undefined;
+    const receiver = await client.query<{ sender_host: string | null; status: string; last_msg: string | null }>(
+      "SELECT sender_host, status, to_char(last_msg_receipt_time AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"') AS last_msg FROM pg_stat_wal_receiver",
+    );
+    const row = receiver.rows[0];
+    walReceiver = row ? { status: row.status, lastMsgReceiptTime: row.last_msg } : { status: NOT_RUNNING, lastMsgReceiptTime: null };
+    upstreamHost = row?.sender_host ?? undefined;
     if (!upstreamHost) {
       // Not streaming right now (the upstream is down: the moment a failover is decided); the configured upstream still says what it follows.
       const setting = await client.query<{ conninfo: string }>("SELECT current_setting('primary_conninfo') AS conninfo");
@@ -76,15 +116,22 @@ export async function inspectDatabase(client: ClientBase, opts: { appRole?: stri
            pg_wal_lsn_diff(CASE WHEN pg_is_in_recovery() THEN pg_last_wal_receive_lsn() ELSE pg_current_wal_lsn() END, replay_lsn)::text AS lag
       FROM pg_stat_replication
      ORDER BY application_name, pid`);
+  const slots = await client.query<{ slot_name: string; active: boolean; wal_status: string | null }>(
+    "SELECT slot_name, active, wal_status FROM pg_replication_slots WHERE slot_type = 'physical' ORDER BY slot_name",
+  );
   const inspection: DatabaseInspection = {
     inRecovery,
     replicas: replicas.rows.map((r) => ({ applicationName: r.application_name, state: r.state, replayLagBytes: r.lag === null ? null : Number(r.lag) })),
+    fenced: recovery.rows[0].read_only === "on",
+    slots: slots.rows.map((r) => ({ slotName: r.slot_name, active: r.active, walStatus: r.wal_status })),
   };
   if (upstreamHost !== undefined) inspection.upstreamHost = upstreamHost;
+  if (walReceiver !== undefined) inspection.walReceiver = walReceiver;
   if (opts.appRole !== undefined) {
     const role = await client.query<{ rolcanlogin: boolean }>("SELECT rolcanlogin FROM pg_roles WHERE rolname = $1", [checkRoleName(opts.appRole)]);
     if (role.rows.length === 0) throw new UsageError(`The application role "${opts.appRole}" does not exist on this database; check DRSTACK_APP_ROLE.`);
     inspection.appLoginAllowed = role.rows[0].rolcanlogin;
+    if (!role.rows[0].rolcanlogin) inspection.fenced = true;
   }
   return inspection;
 }
@@ -150,33 +197,105 @@ export async function promoteDatabase(client: ClientBase, opts: { waitSeconds: n
 export interface FenceResult {
   /** Sessions of the role that were ended by this call. */
   terminated: number;
-  /** The role had no LOGIN already (an earlier fence). */
+  /** default_transaction_read_only was on already (an earlier fence). */
   alreadyFenced: boolean;
+  /** pg_current_wal_lsn() read after the fence took effect and the ended sessions were gone: everything the application wrote is before it. */
+  walPosition: string;
+}
+
+/** How long the fence waits for its reload and for the ended sessions to go. */
+const FENCE_SETTLE_MS = 10_000;
+
+async function settle(what: string, probe: () => Promise<boolean>): Promise<void> {
+  const deadline = Date.now() + FENCE_SETTLE_MS;
+  while (!(await probe())) {
+    if (Date.now() > deadline) throw new Error(`The fence did not take effect within ${FENCE_SETTLE_MS / 1000} s: ${what}. The next tick fences again.`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+async function roleRow(client: ClientBase, appRole: string, action: string): Promise<{ rolcanlogin: boolean; in_recovery: boolean; read_only: string }> {
+  checkRoleName(appRole);
+  const role = await client.query<{ rolcanlogin: boolean; rolsuper: boolean; in_recovery: boolean; read_only: string }>(
+    "SELECT rolcanlogin, rolsuper, pg_is_in_recovery() AS in_recovery, current_setting('default_transaction_read_only') AS read_only FROM pg_roles WHERE rolname = $1",
+    [appRole],
+  );
+  if (role.rows.length === 0) throw new UsageError(`Cannot ${action}: the application role "${appRole}" does not exist on this database; check DRSTACK_APP_ROLE.`);
+  if (role.rows[0].rolsuper) throw new UsageError(`Cannot ${action} with role "${appRole}": it is a superuser, and the agent would lock itself out; set DRSTACK_APP_ROLE to the application's own role.`);
+  return role.rows[0];
 }
 
 /**
- * The run-time fence of a former writer that came back: its application role
- * loses LOGIN (first, so no new session can replace an ended one) and every
- * session of it is ended. Repeating it ends sessions that slipped in and
- * changes nothing else. A superuser role is refused: the agent would lock
- * itself out.
+ * The run-time fence of a former writer: every transaction read-only by
+ * default (ALTER SYSTEM and a reload, which do not replicate; first, so no
+ * new session can write), then every session of the application role ended,
+ * and the WAL position read once they are gone. Repeating it ends sessions
+ * that slipped in and changes nothing else. It stops the application, not a
+ * client that explicitly asks for a read-write transaction (see the top of
+ * this file). A superuser role is refused: the agent would lock itself out.
  */
 export async function fenceDatabase(client: ClientBase, appRole: string): Promise<FenceResult> {
-  checkRoleName(appRole);
-  const role = await client.query<{ rolcanlogin: boolean; rolsuper: boolean; in_recovery: boolean }>(
-    "SELECT rolcanlogin, rolsuper, pg_is_in_recovery() AS in_recovery FROM pg_roles WHERE rolname = $1",
-    [appRole],
-  );
-  if (role.rows.length === 0) throw new UsageError(`Cannot fence: the application role "${appRole}" does not exist on this database; check DRSTACK_APP_ROLE.`);
-  const { rolcanlogin, rolsuper, in_recovery } = role.rows[0];
-  if (rolsuper) throw new UsageError(`Cannot fence with role "${appRole}": it is a superuser, and the agent would lock itself out; set DRSTACK_APP_ROLE to the application's own role.`);
+  const { in_recovery, read_only } = await roleRow(client, appRole, "fence");
   if (in_recovery) {
-    throw new UsageError(`Cannot fence role "${appRole}" on a standby (the database is in recovery): it takes no writes, and its roles follow its upstream's. Fence the writer.`);
+    throw new UsageError(`Cannot fence role "${appRole}" on a standby (the database is in recovery): it takes no writes. Fence the writer.`);
   }
-  if (rolcanlogin) await client.query(`ALTER ROLE ${escapeIdentifier(appRole)} NOLOGIN`);
+  const alreadyFenced = read_only === "on";
+  if (!alreadyFenced) {
+    await client.query("ALTER SYSTEM SET default_transaction_read_only = on");
+    await client.query("SELECT pg_reload_conf()");
+    // The postmaster re-reads the files before it signals the backends, this one included: once this session sees the setting, every new session gets it.
+    await settle("default_transaction_read_only is not on after pg_reload_conf()", async () => (await client.query<{ v: string }>("SELECT current_setting('default_transaction_read_only') AS v")).rows[0].v === "on");
+  }
   const ended = await client.query<{ terminated: string }>(
     "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid))::text AS terminated FROM pg_stat_activity WHERE usename = $1 AND pid <> pg_backend_pid()",
     [appRole],
   );
-  return { terminated: Number(ended.rows[0].terminated), alreadyFenced: !rolcanlogin };
+  await settle(`sessions of "${appRole}" are still running after pg_terminate_backend`, async () =>
+    (await client.query<{ n: number }>("SELECT count(*)::int AS n FROM pg_stat_activity WHERE usename = $1 AND pid <> pg_backend_pid()", [appRole])).rows[0].n === 0,
+  );
+  const lsn = await client.query<{ lsn: string }>("SELECT pg_current_wal_lsn()::text AS lsn");
+  return { terminated: Number(ended.rows[0].terminated), alreadyFenced, walPosition: lsn.rows[0].lsn };
+}
+
+export interface UnfenceResult {
+  /** default_transaction_read_only was on and is reset. */
+  readWriteRestored: boolean;
+  /** The application role had no LOGIN (an older drstack's fence, replicated to this server) and has it again. */
+  loginRestored: boolean;
+}
+
+/**
+ * Lifts the fence on a database that is (again) this stack's writer:
+ * ALTER SYSTEM RESET default_transaction_read_only and a reload, and LOGIN
+ * for the application role when an older drstack's fence (ALTER ROLE ...
+ * NOLOGIN, which replicates) left it without. Safe to repeat.
+ */
+export async function unfenceDatabase(client: ClientBase, appRole: string): Promise<UnfenceResult> {
+  const { rolcanlogin, in_recovery, read_only } = await roleRow(client, appRole, "unfence");
+  if (in_recovery) throw new UsageError(`Cannot unfence role "${appRole}" on a standby (the database is in recovery); promote it first.`);
+  const readWriteRestored = read_only === "on";
+  // Reset also when the file says on but the session does not (not reloaded yet): RESET is idempotent.
+  await client.query("ALTER SYSTEM RESET default_transaction_read_only");
+  await client.query("SELECT pg_reload_conf()");
+  await settle("default_transaction_read_only is still on after ALTER SYSTEM RESET and pg_reload_conf()", async () => (await client.query<{ v: string }>("SELECT current_setting('default_transaction_read_only') AS v")).rows[0].v === "off");
+  if (!rolcanlogin) await client.query(`ALTER ROLE ${escapeIdentifier(appRole)} LOGIN`);
+  return { readWriteRestored, loginRestored: !rolcanlogin };
+}
+
+export interface ReplayProgress {
+  /** pg_last_wal_replay_lsn(), or null when the server is not a standby that replayed anything. */
+  replayLsn: string | null;
+  /** Bytes of WAL up to `target` this standby has not replayed yet (0 or less: all of it). */
+  behindBytes: number | null;
+}
+
+/** How far this standby's replay is from a WAL position (the fenced writer's), compared by the server (pg_wal_lsn_diff). */
+export async function replayProgress(client: ClientBase, target: string): Promise<ReplayProgress> {
+  if (!/^[0-9A-Fa-f]{1,8}\/[0-9A-Fa-f]{1,8}$/.test(target)) throw new UsageError(`"${target}" is not a WAL position (like 0/3000148).`);
+  const r = await client.query<{ replay: string | null; behind: string | null }>(
+    "SELECT pg_last_wal_replay_lsn()::text AS replay, pg_wal_lsn_diff($1::pg_lsn, pg_last_wal_replay_lsn())::text AS behind",
+    [target],
+  );
+  const { replay, behind } = r.rows[0];
+  return { replayLsn: replay, behindBytes: behind === null ? null : Number(behind) };
 }

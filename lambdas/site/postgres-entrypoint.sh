@@ -5,6 +5,9 @@
 #    owned by the server's user with the key 0600, as PostgreSQL requires;
 # 2. an initialised data directory (PG_VERSION) starts as whatever it is
 #    (writer, standby, promoted writer): no setting can turn it into a copy;
+#    with DRSTACK_DATABASE_INIT=initdb it must also carry postgres-init.sh's
+#    completion marker (drstack-initialised; a copy carries its writer's),
+#    else initdb or postgres-init.sh failed half-way and it is refused (65);
 # 3. an empty one is initialised by DRSTACK_DATABASE_INIT:
 #    - initdb: left to the official image's entrypoint ("$@");
 #    - basebackup: copied from the peer's writer with pg_basebackup into a
@@ -59,8 +62,13 @@ case "$DRSTACK_DATABASE_INIT" in
   *) die 64 "DRSTACK_DATABASE_INIT is \"$DRSTACK_DATABASE_INIT\"; set it to initdb or basebackup." ;;
 esac
 
+readonly INIT_MARKER=drstack-initialised
 initialised=false
 [ -f "$PGDATA/PG_VERSION" ] && initialised=true
+
+if [ "$initialised" = true ] && [ "$DRSTACK_DATABASE_INIT" = initdb ] && ! [ -f "$PGDATA/$INIT_MARKER" ]; then
+  die 65 "PGDATA $PGDATA has PG_VERSION but no $INIT_MARKER: initdb or postgres-init.sh did not finish on its first start, so this database may lack drstack's roles and pg_hba.conf. Inspect the first start's log; if the directory holds nothing yet, remove its contents so the next start initialises it again. (A database that postgres-init.sh did finish on, made before drstack wrote the marker: check its roles and pg_hba.conf, then create $PGDATA/$INIT_MARKER.)"
+fi
 
 # Validate everything a copy needs before anything is written.
 if [ "$initialised" = false ] && [ "$DRSTACK_DATABASE_INIT" = basebackup ]; then

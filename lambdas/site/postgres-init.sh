@@ -5,7 +5,13 @@
 # - role drstack_replication (REPLICATION LOGIN), which the peer's copies use;
 # - the application's login role, owner of POSTGRES_DB;
 # - pg_hba.conf: over the socket only the server's own OS user, as the
-#   superuser; over TCP only TLS with a password; plain TCP is rejected.
+#   superuser; over TCP only TLS with a password: any role from the site's
+#   own Docker network (samenet: the agent, the application), and from any
+#   address (the peer data centre) only drstack_replication's replication
+#   connections; plain TCP is rejected;
+# - as its last step, the completion marker drstack-initialised in the data
+#   directory: postgres-entrypoint.sh refuses to start an initdb data
+#   directory without it (this script failed half-way).
 # A standby made by pg_basebackup never runs this: it gets all of it from its upstream.
 # PGHOST/PGPORT pick another server (tests); POSTGRES_USER is the superuser.
 set -euo pipefail
@@ -45,6 +51,7 @@ SELECT format('ALTER DATABASE %I OWNER TO %I', :'app_database', :'app_role') WHE
 SQL
 
 hba_file="$(sql -At -c 'SHOW hba_file')"
+data_directory="$(sql -At -c 'SHOW data_directory')"
 ident_file="$(sql -At -c 'SHOW ident_file')"
 os_user="$(id -un)"
 
@@ -63,7 +70,7 @@ write_file "$hba_file" "# Written by drstack (postgres-init.sh). First match win
 # TYPE    DATABASE     USER                  ADDRESS  METHOD
 local     all          $superuser            peer map=drstack_local
 hostssl   replication  $REPLICATION_ROLE   all      scram-sha-256
-hostssl   all          all                   all      scram-sha-256
+hostssl   all          all                   samenet  scram-sha-256
 host      replication  all                   all      reject
 host      all          all                   all      reject
 "
@@ -71,4 +78,7 @@ host      all          all                   all      reject
 bad_rules="$(sql -At -c "SELECT string_agg(format('line %s: %s', line_number, error), '; ') FROM pg_hba_file_rules WHERE error IS NOT NULL")"
 [ -z "$bad_rules" ] || die "the pg_hba.conf written to $hba_file has errors: $bad_rules"
 sql -At -c 'SELECT pg_reload_conf()' >/dev/null
+# Last: the entrypoint starts an initdb data directory only with this marker. pg_basebackup copies it into every standby.
+write_file "$data_directory/drstack-initialised" "Initialised by drstack (postgres-init.sh): roles $REPLICATION_ROLE and $DRSTACK_APP_ROLE, pg_hba.conf, pg_ident.conf.
+"
 printf 'drstack postgres-init: roles %s and %s, database %s, pg_hba.conf written\n' "$REPLICATION_ROLE" "$DRSTACK_APP_ROLE" "${database:-(none)}" >&2

@@ -5,7 +5,7 @@
  * fence of the former writer when it comes back.
  */
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync, chmodSync } from "node:fs";
+import { chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync, chmodSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Client } from "pg";
@@ -13,6 +13,7 @@ import {
   EntrypointRun,
   PG_BIN,
   ServerLayout,
+  asServerUser,
   freePort,
   initdb,
   runEntrypoint,
@@ -28,7 +29,7 @@ import {
   waitUntilAccepting,
   withUrl,
 } from "./siteDatabases";
-import { connectSiteDatabase, databaseState, fenceDatabase, inspectDatabase, promoteDatabase } from "../../lambdas/site/database";
+import { connectSiteDatabase, databaseState, fenceDatabase, inspectDatabase, promoteDatabase, replayProgress, unfenceDatabase } from "../../lambdas/site/database";
 import { decide, WRITER_CLAIM_FORMAT, WriterClaim } from "../../lambdas/core/fencing";
 
 const SUPERUSER_PASSWORD = "super-pw-" + Math.random().toString(36).slice(2, 10);
@@ -69,11 +70,24 @@ function standbyEnv(overrides: Record<string, string> = {}): Record<string, stri
   };
 }
 
-function startWriter(): EntrypointRun {
-  const run = runEntrypoint(
-    { PGDATA: writerData, DRSTACK_TLS_DIR: tls.dir, DRSTACK_TLS_TARGET: writerLayout.tlsTarget, DRSTACK_DATABASE_INIT: "initdb" },
-    serverCommand(writerData, writerLayout),
-  );
+const shellQuote = (words: string[]) => words.map((w) => `'${w.replace(/'/g, "'\\''")}'`).join(" ");
+
+/**
+ * The writer's container. Its first start finds PGDATA empty and hands it to
+ * the command, which initialises it (initdb, as the official image's
+ * entrypoint does; postgres-init.sh then runs against the server) and starts
+ * the server; later starts find it initialised.
+ */
+function startWriter(first = false): EntrypointRun {
+  let command = serverCommand(writerData, writerLayout);
+  if (first) {
+    const pwFile = join(work, "writer-superuser-password");
+    writeFileSync(pwFile, `${SUPERUSER_PASSWORD}\n`, { mode: 0o600 });
+    chownSync(pwFile, serverUserIds().uid, serverUserIds().gid);
+    const init = asServerUser([join(PG_BIN, "initdb"), "-D", writerData, "-U", "postgres", "--pwfile", pwFile, "--auth-local=trust", "--auth-host=scram-sha-256", "-E", "UTF8", "--locale=C", "--no-sync"]);
+    command = ["bash", "-c", `${shellQuote(init)} >/dev/null && exec ${shellQuote(command)}`];
+  }
+  const run = runEntrypoint({ PGDATA: writerData, DRSTACK_TLS_DIR: tls.dir, DRSTACK_TLS_TARGET: writerLayout.tlsTarget, DRSTACK_DATABASE_INIT: "initdb" }, command);
   runs.push(run);
   return run;
 }
@@ -116,8 +130,7 @@ beforeAll(async () => {
   writerData = join(serverDir(join(work, "writer-volume")), "pgdata");
   // Like the generation's volume: the mount point exists, PGDATA inside it does not.
   standbyData = join(work, "standby-volume", "pgdata");
-  initdb(writerData, SUPERUSER_PASSWORD);
-  writer = startWriter();
+  writer = startWriter(true);
   await waitUntilAccepting(writer, superuser(writerLayout.port));
   const init = runInitScript(writerLayout.socketDir, writerLayout.port, {
     POSTGRES_DB: APP_DB,
@@ -146,17 +159,22 @@ describe("the writer (postgres-init.sh)", () => {
       ]);
       const owner = await c.query<{ owner: string }>("SELECT pg_get_userbyid(datdba) AS owner FROM pg_database WHERE datname = $1", [APP_DB]);
       expect(owner.rows).toEqual([{ owner: APP_ROLE }]);
-      const rules = await c.query<{ type: string; database: string[]; user_name: string[]; auth_method: string; error: string | null }>(
-        "SELECT type, database, user_name, auth_method, error FROM pg_hba_file_rules ORDER BY line_number",
+      const rules = await c.query<{ type: string; database: string[]; user_name: string[]; address: string | null; auth_method: string; error: string | null }>(
+        "SELECT type, database, user_name, address, auth_method, error FROM pg_hba_file_rules ORDER BY line_number",
       );
-      expect(rules.rows.map((r) => [r.type, r.database.join(","), r.user_name.join(","), r.auth_method, r.error])).toEqual([
-        ["local", "all", "postgres", "peer", null],
-        ["hostssl", "replication", "drstack_replication", "scram-sha-256", null],
-        ["hostssl", "all", "all", "scram-sha-256", null],
-        ["host", "replication", "all", "reject", null],
-        ["host", "all", "all", "reject", null],
+      // Any role only from the site's own network (samenet); from anywhere else (the peer data centre) only replication as drstack_replication.
+      expect(rules.rows.map((r) => [r.type, r.database.join(","), r.user_name.join(","), r.address, r.auth_method, r.error])).toEqual([
+        ["local", "all", "postgres", null, "peer", null],
+        ["hostssl", "replication", "drstack_replication", "all", "scram-sha-256", null],
+        ["hostssl", "all", "all", "samenet", "scram-sha-256", null],
+        ["host", "replication", "all", "all", "reject", null],
+        ["host", "all", "all", "all", "reject", null],
       ]);
+      const hba = await c.query<{ hba_file: string }>("SHOW hba_file");
+      expect(readFileSync(hba.rows[0].hba_file, "utf8")).toMatch(/^hostssl\s+all\s+all\s+samenet\s+scram-sha-256$/m);
     });
+    // postgres-init.sh's last step: the completion marker the entrypoint requires of an initdb data directory.
+    expect(readFileSync(join(writerData, "drstack-initialised"), "utf8")).toMatch(/^Initialised by drstack/);
     const key = statSync(join(writerLayout.tlsTarget, "server.key"));
     expect(key.mode & 0o777).toBe(0o600);
     expect(key.uid).toBe(serverUserIds().uid);
@@ -240,6 +258,22 @@ describe("the entrypoint's refusals leave nothing behind", () => {
     rmSync(standbyLayout.tlsTarget, { recursive: true, force: true });
   });
 
+  test("an initdb data directory without postgres-init.sh's marker (a first start that failed half-way) is refused with exit 65, not started", async () => {
+    const half = join(serverDir(join(work, "half-volume")), "pgdata");
+    initdb(half, SUPERUSER_PASSWORD);
+    const ran = join(work, "half-started");
+    const r = await runEntrypointToEnd({ PGDATA: half, DRSTACK_TLS_DIR: tls.dir, DRSTACK_TLS_TARGET: join(work, "half-tls"), DRSTACK_DATABASE_INIT: "initdb" }, ["touch", ran]);
+    expect(r.output).toContain(`PGDATA ${half} has PG_VERSION but no drstack-initialised: initdb or postgres-init.sh did not finish`);
+    expect(r.code).toBe(65);
+    expect(existsSync(ran)).toBe(false);
+    // With the marker the same directory starts as it is.
+    writeFileSync(join(half, "drstack-initialised"), "test\n");
+    const ok = await runEntrypointToEnd({ PGDATA: half, DRSTACK_TLS_DIR: tls.dir, DRSTACK_TLS_TARGET: join(work, "half-tls"), DRSTACK_DATABASE_INIT: "initdb" }, ["touch", ran]);
+    expect(ok.code).toBe(0);
+    expect(existsSync(ran)).toBe(true);
+    rmSync(join(work, "half-volume"), { recursive: true, force: true });
+  });
+
   test("initdb leaves an empty PGDATA to the official image's entrypoint and execs the command", async () => {
     const marker = join(work, "initdb-ran");
     const r = await runEntrypointToEnd(standbyEnv({ DRSTACK_DATABASE_INIT: "initdb" }), ["touch", marker]);
@@ -261,6 +295,8 @@ describe("the standby (DRSTACK_DATABASE_INIT=basebackup)", () => {
     expect(existsSync(join(standbyData, "half-copy"))).toBe(false);
     expect(readdirSync(join(standbyData, ".."))).toEqual(["pgdata"]);
     expect(standby.output()).toContain(`copy complete: ${standbyData} is a standby of 127.0.0.1:${writerLayout.port}`);
+    // pg_basebackup copied the writer's completion marker: a promoted copy restarted with initdb would still start.
+    expect(readFileSync(join(standbyData, "drstack-initialised"), "utf8")).toMatch(/^Initialised by drstack/);
     expect(statSync(standbyData).mode & 0o777).toBe(0o700);
     expect(statSync(join(standbyData, "PG_VERSION")).uid).toBe(serverUserIds().uid);
     // As root (the container) the entrypoint copied the key for the postgres user; the server would refuse it otherwise.
@@ -287,7 +323,10 @@ describe("the standby (DRSTACK_DATABASE_INIT=basebackup)", () => {
       });
       expect(walsender).toMatchObject({ application_name: APPLICATION_NAME, state: "streaming", usename: "drstack_replication", slot_name: SLOT, ssl: true });
       const inspection = await inspectDatabase(c, { appRole: APP_ROLE });
-      expect(inspection).toMatchObject({ inRecovery: false, appLoginAllowed: true, replicas: [{ applicationName: APPLICATION_NAME, state: "streaming" }] });
+      expect(inspection).toMatchObject({ inRecovery: false, appLoginAllowed: true, fenced: false, replicas: [{ applicationName: APPLICATION_NAME, state: "streaming" }] });
+      // The writer's slots, with wal_status (a standby that fell too far behind has its slot "lost").
+      expect(inspection.slots).toEqual([{ slotName: SLOT, active: true, walStatus: "reserved" }]);
+      expect(inspection.walReceiver).toBeUndefined();
       expect(inspection.upstreamHost).toBeUndefined();
       expect(typeof inspection.replicas[0].replayLagBytes).toBe("number");
       expect(databaseState("dc1-db-g1", inspection)).toEqual({ identifier: "dc1-db-g1", status: "available", readReplicas: [APPLICATION_NAME] });
@@ -298,7 +337,8 @@ describe("the standby (DRSTACK_DATABASE_INIT=basebackup)", () => {
       expect(conninfo).toMatch(/sslmode='?verify-full'?/);
       expect(conninfo).toContain(`sslrootcert='${standbyLayout.tlsTarget}/ca.crt'`);
       const inspection = await inspectDatabase(c);
-      expect(inspection).toEqual({ inRecovery: true, upstreamHost: "127.0.0.1", replicas: [] });
+      expect(inspection).toEqual({ inRecovery: true, upstreamHost: "127.0.0.1", replicas: [], fenced: false, slots: [], walReceiver: { status: "streaming", lastMsgReceiptTime: expect.stringMatching(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/) } });
+      expect(Math.abs(Date.parse(inspection.walReceiver!.lastMsgReceiptTime!) - Date.now())).toBeLessThan(120_000);
       expect(databaseState("dc2-db-g1", inspection)).toEqual({ identifier: "dc2-db-g1", status: "available", replicaOf: "127.0.0.1", readReplicas: [] });
       await expect(fenceDatabase(c, APP_ROLE)).rejects.toThrow(/on a standby \(the database is in recovery\)/);
       await expect(withUrl(app(standbyLayout.port), (a) => a.query("INSERT INTO orders VALUES (3, 'x')"))).rejects.toThrow(/read-only transaction/);
@@ -353,11 +393,13 @@ describe("failover: promotion of the standby, fence of the former writer when it
         const receiver = await c.query("SELECT 1 FROM pg_stat_wal_receiver WHERE status = 'streaming'");
         return receiver.rows.length === 0 ? i : undefined;
       });
-      expect(stillReplica).toEqual({ inRecovery: true, upstreamHost: "127.0.0.1", replicas: [] });
+      expect(stillReplica).toMatchObject({ inRecovery: true, upstreamHost: "127.0.0.1", replicas: [], fenced: false });
+      // Its receiver no longer streams (`--health` counts how long).
+      expect(stillReplica.walReceiver?.status).not.toBe("streaming");
       expect(databaseState("dc2-db-g1", stillReplica).replicaOf).toBe("127.0.0.1");
 
       expect(await promoteDatabase(c, { waitSeconds: 60 })).toBe("promoted");
-      expect(await inspectDatabase(c)).toEqual({ inRecovery: false, replicas: [] });
+      expect(await inspectDatabase(c)).toEqual({ inRecovery: false, replicas: [], fenced: false, slots: [] });
       expect(await promoteDatabase(c, { waitSeconds: 60 })).toBe("already-writer");
     });
     await withUrl(app(standbyLayout.port), async (c) => {
@@ -379,7 +421,7 @@ describe("failover: promotion of the standby, fence of the former writer when it
     try {
       await withClient(superuser(writerLayout.port), async (c) => {
         const before = await inspectDatabase(c, { appRole: APP_ROLE });
-        expect(before).toMatchObject({ inRecovery: false, appLoginAllowed: true });
+        expect(before).toMatchObject({ inRecovery: false, appLoginAllowed: true, fenced: false });
 
         // The former writer's last deployed claim (epoch 1) against the peer's after the failover (epoch 2), with the databases as the agent sees them.
         const staleClaim: WriterClaim = { format: WRITER_CLAIM_FORMAT, site: "dc1", activeSite: "dc1", role: "active", databaseMode: "writer", databaseIdentifier: "dc1-db-g1", epoch: 1 };
@@ -394,12 +436,16 @@ describe("failover: promotion of the standby, fence of the former writer when it
         );
         expect(verdict.verdict).toBe("fenced");
 
-        expect(await fenceDatabase(c, APP_ROLE)).toEqual({ terminated: 1, alreadyFenced: false });
+        expect(await fenceDatabase(c, APP_ROLE)).toEqual({ terminated: 1, alreadyFenced: false, walPosition: expect.stringMatching(/^[0-9A-F]+\/[0-9A-F]+$/) });
         await waitFor("the application's session to be ended", async () => (sessionError ? true : undefined), 10_000);
         await expect(session.query("SELECT 1")).rejects.toThrow();
-        expect(await connectError(app(writerLayout.port))).toMatch(/is not permitted to log in/);
-        expect((await inspectDatabase(c, { appRole: APP_ROLE })).appLoginAllowed).toBe(false);
-        expect(await fenceDatabase(c, APP_ROLE)).toEqual({ terminated: 0, alreadyFenced: true });
+        // The application reconnects, reads, and cannot write.
+        await withUrl(app(writerLayout.port), async (a) => {
+          expect((await a.query("SELECT count(*)::int AS n FROM orders")).rows[0]).toEqual({ n: 3 });
+          await expect(a.query("INSERT INTO orders VALUES (99, 'on the fenced writer')")).rejects.toThrow(/cannot execute INSERT in a read-only transaction/);
+        });
+        expect(await inspectDatabase(c, { appRole: APP_ROLE })).toMatchObject({ fenced: true, appLoginAllowed: true });
+        expect(await fenceDatabase(c, APP_ROLE)).toMatchObject({ terminated: 0, alreadyFenced: true });
       });
       // The superuser (the agent) and the replication role still get in.
       await withUrl(superuser(writerLayout.port), (c) => c.query("SELECT 1"));
@@ -407,5 +453,95 @@ describe("failover: promotion of the standby, fence of the former writer when it
     } finally {
       await session.end().catch(() => undefined);
     }
+  });
+});
+
+describe("planned switch-over (failback): the writer is fenced while its rebuilt standby streams from it", () => {
+  const REBUILT_SLOT = "drstack_dc1_g2";
+  const REBUILT_NAME = "dc1_g2";
+  let rebuiltLayout: ServerLayout;
+  let rebuiltData: string;
+
+  test("the fence does not replicate: the standby replays everything the fenced writer wrote, is promoted, and the application logs in and writes there", async () => {
+    // The promoted dc2 is the writer; dc1 is rebuilt as its standby (a new generation, a new volume).
+    const promotedWriter = standbyLayout;
+    rebuiltLayout = await layout("rebuilt");
+    rebuiltData = join(work, "rebuilt-volume", "pgdata");
+    const rebuiltRun = runEntrypoint(
+      {
+        ...standbyEnv(),
+        PGDATA: rebuiltData,
+        DRSTACK_TLS_TARGET: rebuiltLayout.tlsTarget,
+        DRSTACK_UPSTREAM_CONNINFO: `host=127.0.0.1 port=${promotedWriter.port} user=drstack_replication sslmode=verify-full application_name=${REBUILT_NAME}`,
+        DRSTACK_REPLICATION_SLOT: REBUILT_SLOT,
+      },
+      serverCommand(rebuiltData, rebuiltLayout),
+    );
+    runs.push(rebuiltRun);
+    await waitUntilAccepting(rebuiltRun, superuser(rebuiltLayout.port));
+
+    const session = new Client({ connectionString: app(promotedWriter.port) });
+    let sessionError: Error | undefined;
+    session.on("error", (err) => (sessionError = err));
+    await session.connect();
+    await session.query("INSERT INTO orders VALUES (5, 'just before the fence')");
+    let walPosition: string;
+    try {
+      await withClient(superuser(promotedWriter.port), async (c) => {
+        await waitFor("the rebuilt standby streaming", async () => ((await inspectDatabase(c)).replicas.some((r) => r.applicationName === REBUILT_NAME && r.state === "streaming") ? true : undefined));
+        const fence = await fenceDatabase(c, APP_ROLE);
+        expect(fence).toMatchObject({ terminated: 1, alreadyFenced: false });
+        walPosition = fence.walPosition;
+        const fenced = await inspectDatabase(c, { appRole: APP_ROLE });
+        expect(fenced).toMatchObject({ inRecovery: false, fenced: true, appLoginAllowed: true, replicas: [{ applicationName: REBUILT_NAME }] });
+        expect(fenced.slots).toContainEqual({ slotName: REBUILT_SLOT, active: true, walStatus: "reserved" });
+      });
+      await waitFor("the application's old session to be ended", async () => (sessionError ? true : undefined), 10_000);
+      await expect(session.query("SELECT 1")).rejects.toThrow();
+    } finally {
+      await session.end().catch(() => undefined);
+    }
+    // A new session of the application reads and cannot write.
+    await withUrl(app(promotedWriter.port), async (a) => {
+      expect((await a.query("SELECT count(*)::int AS n FROM orders")).rows[0]).toEqual({ n: 5 });
+      await expect(a.query("INSERT INTO orders VALUES (6, 'after the fence')")).rejects.toThrow(/cannot execute INSERT in a read-only transaction/);
+    });
+
+    await withClient(superuser(rebuiltLayout.port), async (c) => {
+      const caughtUp = await waitFor("the rebuilt standby replaying the fenced writer's last WAL", async () => {
+        const p = await replayProgress(c, walPosition);
+        return p.behindBytes !== null && p.behindBytes <= 0 ? p : undefined;
+      });
+      expect(caughtUp.replayLsn).toMatch(/^[0-9A-F]+\/[0-9A-F]+$/);
+      // ALTER SYSTEM is a file on the fenced writer, not WAL: the standby is not fenced.
+      const standbyView = await inspectDatabase(c, { appRole: APP_ROLE });
+      expect(standbyView).toMatchObject({ inRecovery: true, fenced: false, appLoginAllowed: true, walReceiver: { status: "streaming" } });
+      expect(await promoteDatabase(c, { waitSeconds: 60 })).toBe("promoted");
+      expect(await unfenceDatabase(c, APP_ROLE)).toEqual({ readWriteRestored: false, loginRestored: false });
+    });
+    await withUrl(app(rebuiltLayout.port), async (a) => {
+      expect((await a.query("SELECT id FROM orders ORDER BY id")).rows.map((r: { id: number }) => r.id)).toEqual([1, 2, 3, 4, 5]);
+      await a.query("INSERT INTO orders VALUES (6, 'on the new writer after the switch-over')");
+    });
+  });
+
+  test("unfenceDatabase lifts the fence and an older drstack's NOLOGIN, and is idempotent", async () => {
+    // What a fence of drstack before this change left: NOLOGIN, which replicated. The fence makes the superuser's transactions read-only too, unless it asks.
+    await withClient(superuser(standbyLayout.port), async (c) => {
+      await expect(c.query(`ALTER ROLE "${APP_ROLE}" NOLOGIN`)).rejects.toThrow(/read-only transaction/);
+      await c.query("SET default_transaction_read_only = off");
+      await c.query(`ALTER ROLE "${APP_ROLE}" NOLOGIN`);
+    });
+    await withClient(superuser(standbyLayout.port), async (c) => {
+      expect(await inspectDatabase(c, { appRole: APP_ROLE })).toMatchObject({ fenced: true, appLoginAllowed: false });
+      expect(await unfenceDatabase(c, APP_ROLE)).toEqual({ readWriteRestored: true, loginRestored: true });
+      expect(await inspectDatabase(c, { appRole: APP_ROLE })).toMatchObject({ fenced: false, appLoginAllowed: true });
+      expect(await unfenceDatabase(c, APP_ROLE)).toEqual({ readWriteRestored: false, loginRestored: false });
+    });
+    await withUrl(app(standbyLayout.port), (a) => a.query("INSERT INTO orders VALUES (7, 'unfenced')"));
+    await withClient(superuser(writerLayout.port), async (c) => {
+      // The former writer dc1 (fenced above) stays fenced: nothing but its agent's unfence lifts it.
+      expect((await inspectDatabase(c, { appRole: APP_ROLE })).fenced).toBe(true);
+    });
   });
 });

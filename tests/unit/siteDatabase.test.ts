@@ -10,26 +10,28 @@ describe("databaseState", () => {
         { applicationName: "primary_g2", state: "streaming", replayLagBytes: 0 },
         { applicationName: "primary_g3", state: "catchup", replayLagBytes: null },
       ],
+      fenced: false,
+      slots: [],
     });
     expect(state).toEqual({ identifier: "dc1-db-g1", status: "available", readReplicas: ["primary_g2", "primary_g3"] });
     expect("replicaOf" in state).toBe(false);
   });
 
   test("a standby is a replica of its upstream, and still one when it does not know which", () => {
-    expect(databaseState("dc2-db-g1", { inRecovery: true, upstreamHost: "db.dc1.shop.example.ch", replicas: [] })).toEqual({
+    expect(databaseState("dc2-db-g1", { inRecovery: true, upstreamHost: "db.dc1.shop.example.ch", replicas: [], fenced: false, slots: [] })).toEqual({
       identifier: "dc2-db-g1",
       status: "available",
       replicaOf: "db.dc1.shop.example.ch",
       readReplicas: [],
     });
-    expect(databaseState("dc2-db-g1", { inRecovery: true, replicas: [] }).replicaOf).toBe(UNKNOWN_UPSTREAM);
+    expect(databaseState("dc2-db-g1", { inRecovery: true, replicas: [], fenced: false, slots: [] }).replicaOf).toBe(UNKNOWN_UPSTREAM);
   });
 
   test("drives the fencing checks: a claimed writer whose database is in recovery is a contradiction", () => {
     const claim = { format: WRITER_CLAIM_FORMAT, site: "dc2", activeSite: "dc2", role: "active", databaseMode: "writer", databaseIdentifier: "dc2-db-g1", epoch: 2 } as const;
-    const standby = databaseState("dc2-db-g1", { inRecovery: true, replicas: [] });
+    const standby = databaseState("dc2-db-g1", { inRecovery: true, replicas: [], fenced: false, slots: [] });
     expect(ownDatabaseContradiction(claim, { ok: true, value: standby })).toMatch(/still a replica of/);
-    const promoted = databaseState("dc2-db-g1", { inRecovery: false, replicas: [] });
+    const promoted = databaseState("dc2-db-g1", { inRecovery: false, replicas: [], fenced: false, slots: [] });
     expect(ownDatabaseContradiction(claim, { ok: true, value: promoted })).toBeUndefined();
   });
 });
