@@ -38,15 +38,18 @@ export function renderFailoverAllowList(): string {
     const paths = [
       ...allowance.paths.map((path) => {
         const direction = allowance.directions?.[path];
-        return `\`${path}\`${direction ? ` (${describeDirection(direction)})` : ""}`;
+        const only = (what: string, names: readonly string[] | undefined) =>
+          names === undefined ? "" : ` (only the ${what}${names.length === 1 ? "" : "s"} ${names.map((name) => `\`${name}\``).join(", ")})`;
+        const filter = path === "envs" ? only("entry", allowance.envs).replace("entrys", "entries") : path === "labels" ? only("label", allowance.labels) : "";
+        return `\`${path}\`${direction ? ` (${describeDirection(direction)})` : ""}${filter}`;
       }),
       ...(allowance.presence ? [`the resource itself (${allowance.presence === "removal or addition" ? "removed or added" : `${allowance.presence} only`})`] : []),
     ].join(", ");
-    const envs = allowance.envs ? ` (only the entr${allowance.envs.length === 1 ? "y" : "ies"} ${allowance.envs.map((env) => `\`${env}\``).join(", ")})` : "";
+
     const replaced = allowance.replaces ? "; replaces the resource" : "";
     const type = allowance.names ? `\`${allowance.type}\` named \`${allowance.names.source}\`` : `\`${allowance.type}\``;
     // A name pattern may hold `|`, which would end the cell.
-    return `| ${markdownCell(type)} | ${markdownCell(`${paths}${envs}${replaced}`)} | ${markdownCell(allowance.why)} |`;
+    return `| ${markdownCell(type)} | ${markdownCell(`${paths}${replaced}`)} | ${markdownCell(allowance.why)} |`;
   });
   return ["| resource type | inputs that may change | why |", "|---|---|---|", ...rows].join("\n");
 }

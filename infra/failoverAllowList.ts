@@ -42,6 +42,8 @@ export interface FailoverAllowance {
   replaces?: true;
   /** For a Docker container's `envs` (one list, set as a whole): the entries, by name, that may change; a change of any other entry is not allowed. */
   envs?: readonly string[];
+  /** For a Docker container's `labels`: the labels, by name, that may change; a change of any other label is not allowed. */
+  labels?: readonly string[];
   /** Why the change is a role change, in one sentence for README. */
   why: string;
 }
@@ -130,11 +132,12 @@ export const FAILOVER_ALLOW_LIST: readonly FailoverAllowance[] = [
   {
     type: DOCKER_CONTAINER,
     names: /^(primary|secondary)-agent-container$/,
-    paths: ["envs"],
+    paths: ["envs", "labels"],
     envs: ["DRSTACK_BACKUPS_SCHEDULED"],
+    labels: ["drstack.writer-epoch"],
     replaces: true,
     why:
-      "schedules (Docker site): the site agent runs the scheduled backups only where the writer is (DRSTACK_BACKUPS_SCHEDULED); the container is replaced, " +
+      "schedules (Docker site): the site agent runs the scheduled backups only where the writer is (DRSTACK_BACKUPS_SCHEDULED), and changes only once the new claim was written (its drstack.writer-epoch label); the container is replaced, " +
       "as the Docker provider updates only restart policy, memory and CPU in place (terraform-provider-docker PR #236)",
   },
   {
@@ -232,6 +235,17 @@ export function describeDirection(direction: FailoverDirection): string {
   return typeof direction === "string" ? `${direction} only` : `${JSON.stringify(direction.from)} to ${JSON.stringify(direction.to)} only`;
 }
 
+/** Whether the labels that differ (by name, in a list of { label, value }) are all ones allowed. */
+function onlyAllowedLabels(allowed: readonly string[], before: unknown, after: unknown): boolean {
+  const byName = (list: unknown) =>
+    new Map((Array.isArray(list) ? list : []).map((entry) => [String((entry as { label?: unknown }).label), JSON.stringify((entry as { value?: unknown }).value)]));
+  const was = byName(before);
+  const now = byName(after);
+  const names = new Set([...was.keys(), ...now.keys()]);
+  const changed = [...names].filter((name) => was.get(name) !== now.get(name));
+  return changed.length > 0 && changed.every((name) => allowed.includes(name));
+}
+
 /**
  * Whether a change of `path` makes the provider replace (delete and
  * re-create) a resource of `type` rather than update it: a Docker container
@@ -252,6 +266,9 @@ export function replacesResource(type: string, path: string): boolean {
 
 /** Whether the env entries that differ are all ones the allowance names. */
 function onlyAllowedEnvs(allowance: FailoverAllowance, path: string, before: unknown, after: unknown): boolean {
+  if (path === "labels" && allowance.labels !== undefined) {
+    return onlyAllowedLabels(allowance.labels, before, after);
+  }
   if (allowance.envs === undefined || path !== "envs") {
     return true;
   }

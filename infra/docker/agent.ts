@@ -6,6 +6,7 @@ import { BackupSettings } from "../config";
 import { DataClassPolicy } from "../dataClasses";
 import { TierObjectives } from "../tiers";
 import { SiteName } from "../roles";
+import { goDuration } from "./durations";
 import { siteContainerName, MINIO_BACKUP_USER, MINIO_PEER_READER_USER } from "./naming";
 
 /** The agent's script in the backup image (dist/lambdas/backup/ is copied to /var/task). */
@@ -79,6 +80,8 @@ export interface SiteAgentArgs {
   tiers: TierObjectives;
   /** Check the peer's copies only once the peer exists. */
   checkPeer: boolean;
+  /** The writer claim's epoch, once the claim container exited 0 (SiteStorage.writtenClaimEpoch). */
+  writtenClaimEpoch: pulumi.Input<string>;
 }
 
 /**
@@ -156,8 +159,9 @@ export class SiteAgent extends pulumi.ComponentResource {
         uploads: [{ file: CA_FILE, content: args.caCertificate }],
         volumes: [{ volumeName: state.name, containerPath: AGENT_STATE_DIR }],
         networksAdvanced: [{ name: args.networkName }],
-        healthcheck: { tests: ["CMD", "node", AGENT_SCRIPT, "--health"], interval: `${args.guardIntervalSeconds}s`, timeout: "10s", retries: 3 },
-        labels: [{ label: "drstack.site", value: args.site }],
+        healthcheck: { tests: ["CMD", "node", AGENT_SCRIPT, "--health"], interval: goDuration(args.guardIntervalSeconds), timeout: goDuration(10), retries: 3 },
+        // The claim this agent acts on was written: a failed claim writer leaves the agent as it was.
+        labels: [{ label: "drstack.site", value: args.site }, { label: "drstack.writer-epoch", value: args.writtenClaimEpoch }],
       },
       { parent: this, deleteBeforeReplace: true },
     );

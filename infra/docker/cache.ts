@@ -1,6 +1,7 @@
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import { SiteName } from "../roles";
+import { goDuration } from "./durations";
 import { cacheVolumeName, siteContainerName } from "./naming";
 
 export const CACHE_PORT = 6379;
@@ -39,7 +40,7 @@ export class SiteCache extends pulumi.ComponentResource {
         networksAdvanced: [{ name: args.networkName }],
         // redis-cli reads the password from REDISCLI_AUTH, not from its command line.
         envs: pulumi.output(args.password).apply((password) => [`REDISCLI_AUTH=${password}`]),
-        healthcheck: { tests: ["CMD", "redis-cli", "ping"], interval: "10s", timeout: "5s", retries: 5 },
+        healthcheck: { tests: ["CMD", "redis-cli", "ping"], interval: goDuration(10), timeout: goDuration(5), retries: 5 },
         labels: [{ label: "drstack.site", value: args.site }],
       },
       { ...child, deleteBeforeReplace: true },

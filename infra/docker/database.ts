@@ -3,6 +3,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { SiteName } from "../roles";
 import { retiredGenerations } from "../sitePlan";
 import { databaseContainerName, databaseVolumeName, REPLICATION_ROLE, replicationSlotName } from "./naming";
+import { goDuration } from "./durations";
 import { siteScript } from "./siteScripts";
 import { SiteAddresses } from "./config";
 
@@ -114,8 +115,9 @@ export class SiteDatabase extends pulumi.ComponentResource {
             `DRSTACK_APP_PASSWORD=${app}`,
           ]),
         uploads: [
-          { file: "/drstack/postgres-entrypoint.sh", content: siteScript("postgresEntrypoint"), executable: true },
-          { file: "/docker-entrypoint-initdb.d/drstack-init.sh", content: siteScript("postgresInit"), executable: true },
+          { file: "/drstack/postgres-entrypoint.sh", content: siteScript("postgresEntrypoint"), executable: true, permissions: "0755" },
+          // 0755, not the provider's 0744 for `executable`: the image runs init files as postgres and sources one it cannot execute.
+          { file: "/docker-entrypoint-initdb.d/drstack-init.sh", content: siteScript("postgresInit"), executable: true, permissions: "0755" },
           { file: CA_FILE, content: args.tls.ca },
           { file: `${UPLOADED_TLS_DIR}/server.crt`, content: args.tls.cert },
           { file: `${UPLOADED_TLS_DIR}/server.key`, content: args.tls.key },
@@ -123,7 +125,7 @@ export class SiteDatabase extends pulumi.ComponentResource {
         volumes: [{ volumeName: volumes[args.generation].name, containerPath: PGDATA_MOUNT }],
         networksAdvanced: [{ name: args.networkName, aliases: [args.addresses[args.site].databaseHost] }],
         ports: [{ internal: 5432, external: args.port, ip: args.publishAddress }],
-        healthcheck: { tests: ["CMD", "pg_isready", "-U", "postgres", "-d", "postgres"], interval: "10s", timeout: "5s", retries: 6, startPeriod: "10m" },
+        healthcheck: { tests: ["CMD", "pg_isready", "-U", "postgres", "-d", "postgres"], interval: "10s", timeout: "5s", retries: 6, startPeriod: goDuration(600) },
         // A fast shutdown writes a checkpoint; the default 10 s kill would make every restart a crash recovery.
         stopTimeout: 120,
         stopSignal: "SIGINT",

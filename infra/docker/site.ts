@@ -185,6 +185,7 @@ export async function deployDockerSite(config: DockerDrConfig, drPosture: DrPost
       dataClasses: config.dataClasses,
       tiers: config.tiers,
       checkPeer: config.peerProvisioned,
+      writtenClaimEpoch: storage.writtenClaimEpoch,
     },
     { ...opts, dependsOn: [storage] },
   );

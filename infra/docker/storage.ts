@@ -57,6 +57,8 @@ export class SiteStorage extends pulumi.ComponentResource {
   readonly server: docker.Container;
   readonly setup: docker.Container;
   readonly claimWriter: docker.Container;
+  /** The claim this site's `up` wrote, once its writer exited 0: the agent takes it as an input, so it changes only then. */
+  readonly writtenClaimEpoch: pulumi.Output<string>;
 
   constructor(name: string, args: SiteStorageArgs, opts: pulumi.ComponentResourceOptions) {
     super("drstack:docker:SiteStorage", name, {}, opts);
@@ -95,7 +97,7 @@ export class SiteStorage extends pulumi.ComponentResource {
     );
 
     const clientUploads = [
-      { file: SETUP_SCRIPT, content: siteScript("storageSetup"), executable: true },
+      { file: SETUP_SCRIPT, content: siteScript("storageSetup"), executable: true, permissions: "0755" },
       { file: CLIENT_CA_FILE, content: args.tls.ca },
     ];
     const connection = (password: string) => [
@@ -105,7 +107,7 @@ export class SiteStorage extends pulumi.ComponentResource {
       `DRSTACK_CA_FILE=${CLIENT_CA_FILE}`,
       `DRSTACK_FENCING_BUCKET=${this.fencingBucketName}`,
     ];
-    this.setup = oneShotContainer(
+    const setup = oneShotContainer(
       `${name}-setup`,
       {
         name: siteContainerName(args.namePrefix, args.site, "storage-setup"),
@@ -138,7 +140,8 @@ export class SiteStorage extends pulumi.ComponentResource {
       },
       { ...child, dependsOn: [this.server] },
     );
-    this.claimWriter = oneShotContainer(
+    this.setup = setup.container;
+    const claimWriter = oneShotContainer(
       `${name}-claim`,
       {
         name: siteContainerName(args.namePrefix, args.site, "writer-claim"),
@@ -151,6 +154,8 @@ export class SiteStorage extends pulumi.ComponentResource {
       },
       { ...child, dependsOn: [this.setup] },
     );
+    this.claimWriter = claimWriter.container;
+    this.writtenClaimEpoch = pulumi.all([setup.succeeded, claimWriter.succeeded]).apply(() => String(args.claim.epoch));
     this.registerOutputs({ backupBucketName: this.backupBucketName, fencingBucketName: this.fencingBucketName });
   }
 }

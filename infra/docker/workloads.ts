@@ -2,6 +2,7 @@ import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import { SiteName } from "../roles";
 import { TierReplicas } from "../workloadReplicas";
+import { goDuration } from "./durations";
 import { appContainerName } from "./naming";
 
 export interface SiteWorkloadsArgs {
@@ -46,7 +47,7 @@ export class SiteWorkloads extends pulumi.ComponentResource {
           name: appContainerName(args.namePrefix, args.site, "web", index),
           ...(args.webCommand.length > 0 ? { command: args.webCommand } : {}),
           ports: [{ internal: args.containerPort, external: args.webHostPort + index, ip: args.webBindAddress }],
-          healthcheck: { tests: ["CMD", ...args.healthCommand], interval: "15s", timeout: "5s", retries: 3, startPeriod: "60s" },
+          healthcheck: { tests: ["CMD", ...args.healthCommand], interval: goDuration(15), timeout: goDuration(5), retries: 3, startPeriod: goDuration(60) },
           labels: [{ label: "drstack.site", value: args.site }, { label: "drstack.tier", value: "web" }],
         },
         { parent: this, deleteBeforeReplace: true },

@@ -37,7 +37,7 @@ describe("the failover allow-list table", () => {
   test("says which Docker containers a flip replaces and which env entries it may change", () => {
     const table = renderFailoverAllowList();
     expect(table).toContain("| `docker:index/container:Container` named `^(primary\\|secondary)-storage-claim$` | `envs` (only the entry `DRSTACK_WRITER_CLAIM`); replaces the resource |");
-    expect(table).toContain("`envs` (only the entry `DRSTACK_BACKUPS_SCHEDULED`); replaces the resource");
+    expect(table).toContain("`envs` (only the entry `DRSTACK_BACKUPS_SCHEDULED`), `labels` (only the label `drstack.writer-epoch`); replaces the resource");
     expect(table).toContain("| the resource itself (removed or added) |");
   });
 });

@@ -3,6 +3,7 @@ import * as path from "path";
 import { PROJECT_ROOT } from "../../infra/configSchema";
 import { parseDockerConfig } from "../../infra/docker/config";
 import { databaseInitialisation } from "../../infra/docker/database";
+import { goDuration } from "../../infra/docker/durations";
 import { parseSiteConfig } from "../../infra/siteConfig";
 import { SITES } from "../../infra/roles";
 import { writerEpoch } from "../../infra/sitePlan";
@@ -183,6 +184,17 @@ describe.each(SITES)("the Docker example's %s stack under the mock runtime", (st
     }
   });
 
+  test("the scripts run as uploaded: 0755, since the provider's `executable` gives 0744 and the image runs init files as postgres", () => {
+    const database = named(evaluation, "-database-server");
+    const scripts = revealed<Array<{ file: string; permissions?: string }>>(database.inputs.uploads).filter((upload) => upload.file.endsWith(".sh"));
+    expect(scripts.map((upload) => upload.permissions)).toEqual(["0755", "0755"]);
+  });
+
+  test("the agent changes only once the claim was written: it takes the claim writer's success as an input", () => {
+    const labels = named(evaluation, "-agent-container").inputs.labels as Array<{ label: string; value: string }>;
+    expect(labels).toContainEqual({ label: "drstack.writer-epoch", value: String(writerEpoch("primary", { primary: 1, secondary: 1 })) });
+  });
+
   test("one-shot containers are attached and may stop (mustRun false), and are kept: attach with rm fails the provider's read (kreuzwerker/terraform-provider-docker #639)", () => {
     const oneShots = resourcesOfType(evaluation, CONTAINER).filter((container) => container.inputs.attach === true);
     expect(oneShots.map((container) => container.name).sort()).toEqual([`${stack}-storage-claim`, `${stack}-storage-setup`]);
@@ -300,3 +312,27 @@ describe("Route 53 for a Docker pair: an AWS account for DNS only", () => {
     expect(resourcesOfType(evaluation, "cloudflare:index/loadBalancer:LoadBalancer")).toHaveLength(0);
   });
 });
+
+describe("health check durations are written as Go prints them, so the provider's read-back shows no change", () => {
+  test("goDuration matches time.Duration's String for seconds, minutes and hours", () => {
+    expect([0, 5, 59, 60, 61, 600, 3600, 3725].map(goDuration)).toEqual(["0s", "5s", "59s", "1m0s", "1m1s", "10m0s", "1h0m0s", "1h2m5s"]);
+  });
+
+  test("every container's health check durations are canonical", async () => {
+    const evaluation = await evaluateIn(DOCKER_EXAMPLE, "primary", { dockerGuardIntervalSeconds: "120" });
+    for (const container of resourcesOfType(evaluation, CONTAINER)) {
+      const check = container.inputs.healthcheck as Record<string, unknown> | undefined;
+      for (const field of ["interval", "timeout", "startPeriod"]) {
+        const value = check?.[field];
+        if (typeof value === "string") expect({ container: container.name, field, value, canonical: goDuration(goSeconds(value)) === value }).toMatchObject({ canonical: true });
+      }
+    }
+    expect((named(evaluation, "-agent-container").inputs.healthcheck as { interval: string }).interval).toBe("2m0s");
+  });
+});
+
+function goSeconds(value: string): number {
+  const match = /^(?:(\d+)h)?(?:(\d+)m)?(\d+)s$/.exec(value);
+  if (!match) throw new Error(`not a Go duration: ${value}`);
+  return Number(match[1] ?? 0) * 3600 + Number(match[2] ?? 0) * 60 + Number(match[3]);
+}
