@@ -8,9 +8,17 @@
  *    fatal), and this site's database (lambdas/site/database.ts);
  * 2. promote: the stack rewrote writer-claim.json to make this site the writer
  *    (a failover `pulumi up`), the database is still a replica, and the peer
- *    cannot be the writer at an equal or higher epoch: promote it;
+ *    cannot be the writer at an equal or higher epoch: promote it. In a
+ *    planned switch-over (the peer is reachable and its claim says its
+ *    database is fenced) only once the peer's agent has fenced it and this
+ *    standby replayed the WAL position it recorded (fenced-wal.json), so no
+ *    write the application made on the peer is lost; then lift any fence the
+ *    promoted database carries (unfenceDatabase);
  * 3. decide (lambdas/core/fencing.ts decide()), then act: write the fence
- *    marker first, then fence the database (its application role NOLOGIN);
+ *    marker first, then fence the database (every transaction read-only, the
+ *    application's sessions ended; lambdas/site/database.ts says what that
+ *    does and does not stop) and record its WAL position in fenced-wal.json;
+ *    a site whose verdict is writer and whose database is fenced is unfenced;
  * 4. start the job that is due, if any, when the stack schedules backups here
  *    (DRSTACK_BACKUPS_SCHEDULED) and the decision lets backups run. One job at
  *    a time, in the background, so a long backup never delays the guard. A
@@ -37,8 +45,21 @@ import { checkDatabaseName, DataClass, DEFAULT_DATA_CLASS, parseDataClass, parse
 import { scratchServers } from "../core/scratchServers";
 import { runVerify } from "../core/verify";
 import { backupOptions, drillOptions, Settings, verifyOptions } from "../settings";
-import { fencingBucket, FencingBucket, readFencingObjects, writeFenceMarkerObject } from "./claims";
-import { connectSiteDatabase, databaseState, fenceDatabase, inspectDatabase, promoteDatabase } from "./database";
+import { FENCED_WAL_FORMAT, FencedWal, fencingBucket, FencingBucket, readFencedWal, readFencingObjects, writeFencedWalObject, writeFenceMarkerObject } from "./claims";
+import {
+  connectSiteDatabase,
+  databaseState,
+  FenceResult,
+  fenceDatabase,
+  inspectDatabase,
+  promoteDatabase,
+  ReplayProgress,
+  replayProgress,
+  SlotInspection,
+  unfenceDatabase,
+  UnfenceResult,
+  WalReceiverInspection,
+} from "./database";
 import { isTimeZone, latestRun, nextRun, ParsedSchedule, parseSchedule } from "./schedule";
 
 export const DEFAULT_GUARD_INTERVAL_SECONDS = 30;
@@ -216,7 +237,7 @@ export async function parseAgentConfig(env: NodeJS.ProcessEnv): Promise<AgentCon
   };
   const databaseAdminUrl = requireEnv(env, AGENT_ENV.databaseAdminUrl, "the superuser URL of this site's database, postgres://postgres:<password>@db.<site>:5432/postgres?sslmode=verify-full&sslrootcert=/drstack/tls/ca.crt");
   if (!/^postgres(ql)?:\/\//.test(databaseAdminUrl)) throw new UsageError(`${AGENT_ENV.databaseAdminUrl} must be a postgres:// URL (got a URL of another scheme).`);
-  const appRole = requireEnv(env, AGENT_ENV.appRole, "the application's login role, which the fence turns NOLOGIN");
+  const appRole = requireEnv(env, AGENT_ENV.appRole, "the application's login role, whose sessions the fence ends (they reconnect read-only)");
 
   const intervalText = env[AGENT_ENV.guardIntervalSeconds]?.trim();
   const intervalSeconds = intervalText ? Number(intervalText) : DEFAULT_GUARD_INTERVAL_SECONDS;
@@ -263,7 +284,8 @@ export async function parseAgentConfig(env: NodeJS.ProcessEnv): Promise<AgentCon
  * The database to fence, if any. decide() holds back a stop while the former
  * writer still has a standby streaming from it (stopPlan: RDS stops no
  * instance with read replicas). A Docker site's fence stops no server: it
- * ends the application's logins and leaves replication running, so a standby
+ * makes the application's transactions read-only with a setting that does
+ * not replicate (ALTER SYSTEM), ends its sessions and leaves replication running, so a standby
  * catching up before its promotion (failback, README) is no reason to leave
  * the application writing beside it. Every other deferral (the database
  * cannot be described or was not found) still waits for the next tick.
@@ -341,13 +363,31 @@ export interface PromotionPlan {
   reason: string;
 }
 
+/** What a planned switch-over waits for: the peer's fenced WAL position, and how far this standby replayed towards it. */
+export interface SwitchoverEvidence {
+  fencedWal: Lookup<FencedWal>;
+  /** This standby's replay against fencedWal's walPosition; absent when there is no record to compare with. */
+  replay?: Lookup<ReplayProgress>;
+}
+
+/** A reachable peer whose claim says its database is fenced: it was demoted first (README, "Failback on Docker" step 2), a planned switch-over. */
+export function plannedSwitchover(peer: FencingState): WriterClaim | undefined {
+  const c = peer.claim.ok ? peer.claim.value : undefined;
+  return c !== undefined && !claimsWriter(c) && c.databaseMode === "fenced" ? c : undefined;
+}
+
 /**
  * Whether this site's database is to be promoted now: the claim says writer,
  * the site is not fenced, the database is still a replica, and the peer
- * cannot be the writer at an equal or higher epoch (unreachable, no claim, not
- * a writer claim, or a lower epoch).
+ * cannot be the writer at an equal or higher epoch: unreachable (the
+ * survivor acts alone), no claim, a claim that is not a writer's, or a writer
+ * claim at a lower epoch (its agent fences itself, as the AWS guard does).
+ * When the reachable peer's claim says its database is fenced (a planned
+ * switch-over), only once its agent has fenced it at that claim's epoch
+ * (fenced-wal.json) and this standby has replayed up to the WAL position it
+ * recorded: promoting earlier would lose the writes in between.
  */
-export function promotionPlan(own: FencingState, peer: FencingState, database: Lookup<DatabaseState>): PromotionPlan {
+export function promotionPlan(own: FencingState, peer: FencingState, database: Lookup<DatabaseState>, switchover?: SwitchoverEvidence): PromotionPlan {
   const no = (reason: string): PromotionPlan => ({ promote: false, reason });
   if (!own.claim.ok || own.claim.value === undefined) return no("this site's claim is unreadable or missing");
   const claim = own.claim.value;
@@ -360,6 +400,24 @@ export function promotionPlan(own: FencingState, peer: FencingState, database: L
   if (!peer.claim.ok) return { promote: true, reason: `the claim says writer at epoch ${claim.epoch} and the peer is unreachable (${peer.claim.problem})` };
   const peerClaim = peer.claim.value;
   if (peerClaim === undefined) return { promote: true, reason: `the claim says writer at epoch ${claim.epoch} and the peer has no claim` };
+  if (plannedSwitchover(peer) !== undefined) {
+    const wait = (why: string) => no(`planned switch-over: the peer's claim (epoch ${peerClaim.epoch}) says its database is fenced; promotion waits until ${why}`);
+    const fenced = switchover?.fencedWal;
+    if (fenced === undefined) return wait("the peer's fenced-wal.json is read");
+    if (!fenced.ok) return wait(`the peer's fenced-wal.json can be read (${fenced.problem})`);
+    const record = fenced.value;
+    if (record === undefined) return wait("the peer's agent has fenced its database and written fenced-wal.json");
+    if (record.site !== peerClaim.site) return wait(`the peer's fenced-wal.json is its own (it names site ${record.site}, not ${peerClaim.site})`);
+    if (record.epoch !== peerClaim.epoch) return wait(`the peer's agent has fenced its database under its claim's epoch ${peerClaim.epoch} (fenced-wal.json is of epoch ${record.epoch})`);
+    const replay = switchover?.replay;
+    if (replay === undefined) return wait(`this standby's replay is compared with ${record.walPosition}`);
+    if (!replay.ok) return wait(`this standby's replay can be compared with ${record.walPosition} (${replay.problem})`);
+    const progress = replay.value;
+    if (progress === undefined || progress.behindBytes === null || progress.behindBytes > 0) {
+      return wait(`this standby has replayed the fenced writer's WAL up to ${record.walPosition} (replayed ${progress?.replayLsn ?? "nothing"}${progress?.behindBytes ? `, ${progress.behindBytes} bytes behind` : ""})`);
+    }
+    return { promote: true, reason: `the claim says writer at epoch ${claim.epoch}, the peer fenced its database at epoch ${record.epoch} and this standby replayed its WAL up to ${record.walPosition} (planned switch-over)` };
+  }
   if (!claimsWriter(peerClaim)) return { promote: true, reason: `the claim says writer at epoch ${claim.epoch} and the peer is ${peerClaim.role} with a ${peerClaim.databaseMode} database` };
   if (peerClaim.epoch < claim.epoch) return { promote: true, reason: `the claim says writer at epoch ${claim.epoch}, above the peer's writer claim at epoch ${peerClaim.epoch}` };
   return no(`the peer claims the writer at epoch ${peerClaim.epoch}, not below this site's ${claim.epoch}: promoting would make two writers`);
@@ -404,8 +462,10 @@ export interface AgentStatus {
   peerUnreachable: boolean;
   inconsistent: boolean;
   reasons: string[];
-  database?: DatabaseState;
+  database?: SiteDatabaseState;
   databaseProblem?: string;
+  /** Since when this standby's WAL receiver has not been streaming (`--health` fails after HEALTH_INTERVALS guard intervals). */
+  walReceiverNotStreamingSince?: string;
   /** What this tick changed, and what it tried and could not. */
   actions: string[];
   actionFailures: string[];
@@ -422,13 +482,27 @@ export interface LogEntry {
   [field: string]: unknown;
 }
 
+/** The database as fencing sees it, with what the status file and `--health` report beside it. */
+export interface SiteDatabaseState extends DatabaseState {
+  /** Every transaction is read-only (the fence), or the application role has no LOGIN (an older drstack's fence). */
+  fenced?: boolean;
+  /** A standby's WAL receiver. */
+  walReceiver?: WalReceiverInspection;
+  /** Its physical replication slots, with wal_status. */
+  slots?: SlotInspection[];
+}
+
 export interface SiteDatabase {
-  /** The database as fencing sees it (a replica has replicaOf; a fenced one is "stopped"). */
-  inspect(identifier: string): Promise<Lookup<DatabaseState>>;
+  /** The database as fencing sees it (a replica has replicaOf). */
+  inspect(identifier: string): Promise<Lookup<SiteDatabaseState>>;
   /** False when it already took writes (promoted by someone else in between). */
   promote(): Promise<boolean>;
-  /** Turns the application role's LOGIN off and ends its sessions; says whether it was off already and how many sessions it ended. */
-  fence(): Promise<{ alreadyFenced: boolean; terminated: number }>;
+  /** Makes every transaction read-only and ends the application's sessions; says whether it was fenced already, how many sessions it ended and the WAL position after. */
+  fence(): Promise<FenceResult>;
+  /** Lifts the fence (and an older drstack's NOLOGIN). */
+  unfence(): Promise<UnfenceResult>;
+  /** How far this standby replayed towards a WAL position. */
+  replayProgress(walPosition: string): Promise<ReplayProgress>;
 }
 
 export interface AgentDeps {
@@ -437,6 +511,10 @@ export interface AgentDeps {
   readOwn(): Promise<FencingState>;
   readPeer(): Promise<FencingState>;
   writeMarker(marker: FenceMarker): Promise<void>;
+  /** fenced-wal.json in this site's fencing bucket, and in the peer's. */
+  readOwnFencedWal(): Promise<Lookup<FencedWal>>;
+  readPeerFencedWal(): Promise<Lookup<FencedWal>>;
+  writeFencedWal(record: FencedWal): Promise<void>;
   database: SiteDatabase;
   /** Runs one job to its end; resolves with a one-line result, rejects when it failed. */
   runJob(job: AgentJob, slot: Date, epoch: number): Promise<string>;
@@ -451,6 +529,8 @@ export interface AgentState {
   history: { at: string; action: string }[];
   running?: { key: string; done: Promise<void> };
   lastStatus?: AgentStatus;
+  /** Since when the standby's WAL receiver has not been streaming. */
+  walReceiverNotStreamingSince?: Date;
 }
 
 export function initialState(previous?: AgentStatus, startedAt: Date = new Date()): AgentState {
@@ -461,7 +541,13 @@ export function initialState(previous?: AgentStatus, startedAt: Date = new Date(
     jobs[key] = last.outcome === "running" ? { ...last, outcome: "failed", detail: "the agent stopped while it ran" } : last;
   }
   const since = previous?.watchingSince ? new Date(previous.watchingSince) : undefined;
-  return { jobs, history: [...(previous?.history ?? [])], watchingSince: since && !Number.isNaN(since.getTime()) && since < startedAt ? since : startedAt };
+  const notStreaming = previous?.walReceiverNotStreamingSince ? new Date(previous.walReceiverNotStreamingSince) : undefined;
+  return {
+    jobs,
+    history: [...(previous?.history ?? [])],
+    watchingSince: since && !Number.isNaN(since.getTime()) && since < startedAt ? since : startedAt,
+    ...(notStreaming && !Number.isNaN(notStreaming.getTime()) ? { walReceiverNotStreamingSince: notStreaming } : {}),
+  };
 }
 
 export interface TickResult {
@@ -472,7 +558,7 @@ export interface TickResult {
 }
 
 export interface Observation {
-  own: SiteObservation;
+  own: SiteObservation & { database: Lookup<SiteDatabaseState> };
   peer: SiteObservation;
   ownFencing: FencingState;
   peerFencing: FencingState;
@@ -483,7 +569,7 @@ export async function observe(deps: AgentDeps): Promise<Observation> {
   const ownFencing: FencingState = { ...ownRead, claim: checkClaimSite(ownRead.claim, deps.config.site, AGENT_ENV.fencingBucket) };
   const peerFencing: FencingState = { ...peerRead, claim: checkClaimSite(peerRead.claim, deps.config.peerSite, AGENT_ENV.peerFencingBucket) };
   const identifier = ownFencing.claim.ok ? ownFencing.claim.value?.databaseIdentifier : undefined;
-  const database: Lookup<DatabaseState> = identifier ? await deps.database.inspect(identifier) : { ok: false, problem: "no claim names this site's database" };
+  const database: Lookup<SiteDatabaseState> = identifier ? await deps.database.inspect(identifier) : { ok: false, problem: "no claim names this site's database" };
   return {
     own: { ...ownFencing, database },
     peer: { ...peerFencing, database: peerDatabaseFromClaim(peerFencing.claim) },
@@ -531,6 +617,24 @@ function remember(state: AgentState, at: Date, action: string): void {
   if (state.history.length > HISTORY_LENGTH) state.history.splice(0, state.history.length - HISTORY_LENGTH);
 }
 
+/**
+ * The peer's fenced-wal.json and this standby's replay towards it, read only
+ * when a planned switch-over is in question (this site's claim says writer,
+ * its database follows, the reachable peer's claim says fenced).
+ */
+export async function switchoverEvidence(deps: Pick<AgentDeps, "readPeerFencedWal" | "database">, obs: Observation): Promise<SwitchoverEvidence | undefined> {
+  const own = obs.ownFencing.claim.ok ? obs.ownFencing.claim.value : undefined;
+  const database = obs.own.database;
+  if (own === undefined || !claimsWriter(own) || !database.ok || database.value?.replicaOf === undefined || plannedSwitchover(obs.peerFencing) === undefined) return undefined;
+  const fencedWal = await deps.readPeerFencedWal();
+  if (!fencedWal.ok || fencedWal.value === undefined) return { fencedWal };
+  try {
+    return { fencedWal, replay: { ok: true, value: await deps.database.replayProgress(fencedWal.value.walPosition) } };
+  } catch (err) {
+    return { fencedWal, replay: { ok: false, problem: errorMessage(err) } };
+  }
+}
+
 /** One pass of the guard: observe, promote, decide, act, start a due job, report. */
 export async function tick(deps: AgentDeps, state: AgentState): Promise<TickResult> {
   const now = deps.now();
@@ -558,19 +662,35 @@ export async function tick(deps: AgentDeps, state: AgentState): Promise<TickResu
   };
 
   let obs = await observe(deps);
-  const plan = promotionPlan(obs.ownFencing, obs.peerFencing, obs.own.database);
+  const claim = obs.ownFencing.claim.ok ? obs.ownFencing.claim.value : undefined;
+  const identifier = claim?.databaseIdentifier ?? "";
+  const reinspect = async () => {
+    obs = { ...obs, own: { ...obs.own, database: await deps.database.inspect(identifier) } };
+  };
+  const lift = (why: string) =>
+    attempt(`lift the fence on the database ${identifier}`, async () => {
+      const r = await deps.database.unfence();
+      if (!r.readWriteRestored && !r.loginRestored) return false;
+      return `lifted the fence on the database ${identifier} (${why}): ${[r.readWriteRestored ? "transactions are read-write again" : "", r.loginRestored ? "the application role may log in again (an older drstack's NOLOGIN)" : ""].filter(Boolean).join("; ")}`;
+    });
+
+  const switchover = await switchoverEvidence(deps, obs);
+  const plan = promotionPlan(obs.ownFencing, obs.peerFencing, obs.own.database, switchover);
   if (plan.promote) {
-    const identifier = obs.ownFencing.claim.ok ? obs.ownFencing.claim.value!.databaseIdentifier : "";
     const promoted = await attempt(`promote the database ${identifier}`, async () =>
       (await deps.database.promote()) ? `promoted the database ${identifier} (${plan.reason})` : `the database ${identifier} already took writes when it was to be promoted`,
     );
     if (promoted) {
-      obs = { ...obs, own: { ...obs.own, database: await deps.database.inspect(identifier) } };
+      // A copy made from a fenced writer carries its postgresql.auto.conf; an older drstack's NOLOGIN replicated.
+      await lift("it was just promoted");
+      await reinspect();
     }
-
   }
 
   const decision = decide({ own: obs.own, peer: obs.peer }, now);
+  if (decision.verdict === "writer" && obs.own.database.ok && obs.own.database.value?.fenced === true && obs.own.database.value.replicaOf === undefined) {
+    if (await lift("this site is the writer")) await reinspect();
+  }
   // The marker first: from then on this site's backups refuse, whatever happens to the fence.
   if (decision.writeMarker) {
     const marker = decision.writeMarker;
@@ -579,17 +699,40 @@ export async function tick(deps: AgentDeps, state: AgentState): Promise<TickResu
   }
   const fenceTarget = dockerFenceTarget(decision, obs.own.database);
   if (fenceTarget !== undefined) {
-    // Every tick while fenced: sessions that slipped in (a LOGIN someone turned back on) are ended again.
-    const identifier = fenceTarget;
-    await attempt(`fence the database ${identifier}`, async () => {
+    // Every tick while fenced: sessions that slipped in (someone turned the setting off) are ended again.
+    const target = fenceTarget;
+    const fenced: { result?: FenceResult } = {};
+    await attempt(`fence the database ${target}`, async () => {
       const result = await deps.database.fence();
-      if (!result.alreadyFenced) return `fenced the database ${identifier}: its application role may no longer log in${result.terminated > 0 ? `; ended ${result.terminated} of its sessions` : ""}`;
-      return result.terminated > 0 ? `ended ${result.terminated} session(s) of the application role on the fenced database ${identifier}` : false;
+      fenced.result = result;
+      if (!result.alreadyFenced) return `fenced the database ${target}: every transaction is read-only${result.terminated > 0 ? `; ended ${result.terminated} of the application's sessions` : ""} (WAL position ${result.walPosition})`;
+      return result.terminated > 0 ? `ended ${result.terminated} session(s) of the application role on the fenced database ${target}` : false;
     });
+    const result = fenced.result;
+    // The status reports the database as the fence left it.
+    if (result !== undefined && !result.alreadyFenced) await reinspect();
+    if (result !== undefined && claim !== undefined) {
+      await attempt("write fenced-wal.json", async () => {
+        // Written at the fence, again when sessions were ended (they may have written), and when the record is not this claim's.
+        if (result.alreadyFenced && result.terminated === 0) {
+          const existing = await deps.readOwnFencedWal();
+          if (existing.ok && existing.value !== undefined && existing.value.site === deps.config.site && existing.value.epoch === claim.epoch) return false;
+        }
+        const record: FencedWal = { format: FENCED_WAL_FORMAT, site: deps.config.site, epoch: claim.epoch, walPosition: result.walPosition, fencedAt: deps.now().toISOString() };
+        await deps.writeFencedWal(record);
+        return `wrote fenced-wal.json (epoch ${record.epoch}, WAL position ${record.walPosition})`;
+      });
+    }
+  }
+
+  const ownDatabase = obs.own.database;
+  if (ownDatabase.ok) {
+    const receiver = ownDatabase.value?.replicaOf !== undefined ? ownDatabase.value.walReceiver : undefined;
+    if (receiver !== undefined && receiver.status !== "streaming") state.walReceiverNotStreamingSince ??= now;
+    else state.walReceiverNotStreamingSince = undefined;
   }
 
   let job: Promise<void> | undefined;
-  const claim = obs.ownFencing.claim.ok ? obs.ownFencing.claim.value : undefined;
   if (deps.config.backupsScheduled && decision.backupsMayRun && claim !== undefined && state.running === undefined) {
     for (const candidate of deps.config.jobs) {
       const slot = dueSlot(candidate, deps.config.timeZone, now, state.jobs[candidate.key], candidate.kind === "drill" ? state.watchingSince : undefined);
@@ -614,6 +757,7 @@ export async function tick(deps: AgentDeps, state: AgentState): Promise<TickResu
     inconsistent: decision.inconsistent,
     reasons: [...decision.reasons, ...(decision.stopDeferred && fenceTarget === undefined ? [`fence deferred: ${decision.stopDeferred}`] : []), ...(promotionWithheld ? [`no promotion: ${plan.reason}`] : [])],
     ...(obs.own.database.ok ? (obs.own.database.value ? { database: obs.own.database.value } : {}) : { databaseProblem: obs.own.database.problem }),
+    ...(state.walReceiverNotStreamingSince ? { walReceiverNotStreamingSince: state.walReceiverNotStreamingSince.toISOString() } : {}),
     actions,
     actionFailures,
     history: [...state.history],
@@ -696,8 +840,10 @@ export function readStatusFile(file: string): { ok: true; status: AgentStatus } 
 
 /**
  * Healthy: the last tick is fresher than three guard intervals, it could
- * decide, and the fencing actions it took did not fail (a fenced former
- * writer whose fence failed still takes writes). A failed backup is not the
+ * decide, the fencing actions it took did not fail (a fenced former writer
+ * whose fence failed still takes writes), its database could be inspected, a
+ * standby's WAL receiver has not been away from streaming for more than
+ * three guard intervals, and no slot on it has lost its WAL. A failed backup is not the
  * agent's health: it is logged, and the verify job reports it.
  */
 export function health(file: string, now: Date, fallbackIntervalSeconds = DEFAULT_GUARD_INTERVAL_SECONDS): { ok: boolean; message: string } {
@@ -711,6 +857,17 @@ export function health(file: string, now: Date, fallbackIntervalSeconds = DEFAUL
   }
   if (status.verdict === "error") return { ok: false, message: `the last tick failed: ${status.error ?? "no reason recorded"}` };
   if (status.actionFailures.length > 0) return { ok: false, message: `fencing actions failed: ${status.actionFailures.join("; ")}` };
+  if (status.databaseProblem !== undefined) return { ok: false, message: `the database cannot be inspected: ${status.databaseProblem}` };
+  if (status.walReceiverNotStreamingSince !== undefined) {
+    const down = (now.getTime() - new Date(status.walReceiverNotStreamingSince).getTime()) / 1000;
+    if (!(down <= HEALTH_INTERVALS * interval)) {
+      return { ok: false, message: `the standby's WAL receiver has not been streaming since ${status.walReceiverNotStreamingSince} (now ${status.database?.walReceiver?.status ?? "unknown"}), more than ${HEALTH_INTERVALS} guard intervals (${HEALTH_INTERVALS * interval}s): it does not follow its upstream` };
+    }
+  }
+  const lost = (status.database?.slots ?? []).filter((slot) => slot.walStatus === "lost");
+  if (lost.length > 0) {
+    return { ok: false, message: `replication slot(s) ${lost.map((slot) => slot.slotName).join(", ")} lost the WAL their standby needs (wal_status lost, max_slot_wal_keep_size): that standby must be rebuilt` };
+  }
   return { ok: true, message: `${status.site}: ${status.verdict}${status.backupsMayRun ? "" : " (backups refused)"} at ${status.checkedAt}; ${status.reasons.join("; ")}` };
 }
 
@@ -745,13 +902,18 @@ export function siteDatabase(adminUrl: string, appRole: string): SiteDatabase {
   return {
     inspect: async (identifier) => {
       try {
-        return { ok: true, value: databaseState(identifier, await withClient(DATABASE_QUERY_MS, (c) => inspectDatabase(c))) };
+        const inspection = await withClient(DATABASE_QUERY_MS, (c) => inspectDatabase(c, { appRole }));
+        const value: SiteDatabaseState = { ...databaseState(identifier, inspection), fenced: inspection.fenced, slots: inspection.slots };
+        if (inspection.walReceiver) value.walReceiver = inspection.walReceiver;
+        return { ok: true, value };
       } catch (err) {
         return { ok: false, problem: errorMessage(err) };
       }
     },
     promote: async () => (await withClient((PROMOTE_WAIT_SECONDS + 10) * 1000, (c) => promoteDatabase(c, { waitSeconds: PROMOTE_WAIT_SECONDS }))) === "promoted",
-    fence: async () => withClient(DATABASE_QUERY_MS, (c) => fenceDatabase(c, appRole)),
+    fence: async () => withClient(DATABASE_QUERY_MS * 3, (c) => fenceDatabase(c, appRole)),
+    unfence: async () => withClient(DATABASE_QUERY_MS * 2, (c) => unfenceDatabase(c, appRole)),
+    replayProgress: async (walPosition) => withClient(DATABASE_QUERY_MS, (c) => replayProgress(c, walPosition)),
   };
 }
 
@@ -766,6 +928,9 @@ export function agentDeps(config: AgentConfig, env: NodeJS.ProcessEnv, log: (ent
     readOwn: () => readFencingObjects(own),
     readPeer: () => readFencingObjects(peer),
     writeMarker: (marker) => writeFenceMarkerObject(own, marker),
+    readOwnFencedWal: () => readFencedWal(own),
+    readPeerFencedWal: () => readFencedWal(peer),
+    writeFencedWal: (record) => writeFencedWalObject(own, record),
     database: siteDatabase(config.databaseAdminUrl, config.appRole),
     runJob: (job, slot, epoch) => runAgentJob(deps, env, job, slot, epoch, log),
     writeStatus: async (status) => writeStatusFile(config.statusFile, status),

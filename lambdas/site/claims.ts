@@ -3,7 +3,10 @@
  * objects in the site's own, unreplicated fencing bucket on its MinIO
  * (`writer-claim.json`, written by the stack at every `pulumi up`;
  * `fence-marker.json`, written only by the site's agent). The same JSON as
- * the SSM parameters of an AWS site (lambdas/core/fencing.ts).
+ * the SSM parameters of an AWS site (lambdas/core/fencing.ts). Beside them,
+ * `fenced-wal.json`, written by the agent once it fenced its database: the
+ * WAL position everything the application wrote is before, which the peer's
+ * standby must have replayed before a planned switch-over promotes it.
  *
  * Reads never throw: a missing object is a found nothing, anything else
  * (unreachable endpoint, refused credentials, missing bucket, unreadable
@@ -18,6 +21,36 @@ import { BucketLocation, explainS3Error, s3ErrorInfo } from "../core/s3";
 
 export const WRITER_CLAIM_KEY = "writer-claim.json";
 export const FENCE_MARKER_KEY = "fence-marker.json";
+export const FENCED_WAL_KEY = "fenced-wal.json";
+export const FENCED_WAL_FORMAT = "drstack.fenced-wal/v1";
+
+/** What a fencing agent writes once its database is fenced and its application's sessions are gone. */
+export interface FencedWal {
+  format: typeof FENCED_WAL_FORMAT;
+  site: string;
+  /** The epoch of the fenced site's claim when it fenced. */
+  epoch: number;
+  /** pg_current_wal_lsn() read after the fence took effect and the sessions ended. */
+  walPosition: string;
+  fencedAt: string;
+}
+
+const LSN = /^[0-9A-Fa-f]{1,8}\/[0-9A-Fa-f]{1,8}$/;
+
+export function parseFencedWal(text: string): FencedWal {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    throw new Error("malformed fenced WAL record: not JSON");
+  }
+  if (typeof value !== "object" || value === null || Array.isArray(value)) throw new Error("malformed fenced WAL record: not a JSON object");
+  const r = value as Partial<Record<keyof FencedWal, unknown>>;
+  if (r.format !== FENCED_WAL_FORMAT || typeof r.site !== "string" || !Number.isInteger(r.epoch) || typeof r.walPosition !== "string" || !LSN.test(r.walPosition) || typeof r.fencedAt !== "string") {
+    throw new Error(`malformed fenced WAL record (format ${JSON.stringify(r.format)}, epoch ${JSON.stringify(r.epoch)}, walPosition ${JSON.stringify(r.walPosition)})`);
+  }
+  return { format: FENCED_WAL_FORMAT, site: r.site, epoch: r.epoch as number, walPosition: r.walPosition, fencedAt: r.fencedAt };
+}
 
 /** CLIENT_TIMEOUTS in the shape BucketLocation carries, so explainS3Error quotes the limits really used. */
 const FENCING_TIMEOUTS = { connectMs: CLIENT_TIMEOUTS.requestHandler.connectionTimeout, idleMs: CLIENT_TIMEOUTS.requestHandler.socketTimeout };
@@ -71,6 +104,10 @@ export async function readFenceMarker(bucket: FencingBucket): Promise<Lookup<Fen
   return parsed(await getText(bucket, FENCE_MARKER_KEY), FENCE_MARKER_KEY, parseFenceMarker);
 }
 
+export async function readFencedWal(bucket: FencingBucket): Promise<Lookup<FencedWal>> {
+  return parsed(await getText(bucket, FENCED_WAL_KEY), FENCED_WAL_KEY, parseFencedWal);
+}
+
 /** Claim and marker, read side by side. */
 export async function readFencingObjects(bucket: FencingBucket): Promise<FencingState> {
   const [claim, marker] = await Promise.all([readWriterClaim(bucket), readFenceMarker(bucket)]);
@@ -88,6 +125,11 @@ async function putJson(bucket: FencingBucket, key: string, value: object): Promi
 /** Only the site's own agent writes its marker. */
 export async function writeFenceMarkerObject(bucket: FencingBucket, marker: FenceMarker): Promise<void> {
   await putJson(bucket, FENCE_MARKER_KEY, marker);
+}
+
+/** Only the site's own agent writes its fenced WAL position, after it fenced its database. */
+export async function writeFencedWalObject(bucket: FencingBucket, record: FencedWal): Promise<void> {
+  await putJson(bucket, FENCED_WAL_KEY, record);
 }
 
 /** The stack writes the claim; this is for tools and tests that stand in for it. */

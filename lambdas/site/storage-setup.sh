@@ -391,16 +391,18 @@ arns() {
   printf '%s' "$out"
 }
 
-# In the fencing bucket the agent reads both objects and writes only its fence
-# marker: the writer claim is the stack's (written as root by `claim`), and an
-# agent that could rewrite it could promote its own database.
+# In the fencing bucket the agent reads every object and writes only its fence
+# marker and its fenced WAL position (fenced-wal.json, which the peer's standby
+# must replay before a planned switch-over promotes it): the writer claim is
+# the stack's (written as root by `claim`), and an agent that could rewrite it
+# could promote its own database.
 backup_policy() {
   local b=$DRSTACK_BACKUP_BUCKET f=$DRSTACK_FENCING_BUCKET
   printf '{"Version":"2012-10-17","Statement":[%s,%s,%s,%s]}' \
     "$(statement '"s3:GetBucketLocation","s3:ListBucket","s3:ListBucketMultipartUploads"' "$(arns "$b" "$f")")" \
     "$(statement '"s3:AbortMultipartUpload","s3:DeleteObject","s3:GetObject","s3:GetObjectRetention","s3:ListMultipartUploadParts","s3:PutObject","s3:PutObjectRetention"' "$(arns "$b/*")")" \
     "$(statement '"s3:GetObject"' "$(arns "$f/*")")" \
-    "$(statement '"s3:PutObject"' "$(arns "$f/fence-marker.json")")"
+    "$(statement '"s3:PutObject"' "$(arns "$f/fence-marker.json" "$f/fenced-wal.json")")"
 }
 # ListBucket on the fencing bucket too: without it a missing fence marker
 # answers 403 instead of 404, and the peer could not tell "none" from "denied".

@@ -6,7 +6,8 @@ import { freePort } from "./services/services";
  * the bundled agent's `--health` and start-up checks as subprocesses.
  */
 import { execFile, spawn } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { Client } from "pg";
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { CreateBucketCommand, HeadObjectCommand, PutBucketVersioningCommand, PutObjectCommand } from "@aws-sdk/client-s3";
@@ -15,7 +16,9 @@ import { latestKey } from "../../lambdas/core/layout";
 import { getJson, LatestPointer } from "../../lambdas/core/manifest";
 import { BucketLocation, s3Client } from "../../lambdas/core/s3";
 import { AgentStatus, agentDeps, initialState, LogEntry, parseAgentConfig, tick } from "../../lambdas/site/agent";
-import { FENCE_MARKER_KEY, fencingBucket, readFencingObjects, writeFenceMarkerObject, writeWriterClaimObject } from "../../lambdas/site/claims";
+import { FENCE_MARKER_KEY, FENCED_WAL_FORMAT, fencingBucket, readFencedWal, readFencingObjects, writeFenceMarkerObject, writeWriterClaimObject } from "../../lambdas/site/claims";
+import { inspectDatabase, unfenceDatabase } from "../../lambdas/site/database";
+import { EntrypointRun, initdbAndServe, runEntrypoint, runInitScript, serverCommand, serverDir, ServerLayout, stopServer, tlsUrl, uploadTlsFiles, waitFor, waitUntilAccepting, withUrl } from "./siteDatabases";
 import { createDatabase, services, siteA, siteB, superuserUrl, withClient } from "./helpers";
 
 jest.setTimeout(180_000);
@@ -200,45 +203,6 @@ describe("a tick", () => {
     expect(await canLogin(s.appRole)).toBe(true);
   });
 
-  test("on a site whose fence marker holds runs nothing and fences its database: the application role can no longer log in", async () => {
-    const s = await scenario("fenced");
-    await writeWriterClaimObject(fencingBucket(s.own), claim("primary", "primary", "writer", 3));
-    await writeFenceMarkerObject(fencingBucket(s.own), { format: FENCE_MARKER_FORMAT, site: "primary", fencedEpoch: 3, peerSite: "secondary", peerEpoch: 4, fencedAt: "2026-12-04T00:00:00.000Z", reason: "earlier" });
-    await writeWriterClaimObject(fencingBucket(s.peer), claim("secondary", "secondary", "writer", 4));
-    const { deps, state } = await agent(s);
-    const result = await tick(deps, state);
-    expect(result.status).toMatchObject({ verdict: "fenced", backupsMayRun: false, actionFailures: [] });
-    expect(result.status.actions).toEqual([expect.stringMatching(/^fenced the database drstack-primary-db-g1/)]);
-    expect(result.job).toBeUndefined();
-    expect(await pointer(s.database)).toBeUndefined();
-    expect(await canLogin(s.appRole)).toBe(false);
-    await withClient("postgres", (c) => c.query(`DROP ROLE "${s.appRole}"`));
-  });
-
-  test("a peer whose writer claim has a higher epoch makes the agent write fence-marker.json first, fence its database and refuse backups", async () => {
-    const s = await scenario("superseded");
-    await writeWriterClaimObject(fencingBucket(s.own), claim("primary", "primary", "writer", 3));
-    await writeWriterClaimObject(fencingBucket(s.peer), claim("secondary", "secondary", "writer", 4));
-    const { deps, state } = await agent(s);
-    const result = await tick(deps, state);
-    expect(result.status).toMatchObject({ verdict: "fenced", backupsMayRun: false, actionFailures: [] });
-    expect(result.status.actions).toEqual([expect.stringMatching(/^wrote fence-marker\.json/), expect.stringMatching(/^fenced the database/)]);
-    expect(result.job).toBeUndefined();
-    const marker = (await readFencingObjects(fencingBucket(s.own))).marker;
-    expect(marker).toEqual({ ok: true, value: expect.objectContaining({ site: "primary", fencedEpoch: 3, peerSite: "secondary", peerEpoch: 4 }) });
-    expect(await canLogin(s.appRole)).toBe(false);
-    expect(await pointer(s.database)).toBeUndefined();
-
-    // The marker is sticky: the next tick is fenced by it, writes no second marker, and still runs no backup.
-    const again = await tick(deps, state);
-    expect(again.status.verdict).toBe("fenced");
-    // Nor fences again: the role has no LOGIN and no session of it is left, so nothing changed.
-    expect(again.status.actions).toEqual([]);
-    expect(again.job).toBeUndefined();
-    expect(again.status.history.filter((h) => h.action.startsWith("wrote fence-marker.json"))).toHaveLength(1);
-    await withClient("postgres", (c) => c.query(`DROP ROLE "${s.appRole}"`));
-  });
-
   test("with the peer's MinIO unreachable (a closed port) the writer keeps backing up and reports the peer unreachable, within seconds", async () => {
     const s = await scenario("lonely", {});
     s.env.DRSTACK_PEER_STORAGE_ENDPOINT = `http://127.0.0.1:${await freePort()}`;
@@ -349,5 +313,187 @@ describe("the bundled agent", () => {
     expect(result.stderr).toMatch(message);
     expect(result.stdout).toBe("");
     expect(await readFencingObjects(fencingBucket(s.own))).toEqual({ claim: { ok: true }, marker: { ok: true } });
+  });
+});
+
+/**
+ * The fence is server-wide (ALTER SYSTEM default_transaction_read_only), so
+ * the agent fences servers of its own here, never the shared one: a writer
+ * made like a docker site's first generation (initdb, postgres-init.sh) and a
+ * standby copied from it by the entrypoint (pg_basebackup over TLS, a slot).
+ */
+describe("with this site's own PostgreSQL servers", () => {
+  const SUPERUSER_PASSWORD = `agent-super-${run}`;
+  const REPLICATION_PASSWORD = `agent-repl-${run}`;
+  const APP_ROLE = "shop_app";
+  const APP_PASSWORD = `agent-app-${run}`;
+  let dir: string;
+  let tls: { dir: string; caFile: string };
+  let writerLayout: ServerLayout;
+  let standbyLayout: ServerLayout;
+  let writerData: string;
+  let standbyData: string;
+  const servers: EntrypointRun[] = [];
+  const admin = (l: ServerLayout) => tlsUrl("postgres", SUPERUSER_PASSWORD, l.port, tls.caFile);
+  const app = (l: ServerLayout) => tlsUrl(APP_ROLE, APP_PASSWORD, l.port, tls.caFile, "shop");
+  const onServer = (l: ServerLayout): NodeJS.ProcessEnv => ({ DRSTACK_DATABASE_ADMIN_URL: admin(l), DRSTACK_APP_ROLE: APP_ROLE });
+  const layout = async (name: string): Promise<ServerLayout> => ({ port: await freePort(), socketDir: serverDir(join(dir, `${name}-sock`)), tlsTarget: join(dir, `${name}-tls`) });
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), "drstack-agent-pg-"));
+    chmodSync(dir, 0o711);
+    tls = uploadTlsFiles(join(dir, "upload"));
+    writerLayout = await layout("writer");
+    standbyLayout = await layout("standby");
+    writerData = join(serverDir(join(dir, "writer-volume")), "pgdata");
+    standbyData = join(dir, "standby-volume", "pgdata");
+    const writer = runEntrypoint(
+      { PGDATA: writerData, DRSTACK_TLS_DIR: tls.dir, DRSTACK_TLS_TARGET: writerLayout.tlsTarget, DRSTACK_DATABASE_INIT: "initdb" },
+      initdbAndServe(writerData, writerLayout, SUPERUSER_PASSWORD, join(dir, "superuser-password")),
+    );
+    servers.push(writer);
+    await waitUntilAccepting(writer, admin(writerLayout));
+    const init = runInitScript(writerLayout.socketDir, writerLayout.port, { POSTGRES_DB: "shop", DRSTACK_REPLICATION_PASSWORD: REPLICATION_PASSWORD, DRSTACK_APP_ROLE: APP_ROLE, DRSTACK_APP_PASSWORD: APP_PASSWORD });
+    if (init.status !== 0) throw new Error(`postgres-init.sh failed (${init.status}):\n${init.output}`);
+    await withUrl(app(writerLayout), (c) => c.query("CREATE TABLE orders (id int PRIMARY KEY, note text)"));
+  });
+
+  afterEach(async () => {
+    // Each test starts with the writer unfenced (the switch-over leaves it a fenced former writer: the last test).
+    await withUrl(admin(writerLayout), (c) => unfenceDatabase(c, APP_ROLE)).catch(() => undefined);
+  });
+
+  afterAll(async () => {
+    for (const server of servers) await stopServer(server).catch(() => undefined);
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  const appWriteError = async (l: ServerLayout, id: number): Promise<string | undefined> => {
+    try {
+      await withUrl(app(l), (c) => c.query("INSERT INTO orders VALUES ($1, 'probe')", [id]));
+      return undefined;
+    } catch (err) {
+      return (err as Error).message;
+    }
+  };
+
+  test("on a site whose fence marker holds runs nothing and fences its database: the application's transactions are read-only, its sessions end, fenced-wal.json says where", async () => {
+    const s = await scenario("fenced", onServer(writerLayout));
+    await writeWriterClaimObject(fencingBucket(s.own), claim("primary", "primary", "writer", 3));
+    await writeFenceMarkerObject(fencingBucket(s.own), { format: FENCE_MARKER_FORMAT, site: "primary", fencedEpoch: 3, peerSite: "secondary", peerEpoch: 4, fencedAt: "2026-12-04T00:00:00.000Z", reason: "earlier" });
+    await writeWriterClaimObject(fencingBucket(s.peer), claim("secondary", "secondary", "writer", 4));
+    const session = new Client({ connectionString: app(writerLayout) });
+    let ended: Error | undefined;
+    session.on("error", (err) => (ended = err));
+    await session.connect();
+    try {
+      const { deps, state } = await agent(s);
+      const result = await tick(deps, state);
+      expect(result.status).toMatchObject({ verdict: "fenced", backupsMayRun: false, actionFailures: [], database: { fenced: true } });
+      expect(result.status.actions).toEqual([
+        expect.stringMatching(/^fenced the database drstack-primary-db-g1: every transaction is read-only; ended 1 of the application's sessions/),
+        expect.stringMatching(/^wrote fenced-wal\.json \(epoch 3, WAL position [0-9A-F]+\/[0-9A-F]+\)$/),
+      ]);
+      expect(result.job).toBeUndefined();
+      expect(await pointer(s.database)).toBeUndefined();
+      await waitFor("the application's session to be ended", async () => (ended ? true : undefined), 10_000);
+      expect(await appWriteError(writerLayout, 1)).toMatch(/cannot execute INSERT in a read-only transaction/);
+      const record = await readFencedWal(fencingBucket(s.own));
+      expect(record).toEqual({ ok: true, value: { format: FENCED_WAL_FORMAT, site: "primary", epoch: 3, walPosition: expect.stringMatching(/^[0-9A-F]+\/[0-9A-F]+$/), fencedAt: expect.any(String) } });
+    } finally {
+      await session.end().catch(() => undefined);
+    }
+  });
+
+  test("a peer whose writer claim has a higher epoch makes the agent write fence-marker.json first, fence its database and refuse backups", async () => {
+    const s = await scenario("superseded", onServer(writerLayout));
+    await writeWriterClaimObject(fencingBucket(s.own), claim("primary", "primary", "writer", 3));
+    await writeWriterClaimObject(fencingBucket(s.peer), claim("secondary", "secondary", "writer", 4));
+    const { deps, state } = await agent(s);
+    const result = await tick(deps, state);
+    expect(result.status).toMatchObject({ verdict: "fenced", backupsMayRun: false, actionFailures: [] });
+    expect(result.status.actions).toEqual([expect.stringMatching(/^wrote fence-marker\.json/), expect.stringMatching(/^fenced the database/), expect.stringMatching(/^wrote fenced-wal\.json/)]);
+    expect(result.job).toBeUndefined();
+    const marker = (await readFencingObjects(fencingBucket(s.own))).marker;
+    expect(marker).toEqual({ ok: true, value: expect.objectContaining({ site: "primary", fencedEpoch: 3, peerSite: "secondary", peerEpoch: 4 }) });
+    expect(await appWriteError(writerLayout, 2)).toMatch(/read-only transaction/);
+    expect(await pointer(s.database)).toBeUndefined();
+
+    // The marker is sticky: the next tick is fenced by it, writes no second marker, and still runs no backup.
+    const again = await tick(deps, state);
+    expect(again.status.verdict).toBe("fenced");
+    // Nor fences again: the setting is on, no session of the application is left, and fenced-wal.json is this claim's: nothing changed.
+    expect(again.status.actions).toEqual([]);
+    expect(again.job).toBeUndefined();
+    expect(again.status.history.filter((h) => h.action.startsWith("wrote fence-marker.json"))).toHaveLength(1);
+  });
+
+  test("a planned switch-over: the standby waits for the peer's fence and its WAL, then is promoted and the application writes there; nothing written before the fence is lost", async () => {
+    // dc "secondary" is the writer's standby, copied by the entrypoint.
+    const standby = runEntrypoint(
+      {
+        PGDATA: standbyData,
+        DRSTACK_TLS_DIR: tls.dir,
+        DRSTACK_TLS_TARGET: standbyLayout.tlsTarget,
+        DRSTACK_DATABASE_INIT: "basebackup",
+        DRSTACK_UPSTREAM_CONNINFO: `host=127.0.0.1 port=${writerLayout.port} user=drstack_replication sslmode=verify-full application_name=secondary_g1`,
+        DRSTACK_REPLICATION_PASSWORD: REPLICATION_PASSWORD,
+        DRSTACK_REPLICATION_SLOT: "drstack_secondary_g1",
+      },
+      serverCommand(standbyData, standbyLayout),
+    );
+    servers.push(standby);
+    await waitUntilAccepting(standby, admin(standbyLayout));
+
+    // Step 2 of the failback: the stack demoted the writer first (its claim says fenced), then made the standby's site the writer.
+    const s = await scenario("switchover", { ...onServer(writerLayout), DRSTACK_BACKUPS_SCHEDULED: "false" });
+    const own = fencingBucket(s.own);
+    const peer = fencingBucket(s.peer);
+    await writeWriterClaimObject(own, claim("primary", "secondary", "fenced", 7));
+    await writeWriterClaimObject(peer, claim("secondary", "secondary", "writer", 8));
+    const swap = {
+      DRSTACK_SITE: "secondary",
+      DRSTACK_PEER_SITE: "primary",
+      DRSTACK_STORAGE_ENDPOINT: s.env.DRSTACK_PEER_STORAGE_ENDPOINT,
+      DRSTACK_FENCING_BUCKET: s.env.DRSTACK_PEER_FENCING_BUCKET,
+      DRSTACK_PEER_STORAGE_ENDPOINT: s.env.DRSTACK_STORAGE_ENDPOINT,
+      DRSTACK_PEER_FENCING_BUCKET: s.env.DRSTACK_FENCING_BUCKET,
+      DRSTACK_AGENT_STATUS_FILE: join(workDir, "switchover-secondary-status.json"),
+      ...onServer(standbyLayout),
+    };
+    const primaryAgent = await agent(s);
+    const secondaryAgent = await agent({ ...s, env: { ...s.env, ...swap } });
+
+    // The application still writes on the old writer until its agent fences it; the standby's agent must not promote before.
+    const session = new Client({ connectionString: app(writerLayout) });
+    session.on("error", () => undefined);
+    await session.connect();
+    await session.query("INSERT INTO orders VALUES (10, 'before the fence')");
+    const waiting = await tick(secondaryAgent.deps, secondaryAgent.state);
+    expect(waiting.status.actions).toEqual([]);
+    expect(waiting.status.reasons.join("\n")).toMatch(/no promotion: planned switch-over: the peer's claim \(epoch 7\) says its database is fenced; promotion waits until the peer's agent has fenced its database and written fenced-wal\.json/);
+    await withUrl(admin(standbyLayout), async (c) => expect((await inspectDatabase(c)).inRecovery).toBe(true));
+
+    const fenced = await tick(primaryAgent.deps, primaryAgent.state);
+    // Its claim already says standby with a fenced database: the verdict is standby, and the database is fenced though its new standby streams from it.
+    expect(fenced.status).toMatchObject({ verdict: "standby", backupsMayRun: false, actionFailures: [], database: { fenced: true } });
+    expect(fenced.status.actions).toEqual(expect.arrayContaining([expect.stringMatching(/^fenced the database drstack-primary-db-g1: every transaction is read-only; ended 1 of the application's sessions/), expect.stringMatching(/^wrote fenced-wal\.json \(epoch 7, /)]));
+    await session.end().catch(() => undefined);
+    expect(await appWriteError(writerLayout, 11)).toMatch(/read-only transaction/);
+    const record = await readFencedWal(own);
+    expect(record).toMatchObject({ ok: true, value: { site: "primary", epoch: 7 } });
+
+    const promoted = await waitFor("the standby's agent to promote it", async () => {
+      const t = await tick(secondaryAgent.deps, secondaryAgent.state);
+      return t.status.actions.some((a) => a.startsWith("promoted")) ? t : undefined;
+    }, 60_000);
+    expect(promoted.status.actions[0]).toMatch(/^promoted the database drstack-secondary-db-g1 \(the claim says writer at epoch 8, the peer fenced its database at epoch 7 and this standby replayed its WAL up to [0-9A-F]+\/[0-9A-F]+ \(planned switch-over\)\)$/);
+    expect(promoted.status).toMatchObject({ verdict: "writer", actionFailures: [], database: { fenced: false } });
+    expect(promoted.status.database?.replicaOf).toBeUndefined();
+    // The application logs in on the new writer, finds the row written before the fence and writes.
+    await withUrl(app(standbyLayout), async (c) => {
+      expect((await c.query("SELECT id FROM orders ORDER BY id")).rows).toEqual([{ id: 10 }]);
+      await c.query("INSERT INTO orders VALUES (12, 'after the switch-over')");
+    });
   });
 });

@@ -5,7 +5,7 @@
  * fence of the former writer when it comes back.
  */
 import { spawnSync } from "node:child_process";
-import { chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync, chmodSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync, chmodSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Client } from "pg";
@@ -13,9 +13,9 @@ import {
   EntrypointRun,
   PG_BIN,
   ServerLayout,
-  asServerUser,
   freePort,
   initdb,
+  initdbAndServe,
   runEntrypoint,
   runEntrypointToEnd,
   runInitScript,
@@ -70,8 +70,6 @@ function standbyEnv(overrides: Record<string, string> = {}): Record<string, stri
   };
 }
 
-const shellQuote = (words: string[]) => words.map((w) => `'${w.replace(/'/g, "'\\''")}'`).join(" ");
-
 /**
  * The writer's container. Its first start finds PGDATA empty and hands it to
  * the command, which initialises it (initdb, as the official image's
@@ -79,14 +77,7 @@ const shellQuote = (words: string[]) => words.map((w) => `'${w.replace(/'/g, "'\
  * the server; later starts find it initialised.
  */
 function startWriter(first = false): EntrypointRun {
-  let command = serverCommand(writerData, writerLayout);
-  if (first) {
-    const pwFile = join(work, "writer-superuser-password");
-    writeFileSync(pwFile, `${SUPERUSER_PASSWORD}\n`, { mode: 0o600 });
-    chownSync(pwFile, serverUserIds().uid, serverUserIds().gid);
-    const init = asServerUser([join(PG_BIN, "initdb"), "-D", writerData, "-U", "postgres", "--pwfile", pwFile, "--auth-local=trust", "--auth-host=scram-sha-256", "-E", "UTF8", "--locale=C", "--no-sync"]);
-    command = ["bash", "-c", `${shellQuote(init)} >/dev/null && exec ${shellQuote(command)}`];
-  }
+  const command = first ? initdbAndServe(writerData, writerLayout, SUPERUSER_PASSWORD, join(work, "writer-superuser-password")) : serverCommand(writerData, writerLayout);
   const run = runEntrypoint({ PGDATA: writerData, DRSTACK_TLS_DIR: tls.dir, DRSTACK_TLS_TARGET: writerLayout.tlsTarget, DRSTACK_DATABASE_INIT: "initdb" }, command);
   runs.push(run);
   return run;

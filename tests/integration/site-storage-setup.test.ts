@@ -310,6 +310,9 @@ describe("storage-setup.sh setup", () => {
     await backup.send(new PutObjectRetentionCommand({ Bucket, Key: key, Retention: { Mode: "GOVERNANCE", RetainUntilDate: new Date(Date.now() + 6 * 86_400_000) } }));
     expect((await backup.send(new GetObjectRetentionCommand({ Bucket, Key: key }))).Retention?.Mode).toBe("GOVERNANCE");
     await backup.send(new PutObjectCommand({ Bucket: `${Bucket}-fencing`, Key: "fence-marker.json", Body: "{}" }));
+    // The fenced WAL position, which the peer's standby must replay before a planned switch-over promotes it.
+    await backup.send(new PutObjectCommand({ Bucket: `${Bucket}-fencing`, Key: "fenced-wal.json", Body: "{}" }));
+    expect(await errorName(backup.send(new PutObjectCommand({ Bucket: `${Bucket}-fencing`, Key: "other.json", Body: "{}" })))).toBe("AccessDenied");
     // The claim is the stack's: an agent that could rewrite it could promote its own database.
     expect(await errorName(backup.send(new PutObjectCommand({ Bucket: `${Bucket}-fencing`, Key: "writer-claim.json", Body: "{}" })))).toBe("AccessDenied");
     expect(await errorName(backup.send(new DeleteObjectCommand({ Bucket: `${Bucket}-fencing`, Key: "fence-marker.json" })))).toBe("AccessDenied");

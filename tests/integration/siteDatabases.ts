@@ -78,6 +78,23 @@ export function initdb(dataDir: string, superuserPassword: string): void {
   run(cmd, args);
 }
 
+const shellQuote = (words: string[]) => words.map((w) => `'${w.replace(/'/g, "'\\''")}'`).join(" ");
+
+/**
+ * The command of a writer's first start: PGDATA is empty, so the entrypoint
+ * hands it to the command, which initialises it (initdb with a superuser
+ * password, as the official image's entrypoint does) and execs the server.
+ * postgres-init.sh then runs against the server (runInitScript) and writes
+ * the completion marker later starts require.
+ */
+export function initdbAndServe(dataDir: string, layout: ServerLayout, superuserPassword: string, pwFile: string): string[] {
+  writeFileSync(pwFile, `${superuserPassword}\n`, { mode: 0o600 });
+  const { uid, gid } = serverUserIds();
+  chownSync(pwFile, uid, gid);
+  const init = asServerUser([join(PG_BIN, "initdb"), "-D", dataDir, "-U", "postgres", "--pwfile", pwFile, "--auth-local=trust", "--auth-host=scram-sha-256", "-E", "UTF8", "--locale=C", "--no-sync"]);
+  return ["bash", "-c", `${shellQuote(init)} >/dev/null && exec ${shellQuote(serverCommand(dataDir, layout))}`];
+}
+
 export interface EntrypointRun {
   child: ChildProcess;
   /** stdout and stderr together, so far. */

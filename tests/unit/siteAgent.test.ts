@@ -4,7 +4,23 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { DatabaseState, decide, FENCE_MARKER_FORMAT, FenceMarker, Lookup, WRITER_CLAIM_FORMAT, WriterClaim } from "../../lambdas/core/fencing";
 import { FencingState } from "../../lambdas/core/fencingState";
-import { AgentDeps, AgentJob, AgentStatus, dockerFenceTarget, dueSlot, health, initialState, parseAgentConfig, peerDatabaseFromClaim, promotionPlan, STATUS_FORMAT, tick } from "../../lambdas/site/agent";
+import {
+  AgentDeps,
+  AgentJob,
+  AgentStatus,
+  dockerFenceTarget,
+  dueSlot,
+  health,
+  initialState,
+  parseAgentConfig,
+  peerDatabaseFromClaim,
+  promotionPlan,
+  SiteDatabaseState,
+  STATUS_FORMAT,
+  SwitchoverEvidence,
+  tick,
+} from "../../lambdas/site/agent";
+import { FENCED_WAL_FORMAT, FencedWal } from "../../lambdas/site/claims";
 import { parseSchedule } from "../../lambdas/site/schedule";
 
 function claim(site: "primary" | "secondary", activeSite: "primary" | "secondary", databaseMode: WriterClaim["databaseMode"], epoch: number): WriterClaim {
@@ -24,7 +40,7 @@ function job(key: string, schedule: string, kind: AgentJob["kind"] = "backup"): 
 }
 
 /** An agent whose world is a few variables: the claims, the marker, the database, and the jobs it ran. */
-function world(opts: { own: FencingState; peer: FencingState; database: DatabaseState; jobs?: AgentJob[]; now?: Date; failJob?: boolean }) {
+function world(opts: { own: FencingState; peer: FencingState; database: SiteDatabaseState; jobs?: AgentJob[]; now?: Date; failJob?: boolean; peerFencedWal?: Lookup<FencedWal> }) {
   const w = {
     now: opts.now ?? new Date("2026-12-04T10:07:00Z"),
     own: opts.own,
@@ -33,7 +49,17 @@ function world(opts: { own: FencingState; peer: FencingState; database: Database
     markers: [] as FenceMarker[],
     promotions: 0,
     fences: 0,
-    appLogin: true,
+    unfences: 0,
+    /** Sessions of the application the next fence ends. */
+    sessions: 0,
+    /** The server's pg_current_wal_lsn(). */
+    wal: "0/3000148",
+    /** This standby's replay towards a position: bytes behind. */
+    behind: 0 as number | null,
+    replayAsked: [] as string[],
+    ownFencedWal: undefined as FencedWal | undefined,
+    fencedWalWrites: [] as FencedWal[],
+    peerFencedWal: opts.peerFencedWal ?? ({ ok: true } as Lookup<FencedWal>),
     ran: [] as { key: string; slot: string; epoch: number }[],
     statuses: [] as AgentStatus[],
   };
@@ -57,10 +83,28 @@ function world(opts: { own: FencingState; peer: FencingState; database: Database
       },
       fence: async () => {
         w.fences++;
-        const alreadyFenced = !w.appLogin;
-        w.appLogin = false;
-        return { alreadyFenced, terminated: 0 };
+        const alreadyFenced = w.database.fenced === true;
+        w.database = { ...w.database, fenced: true };
+        const terminated = w.sessions;
+        w.sessions = 0;
+        return { alreadyFenced, terminated, walPosition: w.wal };
       },
+      unfence: async () => {
+        w.unfences++;
+        const was = w.database.fenced === true;
+        w.database = { ...w.database, fenced: false };
+        return { readWriteRestored: was, loginRestored: false };
+      },
+      replayProgress: async (walPosition) => {
+        w.replayAsked.push(walPosition);
+        return { replayLsn: "0/3000000", behindBytes: w.behind };
+      },
+    },
+    readOwnFencedWal: async () => ({ ok: true, value: w.ownFencedWal }),
+    readPeerFencedWal: async () => w.peerFencedWal,
+    writeFencedWal: async (record) => {
+      w.fencedWalWrites.push(record);
+      w.ownFencedWal = record;
     },
     runJob: async (j, slot, epoch) => {
       w.ran.push({ key: j.key, slot: slot.toISOString(), epoch });
@@ -86,6 +130,67 @@ describe("promotion", () => {
     ["the peer claims the writer at a higher epoch", { claim: found(claim("secondary", "secondary", "writer", 5)), marker: nothing }, false],
   ] as const)("of a replica whose claim says writer, when %s: %s", (_what, peer, promote) => {
     expect(promotionPlan(own, peer, found(replica)).promote).toBe(promote);
+  });
+
+  describe("a planned switch-over: the reachable peer's claim says its database is fenced", () => {
+    const peer = { claim: found(claim("secondary", "primary", "fenced", 3)), marker: nothing };
+    const record: FencedWal = { format: FENCED_WAL_FORMAT, site: "secondary", epoch: 3, walPosition: "0/5000060", fencedAt: "2026-12-04T10:05:00Z" };
+    const caughtUp = { ok: true as const, value: { replayLsn: "0/5000060", behindBytes: 0 } };
+    test.each([
+      ["no evidence was gathered", undefined, /waits until the peer's fenced-wal\.json is read/],
+      ["the record cannot be read", { fencedWal: unreachable }, /can be read \(Cannot reach the S3 endpoint\)/],
+      ["the peer's agent has not fenced yet (no record)", { fencedWal: nothing }, /the peer's agent has fenced its database and written fenced-wal\.json/],
+      ["the record is another site's", { fencedWal: found({ ...record, site: "primary" }), replay: caughtUp }, /names site primary, not secondary/],
+      ["the record is of an earlier claim", { fencedWal: found({ ...record, epoch: 2 }), replay: caughtUp }, /under its claim's epoch 3 \(fenced-wal\.json is of epoch 2\)/],
+      ["the replay was not compared", { fencedWal: found(record) }, /replay is compared with 0\/5000060/],
+      ["the replay cannot be compared", { fencedWal: found(record), replay: { ok: false as const, problem: "Cannot reach PostgreSQL" } }, /can be compared with 0\/5000060 \(Cannot reach PostgreSQL\)/],
+      ["the standby is behind", { fencedWal: found(record), replay: found({ replayLsn: "0/5000000", behindBytes: 96 }) }, /replayed the fenced writer's WAL up to 0\/5000060 \(replayed 0\/5000000, 96 bytes behind\)/],
+      ["the standby replayed nothing", { fencedWal: found(record), replay: found({ replayLsn: null, behindBytes: null }) }, /replayed nothing/],
+    ] as [string, SwitchoverEvidence | undefined, RegExp][])("waits when %s", (_what, evidence, reason) => {
+      const plan = promotionPlan(own, peer, found(replica), evidence);
+      expect(plan.promote).toBe(false);
+      expect(plan.reason).toMatch(/^planned switch-over: the peer's claim \(epoch 3\) says its database is fenced; promotion waits until /);
+      expect(plan.reason).toMatch(reason);
+    });
+
+    test("promotes once the record is the peer's claim's and this standby replayed up to it (or past it)", () => {
+      expect(promotionPlan(own, peer, found(replica), { fencedWal: found(record), replay: caughtUp })).toEqual({
+        promote: true,
+        reason: "the claim says writer at epoch 4, the peer fenced its database at epoch 3 and this standby replayed its WAL up to 0/5000060 (planned switch-over)",
+      });
+      expect(promotionPlan(own, peer, found(replica), { fencedWal: found(record), replay: found({ replayLsn: "0/6000000", behindBytes: -16777120 }) }).promote).toBe(true);
+    });
+
+    test("an unreachable peer is still a failover: the survivor promotes without any record", () => {
+      expect(promotionPlan(own, { claim: unreachable, marker: unreachable }, found(replica), { fencedWal: unreachable }).promote).toBe(true);
+    });
+
+    test("a tick waits while the standby is behind the fenced writer's position, promotes once it caught up, and lifts a fence the copy carried", async () => {
+      const { w, deps } = world({ own: { claim: found(claim("primary", "primary", "writer", 4)), marker: nothing }, peer, database: { ...replica, fenced: true }, peerFencedWal: nothing });
+      const state = initialState();
+      const first = await tick(deps, state);
+      expect(w.promotions).toBe(0);
+      expect(first.status.reasons.join("\n")).toMatch(/no promotion: planned switch-over: .*written fenced-wal\.json/);
+      expect(w.replayAsked).toEqual([]);
+
+      w.peerFencedWal = found(record);
+      w.behind = 96;
+      const second = await tick(deps, state);
+      expect(w.promotions).toBe(0);
+      expect(w.replayAsked).toEqual(["0/5000060"]);
+      expect(second.status.reasons.join("\n")).toMatch(/96 bytes behind/);
+      expect(second.status.backupsMayRun).toBe(false);
+
+      w.behind = 0;
+      const third = await tick(deps, state);
+      expect(w.promotions).toBe(1);
+      expect(w.unfences).toBe(1);
+      expect(third.status.actions).toEqual([
+        expect.stringMatching(/^promoted the database drstack-primary-db-g1 \(.*planned switch-over\)/),
+        "lifted the fence on the database drstack-primary-db-g1 (it was just promoted): transactions are read-write again",
+      ]);
+      expect(third.status).toMatchObject({ verdict: "writer", database: { fenced: false } });
+    });
   });
 
   test("never of a fenced site, a standby, a database that already writes, or one that cannot be inspected", () => {
@@ -154,13 +259,63 @@ describe("fencing in a tick", () => {
     const { w, deps } = world({ own: { claim: found(claim("primary", "primary", "writer", 4)), marker: nothing }, peer: { claim: found(claim("secondary", "secondary", "writer", 5)), marker: nothing }, database: writer });
     const state = initialState();
     const first = await tick(deps, state);
-    expect(first.status.actions.map((a) => a.split(" ")[0])).toEqual(["wrote", "fenced"]);
+    expect(first.status.actions).toEqual([
+      expect.stringMatching(/^wrote fence-marker\.json/),
+      "fenced the database drstack-primary-db-g1: every transaction is read-only (WAL position 0/3000148)",
+      "wrote fenced-wal.json (epoch 4, WAL position 0/3000148)",
+    ]);
     expect(w.markers).toHaveLength(1);
+    // The status shows the database as the fence left it.
+    expect(first.status.database).toMatchObject({ fenced: true });
+    expect(w.fencedWalWrites).toEqual([{ format: FENCED_WAL_FORMAT, site: "primary", epoch: 4, walPosition: "0/3000148", fencedAt: "2026-12-04T10:07:00.000Z" }]);
     const second = await tick(deps, state);
     expect(second.status).toMatchObject({ verdict: "fenced", actions: [], actionFailures: [] });
     expect(w.markers).toHaveLength(1);
     expect(w.fences).toBe(2);
+    expect(w.fencedWalWrites).toHaveLength(1);
     expect(w.ran).toEqual([]);
+
+    // Sessions that slipped in may have written: the record moves to the position after they ended.
+    w.sessions = 2;
+    w.wal = "0/3000200";
+    const third = await tick(deps, state);
+    expect(third.status.actions).toEqual(["ended 2 session(s) of the application role on the fenced database drstack-primary-db-g1", "wrote fenced-wal.json (epoch 4, WAL position 0/3000200)"]);
+    // A record of another epoch (an earlier fence) is replaced.
+    w.ownFencedWal = { ...w.ownFencedWal!, epoch: 2 };
+    await tick(deps, state);
+    expect(w.fencedWalWrites.map((r) => [r.epoch, r.walPosition])).toEqual([[4, "0/3000148"], [4, "0/3000200"], [4, "0/3000200"]]);
+  });
+
+  test("a site whose verdict is writer lifts a fence its database carries, once", async () => {
+    const { w, deps } = world({ own: { claim: found(claim("primary", "primary", "writer", 6)), marker: nothing }, peer: { claim: found(claim("secondary", "primary", "replica", 6)), marker: nothing }, database: { ...writer, fenced: true } });
+    const state = initialState();
+    const first = await tick(deps, state);
+    expect(first.status).toMatchObject({ verdict: "writer", actions: ["lifted the fence on the database drstack-primary-db-g1 (this site is the writer): transactions are read-write again"], database: { fenced: false } });
+    await tick(deps, state);
+    expect(w.unfences).toBe(1);
+    expect(w.fences).toBe(0);
+  });
+
+  test("a failed unfence is an action failure, and --health reports it", async () => {
+    const { deps } = world({ own: { claim: found(claim("primary", "primary", "writer", 6)), marker: nothing }, peer: { claim: nothing, marker: nothing }, database: { ...writer, fenced: true } });
+    deps.database.unfence = async () => {
+      throw new Error("permission denied");
+    };
+    const result = await tick(deps, initialState());
+    expect(result.status.actionFailures).toEqual(["lift the fence on the database drstack-primary-db-g1: permission denied"]);
+  });
+
+  test("the status says since when a standby's WAL receiver has not been streaming, and forgets it once it streams", async () => {
+    const { w, deps } = world({ own: { claim: found(claim("primary", "secondary", "replica", 4)), marker: nothing }, peer: { claim: found(claim("secondary", "secondary", "writer", 4)), marker: nothing }, database: { ...replica, walReceiver: { status: "waiting", lastMsgReceiptTime: null } } });
+    const state = initialState();
+    const first = await tick(deps, state);
+    expect(first.status.walReceiverNotStreamingSince).toBe("2026-12-04T10:07:00.000Z");
+    w.now = new Date("2026-12-04T10:07:30Z");
+    expect((await tick(deps, state)).status.walReceiverNotStreamingSince).toBe("2026-12-04T10:07:00.000Z");
+    // Kept across a restart of the agent (the status file).
+    expect(initialState(first.status).walReceiverNotStreamingSince?.toISOString()).toBe("2026-12-04T10:07:00.000Z");
+    w.database = { ...replica, walReceiver: { status: "streaming", lastMsgReceiptTime: "2026-12-04T10:07:29.000Z" } };
+    expect((await tick(deps, state)).status.walReceiverNotStreamingSince).toBeUndefined();
   });
 
   test("a former writer is fenced at once though a standby still streams from it: a Docker fence ends logins, not the server (failback's switch-over, README)", async () => {
@@ -172,9 +327,9 @@ describe("fencing in a tick", () => {
     });
     const result = await tick(deps, initialState());
     expect(w.fences).toBe(1);
-    expect(w.appLogin).toBe(false);
+    expect(w.database.fenced).toBe(true);
     expect(result.status.reasons.join(" ")).not.toContain("fence deferred");
-    expect(result.status.actions).toEqual([expect.stringMatching(/^fenced the database drstack-primary-db-g1/)]);
+    expect(result.status.actions).toEqual([expect.stringMatching(/^fenced the database drstack-primary-db-g1/), "wrote fenced-wal.json (epoch 5, WAL position 0/3000148)"]);
     expect(dockerFenceTarget({ stopDeferred: "could not describe it" }, unreachable)).toBeUndefined();
   });
 
@@ -331,6 +486,11 @@ describe("--health", () => {
     ["stale past three intervals", status("2026-12-04T09:58:30Z"), false],
     ["a failed tick", status("2026-12-04T09:59:00Z", { verdict: "error", error: "boom" }), false],
     ["a failed fence", status("2026-12-04T09:59:00Z", { actionFailures: ["fenced the database: refused"] }), false],
+    ["a database that cannot be inspected", status("2026-12-04T09:59:00Z", { databaseProblem: "Cannot reach PostgreSQL" }), false],
+    ["a receiver away from streaming for three intervals or less", status("2026-12-04T09:59:00Z", { walReceiverNotStreamingSince: "2026-12-04T09:58:30Z" }), true],
+    ["a receiver away from streaming for more than three intervals", status("2026-12-04T09:59:00Z", { walReceiverNotStreamingSince: "2026-12-04T09:58:29Z" }), false],
+    ["a slot that kept its WAL", status("2026-12-04T09:59:00Z", { database: { ...writer, slots: [{ slotName: "drstack_secondary_g2", active: false, walStatus: "unreserved" }] } }), true],
+    ["a slot whose WAL is lost", status("2026-12-04T09:59:00Z", { database: { ...writer, slots: [{ slotName: "drstack_secondary_g2", active: false, walStatus: "lost" }] } }), false],
     ["not a status file", "{}", false],
   ])("%s", (_what, text, ok) => {
     const file = join(dir, `${Math.random()}.json`);
