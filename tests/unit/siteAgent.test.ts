@@ -20,7 +20,7 @@ import {
   SwitchoverEvidence,
   tick,
 } from "../../lambdas/site/agent";
-import { FENCED_WAL_FORMAT, FencedWal } from "../../lambdas/site/claims";
+import { FENCED_WAL_FORMAT, FencedWal, parseFencedWal } from "../../lambdas/site/claims";
 import { parseSchedule } from "../../lambdas/site/schedule";
 
 function claim(site: "primary" | "secondary", activeSite: "primary" | "secondary", databaseMode: WriterClaim["databaseMode"], epoch: number): WriterClaim {
@@ -233,6 +233,23 @@ describe("promotion", () => {
     expect(result.status.backupsMayRun).toBe(false);
     expect(result.job).toBeUndefined();
     expect(result.status.reasons.join("\n")).toMatch(/no promotion: the peer claims the writer at epoch 4, not below this site's 4/);
+  });
+});
+
+describe("fenced-wal.json", () => {
+  const record = { format: FENCED_WAL_FORMAT, site: "secondary", epoch: 3, walPosition: "0/5000060", fencedAt: "2026-12-04T10:05:00Z" };
+  test("parses the record the fencing agent writes", () => {
+    expect(parseFencedWal(JSON.stringify(record))).toEqual(record);
+  });
+  test.each([
+    ["not JSON", "{", /not JSON/],
+    ["a list", "[]", /not a JSON object/],
+    ["another format", JSON.stringify({ ...record, format: "drstack.fence-marker/v1" }), /malformed fenced WAL record \(format "drstack\.fence-marker\/v1"/],
+    ["a fractional epoch", JSON.stringify({ ...record, epoch: 3.5 }), /epoch 3\.5/],
+    ["a WAL position that is not one", JSON.stringify({ ...record, walPosition: "0/5000060; DROP" }), /walPosition "0\/5000060; DROP"/],
+    ["no site", JSON.stringify({ ...record, site: undefined }), /malformed fenced WAL record/],
+  ])("refuses %s", (_what, text, message) => {
+    expect(() => parseFencedWal(text)).toThrow(message);
   });
 });
 
