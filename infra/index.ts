@@ -211,6 +211,7 @@ export async function deploySite(config: DrConfig = loadConfig(), drPosture: DrP
   const dataKey = new SiteDataKey(`${site}-data`, { site, namePrefix, accountId, breakGlassRoleArn: config.breakGlassRoleArn }, { provider });
   const mode = databaseMode(site, config.activeSite, config.database.generations);
   const primaryStack = readsPrimaryStack(site, config.activeSite) ? referencePrimaryStack(config) : undefined;
+  if (primaryStack) await refuseMixedPair(config, primaryStack);
   const database = new SiteDatabase(
     `${site}-database`,
     {
@@ -517,6 +518,21 @@ function writerArnToReplicate(config: DrConfig, accountId: pulumi.Output<string>
   const source = replicationSourceSite(config.activeSite);
   const identifier = databaseIdentifier(config.namePrefix, source, config.database.generations[source]);
   return accountId.apply((account) => databaseArn(config.regions[source], account, identifier));
+}
+
+/**
+ * RDS cannot stream from a self-hosted PostgreSQL, so a pair is two AWS sites
+ * or two Docker sites. Only the standby AWS secondary can see its peer's kind
+ * (the stack outputs it reads); it stops before declaring its replica.
+ */
+async function refuseMixedPair(config: DrConfig, primaryStack: pulumi.StackReference): Promise<void> {
+  const kind = (await primaryStack.getOutputDetails("siteKind")).value;
+  if (kind !== undefined && kind !== "aws") {
+    throw new pulumi.RunError(
+      `the primary is a ${String(kind)} site and this stack an AWS site: RDS cannot replicate from a database outside AWS. ` +
+        `Fix: pulumi -s ${config.stack} config set siteKind ${String(kind)} (both stacks name the same siteKind, README, "Self-hosted sites on Docker").`,
+    );
+  }
 }
 
 /** The primary's stack outputs, read only by the standby secondary (`readsPrimaryStack`). */

@@ -7,7 +7,7 @@ import { goDuration } from "../../infra/docker/durations";
 import { parseSiteConfig } from "../../infra/siteConfig";
 import { SITES } from "../../infra/roles";
 import { writerEpoch } from "../../infra/sitePlan";
-import { Evaluation, RecordedResource } from "../../offline/evaluate";
+import { Evaluation, evaluateStack, primaryReference, RecordedResource } from "../../offline/evaluate";
 import { readStackConfig, sharedKeyDisagreements } from "../../offline/stackFiles";
 import { evaluateIn, resourcesOfType } from "./evaluations";
 import { parseAgentConfig } from "../../lambdas/site/agent";
@@ -336,3 +336,12 @@ function goSeconds(value: string): number {
   if (!match) throw new Error(`not a Go duration: ${value}`);
   return Number(match[1] ?? 0) * 3600 + Number(match[2] ?? 0) * 60 + Number(match[3]);
 }
+
+describe("a mixed pair is refused where it can be seen", () => {
+  test("an AWS secondary whose primary is a Docker site stops before its replica, naming siteKind", async () => {
+    const primary = await evaluateIn(DOCKER_EXAMPLE, "primary", {});
+    await expect(evaluateStack({ stack: "secondary", stackReferences: primaryReference(primary) })).rejects.toThrow(
+      /the primary is a docker site and this stack an AWS site: RDS cannot replicate from a database outside AWS\. Fix: pulumi -s secondary config set siteKind docker/,
+    );
+  });
+});
