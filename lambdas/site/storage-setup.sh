@@ -264,12 +264,17 @@ ensure_backup_bucket() {
     mc_run "create bucket $b with Object Lock" mb --with-lock "site/$b"
     changed "created bucket $b with Object Lock"
   fi
-  mc_run "read the versioning of bucket $b" version info --json "site/$b"
+  ensure_versioned "$b"
+}
+
+ensure_versioned() { # bucket
+  local bucket=$1
+  mc_run "read the versioning of bucket $bucket" version info --json "site/$bucket"
   if [[ $MC_OUT == *'"versioning":{"status":"Enabled"'* ]]; then
-    unchanged "bucket $b is versioned"
+    unchanged "bucket $bucket is versioned"
   else
-    mc_run "enable versioning on bucket $b" version enable "site/$b"
-    changed "enabled versioning on bucket $b"
+    mc_run "enable versioning on bucket $bucket" version enable "site/$bucket"
+    changed "enabled versioning on bucket $bucket"
   fi
 }
 
@@ -349,13 +354,7 @@ ensure_fencing_bucket() {
     mc_run "create bucket $f" mb --with-versioning "site/$f"
     changed "created versioned bucket $f"
   fi
-  mc_run "read the versioning of bucket $f" version info --json "site/$f"
-  if [[ $MC_OUT == *'"versioning":{"status":"Enabled"'* ]]; then
-    unchanged "bucket $f is versioned"
-  else
-    mc_run "enable versioning on bucket $f" version enable "site/$f"
-    changed "enabled versioning on bucket $f"
-  fi
+  ensure_versioned "$f"
 }
 
 # A policy document reduced to sorted "effect|actions|resources" lines, so two
