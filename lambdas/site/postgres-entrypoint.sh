@@ -13,9 +13,13 @@
 #    - basebackup: copied from the peer's writer with pg_basebackup into a
 #      directory beside PGDATA that becomes PGDATA only once complete, with
 #      a physical replication slot on the upstream, then started as its standby.
+# 4. at every start, pg_hba.conf rejects the container's default gateway ahead of
+#    its `samenet` rule (reject_gateway below).
 # Exit codes: 64 a setting is missing or wrong, 65 PGDATA is in a state this
 # script will not touch, 66 a TLS file is missing, 69 the upstream is not
 # reachable, 70 pg_basebackup failed. Docker's restart policy retries.
+# `postgres-entrypoint.sh --reject-gateway <pg_hba.conf>` does step 4 alone
+# (postgres-init.sh calls it on the first start).
 set -euo pipefail
 
 readonly TLS_DIR="${DRSTACK_TLS_DIR:-/drstack/tls}"
@@ -46,6 +50,48 @@ conninfo_value() {
     printf '%s' "$value"
   fi
 }
+
+# The default route's gateway from /proc/net/route (hex, little-endian), or nothing.
+default_gateway() {
+  local destination gateway
+  while read -r _ destination gateway _; do
+    if [ "$destination" = 00000000 ] && [ "$gateway" != 00000000 ] && [[ $gateway =~ ^[0-9A-Fa-f]{8}$ ]]; then
+      printf '%d.%d.%d.%d' "0x${gateway:6:2}" "0x${gateway:4:2}" "0x${gateway:2:2}" "0x${gateway:0:2}"
+      return
+    fi
+  done <"${DRSTACK_ROUTE_FILE:-/proc/net/route}"
+}
+
+# Connections through Docker's userland proxy (a published port reached from the
+# host itself, or every connection where the proxy replaces iptables NAT) arrive
+# from the bridge's gateway, which is inside `samenet` (moby/moby#1435). So the
+# gateway is rejected ahead of the samenet rule: replication (its own rule, from
+# anywhere) still works, the superuser and the application from the gateway do
+# not. Rewritten at every start: a copy carries its writer's pg_hba.conf, whose
+# network (and gateway) may differ.
+reject_gateway() {
+  local hba="$1" gateway line out="" placed=false
+  [ -f "$hba" ] || return 0
+  gateway="$(default_gateway)"
+  while IFS= read -r line || [ -n "$line" ]; do
+    [[ $line == *"# drstack-gateway"* ]] && continue
+    if [ "$placed" = false ] && [[ $line =~ ^hostssl[[:space:]]+all[[:space:]]+all[[:space:]]+samenet ]]; then
+      [ -z "$gateway" ] || out+="hostssl   all          all                   $gateway/32  reject  # drstack-gateway"$'\n'
+      placed=true
+    fi
+    out+="$line"$'\n'
+  done <"$hba"
+  printf '%s' "$out" >"$hba.drstack-new"
+  chmod --reference="$hba" "$hba.drstack-new"
+  if running_as_root; then chown --reference="$hba" "$hba.drstack-new"; fi
+  mv -f "$hba.drstack-new" "$hba"
+}
+
+if [ "${1:-}" = --reject-gateway ]; then
+  [ "$#" -eq 2 ] || die 64 "usage: postgres-entrypoint.sh --reject-gateway <pg_hba.conf>"
+  reject_gateway "$2"
+  exit 0
+fi
 
 require() {
   local name="$1" fix="$2"
@@ -108,6 +154,7 @@ install -m 0644 "${owner[@]}" "$TLS_DIR/server.crt" "$TLS_TARGET/server.crt"
 install -m 0600 "${owner[@]}" "$TLS_DIR/server.key" "$TLS_TARGET/server.key"
 
 if [ "$initialised" = true ]; then
+  reject_gateway "$PGDATA/pg_hba.conf"
   exec "$@"
 fi
 if [ "$DRSTACK_DATABASE_INIT" = initdb ]; then
@@ -162,6 +209,7 @@ fi
 
 chmod 700 "$staging"
 if running_as_root; then chown -R "$SERVER_USER:$SERVER_USER" "$staging"; fi
+reject_gateway "$staging/pg_hba.conf"
 mv -T "$staging" "$PGDATA"
 rm -f "$errors"
 trap - EXIT

@@ -75,6 +75,8 @@ host      replication  all                   all      reject
 host      all          all                   all      reject
 "
 
+# The gateway reject the entrypoint keeps at every start, here for the first one.
+"${DRSTACK_ENTRYPOINT:-/drstack/postgres-entrypoint.sh}" --reject-gateway "$hba_file" || die "could not add the gateway's reject rule to $hba_file"
 bad_rules="$(sql -At -c "SELECT string_agg(format('line %s: %s', line_number, error), '; ') FROM pg_hba_file_rules WHERE error IS NOT NULL")"
 [ -z "$bad_rules" ] || die "the pg_hba.conf written to $hba_file has errors: $bad_rules"
 sql -At -c 'SELECT pg_reload_conf()' >/dev/null

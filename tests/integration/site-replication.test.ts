@@ -10,6 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Client } from "pg";
 import {
+  ENTRYPOINT,
   EntrypointRun,
   PG_BIN,
   ServerLayout,
@@ -22,6 +23,8 @@ import {
   serverCommand,
   serverDir,
   serverUserIds,
+  TEST_GATEWAY,
+  ROUTE_FILE,
   stopServer,
   tlsUrl,
   uploadTlsFiles,
@@ -137,6 +140,26 @@ afterAll(async () => {
   if (work) rmSync(work, { recursive: true, force: true });
 });
 
+describe("the gateway rule (postgres-entrypoint.sh --reject-gateway)", () => {
+  test("puts the gateway's reject ahead of samenet once, and replaces it when the network's gateway changes (a copy from the peer)", () => {
+    const dir = mkdtempSync(join(tmpdir(), "drstack-hba-"));
+    const hba = join(dir, "pg_hba.conf");
+    writeFileSync(hba, "local all postgres peer\nhostssl replication drstack_replication all scram-sha-256\nhostssl all all samenet scram-sha-256\nhost all all all reject\n", { mode: 0o600 });
+    const run = (routeFile: string) => spawnSync(ENTRYPOINT, ["--reject-gateway", hba], { env: { PATH: process.env.PATH ?? "/usr/bin:/bin", DRSTACK_ROUTE_FILE: routeFile }, encoding: "utf8" });
+    expect(run(ROUTE_FILE).status).toBe(0);
+    expect(run(ROUTE_FILE).status).toBe(0);
+    const once = readFileSync(hba, "utf8").split("\n");
+    expect(once.filter((line) => line.includes("drstack-gateway"))).toEqual([`hostssl   all          all                   ${TEST_GATEWAY}/32  reject  # drstack-gateway`]);
+    expect(once.findIndex((line) => line.includes("drstack-gateway"))).toBe(once.findIndex((line) => line.includes("samenet")) - 1);
+    expect(statSync(hba).mode & 0o777).toBe(0o600);
+    const other = join(dir, "route");
+    writeFileSync(other, "Iface\tDestination\tGateway\tFlags\neth0\t00000000\t010014AC\t0003\n");
+    expect(run(other).status).toBe(0);
+    expect(readFileSync(hba, "utf8")).toContain("172.20.0.1/32  reject  # drstack-gateway");
+    expect(readFileSync(hba, "utf8")).not.toContain(TEST_GATEWAY);
+  });
+});
+
 describe("the writer (postgres-init.sh)", () => {
   test("creates the replication role, the application role owning its database, and copies the TLS files for the server's user", async () => {
     await withClient(superuser(writerLayout.port), async (c) => {
@@ -153,10 +176,12 @@ describe("the writer (postgres-init.sh)", () => {
       const rules = await c.query<{ type: string; database: string[]; user_name: string[]; address: string | null; auth_method: string; error: string | null }>(
         "SELECT type, database, user_name, address, auth_method, error FROM pg_hba_file_rules ORDER BY line_number",
       );
-      // Any role only from the site's own network (samenet); from anywhere else (the peer data centre) only replication as drstack_replication.
+      // Any role only from the site's own network (samenet), but not from its gateway, where docker-proxy's connections come from
+      // (moby/moby#1435); from anywhere else (the peer data centre) only replication as drstack_replication.
       expect(rules.rows.map((r) => [r.type, r.database.join(","), r.user_name.join(","), r.address, r.auth_method, r.error])).toEqual([
         ["local", "all", "postgres", null, "peer", null],
         ["hostssl", "replication", "drstack_replication", "all", "scram-sha-256", null],
+        ["hostssl", "all", "all", TEST_GATEWAY, "reject", null],
         ["hostssl", "all", "all", "samenet", "scram-sha-256", null],
         ["host", "replication", "all", "all", "reject", null],
         ["host", "all", "all", "all", "reject", null],

@@ -8,7 +8,8 @@
  * official image's docker-entrypoint.sh does.
  */
 import { spawn, spawnSync, ChildProcess } from "node:child_process";
-import { chmodSync, chownSync, mkdirSync, writeFileSync } from "node:fs";
+import { chmodSync, chownSync, mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Client } from "pg";
 import { pgBinDir } from "./services/services";
@@ -103,8 +104,23 @@ export interface EntrypointRun {
 }
 
 /** The entrypoint with only the given settings (no PG* of the test's own leaks in), PATH with the server binaries first, as in the image. */
+/**
+ * The container's routing table as the tests give it: a Docker bridge network's
+ * default route via 172.18.0.1 (the gateway docker-proxy connects from), so
+ * pg_hba.conf's gateway rule is the same on every machine.
+ */
+export const ROUTE_FILE = (() => {
+  const dir = mkdtempSync(join(tmpdir(), "drstack-route-"));
+  chmodSync(dir, 0o755);
+  const file = join(dir, "route");
+  writeFileSync(file, "Iface\tDestination\tGateway\tFlags\tRefCnt\tUse\tMetric\tMask\tMTU\tWindow\tIRTT\neth0\t00000000\t010012AC\t0003\t0\t0\t0\t00000000\t0\t0\t0\neth0\t000012AC\t00000000\t0001\t0\t0\t0\t0000FFFF\t0\t0\t0\n");
+  chmodSync(file, 0o644);
+  return file;
+})();
+export const TEST_GATEWAY = "172.18.0.1";
+
 export function runEntrypoint(env: Record<string, string>, command: string[]): EntrypointRun {
-  const child = spawn(ENTRYPOINT, command, { env: { PATH: `${PG_BIN}:${process.env.PATH ?? "/usr/bin:/bin"}`, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(ENTRYPOINT, command, { env: { PATH: `${PG_BIN}:${process.env.PATH ?? "/usr/bin:/bin"}`, DRSTACK_ROUTE_FILE: ROUTE_FILE, ...env }, stdio: ["ignore", "pipe", "pipe"] });
   let out = "";
   const collect = (chunk: Buffer) => {
     out = (out + chunk.toString("utf8")).slice(-64_000);
@@ -209,7 +225,7 @@ export async function stopServer(run: EntrypointRun): Promise<void> {
 
 /** The init script as the official image runs it: as the server's user, over the unix socket. */
 export function runInitScript(socketDir: string, port: number, env: Record<string, string>): { status: number | null; output: string } {
-  const vars = Object.entries({ PATH: `${PG_BIN}:/usr/bin:/bin`, PGHOST: socketDir, PGPORT: String(port), POSTGRES_USER: "postgres", ...env }).map(([k, v]) => `${k}=${v}`);
+  const vars = Object.entries({ PATH: `${PG_BIN}:/usr/bin:/bin`, PGHOST: socketDir, PGPORT: String(port), POSTGRES_USER: "postgres", DRSTACK_ENTRYPOINT: ENTRYPOINT, DRSTACK_ROUTE_FILE: ROUTE_FILE, ...env }).map(([k, v]) => `${k}=${v}`);
   const [cmd, ...args] = asServerUser(["env", ...vars, "bash", INIT_SCRIPT]);
   const res = spawnSync(cmd, args, { encoding: "utf8" });
   return { status: res.status, output: `${res.stdout}${res.stderr}` };
