@@ -56,6 +56,7 @@ import {
   ReplayProgress,
   replayProgress,
   SlotInspection,
+  NOT_RUNNING,
   unfenceDatabase,
   UnfenceResult,
   WalReceiverInspection,
@@ -376,18 +377,62 @@ export function plannedSwitchover(peer: FencingState): WriterClaim | undefined {
   return c !== undefined && !claimsWriter(c) && c.databaseMode === "fenced" ? c : undefined;
 }
 
+/** A standby whose WAL receiver is not streaming promotes on a failover only after it has been down this many guard intervals: a blip does not promote. */
+export const PROMOTE_AFTER_DOWN_INTERVALS = 2;
+
+/** What promotionPlan knows of this standby's WAL receiver over time (AgentState.walReceiverNotStreamingSince). */
+export interface ReceiverHistory {
+  now: Date;
+  intervalSeconds: number;
+  /** Since when the WAL receiver has not been streaming; undefined while it streams (or before any tick saw it down). */
+  notStreamingSince?: Date;
+}
+
+/**
+ * Whether the peer's agent fenced its database under the peer's current
+ * claim (fenced-wal.json of that claim's site and epoch) and this standby
+ * replayed up to the WAL position it recorded.
+ */
+export function peerFenceReached(peerClaim: WriterClaim, switchover?: SwitchoverEvidence): { reached: true; record: FencedWal } | { reached: false; why: string } {
+  const wait = (why: string) => ({ reached: false as const, why });
+  const fenced = switchover?.fencedWal;
+  if (fenced === undefined) return wait("the peer's fenced-wal.json is read");
+  if (!fenced.ok) return wait(`the peer's fenced-wal.json can be read (${fenced.problem})`);
+  const record = fenced.value;
+  if (record === undefined) return wait("the peer's agent has fenced its database and written fenced-wal.json");
+  if (record.site !== peerClaim.site) return wait(`the peer's fenced-wal.json is its own (it names site ${record.site}, not ${peerClaim.site})`);
+  if (record.epoch !== peerClaim.epoch) return wait(`the peer's agent has fenced its database under its claim's epoch ${peerClaim.epoch} (fenced-wal.json is of epoch ${record.epoch})`);
+  const replay = switchover?.replay;
+  if (replay === undefined) return wait(`this standby's replay is compared with ${record.walPosition}`);
+  if (!replay.ok) return wait(`this standby's replay can be compared with ${record.walPosition} (${replay.problem})`);
+  const progress = replay.value;
+  if (progress === undefined || progress.behindBytes === null || progress.behindBytes > 0) {
+    return wait(`this standby has replayed the fenced writer's WAL up to ${record.walPosition} (replayed ${progress?.replayLsn ?? "nothing"}${progress?.behindBytes ? `, ${progress.behindBytes} bytes behind` : ""})`);
+  }
+  return { reached: true, record };
+}
+
 /**
  * Whether this site's database is to be promoted now: the claim says writer,
  * the site is not fenced, the database is still a replica, and the peer
- * cannot be the writer at an equal or higher epoch: unreachable (the
- * survivor acts alone), no claim, a claim that is not a writer's, or a writer
- * claim at a lower epoch (its agent fences itself, as the AWS guard does).
+ * cannot be the writer at an equal or higher epoch.
+ *
  * When the reachable peer's claim says its database is fenced (a planned
  * switch-over), only once its agent has fenced it at that claim's epoch
  * (fenced-wal.json) and this standby has replayed up to the WAL position it
  * recorded: promoting earlier would lose the writes in between.
+ *
+ * When the peer is unreadable, has no claim, is not a writer or claims the
+ * writer at a lower epoch, the peer's claim says nothing about its database
+ * (a MinIO blip, a claim the stack rewrote before its agent acted), so this
+ * standby's WAL receiver decides: while it streams, its upstream is alive and
+ * may take writes, and it promotes only on the same evidence as a planned
+ * switch-over (the peer's fenced-wal.json for the peer's current claim's
+ * epoch, replayed); while it does not, only once it has been down for
+ * PROMOTE_AFTER_DOWN_INTERVALS guard intervals, so a blip does not promote
+ * and the survivor of a real loss promotes on its own.
  */
-export function promotionPlan(own: FencingState, peer: FencingState, database: Lookup<DatabaseState>, switchover?: SwitchoverEvidence): PromotionPlan {
+export function promotionPlan(own: FencingState, peer: FencingState, database: Lookup<SiteDatabaseState>, receiverHistory: ReceiverHistory, switchover?: SwitchoverEvidence): PromotionPlan {
   const no = (reason: string): PromotionPlan => ({ promote: false, reason });
   if (!own.claim.ok || own.claim.value === undefined) return no("this site's claim is unreadable or missing");
   const claim = own.claim.value;
@@ -397,30 +442,42 @@ export function promotionPlan(own: FencingState, peer: FencingState, database: L
   if (!database.ok) return no(`this site's database could not be inspected (${database.problem})`);
   if (database.value === undefined) return no(`this site's database ${claim.databaseIdentifier} was not found`);
   if (database.value.replicaOf === undefined) return no("the database already takes writes");
-  if (!peer.claim.ok) return { promote: true, reason: `the claim says writer at epoch ${claim.epoch} and the peer is unreachable (${peer.claim.problem})` };
-  const peerClaim = peer.claim.value;
-  if (peerClaim === undefined) return { promote: true, reason: `the claim says writer at epoch ${claim.epoch} and the peer has no claim` };
-  if (plannedSwitchover(peer) !== undefined) {
-    const wait = (why: string) => no(`planned switch-over: the peer's claim (epoch ${peerClaim.epoch}) says its database is fenced; promotion waits until ${why}`);
-    const fenced = switchover?.fencedWal;
-    if (fenced === undefined) return wait("the peer's fenced-wal.json is read");
-    if (!fenced.ok) return wait(`the peer's fenced-wal.json can be read (${fenced.problem})`);
-    const record = fenced.value;
-    if (record === undefined) return wait("the peer's agent has fenced its database and written fenced-wal.json");
-    if (record.site !== peerClaim.site) return wait(`the peer's fenced-wal.json is its own (it names site ${record.site}, not ${peerClaim.site})`);
-    if (record.epoch !== peerClaim.epoch) return wait(`the peer's agent has fenced its database under its claim's epoch ${peerClaim.epoch} (fenced-wal.json is of epoch ${record.epoch})`);
-    const replay = switchover?.replay;
-    if (replay === undefined) return wait(`this standby's replay is compared with ${record.walPosition}`);
-    if (!replay.ok) return wait(`this standby's replay can be compared with ${record.walPosition} (${replay.problem})`);
-    const progress = replay.value;
-    if (progress === undefined || progress.behindBytes === null || progress.behindBytes > 0) {
-      return wait(`this standby has replayed the fenced writer's WAL up to ${record.walPosition} (replayed ${progress?.replayLsn ?? "nothing"}${progress?.behindBytes ? `, ${progress.behindBytes} bytes behind` : ""})`);
-    }
-    return { promote: true, reason: `the claim says writer at epoch ${claim.epoch}, the peer fenced its database at epoch ${record.epoch} and this standby replayed its WAL up to ${record.walPosition} (planned switch-over)` };
+  const peerClaim = peer.claim.ok ? peer.claim.value : undefined;
+  if (peerClaim !== undefined && plannedSwitchover(peer) !== undefined) {
+    const fence = peerFenceReached(peerClaim, switchover);
+    if (!fence.reached) return no(`planned switch-over: the peer's claim (epoch ${peerClaim.epoch}) says its database is fenced; promotion waits until ${fence.why}`);
+    return { promote: true, reason: `the claim says writer at epoch ${claim.epoch}, the peer fenced its database at epoch ${fence.record.epoch} and this standby replayed its WAL up to ${fence.record.walPosition} (planned switch-over)` };
   }
-  if (!claimsWriter(peerClaim)) return { promote: true, reason: `the claim says writer at epoch ${claim.epoch} and the peer is ${peerClaim.role} with a ${peerClaim.databaseMode} database` };
-  if (peerClaim.epoch < claim.epoch) return { promote: true, reason: `the claim says writer at epoch ${claim.epoch}, above the peer's writer claim at epoch ${peerClaim.epoch}` };
-  return no(`the peer claims the writer at epoch ${peerClaim.epoch}, not below this site's ${claim.epoch}: promoting would make two writers`);
+  if (peerClaim !== undefined && claimsWriter(peerClaim) && peerClaim.epoch >= claim.epoch) {
+    return no(`the peer claims the writer at epoch ${peerClaim.epoch}, not below this site's ${claim.epoch}: promoting would make two writers`);
+  }
+  const peerSays = !peer.claim.ok
+    ? `the peer is unreachable (${peer.claim.problem})`
+    : peerClaim === undefined
+      ? "the peer has no claim"
+      : claimsWriter(peerClaim)
+        ? `the peer's writer claim is at epoch ${peerClaim.epoch}, below this site's`
+        : `the peer is ${peerClaim.role} with a ${peerClaim.databaseMode} database`;
+  const base = `the claim says writer at epoch ${claim.epoch} and ${peerSays}`;
+  const fence = peerClaim !== undefined ? peerFenceReached(peerClaim, switchover) : undefined;
+  if (fence?.reached) return { promote: true, reason: `${base}; the peer fenced its database at epoch ${fence.record.epoch} and this standby replayed its WAL up to ${fence.record.walPosition}` };
+  const receiver = database.value.walReceiver;
+  if (receiver?.status === "streaming") {
+    const until = peerClaim === undefined
+      ? !peer.claim.ok
+        ? "the peer's claim can be read and its agent has fenced its database, or this standby's WAL receiver stops streaming"
+        : "the peer's agent fences its database under a claim (it has none), or this standby's WAL receiver stops streaming"
+      : `${fence!.why}, or this standby's WAL receiver stops streaming`;
+    return no(`${base}, but this standby's WAL receiver is streaming: its upstream is alive and may take writes; promotion waits until ${until}`);
+  }
+  const since = receiverHistory.notStreamingSince;
+  const needed = PROMOTE_AFTER_DOWN_INTERVALS * receiverHistory.intervalSeconds;
+  const down = since === undefined ? 0 : Math.floor((receiverHistory.now.getTime() - since.getTime()) / 1000);
+  const state = receiver?.status ?? NOT_RUNNING;
+  if (since === undefined || down < needed) {
+    return no(`${base}, but this standby's WAL receiver (${state}) has been away from streaming for ${down}s only; promotion waits until it has been for ${PROMOTE_AFTER_DOWN_INTERVALS} guard intervals (${needed}s), so a blip does not promote`);
+  }
+  return { promote: true, reason: `${base}, and this standby's WAL receiver (${state}) has not been streaming since ${since.toISOString()} (${down}s)` };
 }
 
 export interface JobRecord {
@@ -619,13 +676,14 @@ function remember(state: AgentState, at: Date, action: string): void {
 
 /**
  * The peer's fenced-wal.json and this standby's replay towards it, read only
- * when a planned switch-over is in question (this site's claim says writer,
- * its database follows, the reachable peer's claim says fenced).
+ * when a promotion is in question (this site's claim says writer, its
+ * database follows, the peer's claim could be read).
  */
 export async function switchoverEvidence(deps: Pick<AgentDeps, "readPeerFencedWal" | "database">, obs: Observation): Promise<SwitchoverEvidence | undefined> {
   const own = obs.ownFencing.claim.ok ? obs.ownFencing.claim.value : undefined;
   const database = obs.own.database;
-  if (own === undefined || !claimsWriter(own) || !database.ok || database.value?.replicaOf === undefined || plannedSwitchover(obs.peerFencing) === undefined) return undefined;
+  const peerClaim = obs.peerFencing.claim.ok ? obs.peerFencing.claim.value : undefined;
+  if (own === undefined || !claimsWriter(own) || !database.ok || database.value?.replicaOf === undefined || peerClaim === undefined) return undefined;
   const fencedWal = await deps.readPeerFencedWal();
   if (!fencedWal.ok || fencedWal.value === undefined) return { fencedWal };
   try {
@@ -633,6 +691,14 @@ export async function switchoverEvidence(deps: Pick<AgentDeps, "readPeerFencedWa
   } catch (err) {
     return { fencedWal, replay: { ok: false, problem: errorMessage(err) } };
   }
+}
+
+/** Since when a standby's WAL receiver has not been streaming (one without a receiver row counts as not streaming); cleared once it streams or the database writes. */
+function trackReceiver(state: AgentState, database: Lookup<SiteDatabaseState>, now: Date): void {
+  if (!database.ok) return;
+  const db = database.value;
+  if (db !== undefined && db.replicaOf !== undefined && db.walReceiver?.status !== "streaming") state.walReceiverNotStreamingSince ??= now;
+  else state.walReceiverNotStreamingSince = undefined;
 }
 
 /** One pass of the guard: observe, promote, decide, act, start a due job, report. */
@@ -674,8 +740,9 @@ export async function tick(deps: AgentDeps, state: AgentState): Promise<TickResu
       return `lifted the fence on the database ${identifier} (${why}): ${[r.readWriteRestored ? "transactions are read-write again" : "", r.loginRestored ? "the application role may log in again (an older drstack's NOLOGIN)" : ""].filter(Boolean).join("; ")}`;
     });
 
+  trackReceiver(state, obs.own.database, now);
   const switchover = await switchoverEvidence(deps, obs);
-  const plan = promotionPlan(obs.ownFencing, obs.peerFencing, obs.own.database, switchover);
+  const plan = promotionPlan(obs.ownFencing, obs.peerFencing, obs.own.database, { now, intervalSeconds: deps.config.intervalSeconds, notStreamingSince: state.walReceiverNotStreamingSince }, switchover);
   if (plan.promote) {
     const promoted = await attempt(`promote the database ${identifier}`, async () =>
       (await deps.database.promote()) ? `promoted the database ${identifier} (${plan.reason})` : `the database ${identifier} already took writes when it was to be promoted`,
@@ -725,12 +792,7 @@ export async function tick(deps: AgentDeps, state: AgentState): Promise<TickResu
     }
   }
 
-  const ownDatabase = obs.own.database;
-  if (ownDatabase.ok) {
-    const receiver = ownDatabase.value?.replicaOf !== undefined ? ownDatabase.value.walReceiver : undefined;
-    if (receiver !== undefined && receiver.status !== "streaming") state.walReceiverNotStreamingSince ??= now;
-    else state.walReceiverNotStreamingSince = undefined;
-  }
+  trackReceiver(state, obs.own.database, now);
 
   let job: Promise<void> | undefined;
   if (deps.config.backupsScheduled && decision.backupsMayRun && claim !== undefined && state.running === undefined) {

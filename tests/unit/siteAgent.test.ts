@@ -17,6 +17,7 @@ import {
   promotionPlan,
   SiteDatabaseState,
   STATUS_FORMAT,
+  ReceiverHistory,
   SwitchoverEvidence,
   tick,
 } from "../../lambdas/site/agent";
@@ -121,15 +122,83 @@ function world(opts: { own: FencingState; peer: FencingState; database: SiteData
 
 describe("promotion", () => {
   const own = { claim: found(claim("primary", "primary", "writer", 4)), marker: nothing };
+  const now = new Date("2026-12-04T10:07:00Z");
+  /** The receiver has been down for this many seconds (guard interval 30 s), or streams. */
+  const down = (seconds: number): ReceiverHistory => ({ now, intervalSeconds: 30, notStreamingSince: new Date(now.getTime() - seconds * 1000) });
+  const streams: ReceiverHistory = { now, intervalSeconds: 30 };
+  const streamingReplica: SiteDatabaseState = { ...replica, walReceiver: { status: "streaming", lastMsgReceiptTime: "2026-12-04T10:06:59.000Z" } };
+  const waitingReplica: SiteDatabaseState = { ...replica, walReceiver: { status: "waiting", lastMsgReceiptTime: null } };
+  const lossPeers = [
+    ["the peer is unreachable", { claim: unreachable, marker: unreachable }],
+    ["the peer has no claim", { claim: nothing, marker: nothing }],
+    ["the peer's claim says replica", { claim: found(claim("secondary", "primary", "replica", 3)), marker: nothing }],
+    ["the peer claims the writer at a lower epoch", { claim: found(claim("secondary", "secondary", "writer", 3)), marker: nothing }],
+  ] as const;
+  test.each(lossPeers)("when %s, a standby whose receiver has been down for two guard intervals promotes", (_what, peer) => {
+    const plan = promotionPlan(own, peer, found(waitingReplica), down(60));
+    expect(plan.promote).toBe(true);
+    expect(plan.reason).toMatch(/WAL receiver \(waiting\) has not been streaming since 2026-12-04T10:06:00\.000Z \(60s\)/);
+    // A standby without a receiver row counts as not streaming.
+    expect(promotionPlan(own, peer, found(replica), down(61)).promote).toBe(true);
+  });
+  test.each(lossPeers)("when %s, a receiver down for less than two guard intervals (a blip) waits", (_what, peer) => {
+    for (const history of [down(59), down(0), { now, intervalSeconds: 30 }]) {
+      const plan = promotionPlan(own, peer, found(waitingReplica), history);
+      expect(plan.promote).toBe(false);
+      expect(plan.reason).toMatch(/promotion waits until it has been for 2 guard intervals \(60s\), so a blip does not promote/);
+    }
+  });
+  test.each(lossPeers)("when %s, a streaming receiver (its upstream is alive) waits however long", (_what, peer) => {
+    const plan = promotionPlan(own, peer, found(streamingReplica), streams, { fencedWal: nothing });
+    expect(plan.promote).toBe(false);
+    expect(plan.reason).toMatch(/but this standby's WAL receiver is streaming: its upstream is alive and may take writes; promotion waits until/);
+  });
+  test("an unreadable peer beside a streaming receiver: the reason says the claim must be read", () => {
+    expect(promotionPlan(own, { claim: unreachable, marker: unreachable }, found(streamingReplica), streams).reason).toMatch(/waits until the peer's claim can be read and its agent has fenced its database/);
+  });
+  describe("a streaming receiver promotes only on the peer's fence record for its current claim, replayed", () => {
+    const record: FencedWal = { format: FENCED_WAL_FORMAT, site: "secondary", epoch: 3, walPosition: "0/5000060", fencedAt: "2026-12-04T10:05:00Z" };
+    const caughtUp = found({ replayLsn: "0/5000060", behindBytes: 0 });
+    test.each([
+      ["the peer's claim says replica", claim("secondary", "primary", "replica", 3)],
+      ["the peer claims the writer at a lower epoch", claim("secondary", "secondary", "writer", 3)],
+    ] as const)("%s", (_what, peerClaim) => {
+      const peer = { claim: found(peerClaim), marker: nothing };
+      expect(promotionPlan(own, peer, found(streamingReplica), streams, { fencedWal: found(record), replay: caughtUp })).toMatchObject({ promote: true, reason: expect.stringMatching(/the peer fenced its database at epoch 3 and this standby replayed its WAL up to 0\/5000060$/) });
+      expect(promotionPlan(own, peer, found(streamingReplica), streams, { fencedWal: found(record), replay: found({ replayLsn: "0/5000000", behindBytes: 96 }) })).toMatchObject({ promote: false, reason: expect.stringMatching(/96 bytes behind\), or this standby's WAL receiver stops streaming$/) });
+      expect(promotionPlan(own, peer, found(streamingReplica), streams, { fencedWal: found({ ...record, epoch: 2 }), replay: caughtUp })).toMatchObject({ promote: false, reason: expect.stringMatching(/fenced-wal\.json is of epoch 2/) });
+      expect(promotionPlan(own, peer, found(streamingReplica), streams, { fencedWal: unreachable }).promote).toBe(false);
+    });
+  });
   test.each([
-    ["the peer is unreachable", { claim: unreachable, marker: unreachable }, true],
-    ["the peer has no claim", { claim: nothing, marker: nothing }, true],
-    ["the peer's claim says replica", { claim: found(claim("secondary", "primary", "replica", 4)), marker: nothing }, true],
-    ["the peer claims the writer at a lower epoch", { claim: found(claim("secondary", "secondary", "writer", 3)), marker: nothing }, true],
-    ["the peer claims the writer at the same epoch", { claim: found(claim("secondary", "secondary", "writer", 4)), marker: nothing }, false],
-    ["the peer claims the writer at a higher epoch", { claim: found(claim("secondary", "secondary", "writer", 5)), marker: nothing }, false],
-  ] as const)("of a replica whose claim says writer, when %s: %s", (_what, peer, promote) => {
-    expect(promotionPlan(own, peer, found(replica)).promote).toBe(promote);
+    ["the same epoch", 4],
+    ["a higher epoch", 5],
+  ] as const)("never beside a peer that claims the writer at %s, however long the receiver is down", (_what, epoch) => {
+    const plan = promotionPlan(own, { claim: found(claim("secondary", "secondary", "writer", epoch)), marker: nothing }, found(waitingReplica), down(3600));
+    expect(plan).toMatchObject({ promote: false, reason: expect.stringMatching(/promoting would make two writers/) });
+  });
+
+  test("a tick does not promote on a blip: it waits two guard intervals of a receiver away from streaming, then the survivor promotes", async () => {
+    const { w, deps } = world({ own, peer: { claim: unreachable, marker: unreachable }, database: waitingReplica });
+    const state = initialState();
+    const first = await tick(deps, state);
+    expect(w.promotions).toBe(0);
+    expect(first.status.reasons.join("\n")).toMatch(/no promotion: .*peer is unreachable.*away from streaming for 0s only/);
+    w.now = new Date(w.now.getTime() + 30_000);
+    await tick(deps, state);
+    expect(w.promotions).toBe(0);
+    // The receiver streams again: the count starts over.
+    w.database = streamingReplica;
+    w.now = new Date(w.now.getTime() + 30_000);
+    const streamingTick = await tick(deps, state);
+    expect(w.promotions).toBe(0);
+    expect(streamingTick.status.reasons.join("\n")).toMatch(/WAL receiver is streaming/);
+    w.database = waitingReplica;
+    for (const seconds of [30, 30, 30]) {
+      w.now = new Date(w.now.getTime() + seconds * 1000);
+      await tick(deps, state);
+    }
+    expect(w.promotions).toBe(1);
   });
 
   describe("a planned switch-over: the reachable peer's claim says its database is fenced", () => {
@@ -147,22 +216,22 @@ describe("promotion", () => {
       ["the standby is behind", { fencedWal: found(record), replay: found({ replayLsn: "0/5000000", behindBytes: 96 }) }, /replayed the fenced writer's WAL up to 0\/5000060 \(replayed 0\/5000000, 96 bytes behind\)/],
       ["the standby replayed nothing", { fencedWal: found(record), replay: found({ replayLsn: null, behindBytes: null }) }, /replayed nothing/],
     ] as [string, SwitchoverEvidence | undefined, RegExp][])("waits when %s", (_what, evidence, reason) => {
-      const plan = promotionPlan(own, peer, found(replica), evidence);
+      const plan = promotionPlan(own, peer, found(replica), down(600), evidence);
       expect(plan.promote).toBe(false);
       expect(plan.reason).toMatch(/^planned switch-over: the peer's claim \(epoch 3\) says its database is fenced; promotion waits until /);
       expect(plan.reason).toMatch(reason);
     });
 
     test("promotes once the record is the peer's claim's and this standby replayed up to it (or past it)", () => {
-      expect(promotionPlan(own, peer, found(replica), { fencedWal: found(record), replay: caughtUp })).toEqual({
+      expect(promotionPlan(own, peer, found(streamingReplica), streams, { fencedWal: found(record), replay: caughtUp })).toEqual({
         promote: true,
         reason: "the claim says writer at epoch 4, the peer fenced its database at epoch 3 and this standby replayed its WAL up to 0/5000060 (planned switch-over)",
       });
-      expect(promotionPlan(own, peer, found(replica), { fencedWal: found(record), replay: found({ replayLsn: "0/6000000", behindBytes: -16777120 }) }).promote).toBe(true);
+      expect(promotionPlan(own, peer, found(streamingReplica), streams, { fencedWal: found(record), replay: found({ replayLsn: "0/6000000", behindBytes: -16777120 }) }).promote).toBe(true);
     });
 
-    test("an unreachable peer is still a failover: the survivor promotes without any record", () => {
-      expect(promotionPlan(own, { claim: unreachable, marker: unreachable }, found(replica), { fencedWal: unreachable }).promote).toBe(true);
+    test("an unreachable peer is still a failover: the survivor whose receiver is down promotes without any record", () => {
+      expect(promotionPlan(own, { claim: unreachable, marker: unreachable }, found(waitingReplica), down(60), { fencedWal: unreachable }).promote).toBe(true);
     });
 
     test("a tick waits while the standby is behind the fenced writer's position, promotes once it caught up, and lifts a fence the copy carried", async () => {
@@ -196,16 +265,17 @@ describe("promotion", () => {
   test("never of a fenced site, a standby, a database that already writes, or one that cannot be inspected", () => {
     const peer = { claim: unreachable, marker: unreachable };
     const marker: FenceMarker = { format: FENCE_MARKER_FORMAT, site: "primary", fencedEpoch: 4, peerSite: "secondary", peerEpoch: 5, fencedAt: "2026-12-04T00:00:00Z", reason: "x" };
-    expect(promotionPlan({ ...own, marker: found(marker) }, peer, found(replica))).toMatchObject({ promote: false, reason: expect.stringContaining("fenced") });
-    expect(promotionPlan({ ...own, marker: unreachable }, peer, found(replica)).promote).toBe(false);
-    expect(promotionPlan({ claim: found(claim("primary", "secondary", "replica", 4)), marker: nothing }, peer, found(replica)).promote).toBe(false);
-    expect(promotionPlan(own, peer, found(writer))).toMatchObject({ promote: false, reason: "the database already takes writes" });
-    expect(promotionPlan(own, peer, { ok: false, problem: "Cannot reach PostgreSQL" }).promote).toBe(false);
+    expect(promotionPlan({ ...own, marker: found(marker) }, peer, found(replica), down(600))).toMatchObject({ promote: false, reason: expect.stringContaining("fenced") });
+    expect(promotionPlan({ ...own, marker: unreachable }, peer, found(replica), down(600)).promote).toBe(false);
+    expect(promotionPlan({ claim: found(claim("primary", "secondary", "replica", 4)), marker: nothing }, peer, found(replica), down(600)).promote).toBe(false);
+    expect(promotionPlan(own, peer, found(writer), down(600))).toMatchObject({ promote: false, reason: "the database already takes writes" });
+    expect(promotionPlan(own, peer, { ok: false, problem: "Cannot reach PostgreSQL" }, down(600)).promote).toBe(false);
   });
 
-  test("a tick promotes within the interval, decides on the promoted database and runs the due backup under the claim's epoch", async () => {
+  test("a tick promotes the survivor whose receiver is down, decides on the promoted database and runs the due backup under the claim's epoch", async () => {
     const { w, deps } = world({ own: { claim: found(claim("primary", "primary", "writer", 4)), marker: nothing }, peer: { claim: unreachable, marker: unreachable }, database: replica });
-    const result = await tick(deps, initialState());
+    // The receiver has been down for two intervals already (the survivor of a lost primary).
+    const result = await tick(deps, { ...initialState(), walReceiverNotStreamingSince: new Date("2026-12-04T10:06:00Z") });
     expect(w.promotions).toBe(1);
     expect(result.status).toMatchObject({ verdict: "writer", backupsMayRun: true, peerUnreachable: true, database: { identifier: "drstack-primary-db-g1" } });
     expect(result.status.database!.replicaOf).toBeUndefined();
@@ -219,7 +289,7 @@ describe("promotion", () => {
     deps.database.promote = async () => {
       throw new Error("The database did not finish promoting within 60 s");
     };
-    const result = await tick(deps, initialState());
+    const result = await tick(deps, { ...initialState(), walReceiverNotStreamingSince: new Date("2026-12-04T10:06:00Z") });
     expect(result.status.actionFailures).toEqual(["promote the database drstack-primary-db-g1: The database did not finish promoting within 60 s"]);
     expect(result.status).toMatchObject({ verdict: "unknown", backupsMayRun: false });
     expect(result.job).toBeUndefined();
