@@ -116,7 +116,7 @@ export async function readFencingObjects(bucket: FencingBucket): Promise<Fencing
 
 async function putJson(bucket: FencingBucket, key: string, value: object): Promise<void> {
   try {
-    await bucket.s3.send(new PutObjectCommand({ Bucket: bucket.location.bucket, Key: key, Body: JSON.stringify(value, null, 2), ContentType: "application/json" }));
+    await bucket.s3.send(new PutObjectCommand({ Bucket: bucket.location.bucket, Key: key, Body: JSON.stringify(value, null, 2), ContentType: "application/json", ChecksumAlgorithm: "SHA256" }));
   } catch (err) {
     throw explainS3Error(err, bucket.location, `write s3://${bucket.location.bucket}/${key}`);
   }
