@@ -480,6 +480,29 @@ export function promotionPlan(own: FencingState, peer: FencingState, database: L
   return { promote: true, reason: `${base}, and this standby's WAL receiver (${state}) has not been streaming since ${since.toISOString()} (${down}s)` };
 }
 
+/**
+ * Whether the fence on this site's database may be lifted. Never while this
+ * site's fence marker holds (or cannot be read), nor, with `requirePeer` (a
+ * verdict of writer, which decide() also gives beside an unreadable peer),
+ * unless the peer's claim was read; and only under a claim newer than the
+ * fence: this site's own claim's epoch above the epoch of its own latest
+ * fenced-wal.json, so a site fenced at epoch E is lifted only by a newer
+ * claim of its own (a promotion, a failback), never by a claim that merely
+ * looks unchallenged for a moment.
+ */
+export function liftPlan(own: FencingState, peer: FencingState, ownFencedWal: Lookup<FencedWal>, opts: { requirePeer: boolean }): { lift: true } | { lift: false; reason: string } {
+  const no = (reason: string) => ({ lift: false as const, reason });
+  if (!own.claim.ok || own.claim.value === undefined) return no("this site's claim is unreadable or missing");
+  const claim = own.claim.value;
+  if (!own.marker.ok) return no(`this site's fence marker could not be read (${own.marker.problem})`);
+  if (markerHolds(own.marker.value, claim)) return no(`this site's fence marker holds (epoch ${own.marker.value!.peerEpoch} of ${own.marker.value!.peerSite} superseded its ${claim.epoch})`);
+  if (opts.requirePeer && !peer.claim.ok) return no(`the peer's claim could not be read (${peer.claim.problem}): an unreadable peer may be the writer`);
+  if (!ownFencedWal.ok) return no(`this site's fenced-wal.json could not be read (${ownFencedWal.problem})`);
+  const record = ownFencedWal.value;
+  if (record !== undefined && !(claim.epoch > record.epoch)) return no(`this site fenced its database at epoch ${record.epoch} (fenced-wal.json) and its claim's epoch ${claim.epoch} is not newer: only a newer claim of its own (a promotion, a failback) lifts the fence`);
+  return { lift: true };
+}
+
 export interface JobRecord {
   /** The fire time this run was for. */
   slot: string;
@@ -588,6 +611,8 @@ export interface AgentState {
   lastStatus?: AgentStatus;
   /** Since when the standby's WAL receiver has not been streaming. */
   walReceiverNotStreamingSince?: Date;
+  /** This tick tried to lift the fence (reset at each tick). */
+  unfenceAttempted?: boolean;
 }
 
 export function initialState(previous?: AgentStatus, startedAt: Date = new Date()): AgentState {
@@ -727,18 +752,27 @@ export async function tick(deps: AgentDeps, state: AgentState): Promise<TickResu
     }
   };
 
+  state.unfenceAttempted = false;
   let obs = await observe(deps);
   const claim = obs.ownFencing.claim.ok ? obs.ownFencing.claim.value : undefined;
   const identifier = claim?.databaseIdentifier ?? "";
   const reinspect = async () => {
     obs = { ...obs, own: { ...obs.own, database: await deps.database.inspect(identifier) } };
   };
-  const lift = (why: string) =>
-    attempt(`lift the fence on the database ${identifier}`, async () => {
+  const fenceKept: string[] = [];
+  const lift = async (why: string, requirePeer: boolean): Promise<boolean> => {
+    const plan = liftPlan(obs.ownFencing, obs.peerFencing, await deps.readOwnFencedWal().catch((err: unknown) => ({ ok: false as const, problem: errorMessage(err) })), { requirePeer });
+    if (!plan.lift) {
+      fenceKept.push(`fence kept (${why}): ${plan.reason}`);
+      return false;
+    }
+    state.unfenceAttempted = true;
+    return attempt(`lift the fence on the database ${identifier}`, async () => {
       const r = await deps.database.unfence();
       if (!r.readWriteRestored && !r.loginRestored) return false;
       return `lifted the fence on the database ${identifier} (${why}): ${[r.readWriteRestored ? "transactions are read-write again" : "", r.loginRestored ? "the application role may log in again (an older drstack's NOLOGIN)" : ""].filter(Boolean).join("; ")}`;
     });
+  };
 
   trackReceiver(state, obs.own.database, now);
   const switchover = await switchoverEvidence(deps, obs);
@@ -749,14 +783,14 @@ export async function tick(deps: AgentDeps, state: AgentState): Promise<TickResu
     );
     if (promoted) {
       // A copy made from a fenced writer carries its postgresql.auto.conf; an older drstack's NOLOGIN replicated.
-      await lift("it was just promoted");
+      await lift("it was just promoted", false);
       await reinspect();
     }
   }
 
   const decision = decide({ own: obs.own, peer: obs.peer }, now);
   if (decision.verdict === "writer" && obs.own.database.ok && obs.own.database.value?.fenced === true && obs.own.database.value.replicaOf === undefined) {
-    if (await lift("this site is the writer")) await reinspect();
+    if (await lift("this site is the writer", true)) await reinspect();
   }
   // The marker first: from then on this site's backups refuse, whatever happens to the fence.
   if (decision.writeMarker) {
@@ -817,7 +851,7 @@ export async function tick(deps: AgentDeps, state: AgentState): Promise<TickResu
     backupsScheduled: deps.config.backupsScheduled,
     peerUnreachable: decision.peerUnreachable,
     inconsistent: decision.inconsistent,
-    reasons: [...decision.reasons, ...(decision.stopDeferred && fenceTarget === undefined ? [`fence deferred: ${decision.stopDeferred}`] : []), ...(promotionWithheld ? [`no promotion: ${plan.reason}`] : [])],
+    reasons: [...decision.reasons, ...(decision.stopDeferred && fenceTarget === undefined ? [`fence deferred: ${decision.stopDeferred}`] : []), ...(promotionWithheld ? [`no promotion: ${plan.reason}`] : []), ...fenceKept],
     ...(obs.own.database.ok ? (obs.own.database.value ? { database: obs.own.database.value } : {}) : { databaseProblem: obs.own.database.problem }),
     ...(state.walReceiverNotStreamingSince ? { walReceiverNotStreamingSince: state.walReceiverNotStreamingSince.toISOString() } : {}),
     actions,

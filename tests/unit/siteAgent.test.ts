@@ -12,6 +12,7 @@ import {
   dueSlot,
   health,
   initialState,
+  liftPlan,
   parseAgentConfig,
   peerDatabaseFromClaim,
   promotionPlan,
@@ -381,6 +382,56 @@ describe("fencing in a tick", () => {
     await tick(deps, state);
     expect(w.unfences).toBe(1);
     expect(w.fences).toBe(0);
+  });
+
+  describe("the fence is lifted only under a newer claim of this site's own, read beside a readable peer", () => {
+    const own = { claim: found(claim("primary", "primary", "writer", 5)), marker: nothing };
+    const peer = { claim: found(claim("secondary", "primary", "replica", 5)), marker: nothing };
+    const fencedAt = (epoch: number): Lookup<FencedWal> => found({ format: FENCED_WAL_FORMAT, site: "primary", epoch, walPosition: "0/3000148", fencedAt: "2026-12-04T10:00:00Z" });
+    const holding: FenceMarker = { format: FENCE_MARKER_FORMAT, site: "primary", fencedEpoch: 5, peerSite: "secondary", peerEpoch: 6, fencedAt: "2026-12-04T00:00:00Z", reason: "x" };
+    test.each([
+      ["no fence record, a readable peer", own, peer, nothing, true, true],
+      ["a fence record of an older epoch", own, peer, fencedAt(4), true, true],
+      ["a fence record of the claim's own epoch", own, peer, fencedAt(5), true, false],
+      ["a fence record of a newer epoch", own, peer, fencedAt(6), true, false],
+      ["an unreadable fence record", own, peer, unreachable, true, false],
+      ["an unreadable peer (decide() says writer beside it)", own, { claim: unreachable, marker: unreachable }, nothing, true, false],
+      ["an unreadable peer, just after a promotion", own, { claim: unreachable, marker: unreachable }, fencedAt(4), false, true],
+      ["a holding fence marker, even after a promotion", { ...own, marker: found(holding) }, peer, nothing, false, false],
+      ["an unreadable fence marker", { ...own, marker: unreachable }, peer, nothing, true, false],
+    ] as [string, FencingState, FencingState, Lookup<FencedWal>, boolean, boolean][])("%s", (_what, ownState, peerState, record, requirePeer, lift) => {
+      expect(liftPlan(ownState, peerState, record, { requirePeer }).lift).toBe(lift);
+    });
+
+    test("a site fenced at epoch 4 whose marker write failed stays fenced while the peer is unreadable, and once the peer's claim no longer supersedes it; a newer claim of its own lifts it", async () => {
+      const { w, deps } = world({ own: { claim: found(claim("primary", "primary", "writer", 4)), marker: nothing }, peer: { claim: found(claim("secondary", "secondary", "writer", 5)), marker: nothing }, database: writer });
+      deps.writeMarker = async () => {
+        throw new Error("Cannot reach the S3 endpoint");
+      };
+      const state = initialState();
+      const first = await tick(deps, state);
+      expect(w.fences).toBe(1);
+      expect(first.status.actionFailures).toEqual([expect.stringMatching(/^wrote fence-marker\.json .*Cannot reach the S3 endpoint/)]);
+      expect(w.ownFencedWal?.epoch).toBe(4);
+      // The marker is retried at the next tick; the peer's MinIO blips: decide() says writer, the fence stays.
+      w.peer = { claim: unreachable, marker: unreachable };
+      const second = await tick(deps, state);
+      expect(second.status.verdict).toBe("writer");
+      expect(w.unfences).toBe(0);
+      expect(w.database.fenced).toBe(true);
+      expect(second.status.reasons.join("\n")).toMatch(/fence kept \(this site is the writer\): the peer's claim could not be read/);
+      // The peer reads again with a replica claim at the same epoch: still this site's fence epoch, still fenced.
+      w.peer = { claim: found(claim("secondary", "primary", "replica", 4)), marker: nothing };
+      const third = await tick(deps, state);
+      expect(w.unfences).toBe(0);
+      expect(third.status.reasons.join("\n")).toMatch(/fenced its database at epoch 4 \(fenced-wal\.json\) and its claim's epoch 4 is not newer/);
+      // A failback: the stack gives this site a newer claim.
+      w.own = { claim: found(claim("primary", "primary", "writer", 6)), marker: nothing };
+      w.peer = { claim: found(claim("secondary", "primary", "replica", 6)), marker: nothing };
+      const fourth = await tick(deps, state);
+      expect(w.unfences).toBe(1);
+      expect(fourth.status).toMatchObject({ verdict: "writer", database: { fenced: false } });
+    });
   });
 
   test("a failed unfence is an action failure, and --health reports it", async () => {
