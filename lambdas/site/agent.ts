@@ -68,6 +68,8 @@ export const DEFAULT_STATUS_FILE = "/tmp/drstack-agent/status.json";
 export const STATUS_FORMAT = "drstack.site-agent-status/v1";
 /** The status file is stale after this many guard intervals. */
 export const HEALTH_INTERVALS = 3;
+/** `--health` fails once a promotion has been withheld for more than this many guard intervals. */
+export const PROMOTION_WITHHELD_INTERVALS = 10;
 /** Promotions and fences kept in the status file. */
 const HISTORY_LENGTH = 20;
 
@@ -546,6 +548,12 @@ export interface AgentStatus {
   databaseProblem?: string;
   /** Since when this standby's WAL receiver has not been streaming (`--health` fails after HEALTH_INTERVALS guard intervals). */
   walReceiverNotStreamingSince?: string;
+  /** Since when a promotion has been in question (the claim says writer, the database follows) and withheld; `--health` fails after PROMOTION_WITHHELD_INTERVALS. */
+  promotionWithheldSince?: string;
+  /** Why the promotion is withheld, while it is. */
+  promotionWithheldReason?: string;
+  /** The verdict is writer, this tick tried to lift the fence, and the database is still fenced. */
+  fenceLiftFailed?: string;
   /** What this tick changed, and what it tried and could not. */
   actions: string[];
   actionFailures: string[];
@@ -570,6 +578,8 @@ export interface SiteDatabaseState extends DatabaseState {
   walReceiver?: WalReceiverInspection;
   /** Its physical replication slots, with wal_status. */
   slots?: SlotInspection[];
+  /** Database or role settings of default_transaction_read_only that override the fence for new sessions (the fence resets them). */
+  readOnlyOverrides?: string[];
 }
 
 export interface SiteDatabase {
@@ -613,6 +623,8 @@ export interface AgentState {
   walReceiverNotStreamingSince?: Date;
   /** This tick tried to lift the fence (reset at each tick). */
   unfenceAttempted?: boolean;
+  /** Since when a promotion in question has been withheld. */
+  promotionWithheldSince?: Date;
 }
 
 export function initialState(previous?: AgentStatus, startedAt: Date = new Date()): AgentState {
@@ -624,11 +636,13 @@ export function initialState(previous?: AgentStatus, startedAt: Date = new Date(
   }
   const since = previous?.watchingSince ? new Date(previous.watchingSince) : undefined;
   const notStreaming = previous?.walReceiverNotStreamingSince ? new Date(previous.walReceiverNotStreamingSince) : undefined;
+  const withheld = previous?.promotionWithheldSince ? new Date(previous.promotionWithheldSince) : undefined;
   return {
     jobs,
     history: [...(previous?.history ?? [])],
     watchingSince: since && !Number.isNaN(since.getTime()) && since < startedAt ? since : startedAt,
     ...(notStreaming && !Number.isNaN(notStreaming.getTime()) ? { walReceiverNotStreamingSince: notStreaming } : {}),
+    ...(withheld && !Number.isNaN(withheld.getTime()) ? { promotionWithheldSince: withheld } : {}),
   };
 }
 
@@ -806,8 +820,9 @@ export async function tick(deps: AgentDeps, state: AgentState): Promise<TickResu
     await attempt(`fence the database ${target}`, async () => {
       const result = await deps.database.fence();
       fenced.result = result;
-      if (!result.alreadyFenced) return `fenced the database ${target}: every transaction is read-only${result.terminated > 0 ? `; ended ${result.terminated} of the application's sessions` : ""} (WAL position ${result.walPosition})`;
-      return result.terminated > 0 ? `ended ${result.terminated} session(s) of the application role on the fenced database ${target}` : false;
+      const removed = result.overridesRemoved?.length ? `; reset the settings that overrode it: ${result.overridesRemoved.join("; ")}` : "";
+      if (!result.alreadyFenced) return `fenced the database ${target}: every transaction is read-only${removed}${result.terminated > 0 ? `; ended ${result.terminated} of the application's sessions` : ""} (WAL position ${result.walPosition})`;
+      return result.terminated > 0 ? `ended ${result.terminated} client session(s) on the fenced database ${target}` : false;
     });
     const result = fenced.result;
     // The status reports the database as the fence left it.
@@ -840,6 +855,13 @@ export async function tick(deps: AgentDeps, state: AgentState): Promise<TickResu
 
   // Said only where a promotion was in question: the claim makes this site the writer and its database still follows.
   const promotionWithheld = !plan.promote && claim !== undefined && claimsWriter(claim) && obs.own.database.ok && obs.own.database.value?.replicaOf !== undefined;
+  if (promotionWithheld) state.promotionWithheldSince ??= now;
+  else if (obs.own.database.ok) state.promotionWithheldSince = undefined;
+  const finalDatabase = obs.own.database.ok ? obs.own.database.value : undefined;
+  const fenceLiftFailed =
+    state.unfenceAttempted && decision.verdict === "writer" && finalDatabase?.fenced === true && finalDatabase.replicaOf === undefined
+      ? `the verdict is writer and the database ${identifier} is still fenced after an attempt to lift the fence${actionFailures.length > 0 ? ` (${actionFailures.join("; ")})` : ""}`
+      : undefined;
   const status: AgentStatus = {
     format: STATUS_FORMAT,
     site: deps.config.site,
@@ -854,6 +876,8 @@ export async function tick(deps: AgentDeps, state: AgentState): Promise<TickResu
     reasons: [...decision.reasons, ...(decision.stopDeferred && fenceTarget === undefined ? [`fence deferred: ${decision.stopDeferred}`] : []), ...(promotionWithheld ? [`no promotion: ${plan.reason}`] : []), ...fenceKept],
     ...(obs.own.database.ok ? (obs.own.database.value ? { database: obs.own.database.value } : {}) : { databaseProblem: obs.own.database.problem }),
     ...(state.walReceiverNotStreamingSince ? { walReceiverNotStreamingSince: state.walReceiverNotStreamingSince.toISOString() } : {}),
+    ...(state.promotionWithheldSince && promotionWithheld ? { promotionWithheldSince: state.promotionWithheldSince.toISOString(), promotionWithheldReason: plan.reason } : {}),
+    ...(fenceLiftFailed ? { fenceLiftFailed } : {}),
     actions,
     actionFailures,
     history: [...state.history],
@@ -939,7 +963,10 @@ export function readStatusFile(file: string): { ok: true; status: AgentStatus } 
  * decide, the fencing actions it took did not fail (a fenced former writer
  * whose fence failed still takes writes), its database could be inspected, a
  * standby's WAL receiver has not been away from streaming for more than
- * three guard intervals, and no slot on it has lost its WAL. A failed backup is not the
+ * three guard intervals, no slot on it has lost its WAL, no promotion has been
+ * withheld for more than PROMOTION_WITHHELD_INTERVALS guard intervals, a
+ * writer's fence was lifted when it was to be, and a fenced site's fence
+ * holds (no database or role setting overrides it). A failed backup is not the
  * agent's health: it is logged, and the verify job reports it.
  */
 export function health(file: string, now: Date, fallbackIntervalSeconds = DEFAULT_GUARD_INTERVAL_SECONDS): { ok: boolean; message: string } {
@@ -959,6 +986,25 @@ export function health(file: string, now: Date, fallbackIntervalSeconds = DEFAUL
     if (!(down <= HEALTH_INTERVALS * interval)) {
       return { ok: false, message: `the standby's WAL receiver has not been streaming since ${status.walReceiverNotStreamingSince} (now ${status.database?.walReceiver?.status ?? "unknown"}), more than ${HEALTH_INTERVALS} guard intervals (${HEALTH_INTERVALS * interval}s): it does not follow its upstream` };
     }
+  }
+  if (status.promotionWithheldSince !== undefined) {
+    const withheld = (now.getTime() - new Date(status.promotionWithheldSince).getTime()) / 1000;
+    if (!(withheld <= PROMOTION_WITHHELD_INTERVALS * interval)) {
+      return {
+        ok: false,
+        message: `this site's claim makes it the writer, but its promotion has been withheld since ${status.promotionWithheldSince}, more than ${PROMOTION_WITHHELD_INTERVALS} guard intervals (${PROMOTION_WITHHELD_INTERVALS * interval}s): ${status.promotionWithheldReason ?? "no reason recorded"}. A switch-over waits for the peer's agent to fence its database and write fenced-wal.json, and for this standby to replay up to it (README, "Failback on Docker", step 2): run \`pulumi up\` on the peer's stack first and check its agent; if the peer's data centre is lost, this standby promotes on its own once its WAL receiver has been down for ${PROMOTE_AFTER_DOWN_INTERVALS} guard intervals`,
+      };
+    }
+  }
+  if (status.fenceLiftFailed !== undefined) {
+    return { ok: false, message: `${status.fenceLiftFailed}: the application cannot write. Check the agent's log and the database (ALTER SYSTEM RESET default_transaction_read_only needs the superuser); README, "Failback on Docker"` };
+  }
+  const database = status.database;
+  if (status.verdict === "fenced" && database !== undefined && database.replicaOf === undefined && (database.fenced !== true || (database.readOnlyOverrides ?? []).length > 0)) {
+    return {
+      ok: false,
+      message: `this site is fenced but its database's fence does not hold${(database.readOnlyOverrides ?? []).length > 0 ? `: database or role settings override it for new sessions (${database.readOnlyOverrides!.join("; ")})` : ""}; the next tick fences again, and the application may write until it does`,
+    };
   }
   const lost = (status.database?.slots ?? []).filter((slot) => slot.walStatus === "lost");
   if (lost.length > 0) {
@@ -1001,6 +1047,7 @@ export function siteDatabase(adminUrl: string, appRole: string): SiteDatabase {
         const inspection = await withClient(DATABASE_QUERY_MS, (c) => inspectDatabase(c, { appRole }));
         const value: SiteDatabaseState = { ...databaseState(identifier, inspection), fenced: inspection.fenced, slots: inspection.slots };
         if (inspection.walReceiver) value.walReceiver = inspection.walReceiver;
+        if (inspection.readOnlyOverrides) value.readOnlyOverrides = inspection.readOnlyOverrides;
         return { ok: true, value };
       } catch (err) {
         return { ok: false, problem: errorMessage(err) };

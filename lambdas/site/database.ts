@@ -6,8 +6,11 @@
  *
  * The fence is `ALTER SYSTEM SET default_transaction_read_only = on` and a
  * reload (postgresql.auto.conf is a file, never WAL-logged, so it does not
- * stream to a standby and a promoted standby takes writes), then the end of
- * every session of the application role (they reconnect read-only). What it
+ * stream to a standby and a promoted standby takes writes), the reset of any
+ * database or role setting of default_transaction_read_only (ALTER DATABASE
+ * or ROLE ... SET, which the application's role may make and which would
+ * override the fence for every new session), then the end of every client
+ * session that is not a superuser's (they reconnect read-only). What it
  * stops is the application, which opens ordinary transactions: every one is
  * read-only. It does not stop a client that explicitly asks for a read-write
  * transaction (`SET default_transaction_read_only = off`, `BEGIN READ
@@ -57,8 +60,14 @@ export interface DatabaseInspection {
   replicas: ReplicaInspection[];
   /** Whether the application role may log in; only when a role was asked about. */
   appLoginAllowed?: boolean;
-  /** default_transaction_read_only is on (the fence), or the application role has no LOGIN (an older drstack's fence). */
+  /**
+   * default_transaction_read_only is on (the fence) and no database or role
+   * setting overrides it for new sessions, or the application role has no
+   * LOGIN (an older drstack's fence).
+   */
   fenced: boolean;
+  /** Only when there are any: pg_db_role_setting entries that set default_transaction_read_only to anything but on (ALTER DATABASE/ROLE ... SET): they override the fence for every new session. */
+  readOnlyOverrides?: string[];
   /** A standby's WAL receiver; only in recovery. */
   walReceiver?: WalReceiverInspection;
   /** The physical replication slots on this server (a writer's standbys' slots). */
@@ -90,6 +99,38 @@ export function conninfoHost(conninfo: string): string | undefined {
   return host || hostaddr || undefined;
 }
 
+export interface ReadOnlyOverride {
+  /** ALTER DATABASE "shop" SET default_transaction_read_only = off, as it would be written. */
+  description: string;
+  /** The statement that removes it. */
+  reset: string;
+}
+
+/**
+ * The database and role settings (pg_db_role_setting: ALTER DATABASE ...
+ * SET, ALTER ROLE ... SET, ALTER ROLE ... IN DATABASE ... SET) of
+ * default_transaction_read_only to anything but on: a session takes them
+ * over the server's setting (the fence), and the application's role, which
+ * owns its database, may set them.
+ */
+export async function readOnlyOverrides(client: ClientBase): Promise<ReadOnlyOverride[]> {
+  const r = await client.query<{ datname: string | null; rolname: string | null; value: string }>(`
+    SELECT d.datname, r.rolname, substr(c.entry, length('default_transaction_read_only=') + 1) AS value
+      FROM pg_db_role_setting s
+      CROSS JOIN LATERAL unnest(s.setconfig) AS c(entry)
+      LEFT JOIN pg_database d ON d.oid = s.setdatabase
+      LEFT JOIN pg_roles r ON r.oid = s.setrole
+     WHERE lower(c.entry) LIKE 'default\\_transaction\\_read\\_only=%'
+       AND lower(substr(c.entry, length('default_transaction_read_only=') + 1)) <> 'on'
+     ORDER BY d.datname NULLS FIRST, r.rolname NULLS FIRST`);
+  return r.rows.map((row) => {
+    const db = row.datname === null ? undefined : escapeIdentifier(row.datname);
+    const role = row.rolname === null ? "ALL" : escapeIdentifier(row.rolname);
+    const target = db !== undefined && row.rolname === null ? `DATABASE ${db}` : `ROLE ${role}${db !== undefined ? ` IN DATABASE ${db}` : ""}`;
+    return { description: `ALTER ${target} SET default_transaction_read_only = ${row.value}`, reset: `ALTER ${target} RESET default_transaction_read_only` };
+  });
+}
+
 export async function inspectDatabase(client: ClientBase, opts: { appRole?: string } = {}): Promise<DatabaseInspection> {
   const recovery = await client.query<{ in_recovery: boolean; read_only: string }>(
     "SELECT pg_is_in_recovery() AS in_recovery, current_setting('default_transaction_read_only') AS read_only",
@@ -119,12 +160,14 @@ export async function inspectDatabase(client: ClientBase, opts: { appRole?: stri
   const slots = await client.query<{ slot_name: string; active: boolean; wal_status: string | null }>(
     "SELECT slot_name, active, wal_status FROM pg_replication_slots WHERE slot_type = 'physical' ORDER BY slot_name",
   );
+  const overrides = await readOnlyOverrides(client);
   const inspection: DatabaseInspection = {
     inRecovery,
     replicas: replicas.rows.map((r) => ({ applicationName: r.application_name, state: r.state, replayLagBytes: r.lag === null ? null : Number(r.lag) })),
-    fenced: recovery.rows[0].read_only === "on",
+    fenced: recovery.rows[0].read_only === "on" && overrides.length === 0,
     slots: slots.rows.map((r) => ({ slotName: r.slot_name, active: r.active, walStatus: r.wal_status })),
   };
+  if (overrides.length > 0) inspection.readOnlyOverrides = overrides.map((o) => o.description);
   if (upstreamHost !== undefined) inspection.upstreamHost = upstreamHost;
   if (walReceiver !== undefined) inspection.walReceiver = walReceiver;
   if (opts.appRole !== undefined) {
@@ -195,11 +238,13 @@ export async function promoteDatabase(client: ClientBase, opts: { waitSeconds: n
 }
 
 export interface FenceResult {
-  /** Sessions of the role that were ended by this call. */
+  /** Client sessions (every role but the superusers; not replication) that were ended by this call. */
   terminated: number;
-  /** default_transaction_read_only was on already (an earlier fence). */
+  /** default_transaction_read_only was on already (an earlier fence) and nothing overrode it. */
   alreadyFenced: boolean;
-  /** pg_current_wal_lsn() read after the fence took effect and the ended sessions were gone: everything the application wrote is before it. */
+  /** Only when there were any: the database and role settings that overrode the fence and were reset by this call (ReadOnlyOverride.description). */
+  overridesRemoved?: string[];
+  /** pg_current_wal_insert_lsn() read after the fence took effect and the ended sessions were gone: everything any client wrote is before it. */
   walPosition: string;
 }
 
@@ -228,8 +273,10 @@ async function roleRow(client: ClientBase, appRole: string, action: string): Pro
 /**
  * The run-time fence of a former writer: every transaction read-only by
  * default (ALTER SYSTEM and a reload, which do not replicate; first, so no
- * new session can write), then every session of the application role ended,
- * and the WAL position read once they are gone. Repeating it ends sessions
+ * new session can write), every database or role setting that overrides it
+ * reset, then every client session that is not a superuser's ended (the
+ * application's and any other role's; replication keeps streaming), and the
+ * WAL insert position read once they are gone. Repeating it ends sessions
  * that slipped in and changes nothing else. It stops the application, not a
  * client that explicitly asks for a read-write transaction (see the top of
  * this file). A superuser role is refused: the agent would lock itself out.
@@ -239,23 +286,45 @@ export async function fenceDatabase(client: ClientBase, appRole: string): Promis
   if (in_recovery) {
     throw new UsageError(`Cannot fence role "${appRole}" on a standby (the database is in recovery): it takes no writes. Fence the writer.`);
   }
-  const alreadyFenced = read_only === "on";
-  if (!alreadyFenced) {
+  const setOn = read_only === "on";
+  if (!setOn) {
     await client.query("ALTER SYSTEM SET default_transaction_read_only = on");
     await client.query("SELECT pg_reload_conf()");
     // The postmaster re-reads the files before it signals the backends, this one included: once this session sees the setting, every new session gets it.
     await settle("default_transaction_read_only is not on after pg_reload_conf()", async () => (await client.query<{ v: string }>("SELECT current_setting('default_transaction_read_only') AS v")).rows[0].v === "on");
   }
+  // A database or role setting overrides the server's for every new session; the application's role, which owns its database, may set one. Reset them (it replicates, and only removes overrides).
+  const overrides = await readOnlyOverrides(client);
+  if (overrides.length > 0) {
+    // This session is read-only by default now too: the catalog changes need an explicitly read-write transaction.
+    await client.query("BEGIN READ WRITE");
+    try {
+      for (const override of overrides) await client.query(override.reset);
+      await client.query("COMMIT");
+    } catch (err) {
+      await client.query("ROLLBACK").catch(() => undefined);
+      throw err;
+    }
+  }
   const ended = await client.query<{ terminated: string }>(
-    "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid))::text AS terminated FROM pg_stat_activity WHERE usename = $1 AND pid <> pg_backend_pid()",
-    [appRole],
+    `SELECT count(*) FILTER (WHERE pg_terminate_backend(a.pid))::text AS terminated FROM pg_stat_activity a ${CLIENT_SESSIONS}`,
   );
-  await settle(`sessions of "${appRole}" are still running after pg_terminate_backend`, async () =>
-    (await client.query<{ n: number }>("SELECT count(*)::int AS n FROM pg_stat_activity WHERE usename = $1 AND pid <> pg_backend_pid()", [appRole])).rows[0].n === 0,
+  await settle("client sessions are still running after pg_terminate_backend", async () =>
+    (await client.query<{ n: number }>(`SELECT count(*)::int AS n FROM pg_stat_activity a ${CLIENT_SESSIONS}`)).rows[0].n === 0,
   );
-  const lsn = await client.query<{ lsn: string }>("SELECT pg_current_wal_lsn()::text AS lsn");
-  return { terminated: Number(ended.rows[0].terminated), alreadyFenced, walPosition: lsn.rows[0].lsn };
+  // The insert position, not the write position: WAL a session inserted but that was not written out yet is before it too.
+  const lsn = await client.query<{ lsn: string }>("SELECT pg_current_wal_insert_lsn()::text AS lsn");
+  return {
+    terminated: Number(ended.rows[0].terminated),
+    alreadyFenced: setOn && overrides.length === 0,
+    ...(overrides.length > 0 ? { overridesRemoved: overrides.map((o) => o.description) } : {}),
+    walPosition: lsn.rows[0].lsn,
+  };
 }
+
+/** Every client session but the superusers' (the agent, this one included) and replication's (walsenders are not client backends). */
+const CLIENT_SESSIONS = `LEFT JOIN pg_roles r ON r.oid = a.usesysid
+ WHERE a.backend_type = 'client backend' AND a.pid <> pg_backend_pid() AND NOT coalesce(r.rolsuper, false)`;
 
 export interface UnfenceResult {
   /** default_transaction_read_only was on and is reset. */

@@ -17,7 +17,7 @@ import { getJson, LatestPointer } from "../../lambdas/core/manifest";
 import { BucketLocation, s3Client } from "../../lambdas/core/s3";
 import { AgentStatus, agentDeps, initialState, LogEntry, parseAgentConfig, tick } from "../../lambdas/site/agent";
 import { FENCE_MARKER_KEY, FENCED_WAL_FORMAT, fencingBucket, readFencedWal, readFencingObjects, writeFenceMarkerObject, writeWriterClaimObject } from "../../lambdas/site/claims";
-import { inspectDatabase, unfenceDatabase } from "../../lambdas/site/database";
+import { fenceDatabase, inspectDatabase, unfenceDatabase } from "../../lambdas/site/database";
 import { EntrypointRun, initdbAndServe, runEntrypoint, runInitScript, serverCommand, serverDir, ServerLayout, stopServer, tlsUrl, uploadTlsFiles, waitFor, waitUntilAccepting, withUrl } from "./siteDatabases";
 import { createDatabase, services, siteA, siteB, superuserUrl, withClient } from "./helpers";
 
@@ -376,6 +376,54 @@ describe("with this site's own PostgreSQL servers", () => {
       return (err as Error).message;
     }
   };
+
+  test("the fence resets the database and role settings by which the application would override it, and ends every client session but the superusers'", async () => {
+    // The application's role owns its database: it can make every new session read-write in spite of ALTER SYSTEM.
+    await withUrl(app(writerLayout), async (c) => {
+      await c.query("ALTER DATABASE shop SET default_transaction_read_only = off");
+      await c.query(`ALTER ROLE ${APP_ROLE} SET default_transaction_read_only = off`);
+      await c.query(`ALTER ROLE ${APP_ROLE} IN DATABASE shop SET default_transaction_read_only = false`);
+    });
+    const otherRole = `other_${run}`;
+    const otherPassword = `other-${run}`;
+    await withUrl(admin(writerLayout), (c) => c.query(`CREATE ROLE ${otherRole} LOGIN PASSWORD '${otherPassword}'; GRANT CONNECT ON DATABASE shop TO ${otherRole}`));
+    const other = new Client({ connectionString: tlsUrl(otherRole, otherPassword, writerLayout.port, tls.caFile, "shop") });
+    let otherEnded: Error | undefined;
+    other.on("error", (err) => (otherEnded = err));
+    await other.connect();
+    try {
+      await withUrl(admin(writerLayout), async (c) => {
+        await c.query("ALTER SYSTEM SET default_transaction_read_only = on");
+        await c.query("SELECT pg_reload_conf()");
+      });
+      // ALTER SYSTEM alone: the overrides win for a new session of the application, and inspection says the fence does not hold.
+      await waitFor("the reload", async () => ((await withUrl(admin(writerLayout), (c) => c.query<{ v: string }>("SELECT current_setting('default_transaction_read_only') AS v"))).rows[0].v === "on" ? true : undefined), 10_000);
+      expect(await appWriteError(writerLayout, 900)).toBeUndefined();
+      const before = await withUrl(admin(writerLayout), (c) => inspectDatabase(c, { appRole: APP_ROLE }));
+      expect(before.fenced).toBe(false);
+      expect([...(before.readOnlyOverrides ?? [])].sort()).toEqual([
+        'ALTER DATABASE "shop" SET default_transaction_read_only = off',
+        `ALTER ROLE "${APP_ROLE}" IN DATABASE "shop" SET default_transaction_read_only = false`,
+        `ALTER ROLE "${APP_ROLE}" SET default_transaction_read_only = off`,
+      ]);
+      const result = await withUrl(admin(writerLayout), (c) => fenceDatabase(c, APP_ROLE));
+      expect(result).toMatchObject({ alreadyFenced: false, terminated: 1, walPosition: expect.stringMatching(/^[0-9A-F]+\/[0-9A-F]+$/) });
+      expect(result.overridesRemoved).toHaveLength(3);
+      await waitFor("the other role's session to be ended", async () => (otherEnded ? true : undefined), 10_000);
+      expect(await appWriteError(writerLayout, 901)).toMatch(/cannot execute INSERT in a read-only transaction/);
+      const after = await withUrl(admin(writerLayout), (c) => inspectDatabase(c, { appRole: APP_ROLE }));
+      expect(after.fenced).toBe(true);
+      expect(after.readOnlyOverrides).toBeUndefined();
+      // Everything written before the fence is before the recorded position.
+      const behind = await withUrl(admin(writerLayout), (c) => c.query<{ d: string }>("SELECT pg_wal_lsn_diff(pg_current_wal_insert_lsn(), $1::pg_lsn)::text AS d", [result.walPosition]));
+      expect(Number(behind.rows[0].d)).toBeGreaterThanOrEqual(0);
+    } finally {
+      await other.end().catch(() => undefined);
+      await withUrl(admin(writerLayout), (c) => c.query(`REVOKE CONNECT ON DATABASE shop FROM ${otherRole}; DROP ROLE IF EXISTS ${otherRole}`)).catch(() => undefined);
+      // The row the override let through; the fenced server needs an explicitly read-write transaction.
+      await withUrl(tlsUrl("postgres", SUPERUSER_PASSWORD, writerLayout.port, tls.caFile, "shop"), (c) => c.query("BEGIN READ WRITE; DELETE FROM orders WHERE id = 900; COMMIT"));
+    }
+  });
 
   test("on a site whose fence marker holds runs nothing and fences its database: the application's transactions are read-only, its sessions end, fenced-wal.json says where", async () => {
     const s = await scenario("fenced", onServer(writerLayout));

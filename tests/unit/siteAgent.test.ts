@@ -367,7 +367,7 @@ describe("fencing in a tick", () => {
     w.sessions = 2;
     w.wal = "0/3000200";
     const third = await tick(deps, state);
-    expect(third.status.actions).toEqual(["ended 2 session(s) of the application role on the fenced database drstack-primary-db-g1", "wrote fenced-wal.json (epoch 4, WAL position 0/3000200)"]);
+    expect(third.status.actions).toEqual(["ended 2 client session(s) on the fenced database drstack-primary-db-g1", "wrote fenced-wal.json (epoch 4, WAL position 0/3000200)"]);
     // A record of another epoch (an earlier fence) is replaced.
     w.ownFencedWal = { ...w.ownFencedWal!, epoch: 2 };
     await tick(deps, state);
@@ -629,11 +629,63 @@ describe("--health", () => {
     ["a receiver away from streaming for more than three intervals", status("2026-12-04T09:59:00Z", { walReceiverNotStreamingSince: "2026-12-04T09:58:29Z" }), false],
     ["a slot that kept its WAL", status("2026-12-04T09:59:00Z", { database: { ...writer, slots: [{ slotName: "drstack_secondary_g2", active: false, walStatus: "unreserved" }] } }), true],
     ["a slot whose WAL is lost", status("2026-12-04T09:59:00Z", { database: { ...writer, slots: [{ slotName: "drstack_secondary_g2", active: false, walStatus: "lost" }] } }), false],
+    ["a promotion withheld for ten intervals or less", status("2026-12-04T09:59:00Z", { verdict: "unknown", promotionWithheldSince: "2026-12-04T09:55:00Z", promotionWithheldReason: "planned switch-over" }), true],
+    ["a promotion withheld for more than ten intervals", status("2026-12-04T09:59:00Z", { verdict: "unknown", promotionWithheldSince: "2026-12-04T09:54:59Z", promotionWithheldReason: "planned switch-over" }), false],
+    ["a writer still fenced after an attempt to lift the fence", status("2026-12-04T09:59:00Z", { verdict: "writer", fenceLiftFailed: "the verdict is writer and the database x is still fenced", database: { ...writer, fenced: true } }), false],
+    ["a fenced site whose fence holds", status("2026-12-04T09:59:00Z", { verdict: "fenced", database: { ...writer, fenced: true } }), true],
+    ["a fenced site whose fence does not hold", status("2026-12-04T09:59:00Z", { verdict: "fenced", database: { ...writer, fenced: false } }), false],
+    ["a fenced site whose fence a database setting overrides", status("2026-12-04T09:59:00Z", { verdict: "fenced", database: { ...writer, fenced: false, readOnlyOverrides: ['ALTER DATABASE "shop" SET default_transaction_read_only = off'] } }), false],
+    ["a fenced former writer rebuilt as a standby", status("2026-12-04T09:59:00Z", { verdict: "fenced", database: { ...replica, fenced: false } }), true],
     ["not a status file", "{}", false],
   ])("%s", (_what, text, ok) => {
     const file = join(dir, `${Math.random()}.json`);
     writeFileSync(file, text);
     expect(health(file, now).ok).toBe(ok);
+  });
+});
+
+describe("--health on what a tick recorded", () => {
+  const dir = mkdtempSync(join(tmpdir(), "drstack-agent-health-tick-"));
+  const healthOf = (status: AgentStatus, now: Date) => {
+    const file = join(dir, `${Math.random()}.json`);
+    writeFileSync(file, JSON.stringify(status));
+    return health(file, now);
+  };
+
+  test("a switch-over waiting for a peer that cannot fence fails after ten guard intervals, saying what to do; the wait is kept across a restart", async () => {
+    const peer = { claim: found(claim("secondary", "primary", "fenced", 3)), marker: nothing };
+    const { w, deps } = world({ own: { claim: found(claim("primary", "primary", "writer", 4)), marker: nothing }, peer, database: { ...replica, walReceiver: { status: "streaming", lastMsgReceiptTime: null } }, peerFencedWal: nothing });
+    const state = initialState();
+    const first = await tick(deps, state);
+    expect(first.status).toMatchObject({ promotionWithheldSince: "2026-12-04T10:07:00.000Z", promotionWithheldReason: expect.stringMatching(/^planned switch-over/) });
+    expect(healthOf(first.status, w.now).ok).toBe(true);
+    w.now = new Date("2026-12-04T10:12:01Z");
+    const later = await tick(deps, { ...initialState(first.status, w.now), jobs: state.jobs });
+    expect(later.status.promotionWithheldSince).toBe("2026-12-04T10:07:00.000Z");
+    const verdict = healthOf(later.status, w.now);
+    expect(verdict.ok).toBe(false);
+    expect(verdict.message).toMatch(/promotion has been withheld since 2026-12-04T10:07:00\.000Z, more than 10 guard intervals \(300s\): planned switch-over.*README, "Failback on Docker"/);
+    // Once promoted, nothing is withheld.
+    w.peerFencedWal = found({ format: FENCED_WAL_FORMAT, site: "secondary", epoch: 3, walPosition: "0/3000000", fencedAt: "2026-12-04T10:05:00Z" });
+    const promoted = await tick(deps, state);
+    expect(w.promotions).toBe(1);
+    expect(promoted.status.promotionWithheldSince).toBeUndefined();
+  });
+
+  test("a writer whose fence could not be lifted fails, and one whose lift worked does not", async () => {
+    const { w, deps } = world({ own: { claim: found(claim("primary", "primary", "writer", 6)), marker: nothing }, peer: { claim: nothing, marker: nothing }, database: { ...writer, fenced: true } });
+    // An unfence that reports success but leaves the database fenced (the reload did not take).
+    deps.database.unfence = async () => ({ readWriteRestored: true, loginRestored: false });
+    const stuck = await tick(deps, initialState());
+    expect(stuck.status.fenceLiftFailed).toMatch(/still fenced after an attempt to lift the fence/);
+    expect(healthOf(stuck.status, w.now)).toMatchObject({ ok: false, message: expect.stringMatching(/the application cannot write.*Failback on Docker/) });
+    deps.database.unfence = async () => {
+      w.database = { ...w.database, fenced: false };
+      return { readWriteRestored: true, loginRestored: false };
+    };
+    const lifted = await tick(deps, initialState());
+    expect(lifted.status.fenceLiftFailed).toBeUndefined();
+    expect(healthOf(lifted.status, w.now).ok).toBe(true);
   });
 });
 
