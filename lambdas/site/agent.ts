@@ -55,6 +55,8 @@ import {
   promoteDatabase,
   ReplayProgress,
   replayProgress,
+  ServerIdentity,
+  serverIdentity,
   SlotInspection,
   NOT_RUNNING,
   unfenceDatabase,
@@ -371,6 +373,8 @@ export interface SwitchoverEvidence {
   fencedWal: Lookup<FencedWal>;
   /** This standby's replay against fencedWal's walPosition; absent when there is no record to compare with. */
   replay?: Lookup<ReplayProgress>;
+  /** This standby's upstream system identifier and received timeline, compared with the record's. */
+  identity?: Lookup<ServerIdentity>;
 }
 
 /** A reachable peer whose claim says its database is fenced: it was demoted first (README, "Failback on Docker" step 2), a planned switch-over. */
@@ -404,6 +408,15 @@ export function peerFenceReached(peerClaim: WriterClaim, switchover?: Switchover
   if (record === undefined) return wait("the peer's agent has fenced its database and written fenced-wal.json");
   if (record.site !== peerClaim.site) return wait(`the peer's fenced-wal.json is its own (it names site ${record.site}, not ${peerClaim.site})`);
   if (record.epoch !== peerClaim.epoch) return wait(`the peer's agent has fenced its database under its claim's epoch ${peerClaim.epoch} (fenced-wal.json is of epoch ${record.epoch})`);
+  if (record.systemIdentifier === undefined || record.timeline === undefined) return wait("the peer's fenced-wal.json names its server's system identifier and timeline (an older agent wrote it; the peer's agent rewrites it)");
+  const identity = switchover?.identity;
+  if (identity === undefined) return wait(`this standby's upstream is compared with the fenced server (system identifier ${record.systemIdentifier}, timeline ${record.timeline})`);
+  if (!identity.ok) return wait(`this standby's upstream can be compared with the fenced server (${identity.problem})`);
+  const own = identity.value;
+  if (own === undefined || own.systemIdentifier !== record.systemIdentifier) {
+    return wait(`this standby follows the fenced server (its system identifier is ${own?.systemIdentifier ?? "unknown"}, the fenced server's ${record.systemIdentifier}: it is a copy of another cluster)`);
+  }
+  if (own.timeline !== record.timeline) return wait(`this standby receives the fenced server's timeline ${record.timeline} (it receives ${own.timeline ?? "nothing: its WAL receiver is not running"})`);
   const replay = switchover?.replay;
   if (replay === undefined) return wait(`this standby's replay is compared with ${record.walPosition}`);
   if (!replay.ok) return wait(`this standby's replay can be compared with ${record.walPosition} (${replay.problem})`);
@@ -593,6 +606,8 @@ export interface SiteDatabase {
   unfence(): Promise<UnfenceResult>;
   /** How far this standby replayed towards a WAL position. */
   replayProgress(walPosition: string): Promise<ReplayProgress>;
+  /** The server's system identifier and its (a writer's) or its received (a standby's) timeline. */
+  identity(): Promise<ServerIdentity>;
 }
 
 export interface AgentDeps {
@@ -725,11 +740,15 @@ export async function switchoverEvidence(deps: Pick<AgentDeps, "readPeerFencedWa
   if (own === undefined || !claimsWriter(own) || !database.ok || database.value?.replicaOf === undefined || peerClaim === undefined) return undefined;
   const fencedWal = await deps.readPeerFencedWal();
   if (!fencedWal.ok || fencedWal.value === undefined) return { fencedWal };
-  try {
-    return { fencedWal, replay: { ok: true, value: await deps.database.replayProgress(fencedWal.value.walPosition) } };
-  } catch (err) {
-    return { fencedWal, replay: { ok: false, problem: errorMessage(err) } };
-  }
+  const walPosition = fencedWal.value.walPosition;
+  const lookup = async <T>(fn: () => Promise<T>): Promise<Lookup<T>> => {
+    try {
+      return { ok: true, value: await fn() };
+    } catch (err) {
+      return { ok: false, problem: errorMessage(err) };
+    }
+  };
+  return { fencedWal, identity: await lookup(() => deps.database.identity()), replay: await lookup(() => deps.database.replayProgress(walPosition)) };
 }
 
 /** Since when a standby's WAL receiver has not been streaming (one without a receiver row counts as not streaming); cleared once it streams or the database writes. */
@@ -832,9 +851,19 @@ export async function tick(deps: AgentDeps, state: AgentState): Promise<TickResu
         // Written at the fence, again when sessions were ended (they may have written), and when the record is not this claim's.
         if (result.alreadyFenced && result.terminated === 0) {
           const existing = await deps.readOwnFencedWal();
-          if (existing.ok && existing.value !== undefined && existing.value.site === deps.config.site && existing.value.epoch === claim.epoch) return false;
+          if (existing.ok && existing.value !== undefined && existing.value.site === deps.config.site && existing.value.epoch === claim.epoch && existing.value.systemIdentifier !== undefined && existing.value.timeline !== undefined) return false;
         }
-        const record: FencedWal = { format: FENCED_WAL_FORMAT, site: deps.config.site, epoch: claim.epoch, walPosition: result.walPosition, fencedAt: deps.now().toISOString() };
+        const identity = await deps.database.identity();
+        if (identity.timeline === null) throw new Error("the fenced server reports no timeline");
+        const record: FencedWal = {
+          format: FENCED_WAL_FORMAT,
+          site: deps.config.site,
+          epoch: claim.epoch,
+          walPosition: result.walPosition,
+          fencedAt: deps.now().toISOString(),
+          systemIdentifier: identity.systemIdentifier,
+          timeline: identity.timeline,
+        };
         await deps.writeFencedWal(record);
         return `wrote fenced-wal.json (epoch ${record.epoch}, WAL position ${record.walPosition})`;
       });
@@ -1057,6 +1086,7 @@ export function siteDatabase(adminUrl: string, appRole: string): SiteDatabase {
     fence: async () => withClient(DATABASE_QUERY_MS * 3, (c) => fenceDatabase(c, appRole)),
     unfence: async () => withClient(DATABASE_QUERY_MS * 2, (c) => unfenceDatabase(c, appRole)),
     replayProgress: async (walPosition) => withClient(DATABASE_QUERY_MS, (c) => replayProgress(c, walPosition)),
+    identity: async () => withClient(DATABASE_QUERY_MS, (c) => serverIdentity(c)),
   };
 }
 

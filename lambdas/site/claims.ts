@@ -30,9 +30,13 @@ export interface FencedWal {
   site: string;
   /** The epoch of the fenced site's claim when it fenced. */
   epoch: number;
-  /** pg_current_wal_lsn() read after the fence took effect and the sessions ended. */
+  /** pg_current_wal_insert_lsn() read after the fence took effect and the sessions ended. */
   walPosition: string;
   fencedAt: string;
+  /** The fenced server's pg_control_system().system_identifier: a standby copied from it has the same. Absent in an older agent's record. */
+  systemIdentifier?: string;
+  /** The fenced server's timeline when it fenced: a standby following it receives on it. Absent in an older agent's record. */
+  timeline?: number;
 }
 
 const LSN = /^[0-9A-Fa-f]{1,8}\/[0-9A-Fa-f]{1,8}$/;
@@ -49,7 +53,19 @@ export function parseFencedWal(text: string): FencedWal {
   if (r.format !== FENCED_WAL_FORMAT || typeof r.site !== "string" || !Number.isInteger(r.epoch) || typeof r.walPosition !== "string" || !LSN.test(r.walPosition) || typeof r.fencedAt !== "string") {
     throw new Error(`malformed fenced WAL record (format ${JSON.stringify(r.format)}, epoch ${JSON.stringify(r.epoch)}, walPosition ${JSON.stringify(r.walPosition)})`);
   }
-  return { format: FENCED_WAL_FORMAT, site: r.site, epoch: r.epoch as number, walPosition: r.walPosition, fencedAt: r.fencedAt };
+  if (r.systemIdentifier !== undefined && (typeof r.systemIdentifier !== "string" || !/^[0-9]{1,20}$/.test(r.systemIdentifier))) {
+    throw new Error(`malformed fenced WAL record (systemIdentifier ${JSON.stringify(r.systemIdentifier)}: not a system identifier)`);
+  }
+  if (r.timeline !== undefined && (!Number.isInteger(r.timeline) || (r.timeline as number) < 1)) throw new Error(`malformed fenced WAL record (timeline ${JSON.stringify(r.timeline)}: not a timeline)`);
+  return {
+    format: FENCED_WAL_FORMAT,
+    site: r.site,
+    epoch: r.epoch as number,
+    walPosition: r.walPosition,
+    fencedAt: r.fencedAt,
+    ...(r.systemIdentifier !== undefined ? { systemIdentifier: r.systemIdentifier as string } : {}),
+    ...(r.timeline !== undefined ? { timeline: r.timeline as number } : {}),
+  };
 }
 
 /** CLIENT_TIMEOUTS in the shape BucketLocation carries, so explainS3Error quotes the limits really used. */

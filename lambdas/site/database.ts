@@ -351,6 +351,23 @@ export async function unfenceDatabase(client: ClientBase, appRole: string): Prom
   return { readWriteRestored, loginRestored: !rolcanlogin };
 }
 
+export interface ServerIdentity {
+  /** pg_control_system().system_identifier: a physical standby has its upstream's. */
+  systemIdentifier: string;
+  /** A writer's current timeline; a standby's received one (pg_stat_wal_receiver.received_tli), null while its receiver is not running. */
+  timeline: number | null;
+}
+
+/** Which cluster this server is (or follows) and on which timeline it writes (or receives). */
+export async function serverIdentity(client: ClientBase): Promise<ServerIdentity> {
+  const r = await client.query<{ sysid: string; tli: number | null }>(`
+    SELECT (SELECT system_identifier::text FROM pg_control_system()) AS sysid,
+           CASE WHEN pg_is_in_recovery() THEN (SELECT received_tli FROM pg_stat_wal_receiver)
+                ELSE ('x' || substr(pg_walfile_name(pg_current_wal_insert_lsn()), 1, 8))::bit(32)::int END AS tli`);
+  const row = r.rows[0];
+  return { systemIdentifier: row.sysid, timeline: row.tli === null ? null : Number(row.tli) };
+}
+
 export interface ReplayProgress {
   /** pg_last_wal_replay_lsn(), or null when the server is not a standby that replayed anything. */
   replayLsn: string | null;

@@ -447,7 +447,10 @@ describe("with this site's own PostgreSQL servers", () => {
       await waitFor("the application's session to be ended", async () => (ended ? true : undefined), 10_000);
       expect(await appWriteError(writerLayout, 1)).toMatch(/cannot execute INSERT in a read-only transaction/);
       const record = await readFencedWal(fencingBucket(s.own));
-      expect(record).toEqual({ ok: true, value: { format: FENCED_WAL_FORMAT, site: "primary", epoch: 3, walPosition: expect.stringMatching(/^[0-9A-F]+\/[0-9A-F]+$/), fencedAt: expect.any(String) } });
+      expect(record).toEqual({ ok: true, value: { format: FENCED_WAL_FORMAT, site: "primary", epoch: 3, walPosition: expect.stringMatching(/^[0-9A-F]+\/[0-9A-F]+$/), fencedAt: expect.any(String), systemIdentifier: expect.stringMatching(/^[0-9]+$/), timeline: 1 } });
+      // The server's own pg_control_system() identifier.
+      const sysid = await withUrl(admin(writerLayout), (c) => c.query<{ id: string }>("SELECT system_identifier::text AS id FROM pg_control_system()"));
+      expect(record.ok && record.value?.systemIdentifier).toBe(sysid.rows[0].id);
     } finally {
       await session.end().catch(() => undefined);
     }

@@ -29,6 +29,8 @@ function claim(site: "primary" | "secondary", activeSite: "primary" | "secondary
   return { format: WRITER_CLAIM_FORMAT, site, activeSite, role: site === activeSite ? "active" : "standby", databaseMode, databaseIdentifier: `drstack-${site}-db-g1`, epoch };
 }
 
+/** The cluster both sites' servers are copies of. */
+const SYSTEM_ID = "7300000000000000001";
 const found = <T>(value: T): Lookup<T> => ({ ok: true, value });
 const nothing = { ok: true } as const;
 const unreachable = { ok: false, problem: "Cannot reach the S3 endpoint" } as const;
@@ -59,6 +61,8 @@ function world(opts: { own: FencingState; peer: FencingState; database: SiteData
     /** This standby's replay towards a position: bytes behind. */
     behind: 0 as number | null,
     replayAsked: [] as string[],
+    /** The server's system identifier and (received) timeline. */
+    identity: { systemIdentifier: SYSTEM_ID, timeline: 1 as number | null },
     ownFencedWal: undefined as FencedWal | undefined,
     fencedWalWrites: [] as FencedWal[],
     peerFencedWal: opts.peerFencedWal ?? ({ ok: true } as Lookup<FencedWal>),
@@ -101,6 +105,7 @@ function world(opts: { own: FencingState; peer: FencingState; database: SiteData
         w.replayAsked.push(walPosition);
         return { replayLsn: "0/3000000", behindBytes: w.behind };
       },
+      identity: async () => w.identity,
     },
     readOwnFencedWal: async () => ({ ok: true, value: w.ownFencedWal }),
     readPeerFencedWal: async () => w.peerFencedWal,
@@ -158,16 +163,17 @@ describe("promotion", () => {
     expect(promotionPlan(own, { claim: unreachable, marker: unreachable }, found(streamingReplica), streams).reason).toMatch(/waits until the peer's claim can be read and its agent has fenced its database/);
   });
   describe("a streaming receiver promotes only on the peer's fence record for its current claim, replayed", () => {
-    const record: FencedWal = { format: FENCED_WAL_FORMAT, site: "secondary", epoch: 3, walPosition: "0/5000060", fencedAt: "2026-12-04T10:05:00Z" };
+    const record: FencedWal = { format: FENCED_WAL_FORMAT, site: "secondary", epoch: 3, walPosition: "0/5000060", fencedAt: "2026-12-04T10:05:00Z", systemIdentifier: SYSTEM_ID, timeline: 1 };
     const caughtUp = found({ replayLsn: "0/5000060", behindBytes: 0 });
+    const sameCluster = found({ systemIdentifier: SYSTEM_ID, timeline: 1 as number | null });
     test.each([
       ["the peer's claim says replica", claim("secondary", "primary", "replica", 3)],
       ["the peer claims the writer at a lower epoch", claim("secondary", "secondary", "writer", 3)],
     ] as const)("%s", (_what, peerClaim) => {
       const peer = { claim: found(peerClaim), marker: nothing };
-      expect(promotionPlan(own, peer, found(streamingReplica), streams, { fencedWal: found(record), replay: caughtUp })).toMatchObject({ promote: true, reason: expect.stringMatching(/the peer fenced its database at epoch 3 and this standby replayed its WAL up to 0\/5000060$/) });
-      expect(promotionPlan(own, peer, found(streamingReplica), streams, { fencedWal: found(record), replay: found({ replayLsn: "0/5000000", behindBytes: 96 }) })).toMatchObject({ promote: false, reason: expect.stringMatching(/96 bytes behind\), or this standby's WAL receiver stops streaming$/) });
-      expect(promotionPlan(own, peer, found(streamingReplica), streams, { fencedWal: found({ ...record, epoch: 2 }), replay: caughtUp })).toMatchObject({ promote: false, reason: expect.stringMatching(/fenced-wal\.json is of epoch 2/) });
+      expect(promotionPlan(own, peer, found(streamingReplica), streams, { fencedWal: found(record), identity: sameCluster, replay: caughtUp })).toMatchObject({ promote: true, reason: expect.stringMatching(/the peer fenced its database at epoch 3 and this standby replayed its WAL up to 0\/5000060$/) });
+      expect(promotionPlan(own, peer, found(streamingReplica), streams, { fencedWal: found(record), identity: sameCluster, replay: found({ replayLsn: "0/5000000", behindBytes: 96 }) })).toMatchObject({ promote: false, reason: expect.stringMatching(/96 bytes behind\), or this standby's WAL receiver stops streaming$/) });
+      expect(promotionPlan(own, peer, found(streamingReplica), streams, { fencedWal: found({ ...record, epoch: 2 }), identity: sameCluster, replay: caughtUp })).toMatchObject({ promote: false, reason: expect.stringMatching(/fenced-wal\.json is of epoch 2/) });
       expect(promotionPlan(own, peer, found(streamingReplica), streams, { fencedWal: unreachable }).promote).toBe(false);
     });
   });
@@ -204,18 +210,25 @@ describe("promotion", () => {
 
   describe("a planned switch-over: the reachable peer's claim says its database is fenced", () => {
     const peer = { claim: found(claim("secondary", "primary", "fenced", 3)), marker: nothing };
-    const record: FencedWal = { format: FENCED_WAL_FORMAT, site: "secondary", epoch: 3, walPosition: "0/5000060", fencedAt: "2026-12-04T10:05:00Z" };
+    const record: FencedWal = { format: FENCED_WAL_FORMAT, site: "secondary", epoch: 3, walPosition: "0/5000060", fencedAt: "2026-12-04T10:05:00Z", systemIdentifier: SYSTEM_ID, timeline: 1 };
     const caughtUp = { ok: true as const, value: { replayLsn: "0/5000060", behindBytes: 0 } };
+    const sameCluster = found({ systemIdentifier: SYSTEM_ID, timeline: 1 as number | null });
     test.each([
       ["no evidence was gathered", undefined, /waits until the peer's fenced-wal\.json is read/],
       ["the record cannot be read", { fencedWal: unreachable }, /can be read \(Cannot reach the S3 endpoint\)/],
       ["the peer's agent has not fenced yet (no record)", { fencedWal: nothing }, /the peer's agent has fenced its database and written fenced-wal\.json/],
-      ["the record is another site's", { fencedWal: found({ ...record, site: "primary" }), replay: caughtUp }, /names site primary, not secondary/],
-      ["the record is of an earlier claim", { fencedWal: found({ ...record, epoch: 2 }), replay: caughtUp }, /under its claim's epoch 3 \(fenced-wal\.json is of epoch 2\)/],
-      ["the replay was not compared", { fencedWal: found(record) }, /replay is compared with 0\/5000060/],
-      ["the replay cannot be compared", { fencedWal: found(record), replay: { ok: false as const, problem: "Cannot reach PostgreSQL" } }, /can be compared with 0\/5000060 \(Cannot reach PostgreSQL\)/],
-      ["the standby is behind", { fencedWal: found(record), replay: found({ replayLsn: "0/5000000", behindBytes: 96 }) }, /replayed the fenced writer's WAL up to 0\/5000060 \(replayed 0\/5000000, 96 bytes behind\)/],
-      ["the standby replayed nothing", { fencedWal: found(record), replay: found({ replayLsn: null, behindBytes: null }) }, /replayed nothing/],
+      ["the record is another site's", { fencedWal: found({ ...record, site: "primary" }), identity: sameCluster, replay: caughtUp }, /names site primary, not secondary/],
+      ["the record is of an earlier claim", { fencedWal: found({ ...record, epoch: 2 }), identity: sameCluster, replay: caughtUp }, /under its claim's epoch 3 \(fenced-wal\.json is of epoch 2\)/],
+      ["the replay was not compared", { fencedWal: found(record), identity: sameCluster }, /replay is compared with 0\/5000060/],
+      ["the record is an older agent's, without the server's identity", { fencedWal: found({ ...record, systemIdentifier: undefined, timeline: undefined }), identity: sameCluster, replay: caughtUp }, /names its server's system identifier and timeline/],
+      ["this standby's identity was not read", { fencedWal: found(record), replay: caughtUp }, /upstream is compared with the fenced server \(system identifier 7300000000000000001, timeline 1\)/],
+      ["this standby's identity cannot be read", { fencedWal: found(record), identity: { ok: false as const, problem: "Cannot reach PostgreSQL" }, replay: caughtUp }, /upstream can be compared with the fenced server \(Cannot reach PostgreSQL\)/],
+      ["this standby is a copy of another cluster", { fencedWal: found(record), identity: found({ systemIdentifier: "7300000000000000999", timeline: 1 }), replay: caughtUp }, /its system identifier is 7300000000000000999, the fenced server's 7300000000000000001/],
+      ["this standby receives another timeline", { fencedWal: found(record), identity: found({ systemIdentifier: SYSTEM_ID, timeline: 2 }), replay: caughtUp }, /receives the fenced server's timeline 1 \(it receives 2\)/],
+      ["this standby's receiver is not running", { fencedWal: found(record), identity: found({ systemIdentifier: SYSTEM_ID, timeline: null }), replay: caughtUp }, /it receives nothing: its WAL receiver is not running/],
+      ["the replay cannot be compared", { fencedWal: found(record), identity: sameCluster, replay: { ok: false as const, problem: "Cannot reach PostgreSQL" } }, /can be compared with 0\/5000060 \(Cannot reach PostgreSQL\)/],
+      ["the standby is behind", { fencedWal: found(record), identity: sameCluster, replay: found({ replayLsn: "0/5000000", behindBytes: 96 }) }, /replayed the fenced writer's WAL up to 0\/5000060 \(replayed 0\/5000000, 96 bytes behind\)/],
+      ["the standby replayed nothing", { fencedWal: found(record), identity: sameCluster, replay: found({ replayLsn: null, behindBytes: null }) }, /replayed nothing/],
     ] as [string, SwitchoverEvidence | undefined, RegExp][])("waits when %s", (_what, evidence, reason) => {
       const plan = promotionPlan(own, peer, found(replica), down(600), evidence);
       expect(plan.promote).toBe(false);
@@ -224,11 +237,11 @@ describe("promotion", () => {
     });
 
     test("promotes once the record is the peer's claim's and this standby replayed up to it (or past it)", () => {
-      expect(promotionPlan(own, peer, found(streamingReplica), streams, { fencedWal: found(record), replay: caughtUp })).toEqual({
+      expect(promotionPlan(own, peer, found(streamingReplica), streams, { fencedWal: found(record), identity: sameCluster, replay: caughtUp })).toEqual({
         promote: true,
         reason: "the claim says writer at epoch 4, the peer fenced its database at epoch 3 and this standby replayed its WAL up to 0/5000060 (planned switch-over)",
       });
-      expect(promotionPlan(own, peer, found(streamingReplica), streams, { fencedWal: found(record), replay: found({ replayLsn: "0/6000000", behindBytes: -16777120 }) }).promote).toBe(true);
+      expect(promotionPlan(own, peer, found(streamingReplica), streams, { fencedWal: found(record), identity: sameCluster, replay: found({ replayLsn: "0/6000000", behindBytes: -16777120 }) }).promote).toBe(true);
     });
 
     test("an unreachable peer is still a failover: the survivor whose receiver is down promotes without any record", () => {
@@ -308,9 +321,11 @@ describe("promotion", () => {
 });
 
 describe("fenced-wal.json", () => {
-  const record = { format: FENCED_WAL_FORMAT, site: "secondary", epoch: 3, walPosition: "0/5000060", fencedAt: "2026-12-04T10:05:00Z" };
+  const record = { format: FENCED_WAL_FORMAT, site: "secondary", epoch: 3, walPosition: "0/5000060", fencedAt: "2026-12-04T10:05:00Z", systemIdentifier: SYSTEM_ID, timeline: 1 };
   test("parses the record the fencing agent writes", () => {
     expect(parseFencedWal(JSON.stringify(record))).toEqual(record);
+    const identified = { ...record, systemIdentifier: SYSTEM_ID, timeline: 3 };
+    expect(parseFencedWal(JSON.stringify(identified))).toEqual(identified);
   });
   test.each([
     ["not JSON", "{", /not JSON/],
@@ -319,6 +334,8 @@ describe("fenced-wal.json", () => {
     ["a fractional epoch", JSON.stringify({ ...record, epoch: 3.5 }), /epoch 3\.5/],
     ["a WAL position that is not one", JSON.stringify({ ...record, walPosition: "0/5000060; DROP" }), /walPosition "0\/5000060; DROP"/],
     ["no site", JSON.stringify({ ...record, site: undefined }), /malformed fenced WAL record/],
+    ["a system identifier that is not one", JSON.stringify({ ...record, systemIdentifier: 7300000000000000001 }), /systemIdentifier 7300000000000000000: not a system identifier/],
+    ["a timeline that is not one", JSON.stringify({ ...record, timeline: 0 }), /timeline 0: not a timeline/],
   ])("refuses %s", (_what, text, message) => {
     expect(() => parseFencedWal(text)).toThrow(message);
   });
@@ -355,7 +372,7 @@ describe("fencing in a tick", () => {
     expect(w.markers).toHaveLength(1);
     // The status shows the database as the fence left it.
     expect(first.status.database).toMatchObject({ fenced: true });
-    expect(w.fencedWalWrites).toEqual([{ format: FENCED_WAL_FORMAT, site: "primary", epoch: 4, walPosition: "0/3000148", fencedAt: "2026-12-04T10:07:00.000Z" }]);
+    expect(w.fencedWalWrites).toEqual([{ format: FENCED_WAL_FORMAT, site: "primary", epoch: 4, walPosition: "0/3000148", fencedAt: "2026-12-04T10:07:00.000Z", systemIdentifier: SYSTEM_ID, timeline: 1 }]);
     const second = await tick(deps, state);
     expect(second.status).toMatchObject({ verdict: "fenced", actions: [], actionFailures: [] });
     expect(w.markers).toHaveLength(1);
@@ -368,6 +385,11 @@ describe("fencing in a tick", () => {
     w.wal = "0/3000200";
     const third = await tick(deps, state);
     expect(third.status.actions).toEqual(["ended 2 client session(s) on the fenced database drstack-primary-db-g1", "wrote fenced-wal.json (epoch 4, WAL position 0/3000200)"]);
+    // An older agent's record of this epoch, without the server's identity, is replaced.
+    w.ownFencedWal = { format: FENCED_WAL_FORMAT, site: "primary", epoch: 4, walPosition: "0/3000200", fencedAt: "2026-12-04T10:00:00Z" };
+    await tick(deps, state);
+    expect(w.fencedWalWrites.at(-1)).toMatchObject({ epoch: 4, systemIdentifier: SYSTEM_ID, timeline: 1 });
+    w.fencedWalWrites.pop();
     // A record of another epoch (an earlier fence) is replaced.
     w.ownFencedWal = { ...w.ownFencedWal!, epoch: 2 };
     await tick(deps, state);
@@ -666,7 +688,7 @@ describe("--health on what a tick recorded", () => {
     expect(verdict.ok).toBe(false);
     expect(verdict.message).toMatch(/promotion has been withheld since 2026-12-04T10:07:00\.000Z, more than 10 guard intervals \(300s\): planned switch-over.*README, "Failback on Docker"/);
     // Once promoted, nothing is withheld.
-    w.peerFencedWal = found({ format: FENCED_WAL_FORMAT, site: "secondary", epoch: 3, walPosition: "0/3000000", fencedAt: "2026-12-04T10:05:00Z" });
+    w.peerFencedWal = found({ format: FENCED_WAL_FORMAT, site: "secondary", epoch: 3, walPosition: "0/3000000", fencedAt: "2026-12-04T10:05:00Z", systemIdentifier: SYSTEM_ID, timeline: 1 });
     const promoted = await tick(deps, state);
     expect(w.promotions).toBe(1);
     expect(promoted.status.promotionWithheldSince).toBeUndefined();
