@@ -32,7 +32,7 @@ export function dockerRecoveryMechanisms(config: DockerDrConfig, pair: { peerPro
     databaseEngine: config.database.engine,
     selfHosted: {
       promotionMinutes: interval / 60 + DOCKER_PROMOTION_MINUTES,
-      promotionBasis: `the standby's site agent sees the new writer claim within its guard interval (${interval} s) and promotes its streaming PostgreSQL standby (${DOCKER_PROMOTION_MINUTES} min)`,
+      promotionBasis: `the standby's site agent sees the new writer claim within its guard interval (${interval} s) and promotes its PostgreSQL standby (${DOCKER_PROMOTION_MINUTES} min), the lost writer's stream having stopped long before the decision`,
       scaleUpMinutes: DOCKER_CONTAINER_START_MINUTES,
       scaleUpBasis: "the `up` starts the application containers to full size from pinned images already on the host",
     },
