@@ -8,17 +8,22 @@
  *    fatal), and this site's database (lambdas/site/database.ts);
  * 2. promote: the stack rewrote writer-claim.json to make this site the writer
  *    (a failover `pulumi up`), the database is still a replica, and the peer
- *    cannot be the writer at an equal or higher epoch: promote it. In a
- *    planned switch-over (the peer is reachable and its claim says its
- *    database is fenced) only once the peer's agent has fenced it and this
- *    standby replayed the WAL position it recorded (fenced-wal.json), so no
- *    write the application made on the peer is lost; then lift any fence the
- *    promoted database carries (unfenceDatabase);
+ *    cannot be the writer at an equal or higher epoch: promote it, once the
+ *    peer's agent has fenced its database under the peer's current claim and
+ *    this standby (a copy of the same cluster, on the same timeline) replayed
+ *    the WAL position it recorded (fenced-wal.json), so no write the
+ *    application made on the peer is lost; without that record (the peer is
+ *    lost or unreadable) only while its WAL receiver has been away from
+ *    streaming for two guard intervals, never while it streams (promotionPlan).
+ *    Then lift any fence the promoted database carries (unfenceDatabase),
+ *    unless liftPlan withholds it;
  * 3. decide (lambdas/core/fencing.ts decide()), then act: write the fence
  *    marker first, then fence the database (every transaction read-only, the
  *    application's sessions ended; lambdas/site/database.ts says what that
  *    does and does not stop) and record its WAL position in fenced-wal.json;
- *    a site whose verdict is writer and whose database is fenced is unfenced;
+ *    a site whose verdict is writer and whose database is fenced is unfenced
+ *    only beside a readable peer, with no holding marker, under a claim newer
+ *    than its own latest fenced-wal.json (liftPlan);
  * 4. start the job that is due, if any, when the stack schedules backups here
  *    (DRSTACK_BACKUPS_SCHEDULED) and the decision lets backups run. One job at
  *    a time, in the background, so a long backup never delays the guard. A
@@ -242,7 +247,7 @@ export async function parseAgentConfig(env: NodeJS.ProcessEnv): Promise<AgentCon
   };
   const databaseAdminUrl = requireEnv(env, AGENT_ENV.databaseAdminUrl, "the superuser URL of this site's database, postgres://postgres:<password>@db.<site>:5432/postgres?sslmode=verify-full&sslrootcert=/drstack/tls/ca.crt");
   if (!/^postgres(ql)?:\/\//.test(databaseAdminUrl)) throw new UsageError(`${AGENT_ENV.databaseAdminUrl} must be a postgres:// URL (got a URL of another scheme).`);
-  const appRole = requireEnv(env, AGENT_ENV.appRole, "the application's login role, whose sessions the fence ends (they reconnect read-only)");
+  const appRole = requireEnv(env, AGENT_ENV.appRole, "the application's login role (the fence ends every non-superuser client session; they reconnect read-only)");
 
   const intervalText = env[AGENT_ENV.guardIntervalSeconds]?.trim();
   const intervalSeconds = intervalText ? Number(intervalText) : DEFAULT_GUARD_INTERVAL_SECONDS;

@@ -493,6 +493,26 @@ describe("fencing in a tick", () => {
     expect(dockerFenceTarget({ stopDeferred: "could not describe it" }, unreachable)).toBeUndefined();
   });
 
+  test("a fenced database whose fence an application's database setting overrode is fenced again: the settings are reset, the action says which, fenced-wal.json is rewritten", async () => {
+    const { w, deps } = world({ own: { claim: found(claim("primary", "primary", "writer", 4)), marker: nothing }, peer: { claim: found(claim("secondary", "secondary", "writer", 5)), marker: nothing }, database: writer });
+    const state = initialState();
+    await tick(deps, state);
+    const override = 'ALTER DATABASE "shop" SET default_transaction_read_only = off';
+    w.database = { ...w.database, fenced: false, readOnlyOverrides: [override] };
+    deps.database.fence = async () => {
+      w.database = { ...w.database, fenced: true };
+      delete w.database.readOnlyOverrides;
+      return { alreadyFenced: false, terminated: 1, overridesRemoved: [override], walPosition: "0/3000300" };
+    };
+    const result = await tick(deps, state);
+    expect(result.status.actions).toEqual([
+      `fenced the database drstack-primary-db-g1: every transaction is read-only; reset the settings that overrode it: ${override}; ended 1 of the application's sessions (WAL position 0/3000300)`,
+      "wrote fenced-wal.json (epoch 4, WAL position 0/3000300)",
+    ]);
+    expect(result.status.database).toMatchObject({ fenced: true });
+    expect(result.status.database?.readOnlyOverrides).toBeUndefined();
+  });
+
   test("a failed fence is recorded as an action failure", async () => {
     const { deps } = world({ own: { claim: found(claim("primary", "primary", "writer", 4)), marker: nothing }, peer: { claim: found(claim("secondary", "secondary", "writer", 5)), marker: nothing }, database: writer });
     deps.database.fence = async () => {
