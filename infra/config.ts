@@ -374,7 +374,6 @@ export class ConfigReader {
   }
 }
 
-/** `now` is the clock a recovery point is checked against (tests pass their own). */
 /** The kinds of site (`siteKind`): an AWS region, or a Docker host in the team's own data centre (infra/docker/). */
 export const SITE_KINDS = ["aws", "docker"] as const;
 export type SiteKind = (typeof SITE_KINDS)[number];
@@ -403,13 +402,15 @@ export const AWS_LOCATIONS: Omit<SiteLocationRule, "prefixLimit" | "prefixLimitR
   distinct: "a standby in the same region does not survive the loss of that region",
 };
 
+/** What readSharedConfig reads: the shared config but the backup image, which each kind names its own way. */
+export type SharedSettings = Omit<SharedConfig, "backups"> & { backups: Omit<BackupSettings, "imageDigest"> };
+
 /**
  * Everything both kinds of site read the same way, in the same words: the
  * sites and their roles, names, endpoints, retention, objectives, DNS, the
  * database's engine and generations, and the backup schedules.
  */
-export function readSharedConfig(reader: ConfigReader, stack: string, now: Date, locations: (regions: Record<SiteName, string>) => SiteLocationRule): SharedConfig {
-
+export function readSharedConfig(reader: ConfigReader, stack: string, now: Date, locations: (regions: Record<SiteName, string>) => SiteLocationRule): SharedSettings {
   const activeSite = reader.oneOf("activeSite", SITES, "primary");
   const siteSetting = reader.string("site");
   let site: SiteName = "primary";
@@ -553,7 +554,7 @@ export function readSharedConfig(reader: ConfigReader, stack: string, now: Date,
   };
 }
 
-/** An AWS site's config (`siteKind: aws`, the default). */
+/** An AWS site's config (`siteKind: aws`, the default). `now` is the clock a recovery point is checked against (tests pass their own). */
 export function parseConfig(raw: RawConfig, stack: string, now: Date = new Date()): DrConfig {
   const reader = new ConfigReader(raw, stack);
   const shared = readSharedConfig(reader, stack, now, (regions) => ({
@@ -1023,7 +1024,7 @@ function readContainerResources(reader: ConfigReader): ContainerResources {
   return { cpuRequest: cpuRequest.text, cpuLimit: cpuLimit.text, memoryRequest: memoryRequest.text, memoryLimit: memoryLimit.text };
 }
 
-function readBackupSettings(reader: ConfigReader, tiers: TierObjectives): BackupSettings {
+function readBackupSettings(reader: ConfigReader, tiers: TierObjectives): Omit<BackupSettings, "imageDigest"> {
   const parsed = parseBackupDatabases(reader.string("backupDatabases"));
   if (!parsed.ok) {
     reader.report("backupDatabases", parsed.problem, reader.setCommand("backupDatabases", "app:critical,ledger:standard:financial"));
@@ -1059,7 +1060,7 @@ function readBackupSettings(reader: ConfigReader, tiers: TierObjectives): Backup
   }
 
   const databases = parsed.ok ? parsed.databases : [];
-  return { databases, imageDigest: "", schedules, verifySchedule, alarmEmails, drills: readDrillSettings(reader, databases) };
+  return { databases, schedules, verifySchedule, alarmEmails, drills: readDrillSettings(reader, databases) };
 }
 
 function readDrillSettings(reader: ConfigReader, databases: readonly BackupDatabase[]): DrillSettings {
